@@ -1,0 +1,100 @@
+// Package audit owns the security event vocabulary, the hash chain that makes
+// the log tamper-evident, its verification, and its export formats.
+package audit
+
+import "time"
+
+// Type is an event type from the fixed vocabulary of API.md: add new ones,
+// never rename.
+type Type string
+
+// The vocabulary.
+const (
+	AccountCreated         Type = "account.created"
+	SigninSucceeded        Type = "signin.succeeded"
+	SigninFailed           Type = "signin.failed"
+	SigninMFAFailed        Type = "signin.mfa_failed"
+	SigninThrottled        Type = "signin.throttled"
+	Signout                Type = "signout"
+	SessionRevoked         Type = "session.revoked"
+	PasswordChanged        Type = "password.changed"
+	TwoFactorEnabled       Type = "2fa.enabled"
+	TwoFactorDisabled      Type = "2fa.disabled"
+	BackupCodesRegenerated Type = "2fa.backup_codes.regenerated"
+	BackupCodeUsed         Type = "2fa.backup_code.used"
+)
+
+// Types lists the vocabulary in a stable order (for filters and pages).
+func Types() []Type {
+	return []Type{
+		AccountCreated, SigninSucceeded, SigninFailed, SigninMFAFailed, SigninThrottled,
+		Signout, SessionRevoked, PasswordChanged, TwoFactorEnabled, TwoFactorDisabled,
+		BackupCodesRegenerated, BackupCodeUsed,
+	}
+}
+
+// Known reports whether t is part of the vocabulary.
+func Known(t Type) bool {
+	for _, k := range Types() {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Outcome says whether the recorded action succeeded.
+type Outcome string
+
+// Outcomes.
+const (
+	Success Outcome = "success"
+	Failure Outcome = "failure"
+)
+
+// Actor says who caused an event.
+type Actor string
+
+// Actors.
+const (
+	ActorSelf   Actor = "self"
+	ActorAdmin  Actor = "admin"
+	ActorSystem Actor = "system"
+)
+
+// SystemChain is the chain of events that belong to no account (for example a
+// failed sign-in for an email that has no account): operators only.
+const SystemChain = "system"
+
+// Event is one entry of an account's (or the system's) security log.
+//
+// Events form one hash chain per ChainID (the account id, or SystemChain):
+// Seq counts from 1 without gaps, PrevHash is the previous event's Hash, and
+// Hash covers every other field (see ChainHash).
+type Event struct {
+	ID        string
+	ChainID   string
+	Seq       int64
+	Time      time.Time // UTC
+	Type      Type
+	Outcome   Outcome
+	Reason    string // why a failure failed, machine-readable (e.g. "invalid_password")
+	IP        string
+	UserAgent string
+	SessionID string // empty when none
+	Actor     Actor
+	Details   map[string]string // never a password, code, seed or token
+	PrevHash  []byte
+	Hash      []byte
+}
+
+// Head is the newest link of a chain; Base* describe the checkpoint left by
+// retention pruning (the last pruned event), so that the remaining chain can
+// still be verified from its first surviving event.
+type Head struct {
+	ChainID  string
+	Seq      int64
+	Hash     []byte
+	BaseSeq  int64
+	BaseHash []byte
+}

@@ -1,0 +1,120 @@
+// Package keyward is self-hosted account security: passwords, two-factor
+// authentication, sessions and an audit log, as one service.
+//
+// The root package is the domain: the types, the Store contract, the one
+// error type and the Service that holds every rule. Adapters live in their own
+// packages (sqlite, postgres, web, ...) and depend on this one, never the
+// other way round.
+package keyward
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/device"
+)
+
+// Event is an audit log entry; its vocabulary and chain live in package audit.
+type Event = audit.Event
+
+// Account is a person's account.
+type Account struct {
+	ID           string
+	Email        string // as typed, trimmed; unique case-insensitively (EmailKey)
+	PasswordHash string // PHC string; never leaves the service
+	CreatedAt    time.Time
+	// TwoFactorEnabledAt is set while TOTP is enabled.
+	TwoFactorEnabledAt *time.Time
+}
+
+// TwoFactorEnabled reports whether the account asks for a second factor.
+func (a *Account) TwoFactorEnabled() bool { return a.TwoFactorEnabledAt != nil }
+
+// Session is a signed-in device. The token that opens it is never stored:
+// only TokenHash is.
+type Session struct {
+	ID         string
+	AccountID  string
+	TokenHash  []byte
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute end; the idle end is LastSeenAt + idle timeout
+	IP         string
+	UserAgent  string
+	Device     device.Device
+	AAL        int // 2 when opened with a second factor
+}
+
+// TOTPCredential is an enabled authenticator.
+type TOTPCredential struct {
+	AccountID    string
+	SealedSecret string // encrypted seed, tagged with its key id
+	EnabledAt    time.Time
+	LastStep     int64  // the last accepted time step; no step <= it is accepted again
+	BackupSalt   []byte // salt shared by the current set of backup codes
+}
+
+// PendingTOTP is a setup that waits for its confirming code.
+type PendingTOTP struct {
+	AccountID    string
+	SealedSecret string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+}
+
+// MFAChallenge is what an mfa_token stands for between the password step and
+// the second factor: it opens nothing else and works once.
+type MFAChallenge struct {
+	TokenHash []byte
+	AccountID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	IP        string
+	UserAgent string
+}
+
+// Throttle is the failure count kept for one key (an account, a client address).
+type Throttle struct {
+	Key         string
+	Failures    int
+	LastFailure time.Time
+}
+
+// EventFilter selects audit events. Zero fields select everything.
+type EventFilter struct {
+	ChainID string // an account id, or audit.SystemChain
+	Types   []audit.Type
+	Since   time.Time // inclusive
+	Until   time.Time // exclusive
+	// Before is the keyset cursor: only events strictly older than it, in the
+	// order (Time desc, ID desc).
+	Before *EventCursor
+	Limit  int
+}
+
+// EventCursor is a position in the newest-first order of a log.
+type EventCursor struct {
+	Time time.Time
+	ID   string
+}
+
+// Invalidation tells node-local caches that something about an account (and
+// perhaps one of its sessions, or all of them) changed.
+type Invalidation struct {
+	Seq       int64
+	AccountID string
+	At        time.Time
+}
+
+// EmailKey is the form an email is unique by: trimmed and lower-cased.
+func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// InvalidationNotifier is implemented by stores that can push news of a new
+// invalidation row at once (PostgreSQL LISTEN/NOTIFY). Without it, caches
+// poll. Watch blocks until ctx ends or the connection is lost; it calls
+// ready once it is listening and notify for each new row.
+type InvalidationNotifier interface {
+	WatchInvalidations(ctx context.Context, ready func(), notify func()) error
+}
