@@ -1,0 +1,236 @@
+package audit
+
+import (
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/keyward/keyward/device"
+)
+
+// Record is an event as clients see it: the Event object of API.md. The API,
+// the JSONL export and the pages all show this, so they never disagree.
+type Record struct {
+	ID        string            `json:"id"`
+	Time      time.Time         `json:"time"` // UTC, RFC 3339 with sub-seconds when present
+	Type      Type              `json:"type"`
+	Outcome   Outcome           `json:"outcome"`
+	Reason    string            `json:"reason,omitempty"`
+	IP        string            `json:"ip"`
+	UserAgent string            `json:"user_agent"`
+	Device    device.Device     `json:"device"`
+	SessionID *string           `json:"session_id"` // null when the event has no session
+	Actor     Actor             `json:"actor"`
+	Details   map[string]string `json:"details"` // {} when empty, never null
+}
+
+// RecordOf returns the public form of e. Time is cut to microseconds, the
+// precision the chain covers and the stores keep, so an event reads the same
+// before and after it is stored. Details is a copy.
+func RecordOf(e *Event) Record {
+	r := Record{
+		ID:        e.ID,
+		Time:      e.Time.UTC().Truncate(time.Microsecond),
+		Type:      e.Type,
+		Outcome:   e.Outcome,
+		Reason:    e.Reason,
+		IP:        e.IP,
+		UserAgent: e.UserAgent,
+		Device:    device.Parse(e.UserAgent),
+		Actor:     e.Actor,
+		Details:   maps.Clone(e.Details),
+	}
+	if e.SessionID != "" {
+		id := e.SessionID
+		r.SessionID = &id
+	}
+	if r.Details == nil {
+		r.Details = map[string]string{}
+	}
+	return r
+}
+
+// Details keys that Describe reads. Callers set them when they record the
+// event; every value is a plain string, never a secret.
+const (
+	// DetailMethod (signin.succeeded): how the last step was passed, one of
+	// the Method constants.
+	DetailMethod = "method"
+	// DetailDevice (session.revoked): the ended session's device, as
+	// device.Device.String() ("Firefox on Linux"). The event's own user agent
+	// is the caller's, not the ended session's, so it cannot be used.
+	DetailDevice = "device"
+	// DetailRemaining (2fa.backup_code.used): backup codes left, a decimal.
+	DetailRemaining = "remaining"
+	// DetailRetryAfter (signin.throttled): seconds until the next attempt, a decimal.
+	DetailRetryAfter = "retry_after"
+	// DetailRevokedSessions (password.changed): other sessions ended, a decimal.
+	DetailRevokedSessions = "revoked_sessions"
+)
+
+// Sign-in methods, the values of DetailMethod (the names API.md uses).
+const (
+	MethodPassword   = "password"
+	MethodTOTP       = "totp"
+	MethodBackupCode = "backup_code"
+)
+
+// Describe returns a sentence a person reads at a glance: "Signed in from
+// Chrome on Windows", "Failed sign-in: wrong password", "Backup code used (7
+// left)". Events caused by an administrator end in " by an administrator".
+// Values taken from the event lose their control characters, so a crafted
+// user agent cannot break a line of text.
+func Describe(e *Event) string {
+	s := describe(e)
+	if e.Actor == ActorAdmin {
+		s += " by an administrator"
+	}
+	return s
+}
+
+// describe is the table: one case per event type.
+func describe(e *Event) string {
+	d := e.Details
+	switch e.Type {
+	case AccountCreated:
+		return outcome(e, "Account created", "Account creation failed")
+	case SigninSucceeded:
+		s := "Signed in"
+		if dev := deviceOf(e); dev != "" {
+			s += " from " + dev
+		}
+		switch d[DetailMethod] {
+		case MethodTOTP:
+			s += " with an authenticator code"
+		case MethodBackupCode:
+			s += " with a backup code"
+		}
+		return s
+	case SigninFailed:
+		return withReason("Failed sign-in", e.Reason)
+	case SigninMFAFailed:
+		return withReason("Failed two-factor check", e.Reason)
+	case SigninThrottled:
+		if n, ok := count(d[DetailRetryAfter]); ok {
+			return "Sign-in paused for " + plural(n, "second", "seconds") + " after too many failed attempts"
+		}
+		return "Sign-in slowed down after too many failed attempts"
+	case Signout:
+		return parens("Signed out", deviceOf(e))
+	case SessionRevoked:
+		return parens("Session ended", clean(d[DetailDevice]))
+	case PasswordChanged:
+		s := outcome(e, "Password changed", "Password change failed")
+		if n, ok := count(d[DetailRevokedSessions]); ok && n > 0 && e.Outcome != Failure {
+			s += "; " + plural(n, "other session", "other sessions") + " signed out"
+		}
+		return s
+	case TwoFactorEnabled:
+		return outcome(e, "Two-factor authentication enabled", "Two-factor authentication setup failed")
+	case TwoFactorDisabled:
+		return outcome(e, "Two-factor authentication disabled", "Turning off two-factor authentication failed")
+	case BackupCodesRegenerated:
+		return outcome(e, "New backup codes generated", "Generating new backup codes failed")
+	case BackupCodeUsed:
+		if n, ok := count(d[DetailRemaining]); ok {
+			if n == 0 {
+				return "Backup code used (none left)"
+			}
+			return "Backup code used (" + strconv.Itoa(n) + " left)"
+		}
+		return "Backup code used"
+	}
+	// A type newer than this table still reads as something.
+	return outcome(e, "Security event "+clean(string(e.Type)), "Failed security event "+clean(string(e.Type)))
+}
+
+// outcome picks the phrase for e's outcome, with the reason of a failure.
+func outcome(e *Event, done, failed string) string {
+	if e.Outcome == Failure {
+		return withReason(failed, e.Reason)
+	}
+	return done
+}
+
+// withReason appends the reason a person understands: "Failed sign-in: wrong password".
+func withReason(s, reason string) string {
+	if reason == "" {
+		return s
+	}
+	return s + ": " + reasonText(reason)
+}
+
+// reasonText turns a machine reason into words; unknown ones are shown with
+// spaces for underscores rather than hidden.
+func reasonText(reason string) string {
+	switch reason {
+	case "invalid_password":
+		return "wrong password"
+	case "invalid_credentials":
+		return "wrong email or password"
+	case "unknown_email", "unknown_account":
+		return "no account with that email"
+	case "invalid_code":
+		return "wrong code"
+	case "code_reused":
+		return "code already used"
+	case "invalid_current_password":
+		return "wrong current password"
+	case "mfa_token_expired":
+		return "took too long to enter the code"
+	case "too_many_attempts":
+		return "too many attempts"
+	}
+	return strings.ReplaceAll(clean(reason), "_", " ")
+}
+
+// deviceOf is the event's own device ("Chrome on Windows"), or "" when the
+// event has no user agent.
+func deviceOf(e *Event) string {
+	if e.UserAgent == "" {
+		return ""
+	}
+	d := device.Parse(e.UserAgent)
+	if d.Browser == "Unknown browser" && d.OS == "Unknown OS" {
+		return "an unknown device"
+	}
+	return clean(d.String())
+}
+
+func parens(s, extra string) string {
+	if extra == "" {
+		return s
+	}
+	return s + " (" + extra + ")"
+}
+
+// count reads a non-negative decimal detail.
+func count(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// clean drops control characters and bounds the length of a value shown in
+// a sentence.
+func clean(s string) string {
+	const limit = 100
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > limit {
+		s = strings.ToValidUTF8(s[:limit], "") + "…"
+	}
+	return strings.TrimSpace(s)
+}
