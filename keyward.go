@@ -118,3 +118,10 @@ func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(em
 type InvalidationNotifier interface {
 	WatchInvalidations(ctx context.Context, ready func(), notify func()) error
 }
+
+// Migration is one schema change of a store, for `keyward migrate status`.
+type Migration struct {
+	Version   int
+	Name      string
+	AppliedAt *time.Time // nil while pending
+}

@@ -1,0 +1,109 @@
+package keyward
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/password"
+)
+
+// SignUp creates an account from the public sign-up form or API.
+func (s *Service) SignUp(ctx context.Context, email, pw string, c Client) (*Account, error) {
+	if !s.cfg.SignupEnabled {
+		return nil, Errorf(CodeSignupDisabled, "Sign-up is turned off here. Ask the operator for an account.")
+	}
+	return s.createAccount(ctx, email, pw, c, audit.ActorSelf)
+}
+
+// CreateAccount is the operator's way in (`keyward account create`): it
+// works with sign-up turned off and is recorded as done by an admin.
+func (s *Service) CreateAccount(ctx context.Context, email, pw string) (*Account, error) {
+	return s.createAccount(ctx, email, pw, Client{}, audit.ActorAdmin)
+}
+
+func (s *Service) createAccount(ctx context.Context, email, pw string, c Client, actor audit.Actor) (*Account, error) {
+	email, err := ParseEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkPolicy(ctx, pw, email); err != nil {
+		return nil, err
+	}
+	// Refuse a taken email before paying for a hash; the unique index still
+	// decides a race.
+	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
+		return nil, emailTaken()
+	} else if !IsCode(err, CodeNotFound) {
+		return nil, err
+	}
+	hash, err := s.hash(ctx, pw)
+	if err != nil {
+		return nil, err
+	}
+	a := &Account{ID: s.newID("acct_"), Email: email, PasswordHash: hash, CreatedAt: s.clock()}
+	err = s.store.InTx(ctx, func(q Queries) error {
+		if err := q.CreateAccount(ctx, a); err != nil {
+			return err
+		}
+		e := event(a.ID, audit.AccountCreated, c, "")
+		e.Actor = actor
+		return s.record(ctx, q, e)
+	})
+	if IsCode(err, CodeEmailTaken) {
+		return nil, emailTaken()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func emailTaken() *Error {
+	return Errorf(CodeEmailTaken, "An account with this email already exists. Sign in instead.")
+}
+
+// checkPolicy applies the password policy and turns its verdict into an Error.
+func (s *Service) checkPolicy(ctx context.Context, pw, email string) error {
+	err := s.policy.Check(ctx, pw, email)
+	var v *password.Violation
+	if errors.As(err, &v) {
+		return &Error{Code: Code(v.Code), Message: v.Message}
+	}
+	if err != nil {
+		return Internal(err)
+	}
+	return nil
+}
+
+// PasswordStrength is the 0..4 score the strength meter shows.
+func (s *Service) PasswordStrength(pw, email string) int { return s.policy.Strength(pw, email) }
+
+// hash hashes a password, answering 503 when every hashing slot stays busy.
+func (s *Service) hash(ctx context.Context, pw string) (string, error) {
+	h, err := s.hasher.Hash(ctx, pw)
+	return h, hasherError(err)
+}
+
+// verifyPassword checks pw against the account's hash.
+func (s *Service) verifyPassword(ctx context.Context, a *Account, pw string) (ok, rehash bool, err error) {
+	ok, rehash, err = s.hasher.Verify(ctx, a.PasswordHash, pw)
+	return ok, rehash, hasherError(err)
+}
+
+func hasherError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, password.ErrBusy):
+		return &Error{Code: CodeUnavailable, Message: "The server is busy. Try again in a moment.", RetryAfter: busyRetryAfter, Err: err}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &Error{Code: CodeUnavailable, Message: "The request was cancelled.", Err: err}
+	default:
+		return Internal(err)
+	}
+}
+
+// busyRetryAfter is what a client is told to wait when hashing is saturated.
+const busyRetryAfter = 2 * time.Second

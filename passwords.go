@@ -1,0 +1,75 @@
+package keyward
+
+import (
+	"context"
+
+	"github.com/keyward/keyward/audit"
+)
+
+// reauthenticate checks the password again before a sensitive action. Wrong
+// guesses are throttled per account like sign-ins, so a stolen session
+// cannot be used to guess the password.
+func (s *Service) reauthenticate(ctx context.Context, a *Account, pw string) error {
+	now := s.clock()
+	check := throttleCheck{reauthThrottleKey(a.ID), s.cfg.SignInThrottle}
+	if err := s.checkThrottle(ctx, now, check); err != nil {
+		return err
+	}
+	ok, _, err := s.verifyPassword(ctx, a, pw)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if _, err := addFailure(ctx, s.store, check, now); err != nil {
+			return err
+		}
+		return Errorf(CodeInvalidCurrentPass, "Your current password is incorrect.")
+	}
+	return s.store.ClearThrottle(ctx, check.key)
+}
+
+// ChangePassword replaces the caller's password. With signOutOthers every
+// other session ends in the same transaction; the caller's stays. It returns
+// how many sessions ended.
+func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, next string, signOutOthers bool, c Client) (int, error) {
+	a, err := s.store.AccountByID(ctx, caller.AccountID)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.reauthenticate(ctx, a, current); err != nil {
+		return 0, err
+	}
+	if err := s.checkPolicy(ctx, next, a.Email); err != nil {
+		return 0, err
+	}
+	hash, err := s.hash(ctx, next)
+	if err != nil {
+		return 0, err
+	}
+	revoked := 0
+	err = s.store.InTx(ctx, func(q Queries) error {
+		if err := q.SetPasswordHash(ctx, a.ID, hash); err != nil {
+			return err
+		}
+		e := event(a.ID, audit.PasswordChanged, c, caller.ID)
+		e.Details = map[string]string{"signed_out_other_sessions": boolWord(signOutOthers)}
+		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
+		if !signOutOthers {
+			return nil
+		}
+		var err error
+		revoked, err = s.endOtherSessions(ctx, q, a.ID, caller.ID, c, "password_changed")
+		return err
+	})
+	s.cache.evictAccount(a.ID)
+	return revoked, err
+}
+
+func boolWord(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}

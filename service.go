@@ -1,0 +1,203 @@
+package keyward
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/password"
+)
+
+// Config holds the rules an operator can tune. Zero fields take the defaults
+// of DefaultConfig.
+type Config struct {
+	Issuer             string        // shown in authenticator apps; also a word no password may be built from
+	SignupEnabled      bool          //
+	SessionIdleTimeout time.Duration // a session unused this long ends
+	SessionLifetime    time.Duration // a session ends this long after sign-in, used or not
+	MFATokenTTL        time.Duration // life of the token between the password and the second factor
+	PendingSetupTTL    time.Duration // life of an unconfirmed TOTP setup
+	AuditRetention     time.Duration // 0 keeps every event
+	SignInThrottle     ThrottleRule  // per email, for passwords
+	AddressThrottle    ThrottleRule  // per client address, for passwords
+	SecondFactorRule   ThrottleRule  // per account, for TOTP and backup codes
+	// TouchInterval bounds how often the session check writes last-seen.
+	TouchInterval time.Duration
+}
+
+// DefaultConfig is what `keyward serve` runs with unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		Issuer:             "keyward",
+		SignupEnabled:      true,
+		SessionIdleTimeout: 30 * time.Minute,
+		SessionLifetime:    12 * time.Hour,
+		MFATokenTTL:        5 * time.Minute,
+		PendingSetupTTL:    15 * time.Minute,
+		AuditRetention:     400 * 24 * time.Hour,
+		SignInThrottle:     ThrottleRule{Free: 5, Base: time.Second, Max: time.Minute, Forget: time.Hour},
+		AddressThrottle:    ThrottleRule{Free: 50, Base: time.Second, Max: time.Minute, Forget: time.Hour},
+		SecondFactorRule:   ThrottleRule{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: time.Hour},
+		TouchInterval:      time.Minute,
+	}
+}
+
+// Deps are the parts a Service is built from. Clock and randomness are passed
+// in so that timeouts, TOTP windows and throttling are testable without sleeping.
+type Deps struct {
+	Store  Store
+	Hasher *password.Hasher
+	Policy password.Policy
+	Keys   *keyring.Keyring
+	Now    func() time.Time
+	Rand   io.Reader
+	Logger *slog.Logger
+}
+
+// Service holds every rule of keyward. The web layer and the command line
+// call it; stores only store.
+type Service struct {
+	cfg     Config
+	store   Store
+	hasher  *password.Hasher
+	policy  password.Policy
+	keys    *keyring.Keyring
+	cursors *audit.CursorCodec
+	now     func() time.Time
+	rand    io.Reader
+	log     *slog.Logger
+	cache   *sessionCache
+}
+
+// New returns a Service. The session cache starts disabled; RunCacheWatcher
+// turns it on while invalidations can be followed.
+func New(cfg Config, d Deps) (*Service, error) {
+	if d.Store == nil || d.Hasher == nil || d.Keys == nil || d.Now == nil || d.Rand == nil {
+		return nil, errors.New("keyward: Store, Hasher, Keys, Now and Rand are required")
+	}
+	def := DefaultConfig()
+	if cfg.Issuer == "" {
+		cfg.Issuer = def.Issuer
+	}
+	fillDuration(&cfg.SessionIdleTimeout, def.SessionIdleTimeout)
+	fillDuration(&cfg.SessionLifetime, def.SessionLifetime)
+	fillDuration(&cfg.MFATokenTTL, def.MFATokenTTL)
+	fillDuration(&cfg.PendingSetupTTL, def.PendingSetupTTL)
+	fillDuration(&cfg.TouchInterval, def.TouchInterval)
+	if cfg.SignInThrottle == (ThrottleRule{}) {
+		cfg.SignInThrottle = def.SignInThrottle
+	}
+	if cfg.AddressThrottle == (ThrottleRule{}) {
+		cfg.AddressThrottle = def.AddressThrottle
+	}
+	if cfg.SecondFactorRule == (ThrottleRule{}) {
+		cfg.SecondFactorRule = def.SecondFactorRule
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	policy := d.Policy
+	policy.ContextWords = append(policy.ContextWords, cfg.Issuer)
+	s := &Service{
+		cfg:     cfg,
+		store:   d.Store,
+		hasher:  d.Hasher,
+		policy:  policy,
+		keys:    d.Keys,
+		cursors: audit.NewCursorCodec(d.Keys.Derive("audit-cursor")),
+		now:     d.Now,
+		rand:    d.Rand,
+		log:     log,
+	}
+	s.cache = newSessionCache(defaultCacheSize)
+	return s, nil
+}
+
+func fillDuration(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// Config returns the configuration in force.
+func (s *Service) Config() Config { return s.cfg }
+
+// Store returns the store (for operator commands).
+func (s *Service) Store() Store { return s.store }
+
+// Client is who is on the other end of a request, as recorded in the audit
+// log and shown on the sessions page.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// clock returns now in UTC at the microsecond precision every store keeps.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Token prefixes make a leaked token recognisable (for secret scanners) and
+// let a wrong kind of token be refused before any lookup.
+const (
+	sessionTokenPrefix = "kws_"
+	mfaTokenPrefix     = "kwm_"
+	tokenBytes         = 32 // 256 bits
+)
+
+var tokenEncoding = base64.RawURLEncoding
+
+// newToken returns a fresh random token and the hash that is stored instead.
+func (s *Service) newToken(prefix string) (token string, hash []byte, err error) {
+	b := make([]byte, tokenBytes)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return "", nil, Internal(fmt.Errorf("reading randomness: %w", err))
+	}
+	token = prefix + tokenEncoding.EncodeToString(b)
+	return token, hashToken(token), nil
+}
+
+// tokenLen is the length of every well-formed token after its prefix.
+var tokenLen = tokenEncoding.EncodedLen(tokenBytes)
+
+// parseToken checks a token's shape and returns its hash, so that garbage
+// never reaches the store.
+func parseToken(prefix, token string) ([]byte, bool) {
+	rest, ok := strings.CutPrefix(token, prefix)
+	if !ok || len(rest) != tokenLen {
+		return nil, false
+	}
+	if _, err := tokenEncoding.DecodeString(rest); err != nil {
+		return nil, false
+	}
+	return hashToken(token), true
+}
+
+// hashToken is SHA-256: tokens carry 256 random bits, so a slow hash adds
+// nothing and the per-request check stays cheap.
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// newID returns a sortable id: 48 bits of milliseconds then 80 random bits,
+// so ids of one kind order by creation like the rows they name.
+func (s *Service) newID(prefix string) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(s.now().UnixMilli())<<16)
+	if _, err := io.ReadFull(s.rand, b[6:]); err != nil {
+		// Randomness failing is not recoverable; an id collision would be worse.
+		panic(fmt.Sprintf("keyward: reading randomness: %v", err))
+	}
+	return prefix + idEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,163 @@
+package keyward
+
+import (
+	"context"
+
+	"github.com/keyward/keyward/audit"
+)
+
+func unauthenticated() *Error {
+	return Errorf(CodeUnauthenticated, "Sign in to continue.")
+}
+
+// Authenticate answers "who is this?" for a session token: the check every
+// request of every application behind keyward makes. It is served from a
+// node-local cache while invalidations can be followed, and writes to the
+// store at most once per TouchInterval per session (last seen).
+func (s *Service) Authenticate(ctx context.Context, token string) (*Account, *Session, error) {
+	hash, ok := parseToken(sessionTokenPrefix, token)
+	if !ok {
+		return nil, nil, unauthenticated()
+	}
+	now := s.clock()
+	key := string(hash)
+	entry, found := s.cache.get(key)
+	if !found {
+		gen, cacheable := s.cache.generation()
+		if cacheable && s.cache.knownMissing(key) {
+			return nil, nil, unauthenticated()
+		}
+		sess, err := s.store.SessionByTokenHash(ctx, hash)
+		if IsCode(err, CodeNotFound) {
+			// Tokens are random: one the store does not know now can never
+			// become valid later, so remembering the miss is safe.
+			s.cache.putMissing(key, gen)
+			return nil, nil, unauthenticated()
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		a, err := s.store.AccountByID(ctx, sess.AccountID)
+		if err != nil {
+			return nil, nil, notFoundAs(err, unauthenticated())
+		}
+		entry = &cacheEntry{account: *a, session: *sess}
+		s.cache.put(key, entry, gen)
+	}
+	sess := entry.session
+	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= s.cfg.SessionIdleTimeout {
+		return nil, nil, unauthenticated()
+	}
+	if now.Sub(sess.LastSeenAt) >= s.cfg.TouchInterval {
+		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
+			return nil, nil, err
+		}
+		sess.LastSeenAt = now
+		s.cache.touch(key, now)
+	}
+	a := entry.account
+	return &a, &sess, nil
+}
+
+// SignOut ends the caller's own session.
+func (s *Service) SignOut(ctx context.Context, sess *Session, c Client) error {
+	err := s.store.InTx(ctx, func(q Queries) error {
+		if _, err := q.DeleteSession(ctx, sess.AccountID, sess.ID); err != nil {
+			return err
+		}
+		if err := q.AddInvalidation(ctx, sess.AccountID, s.clock()); err != nil {
+			return err
+		}
+		return s.record(ctx, q, event(sess.AccountID, audit.Signout, c, sess.ID))
+	})
+	s.cache.evictAccount(sess.AccountID)
+	return err
+}
+
+// Sessions lists the account's active sessions, newest activity first.
+func (s *Service) Sessions(ctx context.Context, accountID string) ([]Session, error) {
+	now := s.clock()
+	all, err := s.store.ListSessions(ctx, accountID, now)
+	if err != nil {
+		return nil, err
+	}
+	active := all[:0]
+	for _, x := range all {
+		if now.Sub(x.LastSeenAt) < s.cfg.SessionIdleTimeout {
+			active = append(active, x)
+		}
+	}
+	return active, nil
+}
+
+// RevokeSession ends one of the caller's sessions by id. Another account's
+// session id is not found, exactly like an id that does not exist.
+func (s *Service) RevokeSession(ctx context.Context, caller *Session, id string, c Client) error {
+	err := s.store.InTx(ctx, func(q Queries) error {
+		target, err := q.SessionByID(ctx, caller.AccountID, id)
+		if err != nil {
+			return err
+		}
+		if _, err := q.DeleteSession(ctx, caller.AccountID, id); err != nil {
+			return err
+		}
+		if err := q.AddInvalidation(ctx, caller.AccountID, s.clock()); err != nil {
+			return err
+		}
+		e := event(caller.AccountID, audit.SessionRevoked, c, caller.ID)
+		e.Details = map[string]string{"session": id, "device": target.Device.String(), "ip": target.IP}
+		return s.record(ctx, q, e)
+	})
+	s.cache.evictAccount(caller.AccountID)
+	if IsCode(err, CodeNotFound) {
+		return Errorf(CodeNotFound, "No such session.")
+	}
+	return err
+}
+
+// RevokeOtherSessions ends every session of the caller's account but the
+// caller's own, and returns how many ended.
+func (s *Service) RevokeOtherSessions(ctx context.Context, caller *Session, c Client) (int, error) {
+	var n int
+	err := s.store.InTx(ctx, func(q Queries) error {
+		var err error
+		n, err = s.endOtherSessions(ctx, q, caller.AccountID, caller.ID, c, "signed_out_others")
+		return err
+	})
+	s.cache.evictAccount(caller.AccountID)
+	return n, err
+}
+
+// endOtherSessions ends all the account's sessions but keepID and records
+// one session.revoked event per ended session.
+func (s *Service) endOtherSessions(ctx context.Context, q Queries, accountID, keepID string, c Client, reason string) (int, error) {
+	ids, err := q.DeleteOtherSessions(ctx, accountID, keepID)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	if err := q.AddInvalidation(ctx, accountID, s.clock()); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		e := event(accountID, audit.SessionRevoked, c, keepID)
+		e.Details = map[string]string{"session": id, "reason": reason}
+		if err := s.record(ctx, q, e); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+// CleanUp deletes what has expired: sessions, mfa tokens, old invalidation
+// rows. serve runs it now and then.
+func (s *Service) CleanUp(ctx context.Context) error {
+	now := s.clock()
+	if _, err := s.store.DeleteExpiredSessions(ctx, now, now.Add(-s.cfg.SessionIdleTimeout)); err != nil {
+		return err
+	}
+	if _, err := s.store.DeleteExpiredMFAChallenges(ctx, now); err != nil {
+		return err
+	}
+	_, err := s.store.DeleteInvalidationsBefore(ctx, now.Add(-invalidationKeep))
+	return err
+}

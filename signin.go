@@ -1,0 +1,374 @@
+package keyward
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/backupcode"
+	"github.com/keyward/keyward/device"
+	"github.com/keyward/keyward/totp"
+)
+
+// SignInResult is the outcome of a sign-in step: either a session (Token and
+// Session set) or a request for the second factor (MFAToken set).
+type SignInResult struct {
+	Account  *Account
+	Session  *Session
+	Token    string // the session token; shown once, never stored
+	MFAToken string // set when a second factor is required
+	// UsedBackupCode and BackupCodesRemaining tell the person how many
+	// codes are left after signing in with one.
+	UsedBackupCode       bool
+	BackupCodesRemaining int
+}
+
+// MFARequired reports whether the second step must follow.
+func (r *SignInResult) MFARequired() bool { return r.MFAToken != "" }
+
+func invalidCredentials() *Error {
+	return Errorf(CodeInvalidCredentials, "The email or password is incorrect.")
+}
+
+func mfaTokenExpired() *Error {
+	return Errorf(CodeMFATokenExpired, "This sign-in has expired. Sign in again with your password.")
+}
+
+func invalidCode() *Error {
+	return Errorf(CodeInvalidCode, "That code is not valid. Check your authenticator app or backup codes and try again.")
+}
+
+// SignIn is the password step. Unknown emails and wrong passwords take the
+// same path: the same throttling, a hash of the same cost, one audit write,
+// and the same answer.
+func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*SignInResult, error) {
+	now := s.clock()
+	checks := []throttleCheck{
+		{emailThrottleKey(email), s.cfg.SignInThrottle},
+		{addressThrottleKey(c.IP), s.cfg.AddressThrottle},
+	}
+	if err := s.checkThrottle(ctx, now, checks...); err != nil {
+		return nil, err
+	}
+	a, err := s.store.AccountByEmail(ctx, email)
+	if err != nil && !IsCode(err, CodeNotFound) {
+		return nil, err
+	}
+	var ok, rehash bool
+	if a == nil {
+		err = hasherError(s.hasher.DummyVerify(ctx, pw))
+	} else {
+		ok, rehash, err = s.verifyPassword(ctx, a, pw)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if err := s.signInFailed(ctx, a, email, c, now, checks); err != nil {
+			return nil, err
+		}
+		return nil, invalidCredentials()
+	}
+
+	var newHash string
+	if rehash {
+		// Parameters changed since this hash was made (or it came from
+		// bcrypt): upgrade it now, while we hold the password.
+		if newHash, err = s.hash(ctx, pw); err != nil {
+			return nil, err
+		}
+	}
+	if a.TwoFactorEnabled() {
+		return s.beginSecondFactor(ctx, a, newHash, c, now)
+	}
+	var res *SignInResult
+	err = s.store.InTx(ctx, func(q Queries) error {
+		if err := s.passwordAccepted(ctx, q, a, newHash); err != nil {
+			return err
+		}
+		var err error
+		res, err = s.openSession(ctx, q, a, 1, c, now, map[string]string{"method": "password"})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// passwordAccepted clears the email's failures and stores an upgraded hash.
+func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, newHash string) error {
+	if err := q.ClearThrottle(ctx, emailThrottleKey(a.Email)); err != nil {
+		return err
+	}
+	if newHash != "" {
+		a.PasswordHash = newHash
+		return q.SetPasswordHash(ctx, a.ID, newHash)
+	}
+	return nil
+}
+
+// signInFailed counts the failure against the email and the address and
+// records it: in the account's log, or for an unknown email in the system
+// log that only operators read.
+func (s *Service) signInFailed(ctx context.Context, a *Account, email string, c Client, now time.Time, checks []throttleCheck) error {
+	return s.store.InTx(ctx, func(q Queries) error {
+		waits := false
+		for _, chk := range checks {
+			w, err := addFailure(ctx, q, chk, now)
+			if err != nil {
+				return err
+			}
+			waits = waits || w
+		}
+		chain := audit.SystemChain
+		details := map[string]string{"method": "password"}
+		if a != nil {
+			chain = a.ID
+		} else {
+			details["email"] = email
+		}
+		e := event(chain, audit.SigninFailed, c, "")
+		e.Outcome, e.Reason, e.Details, e.Time = audit.Failure, "invalid_password", details, now
+		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
+		if !waits {
+			return nil
+		}
+		t := event(chain, audit.SigninThrottled, c, "")
+		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, now
+		t.Details = map[string]string{"method": "password"}
+		if a == nil {
+			t.Details["email"] = email
+		}
+		return s.record(ctx, q, t)
+	})
+}
+
+// beginSecondFactor hands out the short-lived mfa_token that opens nothing
+// but the second step.
+func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash string, c Client, now time.Time) (*SignInResult, error) {
+	token, hash, err := s.newToken(mfaTokenPrefix)
+	if err != nil {
+		return nil, err
+	}
+	ch := &MFAChallenge{TokenHash: hash, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MFATokenTTL), IP: c.IP, UserAgent: c.UserAgent}
+	err = s.store.InTx(ctx, func(q Queries) error {
+		if err := s.passwordAccepted(ctx, q, a, newHash); err != nil {
+			return err
+		}
+		return q.CreateMFAChallenge(ctx, ch)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &SignInResult{Account: a, MFAToken: token}, nil
+}
+
+// errCodeLost rolls back a second-factor transaction whose code was taken by
+// a concurrent request (or replayed): the caller then counts a failure.
+var errCodeLost = errors.New("code already used")
+
+// CompleteSignIn is the second step: a TOTP code or a backup code for the
+// account behind mfaToken. Wrong codes are throttled per account across
+// mfa_tokens, so asking for a new token does not reset the count.
+func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c Client) (*SignInResult, error) {
+	now := s.clock()
+	hash, ok := parseToken(mfaTokenPrefix, mfaToken)
+	if !ok {
+		return nil, mfaTokenExpired()
+	}
+	ch, err := s.store.MFAChallenge(ctx, hash)
+	if IsCode(err, CodeNotFound) || (err == nil && !now.Before(ch.ExpiresAt)) {
+		return nil, mfaTokenExpired()
+	}
+	if err != nil {
+		return nil, err
+	}
+	check := throttleCheck{secondFactorThrottleKey(ch.AccountID), s.cfg.SecondFactorRule}
+	if err := s.checkThrottle(ctx, now, check); err != nil {
+		return nil, err
+	}
+	a, err := s.store.AccountByID(ctx, ch.AccountID)
+	if err != nil {
+		return nil, notFoundAs(err, mfaTokenExpired())
+	}
+	cred, err := s.store.TOTPCredential(ctx, a.ID)
+	if err != nil {
+		// 2FA was turned off between the two steps: start again.
+		return nil, notFoundAs(err, mfaTokenExpired())
+	}
+
+	method := "totp"
+	var res *SignInResult
+	if digits, isTOTP := totpInput(code); isTOTP {
+		res, err = s.signInWithTOTP(ctx, a, cred, hash, digits, c, now)
+	} else {
+		method = "backup_code"
+		res, err = s.signInWithBackupCode(ctx, a, cred, hash, code, c, now)
+	}
+	if errors.Is(err, errCodeLost) {
+		if err := s.secondFactorFailed(ctx, a, method, c, now, check); err != nil {
+			return nil, err
+		}
+		return nil, invalidCode()
+	}
+	return res, err
+}
+
+// totpInput reports whether code looks like a TOTP code (six digits, spaces
+// allowed); anything else is tried as a backup code.
+func totpInput(code string) (string, bool) {
+	digits := strings.Join(strings.Fields(code), "")
+	if len(digits) != totp.Digits {
+		return "", false
+	}
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return "", false
+		}
+	}
+	return digits, true
+}
+
+func (s *Service) signInWithTOTP(ctx context.Context, a *Account, cred *TOTPCredential, mfaHash []byte, code string, c Client, now time.Time) (*SignInResult, error) {
+	secret, err := s.openSecret(cred.SealedSecret, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	step, ok := totp.Verify(secret, code, now, cred.LastStep)
+	if !ok {
+		return nil, errCodeLost
+	}
+	var res *SignInResult
+	err = s.store.InTx(ctx, func(q Queries) error {
+		// The replay guard: a step at or before the last accepted one loses,
+		// even against a concurrent request on another node.
+		if advanced, err := q.AdvanceTOTPStep(ctx, a.ID, step); err != nil || !advanced {
+			return orLost(err)
+		}
+		if consumed, err := q.ConsumeMFAChallenge(ctx, mfaHash); err != nil || !consumed {
+			return orExpired(err)
+		}
+		if err := q.ClearThrottle(ctx, secondFactorThrottleKey(a.ID)); err != nil {
+			return err
+		}
+		var err error
+		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{"method": "totp"})
+		return err
+	})
+	return res, err
+}
+
+func (s *Service) signInWithBackupCode(ctx context.Context, a *Account, cred *TOTPCredential, mfaHash []byte, code string, c Client, now time.Time) (*SignInResult, error) {
+	norm, ok := backupcode.Normalize(code)
+	if !ok {
+		return nil, errCodeLost
+	}
+	// One slow hash per attempt, then a conditional update decides.
+	codeHash := backupcode.Hash(norm, cred.BackupSalt)
+	var res *SignInResult
+	err := s.store.InTx(ctx, func(q Queries) error {
+		if used, err := q.UseBackupCode(ctx, a.ID, codeHash, now); err != nil || !used {
+			return orLost(err)
+		}
+		if consumed, err := q.ConsumeMFAChallenge(ctx, mfaHash); err != nil || !consumed {
+			return orExpired(err)
+		}
+		remaining, err := q.BackupCodesRemaining(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if err := q.ClearThrottle(ctx, secondFactorThrottleKey(a.ID)); err != nil {
+			return err
+		}
+		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{"method": "backup_code"})
+		if err != nil {
+			return err
+		}
+		used := event(a.ID, audit.BackupCodeUsed, c, res.Session.ID)
+		used.Time = now
+		used.Details = map[string]string{"remaining": strconv.Itoa(remaining)}
+		res.UsedBackupCode, res.BackupCodesRemaining = true, remaining
+		return s.record(ctx, q, used)
+	})
+	return res, err
+}
+
+func orLost(err error) error {
+	if err != nil {
+		return err
+	}
+	return errCodeLost
+}
+
+func orExpired(err error) error {
+	if err != nil {
+		return err
+	}
+	return mfaTokenExpired()
+}
+
+// notFoundAs replaces a not-found error with replacement.
+func notFoundAs(err error, replacement *Error) error {
+	if IsCode(err, CodeNotFound) {
+		return replacement
+	}
+	return err
+}
+
+func (s *Service) secondFactorFailed(ctx context.Context, a *Account, method string, c Client, now time.Time, check throttleCheck) error {
+	return s.store.InTx(ctx, func(q Queries) error {
+		waits, err := addFailure(ctx, q, check, now)
+		if err != nil {
+			return err
+		}
+		e := event(a.ID, audit.SigninMFAFailed, c, "")
+		e.Outcome, e.Reason, e.Time = audit.Failure, "invalid_code", now
+		e.Details = map[string]string{"method": method}
+		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
+		if !waits {
+			return nil
+		}
+		t := event(a.ID, audit.SigninThrottled, c, "")
+		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, now
+		t.Details = map[string]string{"method": "second_factor"}
+		return s.record(ctx, q, t)
+	})
+}
+
+// openSession creates a session (always a new one, with a new token) and
+// records the sign-in, inside the caller's transaction.
+func (s *Service) openSession(ctx context.Context, q Queries, a *Account, aal int, c Client, now time.Time, details map[string]string) (*SignInResult, error) {
+	token, hash, err := s.newToken(sessionTokenPrefix)
+	if err != nil {
+		return nil, err
+	}
+	sess := &Session{
+		ID:         s.newID("sess_"),
+		AccountID:  a.ID,
+		TokenHash:  hash,
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  now.Add(s.cfg.SessionLifetime),
+		IP:         c.IP,
+		UserAgent:  c.UserAgent,
+		Device:     device.Parse(c.UserAgent),
+		AAL:        aal,
+	}
+	if err := q.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	e := event(a.ID, audit.SigninSucceeded, c, sess.ID)
+	e.Time, e.Details = now, details
+	if err := s.record(ctx, q, e); err != nil {
+		return nil, err
+	}
+	return &SignInResult{Account: a, Session: sess, Token: token}, nil
+}

@@ -1,0 +1,323 @@
+package keyward
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/backupcode"
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/totp"
+)
+
+// TwoFactorStatus is what the two-factor page and API show.
+type TwoFactorStatus struct {
+	Enabled              bool
+	EnabledAt            *time.Time
+	BackupCodesRemaining int
+	// PendingSetup is set while a setup waits for its confirming code.
+	PendingSetup *TOTPSetup
+}
+
+// TOTPSetup is a pending setup as the person sees it: the key to type, the
+// URI for the QR code, and the QR code itself.
+type TOTPSetup struct {
+	Secret    string
+	URL       string
+	QRPNG     []byte
+	Issuer    string
+	Account   string
+	ExpiresAt time.Time
+}
+
+// qrSize is the QR code's side in pixels: large enough for phone cameras.
+const qrSize = 256
+
+// TwoFactor returns the account's two-factor status, including a pending
+// setup that has not expired.
+func (s *Service) TwoFactor(ctx context.Context, a *Account) (*TwoFactorStatus, error) {
+	st := &TwoFactorStatus{}
+	cred, err := s.store.TOTPCredential(ctx, a.ID)
+	switch {
+	case err == nil:
+		st.Enabled, st.EnabledAt = true, &cred.EnabledAt
+		if st.BackupCodesRemaining, err = s.store.BackupCodesRemaining(ctx, a.ID); err != nil {
+			return nil, err
+		}
+		return st, nil
+	case !IsCode(err, CodeNotFound):
+		return nil, err
+	}
+	p, err := s.store.PendingTOTP(ctx, a.ID)
+	if IsCode(err, CodeNotFound) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !s.clock().Before(p.ExpiresAt) {
+		return st, nil
+	}
+	st.PendingSetup, err = s.describeSetup(a, p)
+	return st, err
+}
+
+// BeginTOTPSetup starts (or restarts) enrolment: a fresh 160-bit seed,
+// sealed at rest, waiting for a confirming code. Nothing is enabled yet.
+func (s *Service) BeginTOTPSetup(ctx context.Context, a *Account) (*TOTPSetup, error) {
+	if a.TwoFactorEnabled() {
+		return nil, Errorf(CodeAlreadyEnabled, "Two-factor authentication is already on. Turn it off first to set up a new device.")
+	}
+	secret, err := totp.GenerateSecret(s.rand)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	sealed, err := s.keys.Seal([]byte(secret), []byte(a.ID))
+	if err != nil {
+		return nil, Internal(err)
+	}
+	now := s.clock()
+	p := &PendingTOTP{AccountID: a.ID, SealedSecret: sealed, CreatedAt: now, ExpiresAt: now.Add(s.cfg.PendingSetupTTL)}
+	if err := s.store.PutPendingTOTP(ctx, p); err != nil {
+		return nil, err
+	}
+	return s.describeSetup(a, p)
+}
+
+func (s *Service) describeSetup(a *Account, p *PendingTOTP) (*TOTPSetup, error) {
+	secret, err := s.openSecret(p.SealedSecret, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	url := totp.KeyURL(s.cfg.Issuer, a.Email, secret)
+	png, err := totp.QRPNG(url, qrSize)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	return &TOTPSetup{Secret: secret, URL: url, QRPNG: png, Issuer: s.cfg.Issuer, Account: a.Email, ExpiresAt: p.ExpiresAt}, nil
+}
+
+func (s *Service) openSecret(sealed, accountID string) (string, error) {
+	b, err := s.keys.Open(sealed, []byte(accountID))
+	if err != nil {
+		if errors.Is(err, keyring.ErrUnknownKey) {
+			s.log.Error("a TOTP seed is sealed with a key this node does not have", "key_id", s.keys.KeyID(sealed))
+		}
+		return "", Internal(err)
+	}
+	return string(b), nil
+}
+
+// EnableTOTP confirms the pending setup with a code from the app, turns
+// two-factor on and returns the ten backup codes, shown this once. The
+// confirming code's time step is stored, so it cannot be used again to sign in.
+func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, c Client) ([]string, error) {
+	a, err := s.store.AccountByID(ctx, caller.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if a.TwoFactorEnabled() {
+		return nil, Errorf(CodeAlreadyEnabled, "Two-factor authentication is already on.")
+	}
+	now := s.clock()
+	p, err := s.store.PendingTOTP(ctx, a.ID)
+	if IsCode(err, CodeNotFound) || (err == nil && !now.Before(p.ExpiresAt)) {
+		return nil, Errorf(CodeNoPendingSetup, "There is no setup waiting for a code, or it expired. Start the setup again.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	check := throttleCheck{secondFactorThrottleKey(a.ID), s.cfg.SecondFactorRule}
+	if err := s.checkThrottle(ctx, now, check); err != nil {
+		return nil, err
+	}
+	secret, err := s.openSecret(p.SealedSecret, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	digits, _ := totpInput(code)
+	step, ok := totp.Verify(secret, digits, now, 0)
+	if !ok {
+		if _, err := addFailure(ctx, s.store, check, now); err != nil {
+			return nil, err
+		}
+		return nil, invalidCode()
+	}
+	codes, salt, hashes, err := s.newBackupCodes()
+	if err != nil {
+		return nil, err
+	}
+	cred := &TOTPCredential{AccountID: a.ID, SealedSecret: p.SealedSecret, EnabledAt: now, LastStep: step, BackupSalt: salt}
+	err = s.store.InTx(ctx, func(q Queries) error {
+		if err := q.EnableTOTP(ctx, cred); err != nil {
+			return err
+		}
+		if err := q.ReplaceBackupCodes(ctx, a.ID, salt, hashes); err != nil {
+			return err
+		}
+		if err := q.DeletePendingTOTP(ctx, a.ID); err != nil {
+			return err
+		}
+		if err := q.ClearThrottle(ctx, check.key); err != nil {
+			return err
+		}
+		if err := q.AddInvalidation(ctx, a.ID, now); err != nil {
+			return err
+		}
+		return s.record(ctx, q, event(a.ID, audit.TwoFactorEnabled, c, caller.ID))
+	})
+	s.cache.evictAccount(a.ID)
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// newBackupCodes makes a set of codes and what is stored of them.
+func (s *Service) newBackupCodes() (codes []string, salt []byte, hashes [][]byte, err error) {
+	codes, err = backupcode.Generate(s.rand, backupcode.Count)
+	if err != nil {
+		return nil, nil, nil, Internal(err)
+	}
+	salt, err = backupcode.NewSalt(s.rand)
+	if err != nil {
+		return nil, nil, nil, Internal(err)
+	}
+	for _, code := range codes {
+		norm, _ := backupcode.Normalize(code)
+		hashes = append(hashes, backupcode.Hash(norm, salt))
+	}
+	return codes, salt, hashes, nil
+}
+
+func notEnabled() *Error {
+	return Errorf(CodeNotEnabled, "Two-factor authentication is not on.")
+}
+
+// RegenerateBackupCodes replaces the whole set after the password is given
+// again; every older code stops working.
+func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw string, c Client) ([]string, error) {
+	a, err := s.store.AccountByID(ctx, caller.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reauthenticate(ctx, a, pw); err != nil {
+		return nil, err
+	}
+	if !a.TwoFactorEnabled() {
+		return nil, notEnabled()
+	}
+	codes, salt, hashes, err := s.newBackupCodes()
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.InTx(ctx, func(q Queries) error {
+		if err := q.ReplaceBackupCodes(ctx, a.ID, salt, hashes); err != nil {
+			return err
+		}
+		return s.record(ctx, q, event(a.ID, audit.BackupCodesRegenerated, c, caller.ID))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// DisableTOTP turns two-factor off after the password is given again, and
+// deletes the seed and the codes.
+func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c Client) error {
+	a, err := s.store.AccountByID(ctx, caller.AccountID)
+	if err != nil {
+		return err
+	}
+	if err := s.reauthenticate(ctx, a, pw); err != nil {
+		return err
+	}
+	if !a.TwoFactorEnabled() {
+		return notEnabled()
+	}
+	return s.disableTOTP(ctx, a, event(a.ID, audit.TwoFactorDisabled, c, caller.ID))
+}
+
+// ResetTwoFactor is the operator's support path for a person who lost both
+// the device and the codes. It is recorded as done by an admin.
+func (s *Service) ResetTwoFactor(ctx context.Context, email string) error {
+	a, err := s.store.AccountByEmail(ctx, email)
+	if err != nil {
+		return notFoundAs(err, Errorf(CodeNotFound, "No account has that email."))
+	}
+	if !a.TwoFactorEnabled() {
+		return notEnabled()
+	}
+	e := event(a.ID, audit.TwoFactorDisabled, Client{}, "")
+	e.Actor, e.Details = audit.ActorAdmin, map[string]string{"reason": "operator_reset"}
+	return s.disableTOTP(ctx, a, e)
+}
+
+func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event) error {
+	err := s.store.InTx(ctx, func(q Queries) error {
+		if err := q.DisableTOTP(ctx, a.ID); err != nil {
+			return err
+		}
+		if err := q.AddInvalidation(ctx, a.ID, s.clock()); err != nil {
+			return err
+		}
+		return s.record(ctx, q, e)
+	})
+	s.cache.evictAccount(a.ID)
+	return err
+}
+
+// RotateKeys re-encrypts every TOTP seed (enabled and pending) under the
+// keyring's current key. Running servers keep working throughout: the old
+// key stays in the keyring until Retire, and a node that meets a new key id
+// reloads the key file.
+func (s *Service) RotateKeys(ctx context.Context) (int, error) {
+	current := s.keys.CurrentID()
+	n := 0
+	creds, err := s.store.ListTOTPCredentials(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, cr := range creds {
+		if s.keys.KeyID(cr.SealedSecret) == current {
+			continue
+		}
+		resealed, err := s.reseal(cr.SealedSecret, cr.AccountID)
+		if err != nil {
+			return n, err
+		}
+		if err := s.store.SetTOTPSecret(ctx, cr.AccountID, resealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	pending, err := s.store.ListPendingSecrets(ctx)
+	if err != nil {
+		return n, err
+	}
+	for _, p := range pending {
+		if s.keys.KeyID(p.SealedSecret) == current {
+			continue
+		}
+		resealed, err := s.reseal(p.SealedSecret, p.AccountID)
+		if err != nil {
+			return n, err
+		}
+		p.SealedSecret = resealed
+		if err := s.store.PutPendingTOTP(ctx, &p); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (s *Service) reseal(sealed, accountID string) (string, error) {
+	plain, err := s.keys.Open(sealed, []byte(accountID))
+	if err != nil {
+		return "", err
+	}
+	return s.keys.Seal(plain, []byte(accountID))
+}
