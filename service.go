@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward/audit"
@@ -76,6 +78,7 @@ type Service struct {
 	rand    io.Reader
 	log     *slog.Logger
 	cache   *sessionCache
+	ids     idSource
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -190,14 +193,33 @@ func hashToken(token string) []byte {
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
-// newID returns a sortable id: 48 bits of milliseconds then 80 random bits,
-// so ids of one kind order by creation like the rows they name.
+// idSource makes sortable ids: 48 bits of milliseconds then 80 random bits.
+// Within one millisecond it counts up from the last id instead of drawing
+// again (as ULID's monotonic mode does), so ids this node makes sort in the
+// order it made them: events written in one transaction keep their order.
+type idSource struct {
+	mu   sync.Mutex
+	last [16]byte
+}
+
 func (s *Service) newID(prefix string) string {
+	ms := uint64(s.now().UnixMilli())
+	s.ids.mu.Lock()
+	defer s.ids.mu.Unlock()
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(s.now().UnixMilli())<<16)
-	if _, err := io.ReadFull(s.rand, b[6:]); err != nil {
-		// Randomness failing is not recoverable; an id collision would be worse.
+	binary.BigEndian.PutUint64(b[:8], ms<<16)
+	if bytes.Equal(b[:6], s.ids.last[:6]) {
+		b = s.ids.last
+		for i := 15; i >= 6; i-- { // add one to the 80-bit tail
+			b[i]++
+			if b[i] != 0 {
+				break
+			}
+		}
+	} else if _, err := io.ReadFull(s.rand, b[6:]); err != nil {
+		// crypto/rand does not fail; an id collision would be worse than a crash.
 		panic(fmt.Sprintf("keyward: reading randomness: %v", err))
 	}
+	s.ids.last = b
 	return prefix + idEncoding.EncodeToString(b[:])
 }

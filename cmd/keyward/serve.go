@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/keyward/keyward/web"
+)
+
+func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
+	a, err := wire(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	srv, err := web.New(a.svc, web.Config{PublicURL: c.parsedPublicURL, TrustedProxies: c.parsedProxies, Version: version}, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	go a.svc.RunCacheWatcher(bg)
+	go housekeeping(bg, a, log)
+
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+	fmt.Fprintf(stdout, "keyward is running: open %s in your browser\n", openURL(c, ln.Addr()))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// openURL is what the start-up line tells a person to open.
+func openURL(c *config, addr net.Addr) string {
+	if c.parsedPublicURL != nil {
+		return c.parsedPublicURL.String()
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String() + "/"
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + "/"
+}
+
+// housekeeping deletes what has expired and prunes the audit log past its
+// retention, now and then. Each node does it; the work is idempotent.
+func housekeeping(ctx context.Context, a *app, log *slog.Logger) {
+	tick := time.NewTicker(5 * time.Minute)
+	defer tick.Stop()
+	lastPrune := time.Time{}
+	for {
+		if err := a.svc.CleanUp(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("cleaning up expired sessions", "err", err)
+		}
+		if time.Since(lastPrune) > time.Hour {
+			n, err := a.svc.PruneAudit(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("pruning the audit log", "err", err)
+			} else if n > 0 {
+				log.Info("pruned audit events past retention", "events", n)
+			}
+			lastPrune = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
