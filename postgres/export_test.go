@@ -1,0 +1,12 @@
+package postgres
+
+import (
+	"context"
+	"time"
+)
+
+// WatchWithKeepalive is WatchInvalidations with a keepalive of the test's
+// choosing.
+func (s *Store) WatchWithKeepalive(ctx context.Context, ready, notify func(), keepalive time.Duration) error {
+	return s.watch(ctx, ready, notify, keepalive)
+}

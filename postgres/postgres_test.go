@@ -1,0 +1,605 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/postgres"
+	"github.com/keyward/keyward/postgres/pgtest"
+	"github.com/keyward/keyward/storetest"
+)
+
+func TestStore(t *testing.T) {
+	pgtest.ServerURL(t) // skip (or fail) once, not in every case
+	storetest.Run(t, func(t testing.TB) keyward.Store { return pgtest.New(t) })
+}
+
+// watch runs s.WatchInvalidations in the background and returns a channel
+// that receives one value per notify, once it is listening. The watch ends
+// with the test; its error is sent on errc.
+func watch(t *testing.T, s *postgres.Store) (notified <-chan struct{}, errc <-chan error, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	n := make(chan struct{}, 100)
+	e := make(chan error, 1)
+	go func() {
+		e <- s.WatchInvalidations(ctx, func() { close(ready) }, func() { n <- struct{}{} })
+	}()
+	select {
+	case <-ready:
+	case err := <-e:
+		cancel()
+		t.Fatalf("WatchInvalidations ended before it was ready: %v", err)
+	case <-time.After(5 * time.Second):
+		cancel()
+		t.Fatal("WatchInvalidations not ready after 5s")
+	}
+	t.Cleanup(cancel)
+	return n, e, cancel
+}
+
+func expectNotify(t *testing.T, n <-chan struct{}, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-n:
+	case <-time.After(within):
+		t.Fatalf("%s: no notification within %v", what, within)
+	}
+}
+
+func expectQuiet(t *testing.T, n <-chan struct{}, during time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-n:
+		t.Fatalf("%s: got a notification, want none", what)
+	case <-time.After(during):
+	}
+}
+
+// openTwo opens two stores (two nodes) on one new database, and returns
+// the database's name.
+func openTwo(t *testing.T) (a, b *postgres.Store, dbName string) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	for _, p := range []**postgres.Store{&a, &b} {
+		s, err := postgres.Open(t.Context(), url)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		*p = s
+	}
+	return a, b, databaseName(t, url)
+}
+
+func databaseName(t *testing.T, dbURL string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Database
+}
+
+// terminate ends every server connection to the database, as a restart or a
+// failover would, and returns how many there were.
+func terminate(t *testing.T, dbName, queryPrefix string) int {
+	t.Helper()
+	c, err := pgx.Connect(t.Context(), pgtest.ServerURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var n int
+	err = c.QueryRow(t.Context(), `
+		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1 AND query LIKE $2 || '%'`, dbName, queryPrefix).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestWatchInvalidations(t *testing.T) {
+	a, b, _ := openTwo(t)
+	ctx := t.Context()
+	n, errc, stop := watch(t, b)
+
+	t.Run("another node's invalidation arrives", func(t *testing.T) {
+		if err := a.AddInvalidation(ctx, "acct-1", time.Now()); err != nil {
+			t.Fatalf("AddInvalidation: %v", err)
+		}
+		expectNotify(t, n, time.Second, "AddInvalidation on the other store")
+	})
+
+	t.Run("delivered at commit, not before", func(t *testing.T) {
+		added := make(chan struct{})
+		commit := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- a.InTx(ctx, func(q keyward.Queries) error {
+				if err := q.AddInvalidation(ctx, "acct-1", time.Now()); err != nil {
+					return err
+				}
+				close(added)
+				<-commit
+				return nil
+			})
+		}()
+		<-added
+		expectQuiet(t, n, 200*time.Millisecond, "before commit")
+		close(commit)
+		if err := <-done; err != nil {
+			t.Fatalf("InTx: %v", err)
+		}
+		expectNotify(t, n, time.Second, "after commit")
+	})
+
+	t.Run("not delivered on rollback", func(t *testing.T) {
+		errBoom := errors.New("boom")
+		err := a.InTx(ctx, func(q keyward.Queries) error {
+			if err := q.AddInvalidation(ctx, "acct-1", time.Now()); err != nil {
+				return err
+			}
+			return errBoom
+		})
+		if !errors.Is(err, errBoom) {
+			t.Fatalf("InTx: got %v, want fn's error", err)
+		}
+		expectQuiet(t, n, 300*time.Millisecond, "after rollback")
+	})
+
+	t.Run("ends with its context", func(t *testing.T) {
+		stop()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("WatchInvalidations after cancel: got %v, want context.Canceled", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("WatchInvalidations did not return after its context ended")
+		}
+	})
+}
+
+func TestWatchConnectionLost(t *testing.T) {
+	a, b, db := openTwo(t)
+	_, errc, _ := watch(t, b)
+	if n := terminate(t, db, "LISTEN"); n != 1 {
+		t.Fatalf("terminated %d listening connections, want 1", n)
+	}
+	select {
+	case err := <-errc:
+		if !keyward.IsCode(err, keyward.CodeUnavailable) {
+			t.Errorf("WatchInvalidations after its connection died: got %v, want code unavailable", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchInvalidations did not notice that its connection died")
+	}
+	// The caller reconnects by calling again.
+	n, _, _ := watch(t, b)
+	if err := a.AddInvalidation(t.Context(), "acct-1", time.Now()); err != nil {
+		t.Fatalf("AddInvalidation: %v", err)
+	}
+	expectNotify(t, n, time.Second, "after reconnecting")
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	const nodes = 4
+	var wg sync.WaitGroup
+	stores := make([]*postgres.Store, nodes)
+	errs := make([]error, nodes)
+	start := make(chan struct{})
+	for i := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			stores[i], errs[i] = postgres.Open(t.Context(), url)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open %d: %v", i, err)
+			continue
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	if t.Failed() {
+		return
+	}
+	ms, err := stores[0].MigrationStatus(t.Context())
+	if err != nil {
+		t.Fatalf("MigrationStatus: %v", err)
+	}
+	if len(ms) == 0 {
+		t.Fatal("MigrationStatus: no migrations")
+	}
+	for _, m := range ms {
+		if m.AppliedAt == nil {
+			t.Errorf("migration %04d_%s pending after Open", m.Version, m.Name)
+		}
+	}
+	// Each node works.
+	for i, s := range stores {
+		a := &keyward.Account{ID: fmt.Sprint("acct-", i), Email: fmt.Sprintf("n%d@example.com", i), PasswordHash: "x", CreatedAt: time.Now()}
+		if err := s.CreateAccount(t.Context(), a); err != nil {
+			t.Errorf("node %d: CreateAccount: %v", i, err)
+		}
+	}
+}
+
+func TestMigrationStatus(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s, err := postgres.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	defer s.Close()
+	before, err := s.MigrationStatus(t.Context())
+	if err != nil {
+		t.Fatalf("MigrationStatus on an empty database: %v", err)
+	}
+	for _, m := range before {
+		if m.AppliedAt != nil {
+			t.Errorf("fresh database: migration %d applied", m.Version)
+		}
+	}
+	if len(before) == 0 || before[0].Version != 1 || before[0].Name != "init" {
+		t.Fatalf("MigrationStatus: got %+v, want 0001_init first", before)
+	}
+	for range 2 { // the second time there is nothing to do
+		if err := s.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+	}
+	after, err := s.MigrationStatus(t.Context())
+	if err != nil {
+		t.Fatalf("MigrationStatus: %v", err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("after Migrate: %d migrations, before %d", len(after), len(before))
+	}
+	for _, m := range after {
+		if m.AppliedAt == nil {
+			t.Errorf("after Migrate: migration %d pending", m.Version)
+		}
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	pgtest.ServerURL(t) // skip without a server, like the rest
+	t.Run("nothing listens", func(t *testing.T) {
+		start := time.Now()
+		_, err := postgres.Open(t.Context(), "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable")
+		if !keyward.IsCode(err, keyward.CodeUnavailable) {
+			t.Fatalf("Open: got %v, want code unavailable", err)
+		}
+		if d := time.Since(start); d > 4*time.Second {
+			t.Errorf("Open took %v, want a fast failure", d)
+		}
+		var e *keyward.Error
+		if errors.As(err, &e) && e.Message != "The database is unavailable. Try again shortly." {
+			t.Errorf("Message = %q", e.Message)
+		}
+	})
+	t.Run("connections killed", func(t *testing.T) {
+		url := pgtest.NewDatabase(t)
+		s, err := postgres.Open(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ctx := t.Context()
+		a := &keyward.Account{ID: "acct-1", Email: "a@example.com", PasswordHash: "x", CreatedAt: time.Now()}
+		if err := s.CreateAccount(ctx, a); err != nil {
+			t.Fatalf("CreateAccount: %v", err)
+		}
+		if n := terminate(t, databaseName(t, url), ""); n == 0 {
+			t.Fatal("no connection to terminate")
+		}
+		// The pool's connections are dead: a request either succeeds on a
+		// new connection or says unavailable, never internal; and the store
+		// recovers.
+		for i := range 3 {
+			_, err := s.AccountByID(ctx, a.ID)
+			if err != nil && !keyward.IsCode(err, keyward.CodeUnavailable) {
+				t.Errorf("request %d after the connections died: got %v, want success or unavailable", i, err)
+			}
+		}
+		if _, err := s.AccountByID(ctx, a.ID); err != nil {
+			t.Errorf("store did not recover: %v", err)
+		}
+	})
+}
+
+func TestInTxRetriesDeadlock(t *testing.T) {
+	s := pgtest.New(t)
+	ctx := t.Context()
+	x := &keyward.Account{ID: "x", Email: "x@example.com", PasswordHash: "x", CreatedAt: time.Now()}
+	y := &keyward.Account{ID: "y", Email: "y@example.com", PasswordHash: "y", CreatedAt: time.Now()}
+	for _, a := range []*keyward.Account{x, y} {
+		if err := s.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two transactions lock the same two rows in opposite orders; the
+	// server aborts one with deadlock_detected and InTx runs it again.
+	var runs atomic.Int32
+	var bothLocked sync.WaitGroup
+	bothLocked.Add(2)
+	var once [2]sync.Once
+	tx := func(i int, first, second string) error {
+		return s.InTx(ctx, func(q keyward.Queries) error {
+			runs.Add(1)
+			if err := q.SetPasswordHash(ctx, first, fmt.Sprint("h", i)); err != nil {
+				return err
+			}
+			once[i].Do(func() { bothLocked.Done(); bothLocked.Wait() })
+			return q.SetPasswordHash(ctx, second, fmt.Sprint("h", i))
+		})
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); errs[0] = tx(0, "x", "y") }()
+	go func() { defer wg.Done(); errs[1] = tx(1, "y", "x") }()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("transaction %d: %v", i, err)
+		}
+	}
+	if got := runs.Load(); got != 3 {
+		t.Errorf("fn ran %d times, want 3 (one deadlock victim run again)", got)
+	}
+}
+
+func BenchmarkSessionByTokenHash(b *testing.B) {
+	s := pgtest.New(b)
+	ctx := context.Background()
+	a := &keyward.Account{ID: "acct-1", Email: "a@example.com", PasswordHash: "x", CreatedAt: time.Now()}
+	if err := s.CreateAccount(ctx, a); err != nil {
+		b.Fatal(err)
+	}
+	hashes := make([][]byte, 1000)
+	for i := range hashes {
+		hashes[i] = make([]byte, 32)
+		rand.Read(hashes[i])
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		err := s.CreateSession(ctx, &keyward.Session{
+			ID: fmt.Sprint("sess-", i), AccountID: a.ID, TokenHash: hashes[i],
+			CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour),
+			IP: "192.0.2.1", UserAgent: "Mozilla/5.0", AAL: 1,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := s.SessionByTokenHash(ctx, hashes[i%len(hashes)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, err := s.SessionByTokenHash(ctx, hashes[i%len(hashes)]); err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
+	})
+}
+
+func BenchmarkAppendEvent(b *testing.B) {
+	s := pgtest.New(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		chain := fmt.Sprint("acct-", i%10)
+		err := s.InTx(ctx, func(q keyward.Queries) error {
+			h, err := q.LockAuditHead(ctx, chain)
+			if err != nil {
+				return err
+			}
+			e := &keyward.Event{
+				ID: fmt.Sprint("ev-", i), ChainID: chain, Time: time.Now().UTC().Truncate(time.Microsecond),
+				Type: audit.SigninSucceeded, Outcome: audit.Success, IP: "192.0.2.1", UserAgent: "Mozilla/5.0",
+				SessionID: "sess-1", Actor: audit.ActorSelf, Details: map[string]string{"device": "Firefox on Linux"},
+			}
+			audit.Link(h, e)
+			return q.AppendEvent(ctx, e)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestWatchKeepalive(t *testing.T) {
+	a, b, _ := openTwo(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready := make(chan struct{})
+	n := make(chan struct{}, 10)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- b.WatchWithKeepalive(ctx, func() { close(ready) }, func() { n <- struct{}{} }, 20*time.Millisecond)
+	}()
+	<-ready
+	// Several keepalive rounds (wait, time out, ping) pass quietly...
+	select {
+	case err := <-errc:
+		t.Fatalf("WatchInvalidations ended during keepalives: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// ...and the connection still hears notifications.
+	if err := a.AddInvalidation(t.Context(), "acct-1", time.Now()); err != nil {
+		t.Fatalf("AddInvalidation: %v", err)
+	}
+	expectNotify(t, n, time.Second, "after keepalives")
+}
+
+// TestInvalidationsVisibleInOrder checks what a poller relies on: reading
+// "everything after the last seq I saw" never skips a row, even when the
+// transactions that add rows commit in another order than they began.
+func TestInvalidationsVisibleInOrder(t *testing.T) {
+	s := pgtest.New(t)
+	ctx := t.Context()
+	const writers, each = 8, 15
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				err := s.InTx(ctx, func(q keyward.Queries) error {
+					if err := q.AddInvalidation(ctx, fmt.Sprint("acct-", w), time.Now()); err != nil {
+						return err
+					}
+					time.Sleep(time.Duration((w*7+i*3)%5) * time.Millisecond) // commit late, in a mixed order
+					return nil
+				})
+				if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[int64]bool{}
+	var cursor int64
+	poll := func() {
+		rows, err := s.InvalidationsSince(ctx, cursor, 1000)
+		if err != nil {
+			t.Fatalf("InvalidationsSince: %v", err)
+		}
+		for _, r := range rows {
+			seen[r.Seq] = true
+			cursor = r.Seq
+		}
+	}
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+			time.Sleep(time.Millisecond)
+		}
+		poll()
+	}
+	all, err := s.InvalidationsSince(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != writers*each {
+		t.Fatalf("got %d rows, want %d", len(all), writers*each)
+	}
+	for _, r := range all {
+		if !seen[r.Seq] {
+			t.Errorf("the poller skipped seq %d: it became visible after a later one", r.Seq)
+		}
+	}
+}
+
+// TestEachInBatches streams more events than one batch, and calls back into
+// the transaction from fn (the rows are not held open while fn runs).
+func TestEachInBatches(t *testing.T) {
+	s := pgtest.New(t)
+	ctx := t.Context()
+	const total = 1100
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	err := s.InTx(ctx, func(q keyward.Queries) error {
+		for i := range total {
+			h, err := q.LockAuditHead(ctx, "acct-1")
+			if err != nil {
+				return err
+			}
+			e := &keyward.Event{ID: fmt.Sprintf("ev-%05d", i), ChainID: "acct-1", Time: t0.Add(time.Duration(i/3) * time.Second),
+				Type: audit.SigninSucceeded, Outcome: audit.Success, Actor: audit.ActorSelf}
+			audit.Link(h, e)
+			if err := q.AppendEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("appending: %v", err)
+	}
+	cases := []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"all", 0, total},
+		{"limit across batches", 700, 700},
+		{"limit of exactly one batch", 500, 500},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			err := s.InTx(ctx, func(q keyward.Queries) error {
+				return q.EachEvent(ctx, keyward.EventFilter{ChainID: "acct-1", Limit: c.limit}, func(e *keyward.Event) error {
+					got = append(got, e.ID)
+					_, err := q.LockAuditHead(ctx, "acct-1") // the transaction is usable inside fn
+					return err
+				})
+			})
+			if err != nil {
+				t.Fatalf("EachEvent: %v", err)
+			}
+			if len(got) != c.want {
+				t.Fatalf("got %d events, want %d", len(got), c.want)
+			}
+			for i, id := range got {
+				if want := fmt.Sprintf("ev-%05d", total-1-i); id != want {
+					t.Fatalf("event %d: got %s, want %s (newest first)", i, id, want)
+				}
+			}
+		})
+	}
+	t.Run("chain", func(t *testing.T) {
+		var seq int64
+		err := s.EachChainEvent(ctx, "acct-1", func(e *keyward.Event) error {
+			if seq++; e.Seq != seq {
+				return fmt.Errorf("got seq %d, want %d", e.Seq, seq)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("EachChainEvent: %v", err)
+		}
+		if seq != total {
+			t.Fatalf("got %d events, want %d", seq, total)
+		}
+	})
+}
