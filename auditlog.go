@@ -35,6 +35,7 @@ func (s *Service) record(ctx context.Context, q Queries, e *Event) error {
 
 // event builds an event of the account's chain from the request's client.
 func event(accountID string, t audit.Type, c Client, sessionID string) *Event {
+	c = c.clean()
 	return &Event{ChainID: accountID, Type: t, IP: c.IP, UserAgent: c.UserAgent, SessionID: sessionID}
 }
 

@@ -42,6 +42,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Account, *Se
 			return nil, nil, notFoundAs(err, unauthenticated())
 		}
 		entry = &cacheEntry{account: *a, session: *sess}
+		entry.account.PasswordHash = "" // rules that need it read it from the store
 		s.cache.put(key, entry, gen)
 	}
 	sess := entry.session
@@ -65,10 +66,10 @@ func (s *Service) SignOut(ctx context.Context, sess *Session, c Client) error {
 		if _, err := q.DeleteSession(ctx, sess.AccountID, sess.ID); err != nil {
 			return err
 		}
-		if err := q.AddInvalidation(ctx, sess.AccountID, s.clock()); err != nil {
+		if err := s.record(ctx, q, event(sess.AccountID, audit.Signout, c, sess.ID)); err != nil {
 			return err
 		}
-		return s.record(ctx, q, event(sess.AccountID, audit.Signout, c, sess.ID))
+		return q.AddInvalidation(ctx, sess.AccountID, s.clock())
 	})
 	s.cache.evictAccount(sess.AccountID)
 	return err
@@ -101,12 +102,12 @@ func (s *Service) RevokeSession(ctx context.Context, caller *Session, id string,
 		if _, err := q.DeleteSession(ctx, caller.AccountID, id); err != nil {
 			return err
 		}
-		if err := q.AddInvalidation(ctx, caller.AccountID, s.clock()); err != nil {
-			return err
-		}
 		e := event(caller.AccountID, audit.SessionRevoked, c, caller.ID)
 		e.Details = map[string]string{"session": id, "device": target.Device.String(), "ip": target.IP}
-		return s.record(ctx, q, e)
+		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
+		return q.AddInvalidation(ctx, caller.AccountID, s.clock())
 	})
 	s.cache.evictAccount(caller.AccountID)
 	if IsCode(err, CodeNotFound) {
@@ -135,9 +136,6 @@ func (s *Service) endOtherSessions(ctx context.Context, q Queries, accountID, ke
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	if err := q.AddInvalidation(ctx, accountID, s.clock()); err != nil {
-		return 0, err
-	}
 	for _, id := range ids {
 		e := event(accountID, audit.SessionRevoked, c, keepID)
 		e.Details = map[string]string{"session": id, "reason": reason}
@@ -145,7 +143,7 @@ func (s *Service) endOtherSessions(ctx context.Context, q Queries, accountID, ke
 			return 0, err
 		}
 	}
-	return len(ids), nil
+	return len(ids), q.AddInvalidation(ctx, accountID, s.clock())
 }
 
 // CleanUp deletes what has expired: sessions, mfa tokens, old invalidation

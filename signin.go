@@ -46,6 +46,9 @@ func invalidCode() *Error {
 // and the same answer.
 func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*SignInResult, error) {
 	now := s.clock()
+	// Whatever was typed becomes a throttle key and, for an unknown email, a
+	// line of the system log: make it fit to store first.
+	email = cleanText(email, maxEmailLength)
 	checks := []throttleCheck{
 		{emailThrottleKey(email), s.cfg.SignInThrottle},
 		{addressThrottleKey(c.IP), s.cfg.AddressThrottle},
@@ -156,6 +159,7 @@ func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash str
 	if err != nil {
 		return nil, err
 	}
+	c = c.clean()
 	ch := &MFAChallenge{TokenHash: hash, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MFATokenTTL), IP: c.IP, UserAgent: c.UserAgent}
 	err = s.store.InTx(ctx, func(q Queries) error {
 		if err := s.passwordAccepted(ctx, q, a, newHash); err != nil {
@@ -350,6 +354,7 @@ func (s *Service) openSession(ctx context.Context, q Queries, a *Account, aal in
 	if err != nil {
 		return nil, err
 	}
+	c = c.clean()
 	sess := &Session{
 		ID:         s.newID("sess_"),
 		AccountID:  a.ID,

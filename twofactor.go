@@ -162,10 +162,10 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		if err := q.ClearThrottle(ctx, check.key); err != nil {
 			return err
 		}
-		if err := q.AddInvalidation(ctx, a.ID, now); err != nil {
+		if err := s.record(ctx, q, event(a.ID, audit.TwoFactorEnabled, c, caller.ID)); err != nil {
 			return err
 		}
-		return s.record(ctx, q, event(a.ID, audit.TwoFactorEnabled, c, caller.ID))
+		return q.AddInvalidation(ctx, a.ID, now)
 	})
 	s.cache.evictAccount(a.ID)
 	if err != nil {
@@ -260,10 +260,10 @@ func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event) error {
 		if err := q.DisableTOTP(ctx, a.ID); err != nil {
 			return err
 		}
-		if err := q.AddInvalidation(ctx, a.ID, s.clock()); err != nil {
+		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		return s.record(ctx, q, e)
+		return q.AddInvalidation(ctx, a.ID, s.clock())
 	})
 	s.cache.evictAccount(a.ID)
 	return err

@@ -16,7 +16,6 @@ import (
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/password"
-	"github.com/keyward/keyward/postgres"
 	"github.com/keyward/keyward/postgres/pgtest"
 	"github.com/keyward/keyward/sqlite"
 )
@@ -59,7 +58,7 @@ func NewStore(t testing.TB) keyward.Store {
 	case "", "sqlite":
 		store, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
 	case "postgres":
-		store, err = postgres.Open(ctx, pgtest.NewDatabase(t))
+		store = pgtest.New(t)
 	default:
 		t.Fatalf("%s must be sqlite or postgres", EngineEnv)
 	}

@@ -1,0 +1,229 @@
+package keyward_test
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/totp"
+)
+
+// TestAuditStory: the whole story of an account is in its log, in order,
+// with where each step came from, and the chain verifies.
+func TestAuditStory(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	a := signUp(t, e, "ada@example.com")
+	step := func() { e.Clock.Advance(time.Second) }
+
+	step()
+	if _, err := e.Svc.SignIn(ctx, "ada@example.com", "wrong password here", phone); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	step()
+	me := signIn(t, e, "ada@example.com", laptop)
+	step()
+	other := signIn(t, e, "ada@example.com", phone)
+	step()
+	if err := e.Svc.RevokeSession(ctx, me.Session, other.Session.ID, laptop); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	const next = "violet lanterns drift over harbours"
+	if _, err := e.Svc.ChangePassword(ctx, me.Session, goodPassword, next, true, laptop); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	setup, err := e.Svc.BeginTOTPSetup(ctx, me.Account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.Code(setup.Secret, e.Clock.Now())
+	codes, err := e.Svc.EnableTOTP(ctx, me.Session, code, laptop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step()
+	pw, err := e.Svc.SignIn(ctx, "ada@example.com", next, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Svc.CompleteSignIn(ctx, pw.MFAToken, "000000", phone); err == nil {
+		t.Fatal("wrong code accepted")
+	}
+	step()
+	if _, err := e.Svc.CompleteSignIn(ctx, pw.MFAToken, codes[0], phone); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	if _, err := e.Svc.RegenerateBackupCodes(ctx, me.Session, next, laptop); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	if err := e.Svc.DisableTOTP(ctx, me.Session, next, laptop); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []audit.Type
+	err = e.Store.EachChainEvent(ctx, a.ID, func(ev *keyward.Event) error {
+		got = append(got, ev.Type)
+		if ev.IP == "" || ev.UserAgent == "" || ev.Time.IsZero() {
+			t.Errorf("event %s lacks where or when: %+v", ev.Type, ev)
+		}
+		for _, secret := range append([]string{goodPassword, next, setup.Secret, me.Token, codes[0]}, codes...) {
+			for k, v := range ev.Details {
+				if strings.Contains(v, secret) || strings.Contains(k, secret) {
+					t.Errorf("event %s details hold a secret: %v", ev.Type, ev.Details)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []audit.Type{
+		audit.AccountCreated, audit.SigninFailed, audit.SigninSucceeded, audit.SigninSucceeded,
+		audit.SessionRevoked, audit.PasswordChanged, audit.TwoFactorEnabled, audit.SigninMFAFailed,
+		audit.SigninSucceeded, audit.BackupCodeUsed, audit.BackupCodesRegenerated, audit.TwoFactorDisabled,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("story =\n %v\nwant\n %v", got, want)
+	}
+	// Newest first through the reader's API is the same story backwards.
+	page, err := e.Svc.Events(ctx, a.ID, keyward.EventQuery{Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest []audit.Type
+	for _, ev := range page.Events {
+		newest = append(newest, ev.Type)
+	}
+	slices.Reverse(newest)
+	if !slices.Equal(newest, want) {
+		t.Fatalf("newest-first order =\n %v\nwant reversed\n %v", newest, want)
+	}
+	verifyIntact(t, e)
+}
+
+func verifyIntact(t testing.TB, e *keywardtest.Env) {
+	t.Helper()
+	reports, err := e.Svc.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reports {
+		if r.Problem != nil {
+			t.Fatalf("chain %s broken: %v", r.ChainID, r.Problem)
+		}
+	}
+}
+
+func TestUnknownEmailFailuresGoToTheSystemLog(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	a := signUp(t, e, "ada@example.com")
+	if _, err := e.Svc.SignIn(ctx, "ghost@example.com", "whatever it is", laptop); err == nil {
+		t.Fatal("unknown email signed in")
+	}
+	page, err := e.Svc.Events(ctx, a.ID, keyward.EventQuery{Types: []audit.Type{audit.SigninFailed}})
+	if err != nil || len(page.Events) != 0 {
+		t.Fatalf("ada's log has %d failures, want 0 (%v)", len(page.Events), err)
+	}
+	var sys []keyward.Event
+	err = e.Svc.OperatorEvents(ctx, audit.SystemChain, keyward.EventQuery{}, func(ev *keyward.Event) error {
+		sys = append(sys, *ev)
+		return nil
+	})
+	if err != nil || len(sys) != 1 || sys[0].Details["email"] != "ghost@example.com" || sys[0].Outcome != audit.Failure {
+		t.Fatalf("system log = %+v, %v", sys, err)
+	}
+}
+
+func TestPaginationUnderConcurrentInserts(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	a := signUp(t, e, "ada@example.com")
+	for range 30 {
+		e.Clock.Advance(time.Second)
+		signIn(t, e, "ada@example.com", laptop)
+	}
+	before, err := e.Svc.Events(ctx, a.ID, keyward.EventQuery{Limit: 200})
+	if err != nil || len(before.Events) != 31 {
+		t.Fatalf("%d events before the walk, %v", len(before.Events), err)
+	}
+	// Walk the log two events at a time while new events keep arriving.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				signIn(t, e, "ada@example.com", phone)
+			}
+		}
+	}()
+	seen := map[string]bool{}
+	var last *keyward.Event
+	q := keyward.EventQuery{Limit: 2}
+	for {
+		page, err := e.Svc.Events(ctx, a.ID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range page.Events {
+			ev := &page.Events[i]
+			if seen[ev.ID] {
+				t.Fatalf("event %s seen twice", ev.ID)
+			}
+			if last != nil && (ev.Time.After(last.Time) || ev.Time.Equal(last.Time) && ev.ID > last.ID) {
+				t.Fatalf("event %s out of order after %s", ev.ID, last.ID)
+			}
+			seen[ev.ID] = true
+			last = ev
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	close(stop)
+	wg.Wait()
+	// Events that arrived after the walk began may or may not be on it (they
+	// are newer than its first page only if they came before it); every
+	// event that existed before it must be, once.
+	for _, ev := range before.Events {
+		if !seen[ev.ID] {
+			t.Fatalf("event %s (%s) existed before the walk but was skipped", ev.ID, ev.Type)
+		}
+	}
+}
+
+func TestAuditRetentionKeepsTheChainVerifiable(t *testing.T) {
+	cfg := keyward.DefaultConfig()
+	cfg.AuditRetention = 24 * time.Hour
+	e := keywardtest.New(t, keywardtest.Options{Config: cfg})
+	a := signUp(t, e, "ada@example.com")
+	for range 5 {
+		signIn(t, e, "ada@example.com", laptop)
+	}
+	e.Clock.Advance(25 * time.Hour)
+	for range 3 {
+		signIn(t, e, "ada@example.com", laptop)
+	}
+	n, err := e.Svc.PruneAudit(ctx)
+	if err != nil || n != 6 {
+		t.Fatalf("PruneAudit = %d, %v; want the 6 old events", n, err)
+	}
+	page, _ := e.Svc.Events(ctx, a.ID, keyward.EventQuery{})
+	if len(page.Events) != 3 {
+		t.Fatalf("%d events left, want 3", len(page.Events))
+	}
+	verifyIntact(t, e)
+}

@@ -1,0 +1,79 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	keyward "github.com/keyward/keyward"
+)
+
+// principal is the signed-in caller of a request.
+type principal struct {
+	account *keyward.Account
+	session *keyward.Session
+}
+
+// authenticate finds the caller: a bearer token when the request carries an
+// Authorization header (never falling back to the cookie), else the cookie.
+func (s *Server) authenticate(r *http.Request) (*principal, error) {
+	token := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return nil, keyward.Errorf(keyward.CodeUnauthenticated, "Use Authorization: Bearer <session token>.")
+		}
+		token = strings.TrimSpace(rest)
+	} else if c, err := r.Cookie(s.cookie.session); err == nil {
+		token = c.Value
+	}
+	if token == "" {
+		return nil, keyward.Errorf(keyward.CodeUnauthenticated, "Sign in to continue.")
+	}
+	a, sess, err := s.svc.Authenticate(r.Context(), token)
+	if err != nil {
+		return nil, err
+	}
+	return &principal{account: a, session: sess}, nil
+}
+
+// client is the request's client as the service records it.
+func (s *Server) client(r *http.Request) keyward.Client {
+	// The service cleans and bounds both before storing them.
+	return keyward.Client{IP: clientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()}
+}
+
+// setCookie sets one of keyward's cookies with the attributes every one of
+// them must have.
+func (s *Server) setCookie(w http.ResponseWriter, name, value string, expires time.Time) {
+	c := &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   s.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if !expires.IsZero() {
+		c.Expires = expires
+	}
+	http.SetCookie(w, c)
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// safeNext keeps a post-sign-in redirect on this site: a local absolute path,
+// never another origin ("//evil.example", "/\evil.example", "https://...").
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/settings/security"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return "/settings/security"
+	}
+	return u.RequestURI()
+}
