@@ -8,8 +8,9 @@ import (
 
 // reauthenticate checks the password again before a sensitive action. Wrong
 // guesses are throttled per account like sign-ins, so a stolen session
-// cannot be used to guess the password.
-func (s *Service) reauthenticate(ctx context.Context, a *Account, pw string) error {
+// cannot be used to guess the password, and each one is recorded as a
+// failed attempt at the action.
+func (s *Service) reauthenticate(ctx context.Context, a *Account, pw string, action audit.Type, caller *Session, c Client) error {
 	now := s.clock()
 	check := throttleCheck{reauthThrottleKey(a.ID), s.cfg.SignInThrottle}
 	if err := s.checkThrottle(ctx, now, check); err != nil {
@@ -20,7 +21,15 @@ func (s *Service) reauthenticate(ctx context.Context, a *Account, pw string) err
 		return err
 	}
 	if !ok {
-		if _, err := addFailure(ctx, s.store, check, now); err != nil {
+		err := s.store.InTx(ctx, func(q Queries) error {
+			if _, err := addFailure(ctx, q, check, now); err != nil {
+				return err
+			}
+			e := event(a.ID, action, c, caller.ID)
+			e.Outcome, e.Reason, e.Time = audit.Failure, string(CodeInvalidCurrentPass), now
+			return s.record(ctx, q, e)
+		})
+		if err != nil {
 			return err
 		}
 		return Errorf(CodeInvalidCurrentPass, "Your current password is incorrect.")
@@ -36,7 +45,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 	if err != nil {
 		return 0, err
 	}
-	if err := s.reauthenticate(ctx, a, current); err != nil {
+	if err := s.reauthenticate(ctx, a, current, audit.PasswordChanged, caller, c); err != nil {
 		return 0, err
 	}
 	if err := s.checkPolicy(ctx, next, a.Email); err != nil {

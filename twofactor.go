@@ -139,7 +139,15 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	digits, _ := totpInput(code)
 	step, ok := totp.Verify(secret, digits, now, 0)
 	if !ok {
-		if _, err := addFailure(ctx, s.store, check, now); err != nil {
+		err := s.store.InTx(ctx, func(q Queries) error {
+			if _, err := addFailure(ctx, q, check, now); err != nil {
+				return err
+			}
+			e := event(a.ID, audit.TwoFactorEnabled, c, caller.ID)
+			e.Outcome, e.Reason, e.Time = audit.Failure, string(CodeInvalidCode), now
+			return s.record(ctx, q, e)
+		})
+		if err != nil {
 			return nil, err
 		}
 		return nil, invalidCode()
@@ -202,11 +210,11 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reauthenticate(ctx, a, pw); err != nil {
-		return nil, err
-	}
 	if !a.TwoFactorEnabled() {
 		return nil, notEnabled()
+	}
+	if err := s.reauthenticate(ctx, a, pw, audit.BackupCodesRegenerated, caller, c); err != nil {
+		return nil, err
 	}
 	codes, salt, hashes, err := s.newBackupCodes()
 	if err != nil {
@@ -231,11 +239,11 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c
 	if err != nil {
 		return err
 	}
-	if err := s.reauthenticate(ctx, a, pw); err != nil {
-		return err
-	}
 	if !a.TwoFactorEnabled() {
 		return notEnabled()
+	}
+	if err := s.reauthenticate(ctx, a, pw, audit.TwoFactorDisabled, caller, c); err != nil {
+		return err
 	}
 	return s.disableTOTP(ctx, a, event(a.ID, audit.TwoFactorDisabled, c, caller.ID))
 }
