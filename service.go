@@ -223,3 +223,6 @@ func (s *Service) newID(prefix string) string {
 	s.ids.last = b
 	return prefix + idEncoding.EncodeToString(b[:])
 }
+
+// Now is the service's clock (pages show times relative to it).
+func (s *Service) Now() time.Time { return s.clock() }

@@ -100,6 +100,9 @@ type Options struct {
 	Clock  *Clock           // share one clock
 	Keys   *keyring.Keyring // share keys
 	Hasher *password.Hasher
+	// RealTime runs the service on the wall clock (Env.Clock stays nil): for
+	// tests where a browser judges cookie expiry or an app makes TOTP codes.
+	RealTime bool
 }
 
 // Start is the clock's default starting time.
@@ -112,8 +115,12 @@ func New(t testing.TB, o Options) *Env {
 	if e.Store == nil {
 		e.Store = NewStore(t)
 	}
-	if e.Clock == nil {
-		e.Clock = NewClock(Start)
+	now := time.Now
+	if !o.RealTime {
+		if e.Clock == nil {
+			e.Clock = NewClock(Start)
+		}
+		now = e.Clock.Now
 	}
 	if e.Keys == nil {
 		k, err := keyring.LoadFile(filepath.Join(e.Dir, "secret.keys"), rand.Reader)
@@ -132,7 +139,7 @@ func New(t testing.TB, o Options) *Env {
 	}
 	svc, err := keyward.New(cfg, keyward.Deps{
 		Store: e.Store, Hasher: hasher, Policy: Policy(), Keys: e.Keys,
-		Now: e.Clock.Now, Rand: rand.Reader,
+		Now: now, Rand: rand.Reader,
 	})
 	if err != nil {
 		t.Fatalf("keyward.New: %v", err)

@@ -1,0 +1,273 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/device"
+)
+
+// Handlers return errors (the way tsweb does): the adapter turns an error
+// into the client's answer in one place.
+type apiFunc func(w http.ResponseWriter, r *http.Request) error
+type authedFunc func(w http.ResponseWriter, r *http.Request, p *principal) error
+
+func (s *Server) apiHandler(h apiFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) apiAuthed(h authedFunc) http.Handler {
+	return s.apiHandler(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		return h(w, r, p)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.svc.Store().Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready: store unreachable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// apiNotFound answers paths under /api/ that no route serves: 405 when the
+// path exists with another method, else 404.
+func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) error {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/api/" && pattern != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		for _, m := range allowed {
+			w.Header().Add("Allow", m)
+		}
+		return keyward.Errorf(keyward.CodeMethodNotAllowed, "This path does not take %s.", r.Method)
+	}
+	return keyward.Errorf(keyward.CodeNotFound, "There is nothing at this path.")
+}
+
+// Wire forms of API.md's objects.
+
+type accountJSON struct {
+	ID               string    `json:"id"`
+	Email            string    `json:"email"`
+	CreatedAt        time.Time `json:"created_at"`
+	TwoFactorEnabled bool      `json:"two_factor_enabled"`
+}
+
+func accountOf(a *keyward.Account) accountJSON {
+	return accountJSON{ID: a.ID, Email: a.Email, CreatedAt: a.CreatedAt.UTC(), TwoFactorEnabled: a.TwoFactorEnabled()}
+}
+
+type sessionJSON struct {
+	ID         string        `json:"id"`
+	Current    bool          `json:"current"`
+	CreatedAt  time.Time     `json:"created_at"`
+	LastSeenAt time.Time     `json:"last_seen_at"`
+	ExpiresAt  time.Time     `json:"expires_at"`
+	IP         string        `json:"ip"`
+	UserAgent  string        `json:"user_agent"`
+	Device     device.Device `json:"device"`
+	AAL        int           `json:"aal"`
+}
+
+func sessionOf(x *keyward.Session, currentID string) sessionJSON {
+	return sessionJSON{
+		ID: x.ID, Current: x.ID == currentID, CreatedAt: x.CreatedAt.UTC(), LastSeenAt: x.LastSeenAt.UTC(),
+		ExpiresAt: x.ExpiresAt.UTC(), IP: x.IP, UserAgent: x.UserAgent, Device: x.Device, AAL: x.AAL,
+	}
+}
+
+type credentials struct {
+	Email    *string `json:"email"`
+	Password *string `json:"password"`
+}
+
+func (c *credentials) read(r *http.Request) error {
+	if err := decodeJSON(r, c); err != nil {
+		return err
+	}
+	return required(namedField{"email", c.Email}, namedField{"password", c.Password})
+}
+
+func (s *Server) apiSignUp(w http.ResponseWriter, r *http.Request) error {
+	var in credentials
+	if err := in.read(r); err != nil {
+		return err
+	}
+	a, err := s.svc.SignUp(r.Context(), *in.Email, *in.Password, s.client(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"account": accountOf(a)})
+	return nil
+}
+
+type mfaRequiredJSON struct {
+	MFARequired bool     `json:"mfa_required"`
+	MFAToken    string   `json:"mfa_token"`
+	Methods     []string `json:"methods"`
+}
+
+type signedInJSON struct {
+	Token   string      `json:"token"`
+	Session sessionJSON `json:"session"`
+	// BackupCodesRemaining is set after signing in with a backup code.
+	BackupCodesRemaining *int `json:"backup_codes_remaining,omitempty"`
+}
+
+func signedIn(res *keyward.SignInResult) signedInJSON {
+	out := signedInJSON{Token: res.Token, Session: sessionOf(res.Session, res.Session.ID)}
+	if res.UsedBackupCode {
+		n := res.BackupCodesRemaining
+		out.BackupCodesRemaining = &n
+	}
+	return out
+}
+
+func (s *Server) apiSignIn(w http.ResponseWriter, r *http.Request) error {
+	var in credentials
+	if err := in.read(r); err != nil {
+		return err
+	}
+	res, err := s.svc.SignIn(r.Context(), *in.Email, *in.Password, s.client(r))
+	if err != nil {
+		return err
+	}
+	if res.MFARequired() {
+		writeJSON(w, http.StatusOK, mfaRequiredJSON{MFARequired: true, MFAToken: res.MFAToken, Methods: []string{"totp", "backup_code"}})
+		return nil
+	}
+	writeJSON(w, http.StatusCreated, signedIn(res))
+	return nil
+}
+
+func (s *Server) apiSignInMFA(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		MFAToken *string `json:"mfa_token"`
+		Code     *string `json:"code"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := required(namedField{"mfa_token", in.MFAToken}, namedField{"code", in.Code}); err != nil {
+		return err
+	}
+	res, err := s.svc.CompleteSignIn(r.Context(), *in.MFAToken, *in.Code, s.client(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, signedIn(res))
+	return nil
+}
+
+func (s *Server) apiCurrentSession(w http.ResponseWriter, r *http.Request, p *principal) error {
+	writeJSON(w, http.StatusOK, map[string]any{"account": accountOf(p.account), "session": sessionOf(p.session, p.session.ID)})
+	return nil
+}
+
+func (s *Server) apiSignOut(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := s.svc.SignOut(r.Context(), p.session, s.client(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) apiListSessions(w http.ResponseWriter, r *http.Request, p *principal) error {
+	list, err := s.svc.Sessions(r.Context(), p.account.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]sessionJSON, len(list))
+	for i := range list {
+		out[i] = sessionOf(&list[i], p.session.ID)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+	return nil
+}
+
+func (s *Server) apiRevokeSession(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := s.svc.RevokeSession(r.Context(), p.session, r.PathValue("id"), s.client(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) apiRevokeOthers(w http.ResponseWriter, r *http.Request, p *principal) error {
+	n, err := s.svc.RevokeOtherSessions(r.Context(), p.session, s.client(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+	return nil
+}
+
+func (s *Server) apiChangePassword(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		Current       *string `json:"current_password"`
+		New           *string `json:"new_password"`
+		SignOutOthers *bool   `json:"sign_out_other_sessions"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := required(namedField{"current_password", in.Current}, namedField{"new_password", in.New}); err != nil {
+		return err
+	}
+	signOut := in.SignOutOthers == nil || *in.SignOutOthers
+	n, err := s.svc.ChangePassword(r.Context(), p.session, *in.Current, *in.New, signOut, s.client(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"revoked_sessions": n})
+	return nil
+}
+
+// apiPasswordStrength feeds the strength meter. It is advice only: the
+// policy check at sign-up and change is the authority.
+func (s *Server) apiPasswordStrength(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Password *string `json:"password"`
+		Email    *string `json:"email"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := required(namedField{"password", in.Password}); err != nil {
+		return err
+	}
+	email := ""
+	if in.Email != nil {
+		email = *in.Email
+	} else if p, err := s.authenticate(r); err == nil {
+		email = p.account.Email
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"score": s.svc.PasswordStrength(*in.Password, email)})
+	return nil
+}

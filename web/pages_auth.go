@@ -1,0 +1,226 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+
+	keyward "github.com/keyward/keyward"
+)
+
+// The signed-out pages: home, sign-up, sign-in with its second step, and
+// signing out.
+
+const passwordMeterJS = "/static/password-meter.js"
+
+// home sends a visitor to their settings, or to sign in.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
+	if s.signedIn(r) {
+		return seeOther(w, r, "/settings/security")
+	}
+	return seeOther(w, r, "/signin")
+}
+
+// signedIn reports whether the request carries a working session. A store
+// failure counts as signed out here: the page that needs the session will
+// report it.
+func (s *Server) signedIn(r *http.Request) bool {
+	if _, err := r.Cookie(s.cookie.session); err != nil {
+		return false
+	}
+	p, err := s.authenticate(r)
+	return err == nil && p != nil
+}
+
+// startSession hands the browser its session cookie.
+func (s *Server) startSession(w http.ResponseWriter, res *keyward.SignInResult) {
+	s.setCookie(w, s.cookie.session, res.Token, res.Session.ExpiresAt)
+}
+
+func (s *Server) signupView() SignupView {
+	return SignupView{
+		Layout:   Layout{Title: "Create your account", Scripts: []string{passwordMeterJS}},
+		Disabled: !s.svc.Config().SignupEnabled,
+	}
+}
+
+func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
+	if s.signedIn(r) {
+		return seeOther(w, r, "/settings/security")
+	}
+	v := s.signupView()
+	return s.renderPage(w, r, http.StatusOK, "signup.html", &v)
+}
+
+func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	email, pw, confirm := r.PostForm.Get("email"), r.PostForm.Get("password"), r.PostForm.Get("password_confirmation")
+	v := s.signupView()
+	v.EmailValue = email
+	fail := func(err error, field string) error {
+		if !formError(err) {
+			return err
+		}
+		setRetryAfter(w, err)
+		v.showError(err, field)
+		if keyward.IsCode(err, keyward.CodeSignupDisabled) {
+			v.Disabled = true
+		}
+		return s.renderPage(w, r, status(err), "signup.html", &v)
+	}
+	if v.Disabled {
+		return fail(keyward.Errorf(keyward.CodeSignupDisabled, "Sign-up is turned off here. Ask the operator for an account."), "")
+	}
+	switch {
+	case email == "":
+		return fail(invalid("Enter your email address."), "email")
+	case pw == "":
+		return fail(invalid("Choose a password."), "password")
+	case pw != confirm:
+		return fail(invalid("The passwords do not match. Type the same password twice."), "password_confirmation")
+	}
+	c := s.client(r)
+	if _, err := s.svc.SignUp(r.Context(), email, pw, c); err != nil {
+		field := "password"
+		if keyward.IsCode(err, keyward.CodeInvalidEmail) || keyward.IsCode(err, keyward.CodeEmailTaken) {
+			field = "email"
+		}
+		return fail(err, field)
+	}
+	res, err := s.svc.SignIn(r.Context(), email, pw, c)
+	if err != nil || res.MFARequired() {
+		s.setFlash(w, flashOK, "Your account is ready. Sign in to continue.")
+		return seeOther(w, r, "/signin")
+	}
+	s.startSession(w, res)
+	s.setFlash(w, flashOK, "Your account is ready. Welcome to keyward.")
+	return seeOther(w, r, "/settings/security")
+}
+
+func (s *Server) signinView(email, next string) SigninView {
+	return SigninView{
+		Layout:     Layout{Title: "Sign in"},
+		EmailValue: email,
+		Next:       next,
+		CanSignUp:  s.svc.Config().SignupEnabled,
+	}
+}
+
+func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
+	next := safeNext(r.URL.Query().Get("next"))
+	if s.signedIn(r) {
+		return seeOther(w, r, next)
+	}
+	v := s.signinView("", next)
+	return s.renderPage(w, r, http.StatusOK, "signin.html", &v)
+}
+
+func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	email, pw := r.PostForm.Get("email"), r.PostForm.Get("password")
+	next := safeNext(r.PostForm.Get("next"))
+	v := s.signinView(email, next)
+	fail := func(err error, field string) error {
+		if !formError(err) {
+			return err
+		}
+		setRetryAfter(w, err)
+		v.showError(err, field)
+		return s.renderPage(w, r, status(err), "signin.html", &v)
+	}
+	switch {
+	case email == "":
+		return fail(invalid("Enter your email address."), "email")
+	case pw == "":
+		return fail(invalid("Enter your password."), "password")
+	}
+	res, err := s.svc.SignIn(r.Context(), email, pw, s.client(r))
+	if err != nil {
+		return fail(err, "password")
+	}
+	if res.MFARequired() {
+		// The mfa token travels only in its cookie, never in a URL.
+		s.setCookie(w, s.cookie.mfa, res.MFAToken, s.requestTime().Add(s.svc.Config().MFATokenTTL))
+		return seeOther(w, r, "/signin/2fa?"+url.Values{"next": {next}}.Encode())
+	}
+	s.startSession(w, res)
+	return seeOther(w, r, next)
+}
+
+// mfaExpired sends the person back to the password step with the reason.
+func (s *Server) mfaExpired(w http.ResponseWriter, r *http.Request, next, msg string) error {
+	s.clearCookie(w, s.cookie.mfa)
+	s.setFlash(w, flashError, msg)
+	return seeOther(w, r, signinURL(next))
+}
+
+const mfaMissing = "Your sign-in has expired. Sign in again with your password."
+
+func (s *Server) signinMFAPage(w http.ResponseWriter, r *http.Request) error {
+	next := safeNext(r.URL.Query().Get("next"))
+	if c, err := r.Cookie(s.cookie.mfa); err != nil || c.Value == "" {
+		if s.signedIn(r) {
+			return seeOther(w, r, next)
+		}
+		return s.mfaExpired(w, r, next, mfaMissing)
+	}
+	v := newSigninMFAView(next, r.URL.Query().Get("method") == "backup")
+	return s.renderPage(w, r, http.StatusOK, "signin_2fa.html", &v)
+}
+
+func (s *Server) signinMFASubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	c, err := r.Cookie(s.cookie.mfa)
+	if err != nil || c.Value == "" {
+		return s.mfaExpired(w, r, next, mfaMissing)
+	}
+	v := newSigninMFAView(next, r.PostForm.Get("method") == "backup")
+	fail := func(err error) error {
+		if !formError(err) {
+			return err
+		}
+		setRetryAfter(w, err)
+		v.showError(err, "code")
+		return s.renderPage(w, r, status(err), "signin_2fa.html", &v)
+	}
+	code := r.PostForm.Get("code")
+	if code == "" {
+		if v.Backup {
+			return fail(invalid("Enter one of your backup codes."))
+		}
+		return fail(invalid("Enter the 6-digit code from your authenticator app."))
+	}
+	res, err := s.svc.CompleteSignIn(r.Context(), c.Value, code, s.client(r))
+	if keyward.IsCode(err, keyward.CodeMFATokenExpired) {
+		return s.mfaExpired(w, r, next, keyward.ErrorMessage(err))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	s.clearCookie(w, s.cookie.mfa)
+	s.startSession(w, res)
+	if res.UsedBackupCode {
+		text, kind := backupCodeFlash(res.BackupCodesRemaining)
+		s.setFlash(w, kind, text)
+	}
+	return seeOther(w, r, next)
+}
+
+func (s *Server) signoutSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := s.svc.SignOut(r.Context(), p.session, s.client(r)); err != nil {
+		return err
+	}
+	s.clearCookie(w, s.cookie.session)
+	s.setFlash(w, flashOK, "You are signed out.")
+	return seeOther(w, r, "/signin")
+}
+
+func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request) error {
+	return keyward.Errorf(keyward.CodeNotFound, "There is nothing at this address. Check the link, or go back to your security settings.")
+}

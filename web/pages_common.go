@@ -1,0 +1,138 @@
+package web
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	keyward "github.com/keyward/keyward"
+)
+
+// What every page handler shares: the request time, rendering with the
+// flash, reading forms, and the flash cookie itself.
+
+// flashLifetime bounds how long a flash waits for the page that shows it:
+// it is set on a redirect and read by the very next page.
+const flashLifetime = 2 * time.Minute
+
+// maxFlashLen keeps the flash cookie well under any cookie size limit.
+const maxFlashLen = 600
+
+// requestTime is "now" for what a page shows (relative times, the date in a
+// backup codes file). The rules' own clock is the Service's.
+func (s *Server) requestTime() time.Time { return s.svc.Now() }
+
+// layoutFor is the frame of a signed-in page.
+func layoutFor(p *principal, title, section string) Layout {
+	return Layout{Title: title, Email: p.account.Email, Section: section}
+}
+
+// renderPage renders a page view, showing (and clearing) a pending flash.
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, v layouter) error {
+	l := v.layout()
+	if text, kind, ok := s.takeFlash(w, r); ok {
+		l.Flash, l.FlashKind = text, kind
+	}
+	s.render(w, r, status, name, v)
+	return nil
+}
+
+// seeOther ends a successful POST (POST/redirect/GET) or sends a visitor on.
+func seeOther(w http.ResponseWriter, r *http.Request, to string) error {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+// signinURL is the sign-in page that comes back to next afterwards.
+func signinURL(next string) string {
+	if next == "" || next == "/settings/security" {
+		return "/signin"
+	}
+	return "/signin?" + url.Values{"next": {next}}.Encode()
+}
+
+// readForm parses a POSTed form (application/x-www-form-urlencoded).
+func readForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge()
+		}
+		return keyward.Errorf(keyward.CodeInvalidRequest, "The form could not be read. Reload the page and try again.")
+	}
+	return nil
+}
+
+// invalid is a form error the person fixes by typing something else.
+func invalid(msg string) *keyward.Error {
+	return keyward.Errorf(keyward.CodeInvalidRequest, "%s", msg)
+}
+
+// formError reports whether err is the person's to fix on the same form (a
+// 4xx), so the page is shown again with the message; anything else becomes
+// the error page.
+func formError(err error) bool {
+	st := status(err)
+	return st >= 400 && st < 500
+}
+
+// setRetryAfter copies a throttled error's wait into the Retry-After header
+// (writeError does this for errors it answers itself).
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var ke *keyward.Error
+	if errors.As(err, &ke) && ke.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(ke.RetryAfter.Seconds())))
+	}
+}
+
+// showError puts err's message on the page, about field.
+// A wait is nobody's typing mistake, so it is about no field.
+func (l *Layout) showError(err error, field string) {
+	if keyward.IsCode(err, keyward.CodeTooManyAttempts) {
+		field = ""
+	}
+	l.Error, l.ErrorField = keyward.ErrorMessage(err), field
+}
+
+// Flash: a one-line message that survives one redirect, in an HttpOnly
+// cookie holding "<kind>.<base64url of the text>". It is read and cleared by
+// the next page that renders.
+
+func (s *Server) setFlash(w http.ResponseWriter, kind, text string) {
+	if len(text) > maxFlashLen {
+		text = strings.ToValidUTF8(text[:maxFlashLen], "")
+	}
+	s.setCookie(w, s.cookie.flash, kind+"."+base64.RawURLEncoding.EncodeToString([]byte(text)), time.Now().Add(flashLifetime))
+}
+
+func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request) (text, kind string, ok bool) {
+	c, err := r.Cookie(s.cookie.flash)
+	if err != nil {
+		return "", "", false
+	}
+	s.clearCookie(w, s.cookie.flash)
+	return decodeFlash(c.Value)
+}
+
+// decodeFlash reads a flash cookie's value; anything malformed is dropped.
+func decodeFlash(v string) (text, kind string, ok bool) {
+	kind, enc, found := strings.Cut(v, ".")
+	if !found || len(enc) > base64.RawURLEncoding.EncodedLen(maxFlashLen) {
+		return "", "", false
+	}
+	switch kind {
+	case flashOK, flashWarning, flashError:
+	default:
+		return "", "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || len(b) == 0 {
+		return "", "", false
+	}
+	text = strings.ToValidUTF8(string(b), "")
+	return text, kind, true
+}

@@ -1,0 +1,137 @@
+package web
+
+import (
+	"net/http"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
+)
+
+// The Security overview and the password page (the seed's "Passwords
+// management").
+
+func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	now := s.requestTime()
+
+	password := SecurityCard{
+		Title:   "Password",
+		Href:    "/settings/security/password",
+		Summary: "Change the password you sign in with.",
+	}
+	changed, err := s.svc.Events(ctx, p.account.ID, keyward.EventQuery{Types: []audit.Type{audit.PasswordChanged}, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(changed.Events) > 0 {
+		t := timeView(changed.Events[0].Time, now)
+		password.Status, password.When, password.StatusEnd = "Last changed", &t, "."
+	} else {
+		t := timeView(p.account.CreatedAt, now)
+		password.Status, password.When, password.StatusEnd = "Set when the account was created,", &t, "."
+	}
+
+	twoFactor := SecurityCard{
+		Title:   "Two-factor authentication",
+		Href:    "/settings/security/two-factor",
+		Summary: "Ask for a code from your phone as well as your password.",
+	}
+	st, err := s.svc.TwoFactor(ctx, p.account)
+	if err != nil {
+		return err
+	}
+	if st.Enabled {
+		left, low := backupCodesLeft(st.BackupCodesRemaining)
+		twoFactor.Status, twoFactor.Warning = "On. "+left, low
+	} else {
+		twoFactor.Status, twoFactor.Warning = "Off. Turn it on to protect your account even if your password leaks.", true
+	}
+
+	sessions := SecurityCard{
+		Title:   "Sessions",
+		Href:    "/settings/security/sessions",
+		Summary: "See where you are signed in, and sign out devices you do not recognise.",
+	}
+	list, err := s.svc.Sessions(ctx, p.account.ID)
+	if err != nil {
+		return err
+	}
+	if n := len(list); n <= 1 {
+		sessions.Status = "Signed in on this device only."
+	} else {
+		sessions.Status = plural(n, "active session", "active sessions") + ", including this device."
+	}
+
+	auditCard := SecurityCard{
+		Title:   "Audit log",
+		Href:    "/settings/security/audit",
+		Summary: "Every sign-in and security change on your account.",
+	}
+	latest, err := s.svc.Events(ctx, p.account.ID, keyward.EventQuery{Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(latest.Events) > 0 {
+		e := &latest.Events[0]
+		t := timeView(e.Time, now)
+		auditCard.Status, auditCard.When, auditCard.StatusEnd = "Latest event", &t, ": "+audit.Describe(e)+"."
+		auditCard.Warning = e.Outcome == audit.Failure
+	} else {
+		auditCard.Status = "No events yet."
+	}
+
+	v := SecurityView{
+		Layout: layoutFor(p, "Security", sectionOverview),
+		Cards:  []SecurityCard{password, twoFactor, sessions, auditCard},
+	}
+	return s.renderPage(w, r, http.StatusOK, "security.html", &v)
+}
+
+func passwordView(p *principal) PasswordView {
+	l := layoutFor(p, "Password", sectionPassword)
+	l.Scripts = []string{passwordMeterJS}
+	return PasswordView{Layout: l, SignOutOthers: true}
+}
+
+func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	v := passwordView(p)
+	return s.renderPage(w, r, http.StatusOK, "password.html", &v)
+}
+
+func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	f := r.PostForm
+	current, next, confirm := f.Get("current_password"), f.Get("new_password"), f.Get("new_password_confirmation")
+	// An unticked checkbox sends nothing.
+	signOut := f.Get("sign_out_other_sessions") != ""
+	v := passwordView(p)
+	v.SignOutOthers = signOut
+	fail := func(err error, field string) error {
+		if !formError(err) {
+			return err
+		}
+		setRetryAfter(w, err)
+		v.showError(err, field)
+		return s.renderPage(w, r, status(err), "password.html", &v)
+	}
+	switch {
+	case current == "":
+		return fail(invalid("Enter your current password."), "current_password")
+	case next == "":
+		return fail(invalid("Enter a new password."), "new_password")
+	case next != confirm:
+		return fail(invalid("The new passwords do not match. Nothing was changed."), "new_password_confirmation")
+	}
+	n, err := s.svc.ChangePassword(r.Context(), p.session, current, next, signOut, s.client(r))
+	if err != nil {
+		field := "new_password"
+		if keyward.IsCode(err, keyward.CodeInvalidCurrentPass) {
+			field = "current_password"
+		}
+		return fail(err, field)
+	}
+	s.setFlash(w, flashOK, passwordChangedFlash(n, signOut))
+	return seeOther(w, r, "/settings/security/password")
+}

@@ -1,0 +1,148 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/totp"
+)
+
+// The two-factor page follows the seed's steps: install an app, add
+// keyward to it (QR code or the key by hand), enter a code; then shows the
+// backup codes once, and, while on, lets the person generate new codes or
+// turn it off.
+
+const twoFactorPath = "/settings/security/two-factor"
+
+// Error fields of the two password forms, which share the name "password".
+const (
+	fieldRegeneratePassword = "regenerate_password"
+	fieldDisablePassword    = "disable_password"
+)
+
+func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, now time.Time) TwoFactorView {
+	l := layoutFor(p, "Two-factor authentication", sectionTwoFactor)
+	l.Scripts = []string{"/static/copy.js", "/static/print.js"}
+	v := TwoFactorView{Layout: l, Enabled: st.Enabled}
+	if st.Enabled {
+		if st.EnabledAt != nil {
+			v.EnabledOn = timeView(*st.EnabledAt, now)
+		}
+		v.CodesLeft, v.CodesLow = backupCodesLeft(st.BackupCodesRemaining)
+		return v
+	}
+	if ps := st.PendingSetup; ps != nil {
+		v.Setup = &SetupView{
+			QR:         template.URL(pngDataURL(ps.QRPNG)),
+			GroupedKey: totp.GroupKey(ps.Secret),
+			Account:    ps.Account,
+			Issuer:     ps.Issuer,
+			Type:       "Time-based",
+			Algorithm:  "SHA-1",
+			Digits:     totp.Digits,
+			Period:     strconv.Itoa(int(totp.Period/time.Second)) + " seconds",
+			Expires:    timeView(ps.ExpiresAt, now),
+		}
+	}
+	return v
+}
+
+// showTwoFactor renders the page in its current state, with err's message
+// about field when err is set.
+func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *principal, err error, field string) error {
+	if err != nil && !formError(err) {
+		return err
+	}
+	st, serr := s.svc.TwoFactor(r.Context(), p.account)
+	if serr != nil {
+		return serr
+	}
+	v := s.twoFactorView(p, st, s.requestTime())
+	code := http.StatusOK
+	if err != nil {
+		setRetryAfter(w, err)
+		v.showError(err, field)
+		code = status(err)
+	}
+	return s.renderPage(w, r, code, "two_factor.html", &v)
+}
+
+// showBackupCodes renders a new set of codes: with 200, not a redirect,
+// because they are shown this once.
+func (s *Server) showBackupCodes(w http.ResponseWriter, r *http.Request, p *principal, heading string, codes []string) error {
+	now := s.requestTime()
+	l := layoutFor(p, "Your backup codes", sectionTwoFactor)
+	l.Scripts = []string{"/static/print.js"}
+	issuer := s.svc.Config().Issuer
+	file := backupCodesFile(issuer, p.account.Email, codes, now)
+	v := TwoFactorView{
+		Layout:  l,
+		Enabled: true,
+		BackupCodes: &BackupCodesView{
+			Heading:  heading,
+			For:      issuer + " backup codes for " + p.account.Email + ", " + now.Format("2 January 2006"),
+			Codes:    codes,
+			Download: textDataURL(file),
+		},
+	}
+	return s.renderPage(w, r, http.StatusOK, "two_factor.html", &v)
+}
+
+func (s *Server) twoFactorPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	return s.showTwoFactor(w, r, p, nil, "")
+}
+
+func (s *Server) twoFactorSetupSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if _, err := s.svc.BeginTOTPSetup(r.Context(), p.account); err != nil {
+		return s.showTwoFactor(w, r, p, err, "")
+	}
+	return seeOther(w, r, twoFactorPath+"#step-2")
+}
+
+func (s *Server) twoFactorEnableSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	code := r.PostForm.Get("code")
+	if code == "" {
+		return s.showTwoFactor(w, r, p, invalid("Enter the 6-digit code your authenticator app shows."), "code")
+	}
+	codes, err := s.svc.EnableTOTP(r.Context(), p.session, code, s.client(r))
+	if err != nil {
+		return s.showTwoFactor(w, r, p, enableError(err), "code")
+	}
+	return s.showBackupCodes(w, r, p, "Two-factor authentication is on", codes)
+}
+
+func (s *Server) backupCodesSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	pw := r.PostForm.Get("password")
+	if pw == "" {
+		return s.showTwoFactor(w, r, p, invalid("Enter your password to generate new codes."), fieldRegeneratePassword)
+	}
+	codes, err := s.svc.RegenerateBackupCodes(r.Context(), p.session, pw, s.client(r))
+	if err != nil {
+		return s.showTwoFactor(w, r, p, err, fieldRegeneratePassword)
+	}
+	return s.showBackupCodes(w, r, p, "Your new backup codes", codes)
+}
+
+func (s *Server) twoFactorDisableSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	pw := r.PostForm.Get("password")
+	if pw == "" {
+		return s.showTwoFactor(w, r, p, invalid("Enter your password to turn off two-factor authentication."), fieldDisablePassword)
+	}
+	if err := s.svc.DisableTOTP(r.Context(), p.session, pw, s.client(r)); err != nil {
+		return s.showTwoFactor(w, r, p, err, fieldDisablePassword)
+	}
+	s.setFlash(w, flashOK, "Two-factor authentication is off. Signing in now needs only your password.")
+	return seeOther(w, r, twoFactorPath)
+}

@@ -1,0 +1,156 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	keyward "github.com/keyward/keyward"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pages holds every page's template, parsed once at start: each page file
+// defines "content" (and may define "title") inside the shared layout.
+type pages struct {
+	byName map[string]*template.Template
+}
+
+func parsePages() (*pages, error) {
+	files, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	p := &pages{byName: make(map[string]*template.Template)}
+	for _, f := range files {
+		name := path.Base(f)
+		if name == "layout.html" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", f)
+		if err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", name, err)
+		}
+		p.byName[name] = t
+	}
+	return p, nil
+}
+
+// Layout is what every page's view carries for the shared frame.
+type Layout struct {
+	Title   string
+	Email   string // the signed-in person; "" when signed out
+	Section string // the Security section shown, for the navigation
+	Flash   string // a one-line confirmation after a redirect
+	Error   string // a one-line error shown above the form
+	// FlashKind styles Flash: "ok" (default), "warning" or "error".
+	FlashKind string
+	// ErrorField names the form field Error is about (usually its name
+	// attribute), so the field is marked with aria-invalid and points at the
+	// error with aria-describedby (Layout.Invalid, Layout.DescribedBy).
+	ErrorField string
+	// Scripts are the page's own scripts under /static/ (progressive
+	// enhancement only: every page works without them).
+	Scripts []string
+}
+
+// render writes a page. It renders into a buffer first, so a template error
+// becomes a clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, view any) {
+	t, ok := s.pages.byName[name]
+	if !ok {
+		s.writeError(w, r, keyward.Internal(fmt.Errorf("no template %q", name)))
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, view); err != nil {
+		s.log.ErrorContext(r.Context(), "rendering page", "page", name, "request_id", requestID(r), "err", err)
+		http.Error(w, "Something went wrong on our side. Please try again.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// ErrorView is the friendly page a person sees instead of an error body.
+type ErrorView struct {
+	Layout
+	Status  int
+	Heading string
+	Message string
+}
+
+func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	heading := http.StatusText(status)
+	if heading == "" {
+		heading = "Error"
+	}
+	v := ErrorView{Layout: Layout{Title: heading}, Status: status, Heading: heading, Message: msg}
+	t, ok := s.pages.byName["error.html"]
+	var buf bytes.Buffer
+	if !ok || t.Execute(&buf, v) != nil {
+		http.Error(w, msg, status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// Page handlers return errors like API handlers; errors become error pages.
+type pageFunc func(w http.ResponseWriter, r *http.Request) error
+type signedInFunc func(w http.ResponseWriter, r *http.Request, p *principal) error
+
+func (s *Server) pageHandler(h pageFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// pageAuthed sends a signed-out visitor to sign in, and back afterwards.
+func (s *Server) pageAuthed(h signedInFunc) http.Handler {
+	return s.pageHandler(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.authenticate(r)
+		if keyward.IsCode(err, keyward.CodeUnauthenticated) {
+			s.clearCookie(w, s.cookie.session)
+			next := r.URL.RequestURI()
+			if r.Method != http.MethodGet {
+				next = "/settings/security"
+			}
+			http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return h(w, r, p)
+	})
+}
+
+func (s *Server) static() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			s.writeError(w, r, keyward.Errorf(keyward.CodeNotFound, "There is nothing at this address."))
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
+
+var templateFuncs = template.FuncMap{}

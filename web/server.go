@@ -1,0 +1,71 @@
+// Package web is keyward's HTTP face: the JSON API of API.md and the pages a
+// person uses. Handlers translate HTTP into Service calls and errors into
+// responses; every rule lives in the Service.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	keyward "github.com/keyward/keyward"
+)
+
+// Config is what the web layer needs to know about its deployment.
+type Config struct {
+	// PublicURL is where people reach keyward. With https, cookies are
+	// Secure and __Host- prefixed and HSTS is sent.
+	PublicURL *url.URL
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// Version is shown by `keyward version` only; never in responses.
+	Version string
+}
+
+// Server serves keyward over HTTP. It is an http.Handler, so a Go
+// application can mount it.
+type Server struct {
+	svc     *keyward.Service
+	cfg     Config
+	log     *slog.Logger
+	pages   *pages
+	handler http.Handler
+	mux     *http.ServeMux
+	secure  bool
+	cookie  cookieNames
+}
+
+type cookieNames struct {
+	session string
+	mfa     string
+	flash   string
+}
+
+// New builds the server and its routes.
+func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	secure := cfg.PublicURL != nil && cfg.PublicURL.Scheme == "https"
+	names := cookieNames{session: "keyward_session", mfa: "keyward_mfa", flash: "keyward_flash"}
+	if secure {
+		// __Host- binds a cookie to this exact origin: Secure, Path=/, no Domain.
+		names = cookieNames{session: "__Host-keyward_session", mfa: "__Host-keyward_mfa", flash: "__Host-keyward_flash"}
+	}
+	p, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names}
+	s.mux = s.routes()
+	s.handler = s.middleware(s.mux)
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// isAPI reports whether a request is for the JSON API (errors as JSON) or
+// for a page (errors as HTML).
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }

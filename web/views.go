@@ -1,0 +1,465 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/device"
+)
+
+// This file holds one typed view per page and the formatting they share.
+// Every string a template shows is computed here, in Go, from the request
+// time, so templates stay simple and the formatting is tested in tables.
+
+// Flash kinds: how a one-line message after a redirect is styled.
+const (
+	flashOK      = "ok"
+	flashWarning = "warning"
+	flashError   = "error"
+)
+
+// The Security sections, in the order of the section navigation.
+const (
+	sectionOverview  = "overview"
+	sectionPassword  = "password"
+	sectionTwoFactor = "two-factor"
+	sectionSessions  = "sessions"
+	sectionAudit     = "audit"
+)
+
+// Tab is one entry of the Security section navigation.
+type Tab struct {
+	Label   string
+	Href    string
+	Current bool
+}
+
+var securityTabs = []struct{ section, label, href string }{
+	{sectionOverview, "Overview", "/settings/security"},
+	{sectionPassword, "Password", "/settings/security/password"},
+	{sectionTwoFactor, "Two-factor authentication", "/settings/security/two-factor"},
+	{sectionSessions, "Sessions", "/settings/security/sessions"},
+	{sectionAudit, "Audit log", "/settings/security/audit"},
+}
+
+// Tabs is the section navigation of the Security pages; empty outside them.
+func (l Layout) Tabs() []Tab {
+	if l.Section == "" {
+		return nil
+	}
+	tabs := make([]Tab, len(securityTabs))
+	for i, t := range securityTabs {
+		tabs[i] = Tab{Label: t.label, Href: t.href, Current: t.section == l.Section}
+	}
+	return tabs
+}
+
+// Invalid reports whether the page's error is about the form field name, so
+// the field is marked aria-invalid and described by the error.
+func (l Layout) Invalid(field string) bool { return l.Error != "" && l.ErrorField == field }
+
+// DescribedBy is the aria-describedby value of the field name: its hint,
+// and the page's error when the error is about this field.
+func (l Layout) DescribedBy(field, hint string) string {
+	ids := make([]string, 0, 2)
+	if hint != "" {
+		ids = append(ids, hint)
+	}
+	if l.Invalid(field) {
+		ids = append(ids, errorID)
+	}
+	return strings.Join(ids, " ")
+}
+
+// errorID is the id of the page's error paragraph (layout.html).
+const errorID = "form-error"
+
+// layouter is implemented by every view through its embedded Layout.
+type layouter interface{ layout() *Layout }
+
+func (l *Layout) layout() *Layout { return l }
+
+// SignupView is /signup.
+type SignupView struct {
+	Layout
+	EmailValue string // as typed (Layout.Email is the signed-in person)
+	Disabled   bool
+}
+
+// SigninView is /signin.
+type SigninView struct {
+	Layout
+	EmailValue string // as typed (Layout.Email is the signed-in person)
+	Next       string
+	CanSignUp  bool
+}
+
+// SigninMFAView is /signin/2fa, for an authenticator code or a backup code.
+type SigninMFAView struct {
+	Layout
+	Next         string
+	Backup       bool // a backup code rather than an authenticator code
+	Label        string
+	Hint         string
+	InputMode    string
+	Autocomplete string
+	MaxLength    int
+	SwitchHref   string
+	SwitchText   string
+}
+
+func newSigninMFAView(next string, backup bool) SigninMFAView {
+	v := SigninMFAView{Layout: Layout{Title: "Two-factor authentication"}, Next: next, Backup: backup}
+	q := url.Values{"next": {next}}
+	if backup {
+		v.Label = "Backup code"
+		v.Hint = "Enter one of the backup codes you saved when you turned on two-factor authentication, like abcde-fghjk. Each code works once."
+		v.InputMode, v.Autocomplete, v.MaxLength = "text", "off", 32
+		v.SwitchHref, v.SwitchText = "/signin/2fa?"+q.Encode(), "Use your authenticator app instead"
+	} else {
+		v.Label = "Verification code"
+		v.Hint = "Open your authenticator app and enter the 6-digit code it shows for keyward."
+		v.InputMode, v.Autocomplete, v.MaxLength = "numeric", "one-time-code", 7
+		q.Set("method", "backup")
+		v.SwitchHref, v.SwitchText = "/signin/2fa?"+q.Encode(), "Use a backup code instead"
+	}
+	return v
+}
+
+// SecurityView is /settings/security: the four sections as cards.
+type SecurityView struct {
+	Layout
+	Cards []SecurityCard
+}
+
+// SecurityCard is one section on the overview.
+type SecurityCard struct {
+	Title   string
+	Href    string
+	Summary string // what the section is for
+	// Status says where the account stands, in one line: Status, then
+	// When (if any), then StatusEnd.
+	Status    string
+	When      *TimeView
+	StatusEnd string
+	Warning   bool // the status needs attention
+}
+
+// PasswordView is /settings/security/password.
+type PasswordView struct {
+	Layout
+	SignOutOthers bool
+}
+
+// TwoFactorView is /settings/security/two-factor in its states: off (with
+// or without a pending setup), on, or showing a new set of backup codes.
+type TwoFactorView struct {
+	Layout
+	Enabled     bool
+	EnabledOn   TimeView
+	CodesLeft   string // "8 backup codes left."
+	CodesLow    bool   // three or fewer: warning styling
+	Setup       *SetupView
+	BackupCodes *BackupCodesView
+}
+
+// SetupView is a pending setup: steps 2 and 3.
+type SetupView struct {
+	QR         template.URL // data:image/png;base64,…
+	GroupedKey string       // "ABCD EFGH …"
+	Account    string
+	Issuer     string
+	Type       string
+	Algorithm  string
+	Digits     int
+	Period     string
+	Expires    TimeView
+}
+
+// BackupCodesView is a freshly generated set, shown once.
+type BackupCodesView struct {
+	Heading  string
+	For      string // "keyward backup codes for ada@example.com, 2 March 2026": the printed sheet's title
+	Codes    []string
+	Download template.URL // data:text/plain;charset=utf-8,…
+}
+
+// SessionsView is /settings/security/sessions.
+type SessionsView struct {
+	Layout
+	Sessions []SessionRow
+	Others   int
+}
+
+// SessionRow is one signed-in device.
+type SessionRow struct {
+	ID         string
+	Device     string // "Chrome on Windows"
+	Type       string // "Desktop"
+	IP         string
+	Current    bool
+	SecondStep bool // opened with a second factor
+	Started    TimeView
+	LastActive TimeView
+	EndAction  string
+}
+
+// AuditView is /settings/security/audit.
+type AuditView struct {
+	Layout
+	Events    []EventRow
+	Types     []TypeOption
+	Since     string
+	Until     string
+	Filtered  bool
+	Paged     bool // showing an older page
+	NextHref  string
+	FirstHref string
+	CSVHref   string
+	JSONLHref string
+}
+
+// EventRow is one audit event as a sentence.
+type EventRow struct {
+	Sentence string
+	IP       string
+	Failed   bool
+	When     TimeView
+}
+
+// TypeOption is one entry of the event type filter.
+type TypeOption struct {
+	Value    string
+	Label    string
+	Selected bool
+}
+
+// TimeView is a moment shown relatively, with the exact UTC time for a
+// <time datetime> and its title.
+type TimeView struct {
+	Relative string // "2 minutes ago"
+	ISO      string // 2026-01-02T15:04:05Z
+	Exact    string // "2 Jan 2026, 15:04:05 UTC"
+	Date     string // "2 January 2026"
+}
+
+func timeView(t, now time.Time) TimeView {
+	t = t.UTC()
+	return TimeView{
+		Relative: relativeTime(t, now),
+		ISO:      t.Format(time.RFC3339),
+		Exact:    t.Format("2 Jan 2006, 15:04:05 UTC"),
+		Date:     t.Format("2 January 2006"),
+	}
+}
+
+// relativeTime says how long ago (or how soon) t is from now, the way a
+// person would: "just now", "5 minutes ago", "yesterday", "in 10 minutes".
+// Beyond about four weeks it gives the date instead.
+func relativeTime(t, now time.Time) string {
+	d := now.Sub(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < 45*time.Second:
+		return "just now"
+	case d < 90*time.Second:
+		s = "1 minute"
+	case d < 45*time.Minute:
+		s = plural(roundDiv(d, time.Minute), "minute", "minutes")
+	case d < 90*time.Minute:
+		s = "1 hour"
+	case d < 22*time.Hour:
+		s = plural(roundDiv(d, time.Hour), "hour", "hours")
+	case d < 36*time.Hour:
+		if future {
+			return "tomorrow"
+		}
+		return "yesterday"
+	case d < 26*24*time.Hour:
+		s = plural(roundDiv(d, 24*time.Hour), "day", "days")
+	default:
+		return "on " + t.UTC().Format("2 Jan 2006")
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+func roundDiv(d, unit time.Duration) int {
+	return int(math.Round(float64(d) / float64(unit)))
+}
+
+// plural writes a count with the right form of its noun: "1 session", "3 sessions".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// lowBackupCodes is where the pages start warning about backup codes.
+const lowBackupCodes = 3
+
+// backupCodesLeft is the status line for the remaining backup codes.
+func backupCodesLeft(n int) (text string, low bool) {
+	switch {
+	case n <= 0:
+		return "No backup codes left — generate new ones.", true
+	case n <= lowBackupCodes:
+		return "Only " + plural(n, "backup code", "backup codes") + " left — generate new ones.", true
+	default:
+		return plural(n, "backup code", "backup codes") + " left.", false
+	}
+}
+
+// backupCodeFlash is the message after signing in with a backup code, and
+// whether it is a warning.
+func backupCodeFlash(remaining int) (text, kind string) {
+	switch {
+	case remaining <= 0:
+		return "Signed in with a backup code. You have no backup codes left: generate new ones now in Two-factor authentication, or you may be locked out.", flashWarning
+	case remaining <= lowBackupCodes:
+		return "Signed in with a backup code. You have only " + plural(remaining, "backup code", "backup codes") +
+			" left: generate new ones soon in Two-factor authentication.", flashWarning
+	default:
+		return "Signed in with a backup code. You have " + plural(remaining, "backup code", "backup codes") + " left.", flashOK
+	}
+}
+
+// passwordChangedFlash is the message after a password change.
+func passwordChangedFlash(revoked int, signedOutOthers bool) string {
+	switch {
+	case !signedOutOthers:
+		return "Password changed. Your other sessions stay signed in."
+	case revoked == 0:
+		return "Password changed. There were no other sessions to sign out."
+	case revoked == 1:
+		return "Password changed. 1 other session was signed out."
+	default:
+		return "Password changed. " + strconv.Itoa(revoked) + " other sessions were signed out."
+	}
+}
+
+// endedOthersFlash is the message after "End all other sessions".
+func endedOthersFlash(n int) string {
+	switch n {
+	case 0:
+		return "There were no other sessions to end."
+	case 1:
+		return "1 other session was ended."
+	default:
+		return strconv.Itoa(n) + " other sessions were ended."
+	}
+}
+
+// typeLabels are the audit filter's words for each event type.
+var typeLabels = map[audit.Type]string{
+	audit.AccountCreated:         "Account created",
+	audit.SigninSucceeded:        "Signed in",
+	audit.SigninFailed:           "Failed sign-in",
+	audit.SigninMFAFailed:        "Failed two-factor check",
+	audit.SigninThrottled:        "Sign-in slowed down",
+	audit.Signout:                "Signed out",
+	audit.SessionRevoked:         "Session ended",
+	audit.PasswordChanged:        "Password changed",
+	audit.TwoFactorEnabled:       "Two-factor turned on",
+	audit.TwoFactorDisabled:      "Two-factor turned off",
+	audit.BackupCodesRegenerated: "New backup codes generated",
+	audit.BackupCodeUsed:         "Backup code used",
+}
+
+// typeLabel is a readable name for an event type; a type newer than the
+// table reads as itself.
+func typeLabel(t audit.Type) string {
+	if l, ok := typeLabels[t]; ok {
+		return l
+	}
+	return string(t)
+}
+
+// typeOptions is the type filter: All, then the vocabulary.
+func typeOptions(selected string) []TypeOption {
+	opts := []TypeOption{{Value: "", Label: "All events", Selected: selected == ""}}
+	for _, t := range audit.Types() {
+		opts = append(opts, TypeOption{Value: string(t), Label: typeLabel(t), Selected: string(t) == selected})
+	}
+	return opts
+}
+
+// deviceType is a device's type as a word to show: "Desktop", "Mobile".
+func deviceType(d device.Device) string {
+	switch d.Type {
+	case "desktop":
+		return "Desktop"
+	case "mobile":
+		return "Mobile"
+	case "tablet":
+		return "Tablet"
+	case "bot":
+		return "Automated client"
+	default:
+		return "Unknown"
+	}
+}
+
+// backupCodesFile is the text of the downloaded backup codes file.
+func backupCodesFile(issuer, email string, codes []string, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s backup codes\n", issuer)
+	fmt.Fprintf(&b, "Account: %s\n", email)
+	fmt.Fprintf(&b, "Generated: %s\n\n", now.UTC().Format("2 January 2006, 15:04 UTC"))
+	b.WriteString("Each code works once. Keep them somewhere safe: they get you into your account\n")
+	b.WriteString("if you cannot use your authenticator app. Generating new codes cancels these.\n\n")
+	for _, c := range codes {
+		b.WriteString(c)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// textDataURL is a data: URL holding text, for a download link that needs
+// no request to the server (the codes are never stored in the clear).
+func textDataURL(text string) template.URL {
+	// PathEscape leaves only characters that are safe in a data URL;
+	// spaces become %20, not '+'.
+	return template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text))
+}
+
+// auditFilters are the filters of an audit request, to keep in its links.
+func auditFilters(v url.Values) url.Values {
+	f := url.Values{}
+	for _, k := range []string{"type", "since", "until"} {
+		for _, x := range v[k] {
+			if x != "" {
+				f.Add(k, x)
+			}
+		}
+	}
+	return f
+}
+
+// auditLink is a URL of the audit page or its export with the filters kept.
+func auditLink(path string, filters url.Values, key, value string) string {
+	q := url.Values{}
+	for k, vs := range filters {
+		q[k] = vs
+	}
+	if key != "" {
+		q.Set(key, value)
+	}
+	if len(q) == 0 {
+		return path
+	}
+	return path + "?" + q.Encode()
+}
