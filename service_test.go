@@ -3,6 +3,7 @@ package keyward_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -630,4 +631,41 @@ func TestOperatorResetTwoFactor(t *testing.T) {
 
 func passwordHasher(p password.Params) *password.Hasher {
 	return password.NewHasher(p, 8, 5*time.Second)
+}
+
+func TestHashingFloodGetsUnavailableNotExhaustion(t *testing.T) {
+	slow := keywardtest.FastParams()
+	slow.Time = 400 // slow enough that eight requests overlap on one slot
+	e := keywardtest.New(t, keywardtest.Options{Hasher: password.NewHasher(slow, 1, time.Millisecond)})
+	if _, err := e.Svc.CreateAccount(ctx, "ada@example.com", goodPassword); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := keyward.Client{IP: "192.0.2." + strconv.Itoa(i+1)}
+			_, err := e.Svc.SignIn(ctx, "nobody"+strconv.Itoa(i)+"@example.com", "whatever it is", c)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	busy := 0
+	for err := range errs {
+		var ke *keyward.Error
+		switch {
+		case keyward.IsCode(err, keyward.CodeUnavailable) && errors.As(err, &ke) && ke.RetryAfter > 0:
+			busy++
+		case keyward.IsCode(err, keyward.CodeInvalidCredentials):
+		default:
+			t.Fatalf("unexpected answer under a hashing flood: %v", err)
+		}
+	}
+	if busy == 0 {
+		t.Fatal("eight overlapping hashes on one slot: none was told to come back later")
+	}
+	t.Logf("%d of 8 answered 503 with Retry-After", busy)
 }

@@ -97,6 +97,10 @@ func wire(ctx context.Context, c *config, log *slog.Logger) (*app, error) {
 	}
 	params := password.DefaultParams()
 	params.Memory, params.Time, params.Threads = uint32(c.argonMemoryKiB), uint32(c.argonTime), uint8(c.argonThreads)
+	if err := params.Validate(); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("argon2 parameters: %w", err)
+	}
 	cfg := keyward.DefaultConfig()
 	cfg.Issuer = c.issuer
 	cfg.SignupEnabled = c.signup
@@ -125,10 +129,14 @@ type builtPolicy struct {
 }
 
 func buildPolicy(c *config, log *slog.Logger) (builtPolicy, error) {
+	minScore := c.passwordMinScore
+	if minScore == 0 {
+		minScore = -1 // the policy reads 0 as "default"; an operator's 0 means "no minimum"
+	}
 	p := builtPolicy{Policy: password.Policy{
 		MinLength: c.passwordMinLength,
 		MaxLength: 1024,
-		MinScore:  c.passwordMinScore,
+		MinScore:  minScore,
 		Breached:  []password.BreachedChecker{password.CommonPasswords()},
 		Logger:    log,
 	}}
