@@ -1,0 +1,298 @@
+package storetest
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
+	t.Run("pending", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		b := newAccount(t, s, "b@example.com")
+		_, err := s.PendingTOTP(ctx, a.ID)
+		wantCode(t, "PendingTOTP before any", err, keyward.CodeNotFound)
+
+		p1 := &keyward.PendingTOTP{AccountID: a.ID, SealedSecret: "k1:first", CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}
+		p2 := &keyward.PendingTOTP{AccountID: a.ID, SealedSecret: "k1:second", CreatedAt: at(time.Minute), ExpiresAt: at(11 * time.Minute)}
+		pb := &keyward.PendingTOTP{AccountID: b.ID, SealedSecret: "k2:b", CreatedAt: at(2), ExpiresAt: at(3)}
+		steps := []struct {
+			name string
+			put  *keyward.PendingTOTP
+			want *keyward.PendingTOTP
+		}{
+			{"put", p1, p1},
+			{"replace", p2, p2},
+		}
+		for _, st := range steps {
+			t.Run(st.name, func(t *testing.T) {
+				must(t, s.PutPendingTOTP(ctx, st.put), "PutPendingTOTP")
+				got, err := s.PendingTOTP(ctx, a.ID)
+				must(t, err, "PendingTOTP")
+				check(t, "pending", got, st.want)
+			})
+		}
+		must(t, s.PutPendingTOTP(ctx, pb), "PutPendingTOTP b")
+		all, err := s.ListPendingSecrets(ctx)
+		must(t, err, "ListPendingSecrets")
+		slices.SortFunc(all, func(x, y keyward.PendingTOTP) int { return strings.Compare(x.AccountID, y.AccountID) })
+		want := []keyward.PendingTOTP{*p2, *pb}
+		slices.SortFunc(want, func(x, y keyward.PendingTOTP) int { return strings.Compare(x.AccountID, y.AccountID) })
+		check(t, "ListPendingSecrets", all, want)
+
+		must(t, s.DeletePendingTOTP(ctx, a.ID), "DeletePendingTOTP")
+		_, err = s.PendingTOTP(ctx, a.ID)
+		wantCode(t, "PendingTOTP after delete", err, keyward.CodeNotFound)
+		must(t, s.DeletePendingTOTP(ctx, a.ID), "DeletePendingTOTP again")
+		got, err := s.PendingTOTP(ctx, b.ID)
+		must(t, err, "other account's pending survives")
+		check(t, "other pending", got, pb)
+	})
+
+	t.Run("enable", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		b := newAccount(t, s, "b@example.com")
+		_, err := s.TOTPCredential(ctx, a.ID)
+		wantCode(t, "TOTPCredential before enable", err, keyward.CodeNotFound)
+		ca := &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: "k1:a", EnabledAt: at(time.Hour + 5*time.Microsecond), LastStep: 59_000_001}
+		cb := &keyward.TOTPCredential{AccountID: b.ID, SealedSecret: "k1:b", EnabledAt: at(2 * time.Hour), LastStep: 7}
+		must(t, s.EnableTOTP(ctx, ca), "EnableTOTP a")
+		must(t, s.EnableTOTP(ctx, cb), "EnableTOTP b")
+		got, err := s.TOTPCredential(ctx, a.ID)
+		must(t, err, "TOTPCredential")
+		check(t, "credential", got, ca)
+		acct, err := s.AccountByID(ctx, a.ID)
+		must(t, err, "AccountByID")
+		check(t, "TwoFactorEnabledAt", acct.TwoFactorEnabledAt, &ca.EnabledAt)
+		all, err := s.ListTOTPCredentials(ctx)
+		must(t, err, "ListTOTPCredentials")
+		slices.SortFunc(all, func(x, y keyward.TOTPCredential) int { return strings.Compare(x.AccountID, y.AccountID) })
+		want := []keyward.TOTPCredential{*ca, *cb}
+		slices.SortFunc(want, func(x, y keyward.TOTPCredential) int { return strings.Compare(x.AccountID, y.AccountID) })
+		check(t, "ListTOTPCredentials", all, want)
+	})
+
+	t.Run("advance step", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: "k1:a", EnabledAt: at(0), LastStep: 1000}), "EnableTOTP")
+		cases := []struct {
+			name     string
+			step     int64
+			want     bool
+			wantLast int64
+		}{
+			{"same step", 1000, false, 1000},
+			{"lower step", 999, false, 1000},
+			{"next step", 1001, true, 1001},
+			{"next step again", 1001, false, 1001},
+			{"jump forward", 1005, true, 1005},
+			{"back between", 1003, false, 1005},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				got, err := s.AdvanceTOTPStep(ctx, a.ID, c.step)
+				must(t, err, "AdvanceTOTPStep")
+				check(t, "advanced", got, c.want)
+				cred, err := s.TOTPCredential(ctx, a.ID)
+				must(t, err, "TOTPCredential")
+				check(t, "LastStep", cred.LastStep, c.wantLast)
+			})
+		}
+		t.Run("no credential", func(t *testing.T) {
+			got, err := s.AdvanceTOTPStep(ctx, newID(), 5000)
+			if err != nil && !keyward.IsCode(err, keyward.CodeNotFound) {
+				t.Errorf("AdvanceTOTPStep without a credential: got error %v, want none or not_found", err)
+			}
+			check(t, "advanced", got, false)
+		})
+	})
+
+	t.Run("advance step concurrently", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: "k1:a", EnabledAt: at(0), LastStep: 1000}), "EnableTOTP")
+		res, errs := race(20, func(int) (bool, error) { return s.AdvanceTOTPStep(ctx, a.ID, 1001) })
+		check(t, "winners", countTrue(t, "AdvanceTOTPStep", res, errs), 1)
+		// The same, each in its own transaction.
+		res, errs = race(20, func(int) (bool, error) {
+			var won bool
+			err := s.InTx(ctx, func(q keyward.Queries) error {
+				var err error
+				won, err = q.AdvanceTOTPStep(ctx, a.ID, 1002)
+				return err
+			})
+			return won, err
+		})
+		check(t, "winners in transactions", countTrue(t, "InTx AdvanceTOTPStep", res, errs), 1)
+		cred, err := s.TOTPCredential(ctx, a.ID)
+		must(t, err, "TOTPCredential")
+		check(t, "LastStep", cred.LastStep, int64(1002))
+	})
+
+	t.Run("set secret", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		c := &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: "k1:old", EnabledAt: at(0), LastStep: 77}
+		must(t, s.EnableTOTP(ctx, c), "EnableTOTP")
+		must(t, s.SetTOTPSecret(ctx, a.ID, "k2:new"), "SetTOTPSecret")
+		got, err := s.TOTPCredential(ctx, a.ID)
+		must(t, err, "TOTPCredential")
+		want := *c
+		want.SealedSecret = "k2:new"
+		check(t, "credential", got, &want)
+		wantCode(t, "SetTOTPSecret without a credential", s.SetTOTPSecret(ctx, newID(), "k2:x"), keyward.CodeNotFound)
+	})
+
+	t.Run("disable", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		b := newAccount(t, s, "b@example.com")
+		codes := [][]byte{randBytes(32), randBytes(32)}
+		for _, acct := range []*keyward.Account{a, b} {
+			must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: acct.ID, SealedSecret: "k1:" + acct.ID, EnabledAt: at(0), LastStep: 1}), "EnableTOTP")
+			must(t, s.ReplaceBackupCodes(ctx, acct.ID, randBytes(16), codes), "ReplaceBackupCodes")
+			must(t, s.PutPendingTOTP(ctx, &keyward.PendingTOTP{AccountID: acct.ID, SealedSecret: "k1:p", CreatedAt: at(0), ExpiresAt: at(time.Hour)}), "PutPendingTOTP")
+		}
+		must(t, s.DisableTOTP(ctx, a.ID), "DisableTOTP")
+
+		_, err := s.TOTPCredential(ctx, a.ID)
+		wantCode(t, "TOTPCredential after disable", err, keyward.CodeNotFound)
+		_, err = s.PendingTOTP(ctx, a.ID)
+		wantCode(t, "PendingTOTP after disable", err, keyward.CodeNotFound)
+		n, err := s.BackupCodesRemaining(ctx, a.ID)
+		must(t, err, "BackupCodesRemaining")
+		check(t, "backup codes remaining", n, 0)
+		used, err := s.UseBackupCode(ctx, a.ID, codes[0], at(time.Hour))
+		must(t, err, "UseBackupCode")
+		check(t, "old backup code used", used, false)
+		acct, err := s.AccountByID(ctx, a.ID)
+		must(t, err, "AccountByID")
+		check(t, "TwoFactorEnabledAt", acct.TwoFactorEnabledAt, (*time.Time)(nil))
+
+		t.Run("other account untouched", func(t *testing.T) {
+			_, err := s.TOTPCredential(ctx, b.ID)
+			must(t, err, "TOTPCredential b")
+			_, err = s.PendingTOTP(ctx, b.ID)
+			must(t, err, "PendingTOTP b")
+			n, err := s.BackupCodesRemaining(ctx, b.ID)
+			must(t, err, "BackupCodesRemaining b")
+			check(t, "b's codes", n, 2)
+			acct, err := s.AccountByID(ctx, b.ID)
+			must(t, err, "AccountByID b")
+			if !acct.TwoFactorEnabled() {
+				t.Errorf("b's TwoFactorEnabledAt was cleared")
+			}
+		})
+		must(t, s.DisableTOTP(ctx, a.ID), "DisableTOTP again")
+	})
+}
+
+func testBackupCodes(t *testing.T, newStore func(t testing.TB) keyward.Store) {
+	s := newStore(t)
+	ctx := t.Context()
+	a := newAccount(t, s, "a@example.com")
+	b := newAccount(t, s, "b@example.com")
+	for _, acct := range []*keyward.Account{a, b} {
+		must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: acct.ID, SealedSecret: "k1", EnabledAt: at(0), LastStep: 1}), "EnableTOTP")
+	}
+	newSet := func() [][]byte {
+		set := make([][]byte, 10)
+		for i := range set {
+			set[i] = randBytes(32)
+		}
+		return set
+	}
+	salt1, set1 := randBytes(16), newSet()
+	setB := newSet()
+	must(t, s.ReplaceBackupCodes(ctx, a.ID, salt1, set1), "ReplaceBackupCodes a")
+	must(t, s.ReplaceBackupCodes(ctx, b.ID, randBytes(16), setB), "ReplaceBackupCodes b")
+
+	remaining := func(t testing.TB, accountID string, want int) {
+		t.Helper()
+		n, err := s.BackupCodesRemaining(ctx, accountID)
+		must(t, err, "BackupCodesRemaining")
+		check(t, "remaining", n, want)
+	}
+	salt := func(t testing.TB, want []byte) {
+		t.Helper()
+		c, err := s.TOTPCredential(ctx, a.ID)
+		must(t, err, "TOTPCredential")
+		check(t, "BackupSalt", c.BackupSalt, want)
+	}
+	salt(t, salt1)
+	remaining(t, a.ID, 10)
+
+	t.Run("use", func(t *testing.T) {
+		cases := []struct {
+			name      string
+			account   string
+			hash      []byte
+			want      bool
+			remaining int
+		}{
+			{"unknown code", a.ID, randBytes(32), false, 10},
+			{"another account's code", a.ID, setB[0], false, 10},
+			{"own code used by another account", b.ID, set1[0], false, 10},
+			{"first code", a.ID, set1[0], true, 9},
+			{"first code again", a.ID, set1[0], false, 9},
+			{"prefix of a code", a.ID, set1[1][:16], false, 9},
+			{"last code", a.ID, set1[9], true, 8},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				got, err := s.UseBackupCode(ctx, c.account, c.hash, at(time.Hour))
+				must(t, err, "UseBackupCode")
+				check(t, "used", got, c.want)
+				remaining(t, a.ID, c.remaining)
+			})
+		}
+		remaining(t, b.ID, 10)
+	})
+
+	t.Run("use concurrently", func(t *testing.T) {
+		res, errs := race(20, func(int) (bool, error) { return s.UseBackupCode(ctx, a.ID, set1[5], at(time.Hour)) })
+		check(t, "winners", countTrue(t, "UseBackupCode", res, errs), 1)
+		res, errs = race(20, func(int) (bool, error) {
+			var won bool
+			err := s.InTx(ctx, func(q keyward.Queries) error {
+				var err error
+				won, err = q.UseBackupCode(ctx, a.ID, set1[6], at(time.Hour))
+				return err
+			})
+			return won, err
+		})
+		check(t, "winners in transactions", countTrue(t, "InTx UseBackupCode", res, errs), 1)
+		remaining(t, a.ID, 6)
+	})
+
+	t.Run("replace", func(t *testing.T) {
+		salt2, set2 := randBytes(16), newSet()
+		must(t, s.ReplaceBackupCodes(ctx, a.ID, salt2, set2), "ReplaceBackupCodes")
+		salt(t, salt2)
+		remaining(t, a.ID, 10)
+		got, err := s.UseBackupCode(ctx, a.ID, set1[2], at(time.Hour))
+		must(t, err, "UseBackupCode old")
+		check(t, "old unused code works", got, false)
+		got, err = s.UseBackupCode(ctx, a.ID, set2[2], at(time.Hour))
+		must(t, err, "UseBackupCode new")
+		check(t, "new code works", got, true)
+		remaining(t, a.ID, 9)
+
+		must(t, s.ReplaceBackupCodes(ctx, a.ID, randBytes(16), nil), "ReplaceBackupCodes empty")
+		remaining(t, a.ID, 0)
+		remaining(t, b.ID, 10)
+		remaining(t, newID(), 0)
+	})
+}
