@@ -146,14 +146,22 @@ func (s *Service) endOtherSessions(ctx context.Context, q Queries, accountID, ke
 	return len(ids), q.AddInvalidation(ctx, accountID, s.clock())
 }
 
-// CleanUp deletes what has expired: sessions, mfa tokens, old invalidation
-// rows. serve runs it now and then.
+// CleanUp deletes what has expired: sessions, mfa tokens, unconfirmed
+// setups, forgotten throttle counts, old invalidation rows. serve runs it now and then.
 func (s *Service) CleanUp(ctx context.Context) error {
 	now := s.clock()
 	if _, err := s.store.DeleteExpiredSessions(ctx, now, now.Add(-s.cfg.SessionIdleTimeout)); err != nil {
 		return err
 	}
 	if _, err := s.store.DeleteExpiredMFAChallenges(ctx, now); err != nil {
+		return err
+	}
+	if _, err := s.store.DeleteExpiredPendingTOTP(ctx, now); err != nil {
+		return err
+	}
+	// A throttle count is forgotten after the longest Forget of the rules.
+	forget := max(s.cfg.SignInThrottle.Forget, s.cfg.AddressThrottle.Forget, s.cfg.SecondFactorRule.Forget)
+	if _, err := s.store.DeleteThrottlesBefore(ctx, now.Add(-forget)); err != nil {
 		return err
 	}
 	_, err := s.store.DeleteInvalidationsBefore(ctx, now.Add(-invalidationKeep))

@@ -10,9 +10,14 @@ import (
 // Store is where keyward keeps everything. It only stores: every rule lives in
 // the Service. Each implementation passes the storetest conformance suite.
 //
-// Errors: a missing row is an *Error with CodeNotFound, a duplicate email is
-// CodeEmailTaken, a store that cannot be reached is CodeUnavailable; anything
-// else is returned as is and becomes CodeInternal.
+// Errors: a missing row is an *Error with CodeNotFound (also for an update
+// of a row that does not exist), a duplicate email is CodeEmailTaken, an
+// AppendEvent out of sequence is CodeConflict, a store that cannot be
+// reached is CodeUnavailable; anything else becomes CodeInternal.
+//
+// Times come back in UTC at microsecond precision. Something expires when
+// its ExpiresAt <= now; "before" cut-offs are strict. Stores match emails by
+// EmailKey computed in Go (SQL lower() does not fold non-ASCII letters).
 type Store interface {
 	Queries
 	// InTx runs fn in one transaction: everything fn does through q commits
@@ -54,6 +59,8 @@ type Queries interface {
 	PutPendingTOTP(ctx context.Context, p *PendingTOTP) error // replaces an earlier one
 	PendingTOTP(ctx context.Context, accountID string) (*PendingTOTP, error)
 	DeletePendingTOTP(ctx context.Context, accountID string) error
+	// DeleteExpiredPendingTOTP removes setups whose ExpiresAt <= now.
+	DeleteExpiredPendingTOTP(ctx context.Context, now time.Time) (int, error)
 	// EnableTOTP stores the credential and sets the account's TwoFactorEnabledAt.
 	EnableTOTP(ctx context.Context, c *TOTPCredential) error
 	TOTPCredential(ctx context.Context, accountID string) (*TOTPCredential, error)
@@ -86,6 +93,9 @@ type Queries interface {
 	AddFailure(ctx context.Context, key string, now, forgetBefore time.Time) (Throttle, error)
 	Throttle(ctx context.Context, key string) (Throttle, error) // zero Throttle (with Key) when none
 	ClearThrottle(ctx context.Context, key string) error
+	// DeleteThrottlesBefore forgets keys whose last failure was before
+	// before, so a flood from many addresses cannot grow the table forever.
+	DeleteThrottlesBefore(ctx context.Context, before time.Time) (int, error)
 
 	// Audit log. LockAuditHead returns the chain's head and holds it until the
 	// transaction ends (a zero Head with ChainID when the chain is new);

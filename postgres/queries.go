@@ -428,6 +428,14 @@ func (q *queries) ConsumeMFAChallenge(ctx context.Context, tokenHash []byte) (bo
 	return tag.RowsAffected() > 0, nil
 }
 
+func (q *queries) DeleteExpiredPendingTOTP(ctx context.Context, now time.Time) (int, error) {
+	tag, err := q.db.Exec(ctx, `DELETE FROM pending_totp WHERE expires_at <= $1`, now)
+	if err != nil {
+		return 0, wrap("delete expired pending totp", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 func (q *queries) DeleteExpiredMFAChallenges(ctx context.Context, now time.Time) (int, error) {
 	tag, err := q.db.Exec(ctx, `DELETE FROM mfa_challenges WHERE expires_at <= $1`, now)
 	if err != nil {
@@ -462,4 +470,12 @@ func (q *queries) Throttle(ctx context.Context, key string) (keyward.Throttle, e
 func (q *queries) ClearThrottle(ctx context.Context, key string) error {
 	_, err := q.db.Exec(ctx, `DELETE FROM throttles WHERE key = $1`, key)
 	return wrap("clear throttle", err)
+}
+
+func (q *queries) DeleteThrottlesBefore(ctx context.Context, before time.Time) (int, error) {
+	tag, err := q.db.Exec(ctx, `DELETE FROM throttles WHERE last_failure < $1`, before)
+	if err != nil {
+		return 0, wrap("delete stale throttles", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

@@ -491,6 +491,10 @@ func (q *queries) ConsumeMFAChallenge(ctx context.Context, tokenHash []byte) (bo
 	return n == 1, err
 }
 
+func (q *queries) DeleteExpiredPendingTOTP(ctx context.Context, now time.Time) (int, error) {
+	return q.execCount(ctx, "delete expired pending totp", `DELETE FROM pending_totp WHERE expires_us <= ?`, toUS(now))
+}
+
 func (q *queries) DeleteExpiredMFAChallenges(ctx context.Context, now time.Time) (int, error) {
 	return q.execCount(ctx, "delete expired mfa challenges", `DELETE FROM mfa_challenges WHERE expires_us <= ?`, toUS(now))
 }
@@ -529,6 +533,10 @@ func (q *queries) Throttle(ctx context.Context, key string) (keyward.Throttle, e
 func (q *queries) ClearThrottle(ctx context.Context, key string) error {
 	_, err := q.exec(ctx, `DELETE FROM throttles WHERE key = ?`, key)
 	return mapErr(ctx, "clear throttle", err)
+}
+
+func (q *queries) DeleteThrottlesBefore(ctx context.Context, before time.Time) (int, error) {
+	return q.execCount(ctx, "delete stale throttles", `DELETE FROM throttles WHERE last_failure_us < ?`, toUS(before))
 }
 
 // Audit log.

@@ -128,6 +128,10 @@ func (s *Store) ConsumeMFAChallenge(ctx context.Context, tokenHash []byte) (bool
 	return s.w.ConsumeMFAChallenge(ctx, tokenHash)
 }
 
+func (s *Store) DeleteExpiredPendingTOTP(ctx context.Context, now time.Time) (int, error) {
+	return s.w.DeleteExpiredPendingTOTP(ctx, now)
+}
+
 func (s *Store) DeleteExpiredMFAChallenges(ctx context.Context, now time.Time) (int, error) {
 	return s.w.DeleteExpiredMFAChallenges(ctx, now)
 }
@@ -142,6 +146,10 @@ func (s *Store) Throttle(ctx context.Context, key string) (keyward.Throttle, err
 
 func (s *Store) ClearThrottle(ctx context.Context, key string) error {
 	return s.w.ClearThrottle(ctx, key)
+}
+
+func (s *Store) DeleteThrottlesBefore(ctx context.Context, before time.Time) (int, error) {
+	return s.w.DeleteThrottlesBefore(ctx, before)
 }
 
 // LockAuditHead outside a transaction only reads the head: there is no

@@ -142,6 +142,25 @@ func testThrottle(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		must(t, s.ClearThrottle(ctx, "never-seen"), "ClearThrottle unknown")
 	})
 
+	t.Run("delete stale keys", func(t *testing.T) {
+		const stale, fresh = "ip:192.0.2.50", "ip:192.0.2.51"
+		_, err := s.AddFailure(ctx, stale, at(10*time.Hour), at(9*time.Hour))
+		must(t, err, "AddFailure stale")
+		_, err = s.AddFailure(ctx, fresh, at(12*time.Hour), at(11*time.Hour))
+		must(t, err, "AddFailure fresh")
+		n, err := s.DeleteThrottlesBefore(ctx, at(11*time.Hour))
+		must(t, err, "DeleteThrottlesBefore")
+		if n < 1 {
+			t.Errorf("DeleteThrottlesBefore deleted %d rows, want the stale one at least", n)
+		}
+		got, err := s.Throttle(ctx, stale)
+		must(t, err, "Throttle stale")
+		check(t, "stale key forgotten", got, keyward.Throttle{Key: stale})
+		got, err = s.Throttle(ctx, fresh)
+		must(t, err, "Throttle fresh")
+		check(t, "fresh key kept", got.Failures, 1)
+	})
+
 	t.Run("concurrent failures", func(t *testing.T) {
 		const k = "ip:2001:db8::7"
 		now := at(time.Hour)

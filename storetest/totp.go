@@ -52,6 +52,17 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		got, err := s.PendingTOTP(ctx, b.ID)
 		must(t, err, "other account's pending survives")
 		check(t, "other pending", got, pb)
+
+		// pb expired at at(3); a fresh setup of a's stays.
+		must(t, s.PutPendingTOTP(ctx, p1), "PutPendingTOTP again")
+		n, err := s.DeleteExpiredPendingTOTP(ctx, at(3))
+		must(t, err, "DeleteExpiredPendingTOTP")
+		check(t, "expired setups deleted", n, 1)
+		_, err = s.PendingTOTP(ctx, b.ID)
+		wantCode(t, "expired setup", err, keyward.CodeNotFound)
+		got, err = s.PendingTOTP(ctx, a.ID)
+		must(t, err, "unexpired setup survives")
+		check(t, "unexpired setup", got, p1)
 	})
 
 	t.Run("enable", func(t *testing.T) {
