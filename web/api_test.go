@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -527,7 +528,7 @@ func TestAPIForwardedForOnlyFromTrustedProxies(t *testing.T) {
 }
 
 func TestSecureCookiesUnderHTTPS(t *testing.T) {
-	u, _ := parseURL("https://id.example.com")
+	u, _ := url.Parse("https://id.example.com")
 	e := newAPI(t, keyward.DefaultConfig(), web.Config{PublicURL: u})
 	e.call(t, "POST", "/api/v1/accounts", "", map[string]string{"email": "ada@example.com", "password": apiPassword})
 	form := "email=ada%40example.com&password=" + strings.ReplaceAll(apiPassword, " ", "+")

@@ -1,0 +1,77 @@
+package web
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/keywardtest"
+)
+
+func TestPanicsBecomeAGeneric500(t *testing.T) {
+	var logs bytes.Buffer
+	env := keywardtest.New(t, keywardtest.Options{})
+	s, err := New(env.Svc, Config{}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.securityHeaders(s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("database password is hunter2")
+	})))
+	for _, path := range []string{"/api/v1/sessions", "/settings/security"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		body := rec.Body.String()
+		if rec.Code != 500 || strings.Contains(body, "hunter2") || strings.Contains(body, "goroutine") {
+			t.Fatalf("%s: panic answered %d %q", path, rec.Code, body)
+		}
+		if rec.Header().Get("Content-Security-Policy") == "" {
+			t.Fatalf("%s: the 500 lacks security headers", path)
+		}
+		if path == "/api/v1/sessions" && !strings.Contains(body, `"code":"internal"`) {
+			t.Fatalf("API panic body = %q", body)
+		}
+	}
+	if !strings.Contains(logs.String(), "hunter2") {
+		t.Fatal("the cause of a panic must reach the log")
+	}
+}
+
+func TestAccessLogHasRequestIDAndNoSecrets(t *testing.T) {
+	var logs bytes.Buffer
+	env := keywardtest.New(t, keywardtest.Options{})
+	s, err := New(env.Svc, Config{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Svc.SignUp(t.Context(), "ada@example.com", "correct horse battery staple", keyward.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.Svc.SignIn(t.Context(), "ada@example.com", "correct horse battery staple", keyward.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := []*http.Request{
+		httptest.NewRequest("GET", "/api/v1/sessions/current?token="+res.Token, nil),
+		httptest.NewRequest("POST", "/api/v1/sessions", strings.NewReader(`{"email":"ada@example.com","password":"correct horse battery staple"}`)),
+	}
+	requests[0].Header.Set("Authorization", "Bearer "+res.Token)
+	requests[1].Header.Set("Content-Type", "application/json")
+	for _, req := range requests {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		id := rec.Header().Get("X-Request-Id")
+		if id == "" || !strings.Contains(logs.String(), `"request_id":"`+id+`"`) {
+			t.Fatalf("request id %q not in the access log:\n%s", id, logs.String())
+		}
+	}
+	for _, secret := range []string{res.Token, "correct horse", "kws_"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("the log holds %q:\n%s", secret, logs.String())
+		}
+	}
+}
