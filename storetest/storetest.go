@@ -33,7 +33,6 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -300,15 +299,6 @@ func sortedStrings(s []string) []string {
 		s = []string{}
 	}
 	return s
-}
-
-func bytesIn(b []byte, set [][]byte) bool {
-	for _, x := range set {
-		if bytes.Equal(b, x) {
-			return true
-		}
-	}
-	return false
 }
 
 func testPing(t *testing.T, newStore func(t testing.TB) keyward.Store) {

@@ -88,8 +88,8 @@ func wire(ctx context.Context, c *config, log *slog.Logger) (*app, error) {
 		a.Close()
 		return nil, err
 	}
-	if pc, ok := policy.closer.(io.Closer); ok && pc != nil {
-		a.closers = append(a.closers, pc)
+	if policy.closer != nil {
+		a.closers = append(a.closers, policy.closer)
 	}
 	conc := c.hashConcurrency
 	if conc <= 0 {
