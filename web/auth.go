@@ -65,15 +65,25 @@ func (s *Server) clearCookie(w http.ResponseWriter, name string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
-// safeNext keeps a post-sign-in redirect on this site: a local absolute path,
-// never another origin ("//evil.example", "/\evil.example", "https://...").
+// safeNext keeps a post-sign-in redirect on this site: a local path, never
+// another origin. The check is made on the result, after parsing and
+// re-encoding, since that is what the browser will follow ("/%2Fevil.example/{"
+// re-encodes to "//evil.example/...").
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/settings/security"
-	}
+	const home = "/settings/security"
 	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" {
-		return "/settings/security"
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return home
 	}
-	return u.RequestURI()
+	out := u.RequestURI()
+	if !localPath(out) || !localPath(u.Path) {
+		return home
+	}
+	return out
+}
+
+// localPath reports whether p can only mean a path on this origin.
+func localPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") &&
+		!strings.ContainsAny(p, "\\\x00\r\n\t")
 }
