@@ -38,7 +38,7 @@ func TestAuditStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	step()
-	setup, err := e.Svc.BeginTOTPSetup(ctx, me.Account)
+	setup, err := e.Svc.BeginTOTPSetup(ctx, me.Session, "", laptop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +60,15 @@ func TestAuditStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	step()
-	if _, err := e.Svc.RegenerateBackupCodes(ctx, me.Session, next, laptop); err != nil {
+	_, mine, err := e.Svc.Authenticate(ctx, me.Token) // now at aal 2
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Svc.RegenerateBackupCodes(ctx, mine, next, laptop); err != nil {
 		t.Fatal(err)
 	}
 	step()
-	if err := e.Svc.DisableTOTP(ctx, me.Session, next, laptop); err != nil {
+	if err := e.Svc.DisableTOTP(ctx, mine, next, laptop); err != nil {
 		t.Fatal(err)
 	}
 
@@ -90,6 +94,7 @@ func TestAuditStory(t *testing.T) {
 		audit.AccountCreated, audit.SigninFailed, audit.SigninSucceeded, audit.SigninSucceeded,
 		audit.SessionRevoked, audit.PasswordChanged, audit.TwoFactorEnabled, audit.SigninMFAFailed,
 		audit.SigninSucceeded, audit.BackupCodeUsed, audit.BackupCodesRegenerated, audit.TwoFactorDisabled,
+		audit.SessionRevoked, // turning a factor off ends the phone's session
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("story =\n %v\nwant\n %v", got, want)

@@ -57,7 +57,22 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 	}
 	revoked := 0
 	err = s.store.InTx(ctx, func(q Queries) error {
+		// Under the account's lock: the password checked above is still the
+		// account's (a concurrent change wins once), and sign-ins racing
+		// this one either finish first, and their sessions end below, or
+		// see the new hash and fail.
+		cur, err := q.LockAccount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if cur.PasswordHash != a.PasswordHash {
+			return Errorf(CodeInvalidCurrentPass, "Your password was changed meanwhile. Reload and try again.")
+		}
 		if err := q.SetPasswordHash(ctx, a.ID, hash); err != nil {
+			return err
+		}
+		// A second step waiting on the old password must not complete.
+		if _, err := q.DeleteMFAChallenges(ctx, a.ID); err != nil {
 			return err
 		}
 		e := event(a.ID, audit.PasswordChanged, c, caller.ID)
@@ -65,12 +80,12 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		if !signOutOthers {
-			return nil
+		if signOutOthers {
+			if revoked, err = s.endOtherSessions(ctx, q, a.ID, caller.ID, c, "password_changed"); err != nil {
+				return err
+			}
 		}
-		var err error
-		revoked, err = s.endOtherSessions(ctx, q, a.ID, caller.ID, c, "password_changed")
-		return err
+		return q.AddInvalidation(ctx, a.ID, s.clock())
 	})
 	s.cache.evictAccount(a.ID)
 	return revoked, err

@@ -26,7 +26,7 @@ func TestSecretsNeverReachTheDatabaseFile(t *testing.T) {
 	e := keywardtest.New(t, keywardtest.Options{Store: store})
 	signUp(t, e, "ada@example.com")
 	me := signIn(t, e, "ada@example.com", laptop)
-	setup, err := e.Svc.BeginTOTPSetup(ctx, me.Account)
+	setup, err := e.Svc.BeginTOTPSetup(ctx, me.Session, "", laptop)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -399,7 +399,7 @@ func TestRehashOnSignIn(t *testing.T) {
 // enableTOTP runs the setup and returns the secret and the backup codes.
 func enableTOTP(t testing.TB, e *keywardtest.Env, res *keyward.SignInResult) (string, []string) {
 	t.Helper()
-	setup, err := e.Svc.BeginTOTPSetup(ctx, res.Account)
+	setup, err := e.Svc.BeginTOTPSetup(ctx, res.Session, goodPassword, laptop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,6 +407,14 @@ func enableTOTP(t testing.TB, e *keywardtest.Env, res *keyward.SignInResult) (st
 	codes, err := e.Svc.EnableTOTP(ctx, res.Session, code, laptop)
 	if err != nil {
 		t.Fatalf("EnableTOTP: %v", err)
+	}
+	// Enabling raised the caller's session to aal 2: read it back as a
+	// request would.
+	if _, res.Session, err = e.Svc.Authenticate(ctx, res.Token); err != nil {
+		t.Fatalf("the enabling session must survive: %v", err)
+	}
+	if res.Session.AAL != 2 {
+		t.Fatalf("enabling session aal = %d, want 2", res.Session.AAL)
 	}
 	return setup.Secret, codes
 }
@@ -568,7 +576,7 @@ func TestTwoFactorManagement(t *testing.T) {
 	err = e.Svc.DisableTOTP(ctx, me.Session, goodPassword, laptop)
 	wantCode(t, err, keyward.CodeNotEnabled)
 
-	setup, err := e.Svc.BeginTOTPSetup(ctx, me.Account)
+	setup, err := e.Svc.BeginTOTPSetup(ctx, me.Session, "", laptop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -582,9 +590,17 @@ func TestTwoFactorManagement(t *testing.T) {
 	_, err = e.Svc.EnableTOTP(ctx, me.Session, code, laptop)
 	wantCode(t, err, keyward.CodeNoPendingSetup)
 
+	// Signed in 16 minutes ago: changing factors asks for the password.
+	_, err = e.Svc.BeginTOTPSetup(ctx, me.Session, "", laptop)
+	wantCode(t, err, keyward.CodeReauthRequired)
+	_, err = e.Svc.BeginTOTPSetup(ctx, me.Session, "not my password", laptop)
+	wantCode(t, err, keyward.CodeInvalidCurrentPass)
+
+	other := signIn(t, e, "ada@example.com", phone)
 	secret, codes := enableTOTP(t, e, me)
-	acct, _ := e.Store.AccountByID(ctx, me.Account.ID)
-	_, err = e.Svc.BeginTOTPSetup(ctx, acct)
+	_, _, err = e.Svc.Authenticate(ctx, other.Token)
+	wantCode(t, err, keyward.CodeUnauthenticated) // a factor changed: other sessions end
+	_, err = e.Svc.BeginTOTPSetup(ctx, me.Session, goodPassword, laptop)
 	wantCode(t, err, keyward.CodeAlreadyEnabled)
 
 	_, err = e.Svc.RegenerateBackupCodes(ctx, me.Session, "wrong", laptop)

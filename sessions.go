@@ -63,8 +63,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Account, *Se
 // SignOut ends the caller's own session.
 func (s *Service) SignOut(ctx context.Context, sess *Session, c Client) error {
 	err := s.store.InTx(ctx, func(q Queries) error {
-		if _, err := q.DeleteSession(ctx, sess.AccountID, sess.ID); err != nil {
-			return err
+		if ended, err := q.DeleteSession(ctx, sess.AccountID, sess.ID); err != nil || !ended {
+			return err // already ended elsewhere: nothing changed, nothing to record
 		}
 		if err := s.record(ctx, q, event(sess.AccountID, audit.Signout, c, sess.ID)); err != nil {
 			return err
@@ -122,15 +122,18 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, caller *Session, c Cl
 	var n int
 	err := s.store.InTx(ctx, func(q Queries) error {
 		var err error
-		n, err = s.endOtherSessions(ctx, q, caller.AccountID, caller.ID, c, "signed_out_others")
-		return err
+		if n, err = s.endOtherSessions(ctx, q, caller.AccountID, caller.ID, c, "signed_out_others"); err != nil || n == 0 {
+			return err
+		}
+		return q.AddInvalidation(ctx, caller.AccountID, s.clock())
 	})
 	s.cache.evictAccount(caller.AccountID)
 	return n, err
 }
 
 // endOtherSessions ends all the account's sessions but keepID and records
-// one session.revoked event per ended session.
+// one session.revoked event per ended session. The caller adds the
+// invalidation row, last in its transaction.
 func (s *Service) endOtherSessions(ctx context.Context, q Queries, accountID, keepID string, c Client, reason string) (int, error) {
 	ids, err := q.DeleteOtherSessions(ctx, accountID, keepID)
 	if err != nil || len(ids) == 0 {
@@ -143,7 +146,7 @@ func (s *Service) endOtherSessions(ctx context.Context, q Queries, accountID, ke
 			return 0, err
 		}
 	}
-	return len(ids), q.AddInvalidation(ctx, accountID, s.clock())
+	return len(ids), nil
 }
 
 // CleanUp deletes what has expired: sessions, mfa tokens, unconfirmed

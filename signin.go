@@ -102,8 +102,19 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 	return res, nil
 }
 
-// passwordAccepted clears the email's failures and stores an upgraded hash.
+// passwordAccepted confirms, under the account's lock, that the password
+// just checked (outside the transaction, since hashing is slow) is still the
+// account's and its factors are unchanged: a sign-in racing a password
+// change or a 2FA change must not open a session. Then it clears the
+// email's failures and stores an upgraded hash.
 func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, newHash string) error {
+	cur, err := q.LockAccount(ctx, a.ID)
+	if err != nil {
+		return notFoundAs(err, invalidCredentials())
+	}
+	if cur.PasswordHash != a.PasswordHash || cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
+		return invalidCredentials()
+	}
 	if err := q.ClearThrottle(ctx, emailThrottleKey(a.Email)); err != nil {
 		return err
 	}
@@ -250,6 +261,9 @@ func (s *Service) signInWithTOTP(ctx context.Context, a *Account, cred *TOTPCred
 	}
 	var res *SignInResult
 	err = s.store.InTx(ctx, func(q Queries) error {
+		if err := stillTwoFactor(ctx, q, a.ID); err != nil {
+			return err
+		}
 		// The replay guard: a step at or before the last accepted one loses,
 		// even against a concurrent request on another node.
 		if advanced, err := q.AdvanceTOTPStep(ctx, a.ID, step); err != nil || !advanced {
@@ -273,10 +287,17 @@ func (s *Service) signInWithBackupCode(ctx context.Context, a *Account, cred *TO
 	if !ok {
 		return nil, errCodeLost
 	}
-	// One slow hash per attempt, then a conditional update decides.
-	codeHash := backupcode.Hash(norm, cred.BackupSalt)
+	// One slow hash per attempt, within the hashing bound (so a flood of
+	// backup codes cannot exhaust memory), then a conditional update decides.
+	var codeHash []byte
+	if err := hasherError(s.hasher.Bounded(ctx, func() { codeHash = backupcode.Hash(norm, cred.BackupSalt) })); err != nil {
+		return nil, err
+	}
 	var res *SignInResult
 	err := s.store.InTx(ctx, func(q Queries) error {
+		if err := stillTwoFactor(ctx, q, a.ID); err != nil {
+			return err
+		}
 		if used, err := q.UseBackupCode(ctx, a.ID, codeHash, now); err != nil || !used {
 			return orLost(err)
 		}
@@ -301,6 +322,20 @@ func (s *Service) signInWithBackupCode(ctx context.Context, a *Account, cred *TO
 		return s.record(ctx, q, used)
 	})
 	return res, err
+}
+
+// stillTwoFactor locks the account for the rest of the transaction and
+// requires two-factor to be still on: a second step racing a disable or a
+// password change (which end waiting second steps) loses.
+func stillTwoFactor(ctx context.Context, q Queries, accountID string) error {
+	cur, err := q.LockAccount(ctx, accountID)
+	if err != nil {
+		return notFoundAs(err, mfaTokenExpired())
+	}
+	if !cur.TwoFactorEnabled() {
+		return mfaTokenExpired()
+	}
+	return nil
 }
 
 func orLost(err error) error {

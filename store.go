@@ -36,6 +36,11 @@ type Queries interface {
 	CreateAccount(ctx context.Context, a *Account) error
 	AccountByID(ctx context.Context, id string) (*Account, error)
 	AccountByEmail(ctx context.Context, email string) (*Account, error)
+	// LockAccount reads the account and, inside InTx, holds it against
+	// concurrent changes until the transaction ends (SELECT ... FOR UPDATE):
+	// a sign-in that checked a password outside the transaction confirms
+	// here that the password and factors are still the ones it checked.
+	LockAccount(ctx context.Context, id string) (*Account, error)
 	SetPasswordHash(ctx context.Context, accountID, hash string) error
 	ListAccounts(ctx context.Context) ([]Account, error)
 
@@ -47,6 +52,8 @@ type Queries interface {
 	// now (absolute expiry), newest activity first.
 	ListSessions(ctx context.Context, accountID string, now time.Time) ([]Session, error)
 	TouchSession(ctx context.Context, id string, lastSeen time.Time) error
+	// SetSessionAAL records that a session has proved a second factor.
+	SetSessionAAL(ctx context.Context, id string, aal int) error
 	// DeleteSession reports whether a session of that account with that id existed.
 	DeleteSession(ctx context.Context, accountID, id string) (bool, error)
 	// DeleteOtherSessions ends every session of the account except keepID ("" ends all) and returns the ids ended.
@@ -87,6 +94,9 @@ type Queries interface {
 	// ConsumeMFAChallenge deletes it and reports whether this caller did.
 	ConsumeMFAChallenge(ctx context.Context, tokenHash []byte) (bool, error)
 	DeleteExpiredMFAChallenges(ctx context.Context, now time.Time) (int, error)
+	// DeleteMFAChallenges ends every waiting second step of the account (its
+	// password or factors changed).
+	DeleteMFAChallenges(ctx context.Context, accountID string) (int, error)
 
 	// Throttling. AddFailure counts one failure for key atomically: when the
 	// last failure was before forgetBefore the count starts again at 1.

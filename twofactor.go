@@ -63,11 +63,33 @@ func (s *Service) TwoFactor(ctx context.Context, a *Account) (*TwoFactorStatus, 
 	return st, err
 }
 
+// RecentSignIn is how long after signing in a person may set up a second
+// factor without typing the password again (ASVS 5 V7.5.1: changing
+// authentication factors is a sensitive action).
+const RecentSignIn = 10 * time.Minute
+
+func reauthRequired() *Error {
+	return Errorf(CodeReauthRequired, "Enter your password again to change two-factor authentication.")
+}
+
 // BeginTOTPSetup starts (or restarts) enrolment: a fresh 160-bit seed,
 // sealed at rest, waiting for a confirming code. Nothing is enabled yet.
-func (s *Service) BeginTOTPSetup(ctx context.Context, a *Account) (*TOTPSetup, error) {
+// The password is needed unless the caller signed in within RecentSignIn.
+func (s *Service) BeginTOTPSetup(ctx context.Context, caller *Session, pw string, c Client) (*TOTPSetup, error) {
+	a, err := s.store.AccountByID(ctx, caller.AccountID)
+	if err != nil {
+		return nil, err
+	}
 	if a.TwoFactorEnabled() {
 		return nil, Errorf(CodeAlreadyEnabled, "Two-factor authentication is already on. Turn it off first to set up a new device.")
+	}
+	switch {
+	case pw != "":
+		if err := s.reauthenticate(ctx, a, pw, audit.TwoFactorEnabled, caller, c); err != nil {
+			return nil, err
+		}
+	case s.clock().Sub(caller.CreatedAt) > RecentSignIn:
+		return nil, reauthRequired()
 	}
 	secret, err := totp.GenerateSecret(s.rand)
 	if err != nil {
@@ -158,6 +180,13 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	}
 	cred := &TOTPCredential{AccountID: a.ID, SealedSecret: p.SealedSecret, EnabledAt: now, LastStep: step, BackupSalt: salt}
 	err = s.store.InTx(ctx, func(q Queries) error {
+		cur, err := q.LockAccount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if cur.TwoFactorEnabled() {
+			return Errorf(CodeAlreadyEnabled, "Two-factor authentication is already on.")
+		}
 		if err := q.EnableTOTP(ctx, cred); err != nil {
 			return err
 		}
@@ -171,6 +200,14 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 			return err
 		}
 		if err := s.record(ctx, q, event(a.ID, audit.TwoFactorEnabled, c, caller.ID)); err != nil {
+			return err
+		}
+		// A factor changed: every other session, opened with the password
+		// alone, ends (ASVS V7.4.3); this one has just proved the code.
+		if _, err := s.endOtherSessions(ctx, q, a.ID, caller.ID, c, "2fa_enabled"); err != nil {
+			return err
+		}
+		if err := q.SetSessionAAL(ctx, caller.ID, 2); err != nil {
 			return err
 		}
 		return q.AddInvalidation(ctx, a.ID, now)
@@ -213,6 +250,9 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw
 	if !a.TwoFactorEnabled() {
 		return nil, notEnabled()
 	}
+	if caller.AAL < 2 {
+		return nil, reauthRequired()
+	}
 	if err := s.reauthenticate(ctx, a, pw, audit.BackupCodesRegenerated, caller, c); err != nil {
 		return nil, err
 	}
@@ -242,10 +282,13 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c
 	if !a.TwoFactorEnabled() {
 		return notEnabled()
 	}
+	if caller.AAL < 2 {
+		return reauthRequired()
+	}
 	if err := s.reauthenticate(ctx, a, pw, audit.TwoFactorDisabled, caller, c); err != nil {
 		return err
 	}
-	return s.disableTOTP(ctx, a, event(a.ID, audit.TwoFactorDisabled, c, caller.ID))
+	return s.disableTOTP(ctx, a, event(a.ID, audit.TwoFactorDisabled, c, caller.ID), caller.ID, c)
 }
 
 // ResetTwoFactor is the operator's support path for a person who lost both
@@ -260,15 +303,27 @@ func (s *Service) ResetTwoFactor(ctx context.Context, email string) error {
 	}
 	e := event(a.ID, audit.TwoFactorDisabled, Client{}, "")
 	e.Actor, e.Details = audit.ActorAdmin, map[string]string{"reason": "operator_reset"}
-	return s.disableTOTP(ctx, a, e)
+	// Whoever holds the lost device may hold sessions too: end them all.
+	return s.disableTOTP(ctx, a, e, "", Client{})
 }
 
-func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event) error {
+// disableTOTP turns 2FA off, ends waiting second steps and every session
+// but keepID ("" ends all), in one transaction with its event.
+func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, keepID string, c Client) error {
 	err := s.store.InTx(ctx, func(q Queries) error {
+		if _, err := q.LockAccount(ctx, a.ID); err != nil {
+			return err
+		}
 		if err := q.DisableTOTP(ctx, a.ID); err != nil {
 			return err
 		}
+		if _, err := q.DeleteMFAChallenges(ctx, a.ID); err != nil {
+			return err
+		}
 		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
+		if _, err := s.endOtherSessions(ctx, q, a.ID, keepID, c, "2fa_disabled"); err != nil {
 			return err
 		}
 		return q.AddInvalidation(ctx, a.ID, s.clock())

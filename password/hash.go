@@ -273,3 +273,17 @@ func parseParam(s, name string, bits int) (uint64, error) {
 	}
 	return strconv.ParseUint(v, 10, bits)
 }
+
+// Bounded runs fn, another memory-hard computation (such as hashing a
+// backup code), within the same concurrency bound as password hashing, so
+// that no kind of slow hash can be flooded past it. It returns ErrBusy
+// like Hash when no slot frees up in time.
+func (h *Hasher) Bounded(ctx context.Context, fn func()) error {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	fn()
+	return nil
+}

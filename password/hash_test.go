@@ -320,3 +320,27 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestBoundedSharesTheHashingSlots(t *testing.T) {
+	h := NewHasher(Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 1, time.Millisecond)
+	inside := make(chan struct{})
+	leave := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- h.Bounded(context.Background(), func() { close(inside); <-leave })
+	}()
+	<-inside
+	if _, err := h.Hash(context.Background(), "correct horse battery staple"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Hash while Bounded holds the only slot = %v, want ErrBusy", err)
+	}
+	if err := h.Bounded(context.Background(), func() {}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second Bounded = %v, want ErrBusy", err)
+	}
+	close(leave)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Bounded(context.Background(), func() {}); err != nil {
+		t.Fatalf("Bounded after the slot freed: %v", err)
+	}
+}

@@ -78,6 +78,18 @@ func (q *queries) AccountByID(ctx context.Context, id string) (*keyward.Account,
 	return &a, nil
 }
 
+func (q *queries) LockAccount(ctx context.Context, id string) (*keyward.Account, error) {
+	var a keyward.Account
+	err := scanAccount(q.db.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1 FOR UPDATE`, id), &a)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("Account")
+	}
+	if err != nil {
+		return nil, wrap("lock account", err)
+	}
+	return &a, nil
+}
+
 func (q *queries) AccountByEmail(ctx context.Context, email string) (*keyward.Account, error) {
 	var a keyward.Account
 	err := scanAccount(q.db.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE email_key = $1`,
@@ -183,6 +195,17 @@ func (q *queries) TouchSession(ctx context.Context, id string, lastSeen time.Tim
 	tag, err := q.db.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id = $1`, id, lastSeen)
 	if err != nil {
 		return wrap("touch session", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Session")
+	}
+	return nil
+}
+
+func (q *queries) SetSessionAAL(ctx context.Context, id string, aal int) error {
+	tag, err := q.db.Exec(ctx, `UPDATE sessions SET aal = $2 WHERE id = $1`, id, aal)
+	if err != nil {
+		return wrap("set session aal", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return notFound("Session")
@@ -426,6 +449,14 @@ func (q *queries) ConsumeMFAChallenge(ctx context.Context, tokenHash []byte) (bo
 		return false, wrap("consume mfa challenge", err)
 	}
 	return tag.RowsAffected() > 0, nil
+}
+
+func (q *queries) DeleteMFAChallenges(ctx context.Context, accountID string) (int, error) {
+	tag, err := q.db.Exec(ctx, `DELETE FROM mfa_challenges WHERE account_id = $1`, accountID)
+	if err != nil {
+		return 0, wrap("delete mfa challenges", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 func (q *queries) DeleteExpiredPendingTOTP(ctx context.Context, now time.Time) (int, error) {

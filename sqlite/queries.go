@@ -173,6 +173,12 @@ func (q *queries) AccountByID(ctx context.Context, id string) (*keyward.Account,
 	return q.account(ctx, `id = ?`, id)
 }
 
+// LockAccount needs no row lock here: inside InTx the writer's BEGIN
+// IMMEDIATE already holds the database's write lock.
+func (q *queries) LockAccount(ctx context.Context, id string) (*keyward.Account, error) {
+	return q.account(ctx, `id = ?`, id)
+}
+
 func (q *queries) AccountByEmail(ctx context.Context, email string) (*keyward.Account, error) {
 	return q.account(ctx, `email_key = ?`, keyward.EmailKey(email))
 }
@@ -274,6 +280,10 @@ func (q *queries) ListSessions(ctx context.Context, accountID string, now time.T
 
 func (q *queries) TouchSession(ctx context.Context, id string, lastSeen time.Time) error {
 	return q.updateOne(ctx, "Session", `UPDATE sessions SET last_seen_us = ? WHERE id = ?`, toUS(lastSeen), id)
+}
+
+func (q *queries) SetSessionAAL(ctx context.Context, id string, aal int) error {
+	return q.updateOne(ctx, "Session", `UPDATE sessions SET aal = ? WHERE id = ?`, aal, id)
 }
 
 func (q *queries) DeleteSession(ctx context.Context, accountID, id string) (bool, error) {
@@ -489,6 +499,10 @@ func (q *queries) MFAChallenge(ctx context.Context, tokenHash []byte) (*keyward.
 func (q *queries) ConsumeMFAChallenge(ctx context.Context, tokenHash []byte) (bool, error) {
 	n, err := q.execCount(ctx, "consume mfa challenge", `DELETE FROM mfa_challenges WHERE token_hash = ?`, blob(tokenHash))
 	return n == 1, err
+}
+
+func (q *queries) DeleteMFAChallenges(ctx context.Context, accountID string) (int, error) {
+	return q.execCount(ctx, "delete mfa challenges", `DELETE FROM mfa_challenges WHERE account_id = ?`, accountID)
 }
 
 func (q *queries) DeleteExpiredPendingTOTP(ctx context.Context, now time.Time) (int, error) {

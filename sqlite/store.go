@@ -20,6 +20,10 @@ func (s *Store) AccountByID(ctx context.Context, id string) (*keyward.Account, e
 	return s.r.AccountByID(ctx, id)
 }
 
+func (s *Store) LockAccount(ctx context.Context, id string) (*keyward.Account, error) {
+	return s.w.LockAccount(ctx, id)
+}
+
 func (s *Store) AccountByEmail(ctx context.Context, email string) (*keyward.Account, error) {
 	return s.r.AccountByEmail(ctx, email)
 }
@@ -50,6 +54,10 @@ func (s *Store) ListSessions(ctx context.Context, accountID string, now time.Tim
 
 func (s *Store) TouchSession(ctx context.Context, id string, lastSeen time.Time) error {
 	return s.w.TouchSession(ctx, id, lastSeen)
+}
+
+func (s *Store) SetSessionAAL(ctx context.Context, id string, aal int) error {
+	return s.w.SetSessionAAL(ctx, id, aal)
 }
 
 func (s *Store) DeleteSession(ctx context.Context, accountID, id string) (bool, error) {
@@ -126,6 +134,10 @@ func (s *Store) MFAChallenge(ctx context.Context, tokenHash []byte) (*keyward.MF
 
 func (s *Store) ConsumeMFAChallenge(ctx context.Context, tokenHash []byte) (bool, error) {
 	return s.w.ConsumeMFAChallenge(ctx, tokenHash)
+}
+
+func (s *Store) DeleteMFAChallenges(ctx context.Context, accountID string) (int, error) {
+	return s.w.DeleteMFAChallenges(ctx, accountID)
 }
 
 func (s *Store) DeleteExpiredPendingTOTP(ctx context.Context, now time.Time) (int, error) {

@@ -408,3 +408,54 @@ func testInTx(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		check(t, "events after rollback", events, 0)
 	})
 }
+
+// testFactorChanges covers what a change of password or factors relies on:
+// re-reading the account under lock, ending waiting second steps, and
+// raising a session's assurance level.
+func testFactorChanges(t *testing.T, newStore func(t testing.TB) keyward.Store) {
+	s := newStore(t)
+	ctx := t.Context()
+	a := newAccount(t, s, "a@example.com")
+	b := newAccount(t, s, "b@example.com")
+
+	t.Run("lock account", func(t *testing.T) {
+		err := s.InTx(ctx, func(q keyward.Queries) error {
+			got, err := q.LockAccount(ctx, a.ID)
+			must(t, err, "LockAccount")
+			check(t, "locked account", got, a)
+			_, err = q.LockAccount(ctx, "acct_missing")
+			wantCode(t, "LockAccount missing", err, keyward.CodeNotFound)
+			return nil
+		})
+		must(t, err, "InTx")
+	})
+
+	t.Run("delete an account's challenges", func(t *testing.T) {
+		mk := func(accountID string) *keyward.MFAChallenge {
+			c := &keyward.MFAChallenge{TokenHash: randBytes(32), AccountID: accountID, CreatedAt: at(0), ExpiresAt: at(time.Hour)}
+			must(t, s.CreateMFAChallenge(ctx, c), "CreateMFAChallenge")
+			return c
+		}
+		a1, a2, b1 := mk(a.ID), mk(a.ID), mk(b.ID)
+		n, err := s.DeleteMFAChallenges(ctx, a.ID)
+		must(t, err, "DeleteMFAChallenges")
+		check(t, "challenges deleted", n, 2)
+		for _, c := range []*keyward.MFAChallenge{a1, a2} {
+			_, err := s.MFAChallenge(ctx, c.TokenHash)
+			wantCode(t, "deleted challenge", err, keyward.CodeNotFound)
+		}
+		got, err := s.MFAChallenge(ctx, b1.TokenHash)
+		must(t, err, "other account's challenge")
+		check(t, "other account's challenge", got, b1)
+	})
+
+	t.Run("raise a session's level", func(t *testing.T) {
+		sess := newSession(a.ID, at(0), at(0), at(time.Hour))
+		must(t, s.CreateSession(ctx, sess), "CreateSession")
+		must(t, s.SetSessionAAL(ctx, sess.ID, 2), "SetSessionAAL")
+		got, err := s.SessionByID(ctx, a.ID, sess.ID)
+		must(t, err, "SessionByID")
+		check(t, "aal", got.AAL, 2)
+		wantCode(t, "SetSessionAAL missing", s.SetSessionAAL(ctx, "sess_missing", 2), keyward.CodeNotFound)
+	})
+}

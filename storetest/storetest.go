@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"TOTP", testTOTP},
 		{"BackupCodes", testBackupCodes},
 		{"MFAChallenges", testMFAChallenges},
+		{"FactorChanges", testFactorChanges},
 		{"Throttle", testThrottle},
 		{"Audit", testAudit},
 		{"InTx", testInTx},

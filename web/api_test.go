@@ -556,3 +556,12 @@ func TestSecureCookiesUnderHTTPS(t *testing.T) {
 		t.Fatal("no HSTS under an https public URL")
 	}
 }
+
+func TestAPITwoFactorSetupAsksForThePasswordAfterAWhile(t *testing.T) {
+	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
+	tok := e.signUpIn(t, "ada@example.com")
+	e.Clock.Advance(keyward.RecentSignIn + time.Minute)
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, nil), 403, "reauthentication_required")
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, map[string]string{"password": "wrong"}), 403, "invalid_current_password")
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, map[string]string{"password": apiPassword}), 200, "")
+}

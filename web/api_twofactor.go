@@ -32,8 +32,23 @@ func pngDataURL(png []byte) string {
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
 }
 
+// apiTwoFactorSetup takes an optional body {"password"}: needed (else 403
+// reauthentication_required) when the session is older than
+// keyward.RecentSignIn.
 func (s *Server) apiTwoFactorSetup(w http.ResponseWriter, r *http.Request, p *principal) error {
-	setup, err := s.svc.BeginTOTPSetup(r.Context(), p.account)
+	var in struct {
+		Password *string `json:"password"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &in); err != nil {
+			return err
+		}
+	}
+	pw := ""
+	if in.Password != nil {
+		pw = *in.Password
+	}
+	setup, err := s.svc.BeginTOTPSetup(r.Context(), p.session, pw, s.client(r))
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ const (
 func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, now time.Time) TwoFactorView {
 	l := layoutFor(p, "Two-factor authentication", sectionTwoFactor)
 	l.Scripts = []string{"/static/copy.js", "/static/print.js"}
-	v := TwoFactorView{Layout: l, Enabled: st.Enabled}
+	v := TwoFactorView{Layout: l, Enabled: st.Enabled, NeedsPassword: now.Sub(p.session.CreatedAt) > keyward.RecentSignIn}
 	if st.Enabled {
 		if st.EnabledAt != nil {
 			v.EnabledOn = timeView(*st.EnabledAt, now)
@@ -96,8 +96,11 @@ func (s *Server) twoFactorPage(w http.ResponseWriter, r *http.Request, p *princi
 }
 
 func (s *Server) twoFactorSetupSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := s.svc.BeginTOTPSetup(r.Context(), p.account); err != nil {
-		return s.showTwoFactor(w, r, p, err, "")
+	if err := readForm(r); err != nil {
+		return err
+	}
+	if _, err := s.svc.BeginTOTPSetup(r.Context(), p.session, r.PostForm.Get("password"), s.client(r)); err != nil {
+		return s.showTwoFactor(w, r, p, err, "setup_password")
 	}
 	return seeOther(w, r, twoFactorPath+"#step-2")
 }

@@ -167,6 +167,9 @@ type TwoFactorView struct {
 	CodesLow    bool   // three or fewer: warning styling
 	Setup       *SetupView
 	BackupCodes *BackupCodesView
+	// NeedsPassword: the session is older than keyward.RecentSignIn, so
+	// setting up asks for the password again.
+	NeedsPassword bool
 }
 
 // SetupView is a pending setup: steps 2 and 3.

@@ -131,7 +131,7 @@ func enable2FA(t *testing.T, dir, email string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setup, err := a.svc.BeginTOTPSetup(ctx, res.Account)
+	setup, err := a.svc.BeginTOTPSetup(ctx, res.Session, "", keyward.Client{IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,5 +358,43 @@ func TestAcknowledgedActionsSurviveKill9(t *testing.T) {
 	}
 	if code, out := runCmd(t, dir, "", "audit", "verify"); code != 0 {
 		t.Fatalf("audit verify after kill -9 = %d %q", code, out)
+	}
+}
+
+// With KEYWARD_SECRET_KEY, rotating must not re-encrypt before every node
+// has the new key: it prints the value, and reencrypt is the second step.
+func TestKeysRotateWithEnvironmentKeyIsTwoSteps(t *testing.T) {
+	dir := t.TempDir()
+	runCmd(t, dir, testPassword+"\n", "account", "create", "--email", "ada@example.com")
+	enable2FA(t, dir, "ada@example.com")
+	keyFile, err := os.ReadFile(filepath.Join(dir, "secret.keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KEYWARD_SECRET_KEY", string(keyFile))
+	before := sealedSecret(t, dir)
+	code, out := runCmd(t, dir, "", "keys", "rotate")
+	if code != 0 || !strings.Contains(out, "keys reencrypt") {
+		t.Fatalf("keys rotate = %d %q", code, out)
+	}
+	if after := sealedSecret(t, dir); after != before {
+		t.Fatal("rotate re-encrypted seeds before the nodes had the new key")
+	}
+	// The printed value holds both keys, the new one last.
+	var value []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "k") && strings.Count(line, " ") == 1 {
+			value = append(value, line)
+		}
+	}
+	if len(value) != 2 {
+		t.Fatalf("printed keyring = %q, want two keys", value)
+	}
+	t.Setenv("KEYWARD_SECRET_KEY", strings.Join(value, "\n"))
+	if code, out = runCmd(t, dir, "", "keys", "reencrypt"); code != 0 || !strings.Contains(out, "1 seeds re-encrypted under key k2") {
+		t.Fatalf("keys reencrypt = %d %q", code, out)
+	}
+	if after := sealedSecret(t, dir); !strings.HasPrefix(after, "k2:") {
+		t.Fatalf("seed sealed as %q, want under k2", after)
 	}
 }

@@ -1,0 +1,91 @@
+package keyward_test
+
+import (
+	"context"
+	"testing"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/totp"
+)
+
+// hookStore runs a hook right after a sign-in has read the account, that
+// is, after it has the hash it will check but before it opens a session:
+// the window a concurrent change has in production.
+type hookStore struct {
+	keyward.Store
+	afterRead func()
+}
+
+func (h *hookStore) AccountByEmail(ctx context.Context, email string) (*keyward.Account, error) {
+	a, err := h.Store.AccountByEmail(ctx, email)
+	if h.afterRead != nil {
+		h.afterRead()
+		h.afterRead = nil
+	}
+	return a, err
+}
+
+func TestSignInRacingAFactorChangeOpensNoSession(t *testing.T) {
+	const next = "violet lanterns drift over harbours"
+	tests := []struct {
+		name   string
+		change func(t *testing.T, owner *keywardtest.Env, me *keyward.SignInResult)
+		want   keyward.Code
+	}{
+		{"password changed", func(t *testing.T, owner *keywardtest.Env, me *keyward.SignInResult) {
+			if _, err := owner.Svc.ChangePassword(ctx, me.Session, goodPassword, next, true, laptop); err != nil {
+				t.Fatal(err)
+			}
+		}, keyward.CodeInvalidCredentials},
+		{"2fa enabled", func(t *testing.T, owner *keywardtest.Env, me *keyward.SignInResult) {
+			enableTOTP(t, owner, me)
+		}, keyward.CodeInvalidCredentials},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			owner := keywardtest.New(t, keywardtest.Options{})
+			signUp(t, owner, "ada@example.com")
+			me := signIn(t, owner, "ada@example.com", laptop)
+			hook := &hookStore{Store: owner.Store}
+			attacker := keywardtest.New(t, keywardtest.Options{Store: hook, Clock: owner.Clock, Keys: owner.Keys})
+			hook.afterRead = func() { tt.change(t, owner, me) }
+
+			res, err := attacker.Svc.SignIn(ctx, "ada@example.com", goodPassword, phone)
+			wantCode(t, err, tt.want)
+			if res != nil {
+				t.Fatalf("a session was opened with credentials that changed meanwhile: %+v", res.Session)
+			}
+			list, _ := owner.Svc.Sessions(ctx, me.Account.ID)
+			if len(list) != 1 || list[0].ID != me.Session.ID {
+				t.Fatalf("sessions after the race = %d, want only the owner's", len(list))
+			}
+		})
+	}
+}
+
+func TestPasswordChangeEndsWaitingSecondSteps(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	signUp(t, e, "ada@example.com")
+	me := signIn(t, e, "ada@example.com", laptop)
+	secret, _ := enableTOTP(t, e, me)
+	waiting := signIn(t, e, "ada@example.com", phone) // an attacker who knows the old password
+	if _, err := e.Svc.ChangePassword(ctx, me.Session, goodPassword, "violet lanterns drift over harbours", true, laptop); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.Code(secret, e.Clock.Now().Add(totp.Period))
+	_, err := e.Svc.CompleteSignIn(ctx, waiting.MFAToken, code, phone)
+	wantCode(t, err, keyward.CodeMFATokenExpired)
+}
+
+func TestFactorChangesNeedASecondFactorSession(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	signUp(t, e, "ada@example.com")
+	me := signIn(t, e, "ada@example.com", laptop)
+	enableTOTP(t, e, me)
+	weak := *me.Session
+	weak.AAL = 1 // a session that never proved the second factor
+	_, err := e.Svc.RegenerateBackupCodes(ctx, &weak, goodPassword, laptop)
+	wantCode(t, err, keyward.CodeReauthRequired)
+	wantCode(t, e.Svc.DisableTOTP(ctx, &weak, goodPassword, laptop), keyward.CodeReauthRequired)
+}
