@@ -35,6 +35,11 @@ const (
 	connectTimeout = 3 * time.Second
 	// acquireTimeout bounds the wait for a pooled connection.
 	acquireTimeout = 5 * time.Second
+	// opTimeout bounds a statement or a transaction whose caller set no
+	// deadline: a server that stops answering without closing connections
+	// (a paused VM, a partition) must cost a request a 503, not a hang.
+	// Long work (pruning, copying) sets its own deadline.
+	opTimeout = 5 * time.Second
 	// txAttempts is how many times InTx runs fn when the transaction hits a
 	// serialisation failure or a deadlock.
 	txAttempts = 5
@@ -148,7 +153,17 @@ func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) error {
 	}
 }
 
+// bounded returns ctx with opTimeout unless the caller chose a deadline.
+func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, opTimeout)
+}
+
 func (s *Store) txOnce(ctx context.Context, fn func(q *queries) error) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	c, err := s.acquire(ctx)
 	if err != nil {
 		return err
@@ -199,6 +214,8 @@ type dbtx interface {
 type poolDB struct{ s *Store }
 
 func (p poolDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	c, err := p.s.acquire(ctx)
 	if err != nil {
 		return pgconn.CommandTag{}, err
@@ -208,16 +225,19 @@ func (p poolDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comma
 }
 
 func (p poolDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	ctx, cancel := bounded(ctx)
 	c, err := p.s.acquire(ctx)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	rows, err := c.Query(ctx, sql, args...)
 	if err != nil {
 		c.Release()
+		cancel()
 		return nil, err
 	}
-	return &releasingRows{Rows: rows, c: c}, nil
+	return &releasingRows{Rows: rows, c: c, cancel: cancel}, nil
 }
 
 func (p poolDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -233,18 +253,21 @@ type poolRow struct {
 }
 
 func (r *poolRow) Scan(dest ...any) error {
-	c, err := r.p.s.acquire(r.ctx)
+	ctx, cancel := bounded(r.ctx)
+	defer cancel()
+	c, err := r.p.s.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Release()
-	return c.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
+	return c.QueryRow(ctx, r.sql, r.args...).Scan(dest...)
 }
 
 // releasingRows gives its connection back to the pool once read or closed.
 type releasingRows struct {
 	pgx.Rows
-	c *pgxpool.Conn
+	c      *pgxpool.Conn
+	cancel context.CancelFunc
 }
 
 func (r *releasingRows) Next() bool {
@@ -260,6 +283,7 @@ func (r *releasingRows) Close() {
 	if r.c != nil {
 		r.c.Release()
 		r.c = nil
+		r.cancel()
 	}
 }
 

@@ -67,6 +67,11 @@ func accountReset2FA(ctx context.Context, c *config, log *slog.Logger, stdout io
 	return nil
 }
 
+// keysRotate adds a new secret key and makes it current. With the key file,
+// running nodes pick the new key up by themselves, so every seed is
+// re-encrypted at once. With KEYWARD_SECRET_KEY the new value must first
+// reach every node; re-encrypting before that would leave nodes unable to
+// read seeds, so it is a second step (keys reencrypt).
 func keysRotate(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
 	a, err := wire(ctx, c, log)
 	if err != nil {
@@ -77,15 +82,33 @@ func keysRotate(ctx context.Context, c *config, log *slog.Logger, stdout io.Writ
 	if err != nil {
 		return fmt.Errorf("adding a key: %w", err)
 	}
+	if c.secretKey != "" {
+		fmt.Fprintf(stdout, "new key %s. KEYWARD_SECRET_KEY is set, so nothing was changed yet:\n", id)
+		fmt.Fprintln(stdout, "1. give every node this value of KEYWARD_SECRET_KEY and restart them one by one:")
+		fmt.Fprintln(stdout, a.keys.Format())
+		fmt.Fprintln(stdout, "2. then, with the new value, run: keyward keys reencrypt")
+		return nil
+	}
 	n, err := a.svc.RotateKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("re-encrypting seeds under %s (%d done; run again to finish): %w", id, n, err)
+		return fmt.Errorf("re-encrypting seeds under %s (%d done; run keys reencrypt to finish): %w", id, n, err)
 	}
 	fmt.Fprintf(stdout, "new key %s is current; %d seeds re-encrypted; older keys stay readable\n", id, n)
-	if c.secretKey != "" {
-		fmt.Fprintln(stdout, "KEYWARD_SECRET_KEY is set: give every node this new value before the next start:")
-		fmt.Fprintln(stdout, a.keys.Format())
+	return nil
+}
+
+// keysReencrypt seals every TOTP seed under the current key.
+func keysReencrypt(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
+	a, err := wire(ctx, c, log)
+	if err != nil {
+		return err
 	}
+	defer a.Close()
+	n, err := a.svc.RotateKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("re-encrypting seeds (%d done; run again to finish): %w", n, err)
+	}
+	fmt.Fprintf(stdout, "%d seeds re-encrypted under key %s\n", n, a.keys.CurrentID())
 	return nil
 }
 

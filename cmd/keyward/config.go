@@ -41,6 +41,8 @@ type config struct {
 	email             string // account commands
 	auditType         string // audit list
 	auditSince        string // audit list
+	copyFrom          string // copy: the source installation
+	copyTo            string // copy: the empty target database
 	secretKey         string // KEYWARD_SECRET_KEY only: a secret never goes on a command line
 	parsedPublicURL   *url.URL
 	parsedProxies     []netip.Prefix
@@ -71,6 +73,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.email, "email", "", "the account's email (account and audit commands)")
 	fs.StringVar(&c.auditType, "type", "", "audit list: only events of this type")
 	fs.StringVar(&c.auditSince, "since", "", "audit list: only events since this RFC 3339 time or YYYY-MM-DD date")
+	fs.StringVar(&c.copyFrom, "from", "", "copy: the installation to copy, a data folder (SQLite) or a postgres:// URL")
+	fs.StringVar(&c.copyTo, "to", "", "copy: the empty database to copy into, a postgres:// URL (or a data folder)")
 }
 
 // parseConfig reads flags, then fills unset ones from the environment.

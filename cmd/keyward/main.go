@@ -26,9 +26,11 @@ Usage:
   keyward account create --email E           create an account (password on standard input)
   keyward account reset-2fa --email E        turn off two-factor for a person who lost device and codes
   keyward keys rotate                        add a new secret key and re-encrypt every TOTP seed under it
+  keyward keys reencrypt                     re-encrypt every TOTP seed under the current key
   keyward audit verify                       check every audit chain; non-zero exit names the first bad event
   keyward audit list [--email E|system] [--type T] [--since D]
   keyward migrate status|up                  show or apply database migrations
+  keyward copy --from DIR --to URL           copy an installation (SQLite data folder) into an empty PostgreSQL database
 
 Every flag has an environment twin: --session-lifetime is KEYWARD_SESSION_LIFETIME.
 Run "keyward serve -h" for the flags.
@@ -84,12 +86,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		runErr = accountReset2FA(ctx, c, log, stdout)
 	case "keys rotate":
 		runErr = keysRotate(ctx, c, log, stdout)
+	case "keys reencrypt":
+		runErr = keysReencrypt(ctx, c, log, stdout)
 	case "audit verify":
 		runErr = auditVerify(ctx, c, log, stdout)
 	case "audit list":
 		runErr = auditList(ctx, c, log, stdout)
 	case "migrate status", "migrate up":
 		runErr = migrate(ctx, c, sub, stdout)
+	case "copy ":
+		runErr = copyInstallation(ctx, c, log, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return 2

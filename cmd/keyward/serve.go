@@ -85,11 +85,13 @@ func housekeeping(ctx context.Context, a *app, log *slog.Logger) {
 	defer tick.Stop()
 	lastPrune := time.Time{}
 	for {
-		if err := a.svc.CleanUp(ctx); err != nil && ctx.Err() == nil {
+		// Bulk deletes may take longer than a request's statement bound.
+		work, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		if err := a.svc.CleanUp(work); err != nil && ctx.Err() == nil {
 			log.Warn("cleaning up expired sessions", "err", err)
 		}
 		if time.Since(lastPrune) > time.Hour {
-			n, err := a.svc.PruneAudit(ctx)
+			n, err := a.svc.PruneAudit(work)
 			if err != nil && ctx.Err() == nil {
 				log.Warn("pruning the audit log", "err", err)
 			} else if n > 0 {
@@ -97,6 +99,7 @@ func housekeeping(ctx context.Context, a *app, log *slog.Logger) {
 			}
 			lastPrune = time.Now()
 		}
+		cancel()
 		select {
 		case <-ctx.Done():
 			return
