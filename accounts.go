@@ -14,6 +14,12 @@ func (s *Service) SignUp(ctx context.Context, email, pw string, c Client) (*Acco
 	if !s.cfg.SignupEnabled {
 		return nil, Errorf(CodeSignupDisabled, "Sign-up is turned off here. Ask the operator for an account.")
 	}
+	// Every attempt counts against the address (successes too: this bounds
+	// account creation and probing for taken emails, not guessing).
+	check := throttleCheck{signupThrottleKey(clientAddress(c.IP)), s.cfg.SignupThrottle}
+	if _, err := s.reserveAttempt(ctx, s.clock(), check); err != nil {
+		return nil, err
+	}
 	return s.createAccount(ctx, email, pw, c, audit.ActorSelf)
 }
 
@@ -31,15 +37,15 @@ func (s *Service) createAccount(ctx context.Context, email, pw string, c Client,
 	if err := s.checkPolicy(ctx, pw, email); err != nil {
 		return nil, err
 	}
-	// Refuse a taken email before paying for a hash; the unique index still
-	// decides a race.
+	// Hash first, so that a taken email answers in the time a free one takes;
+	// the unique index decides a race.
+	hash, err := s.hash(ctx, pw)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
 		return nil, emailTaken()
 	} else if !IsCode(err, CodeNotFound) {
-		return nil, err
-	}
-	hash, err := s.hash(ctx, pw)
-	if err != nil {
 		return nil, err
 	}
 	a := &Account{ID: s.newID("acct_"), Email: email, PasswordHash: hash, CreatedAt: s.clock()}

@@ -17,6 +17,7 @@ const (
 	// pollInterval bounds how late another node's change reaches this cache
 	// when no push notification arrives.
 	pollInterval     = 500 * time.Millisecond
+	pollTimeout      = 2 * time.Second
 	invalidationKeep = time.Hour
 )
 
@@ -153,15 +154,19 @@ func (s *Service) RunCacheWatcher(ctx context.Context) {
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
 	for {
+		// A poll that cannot finish in time counts as failed: a store that
+		// stopped answering must switch the cache off, not leave it on.
+		pollCtx, cancel := context.WithTimeout(ctx, pollTimeout)
 		var err error
 		if !synced {
 			// Start from the present: the cache is empty, so nothing older matters.
 			mark = invalidationMark{seen: make(map[int64]struct{})}
-			mark.seq, err = s.store.LastInvalidation(ctx)
+			mark.seq, err = s.store.LastInvalidation(pollCtx)
 			synced = err == nil
 		} else {
-			err = mark.apply(ctx, s.store, s.cache)
+			err = mark.apply(pollCtx, s.store, s.cache)
 		}
+		cancel()
 		if err != nil {
 			synced = false
 			if ctx.Err() == nil {

@@ -13,7 +13,7 @@ import (
 func (s *Service) reauthenticate(ctx context.Context, a *Account, pw string, action audit.Type, caller *Session, c Client) error {
 	now := s.clock()
 	check := throttleCheck{reauthThrottleKey(a.ID), s.cfg.SignInThrottle}
-	if err := s.checkThrottle(ctx, now, check); err != nil {
+	if _, err := s.reserveAttempt(ctx, now, check); err != nil {
 		return err
 	}
 	ok, _, err := s.verifyPassword(ctx, a, pw)
@@ -22,9 +22,6 @@ func (s *Service) reauthenticate(ctx context.Context, a *Account, pw string, act
 	}
 	if !ok {
 		err := s.store.InTx(ctx, func(q Queries) error {
-			if _, err := addFailure(ctx, q, check, now); err != nil {
-				return err
-			}
 			e := event(a.ID, action, c, caller.ID)
 			e.Outcome, e.Reason, e.Time = audit.Failure, string(CodeInvalidCurrentPass), now
 			return s.record(ctx, q, e)

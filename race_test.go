@@ -2,7 +2,11 @@ package keyward_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keywardtest"
@@ -88,4 +92,86 @@ func TestFactorChangesNeedASecondFactorSession(t *testing.T) {
 	_, err := e.Svc.RegenerateBackupCodes(ctx, &weak, goodPassword, laptop)
 	wantCode(t, err, keyward.CodeReauthRequired)
 	wantCode(t, e.Svc.DisableTOTP(ctx, &weak, goodPassword, laptop), keyward.CodeReauthRequired)
+}
+
+// Requests in flight together are counted before the slow check, so a
+// burst gets no more guesses than the rule's free ones.
+func TestThrottleHoldsAgainstABurst(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	signUp(t, e, "ada@example.com")
+	const burst = 40
+	var wg sync.WaitGroup
+	results := make(chan error, burst)
+	start := make(chan struct{})
+	for range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := e.Svc.SignIn(ctx, "ada@example.com", "a guess at the password", phone)
+			results <- err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+	checked := 0
+	for err := range results {
+		switch {
+		case keyward.IsCode(err, keyward.CodeInvalidCredentials):
+			checked++
+		case keyward.IsCode(err, keyward.CodeTooManyAttempts):
+		default:
+			t.Fatalf("unexpected: %v", err)
+		}
+	}
+	free := keyward.DefaultConfig().SignInThrottle.Free
+	if checked > free+1 {
+		t.Fatalf("%d of %d guesses in one burst were checked, want at most %d", checked, burst, free+1)
+	}
+	t.Logf("%d of %d guesses in a burst were checked", checked, burst)
+}
+
+// An attacker who keeps failing slowly from one address never keeps the
+// owner, at another address, out for longer than the looser rule's cap.
+func TestSlowAttackerDoesNotLockTheOwnerOut(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	signUp(t, e, "ada@example.com")
+	attacker := keyward.Client{IP: "192.0.2.66", UserAgent: "guesser"}
+	for range 60 {
+		e.Clock.Advance(time.Minute)
+		_, err := e.Svc.SignIn(ctx, "ada@example.com", "one guess a minute", attacker)
+		if !keyward.IsCode(err, keyward.CodeInvalidCredentials) && !keyward.IsCode(err, keyward.CodeTooManyAttempts) {
+			t.Fatal(err)
+		}
+	}
+	_, err := e.Svc.SignIn(ctx, "ada@example.com", goodPassword, laptop)
+	var ke *keyward.Error
+	if err != nil {
+		if !errors.As(err, &ke) || ke.Code != keyward.CodeTooManyAttempts {
+			t.Fatal(err)
+		}
+		if max := keyward.DefaultConfig().AccountThrottle.Max; ke.RetryAfter > max {
+			t.Fatalf("owner told to wait %v, more than %v", ke.RetryAfter, max)
+		}
+		e.Clock.Advance(ke.RetryAfter)
+		signIn(t, e, "ada@example.com", laptop)
+	}
+}
+
+func TestSignUpIsThrottledPerAddress(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	rule := keyward.DefaultConfig().SignupThrottle
+	prober := keyward.Client{IP: "192.0.2.77"}
+	var last error
+	for i := range rule.Free + 2 {
+		_, last = e.Svc.SignUp(ctx, fmt.Sprintf("user%d@example.com", i), goodPassword, prober)
+		if keyward.IsCode(last, keyward.CodeTooManyAttempts) {
+			break
+		}
+	}
+	wantCode(t, last, keyward.CodeTooManyAttempts)
+	if _, err := e.Svc.SignUp(ctx, "someone.else@example.com", goodPassword, laptop); err != nil {
+		t.Fatalf("another address must not be slowed: %v", err)
+	}
 }

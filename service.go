@@ -29,8 +29,10 @@ type Config struct {
 	MFATokenTTL        time.Duration // life of the token between the password and the second factor
 	PendingSetupTTL    time.Duration // life of an unconfirmed TOTP setup
 	AuditRetention     time.Duration // 0 keeps every event
-	SignInThrottle     ThrottleRule  // per email, for passwords
+	SignInThrottle     ThrottleRule  // per email and client address, for passwords
+	AccountThrottle    ThrottleRule  // per email from every address: looser, so a slow attacker elsewhere never keeps the owner out for long
 	AddressThrottle    ThrottleRule  // per client address, for passwords
+	SignupThrottle     ThrottleRule  // per client address, every sign-up attempt
 	SecondFactorRule   ThrottleRule  // per account, for TOTP and backup codes
 	// TouchInterval bounds how often the session check writes last-seen.
 	TouchInterval time.Duration
@@ -47,7 +49,9 @@ func DefaultConfig() Config {
 		PendingSetupTTL:    15 * time.Minute,
 		AuditRetention:     400 * 24 * time.Hour,
 		SignInThrottle:     ThrottleRule{Free: 5, Base: time.Second, Max: time.Minute, Forget: time.Hour},
+		AccountThrottle:    ThrottleRule{Free: 20, Base: time.Second, Max: 30 * time.Second, Forget: time.Hour},
 		AddressThrottle:    ThrottleRule{Free: 50, Base: time.Second, Max: time.Minute, Forget: time.Hour},
+		SignupThrottle:     ThrottleRule{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: time.Hour},
 		SecondFactorRule:   ThrottleRule{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: time.Hour},
 		TouchInterval:      time.Minute,
 	}
@@ -101,6 +105,12 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	if cfg.AddressThrottle == (ThrottleRule{}) {
 		cfg.AddressThrottle = def.AddressThrottle
+	}
+	if cfg.AccountThrottle == (ThrottleRule{}) {
+		cfg.AccountThrottle = def.AccountThrottle
+	}
+	if cfg.SignupThrottle == (ThrottleRule{}) {
+		cfg.SignupThrottle = def.SignupThrottle
 	}
 	if cfg.SecondFactorRule == (ThrottleRule{}) {
 		cfg.SecondFactorRule = def.SecondFactorRule

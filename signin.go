@@ -49,11 +49,20 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 	// Whatever was typed becomes a throttle key and, for an unknown email, a
 	// line of the system log: make it fit to store first.
 	email = cleanText(email, maxEmailLength)
-	checks := []throttleCheck{
-		{emailThrottleKey(email), s.cfg.SignInThrottle},
-		{addressThrottleKey(c.IP), s.cfg.AddressThrottle},
+	addr := clientAddress(c.IP)
+	// The tight rule counts an email from one address, so an attacker
+	// elsewhere slows only himself; the looser one counts the email from
+	// everywhere, against guessing spread over many addresses.
+	reserved := []throttleCheck{
+		{pairThrottleKey(email, addr), s.cfg.SignInThrottle},
+		{emailThrottleKey(email), s.cfg.AccountThrottle},
 	}
-	if err := s.checkThrottle(ctx, now, checks...); err != nil {
+	address := throttleCheck{addressThrottleKey(addr), s.cfg.AddressThrottle}
+	if err := s.checkThrottle(ctx, now, address); err != nil {
+		return nil, err
+	}
+	waits, err := s.reserveAttempt(ctx, now, reserved...)
+	if err != nil {
 		return nil, err
 	}
 	a, err := s.store.AccountByEmail(ctx, email)
@@ -70,7 +79,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, err
 	}
 	if !ok {
-		if err := s.signInFailed(ctx, a, email, c, now, checks); err != nil {
+		if err := s.signInFailed(ctx, a, email, c, now, address, waits); err != nil {
 			return nil, err
 		}
 		return nil, invalidCredentials()
@@ -84,12 +93,13 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 			return nil, err
 		}
 	}
+	keys := []string{reserved[0].key, reserved[1].key}
 	if a.TwoFactorEnabled() {
-		return s.beginSecondFactor(ctx, a, newHash, c, now)
+		return s.beginSecondFactor(ctx, a, newHash, keys, c, now)
 	}
 	var res *SignInResult
 	err = s.store.InTx(ctx, func(q Queries) error {
-		if err := s.passwordAccepted(ctx, q, a, newHash); err != nil {
+		if err := s.passwordAccepted(ctx, q, a, newHash, keys); err != nil {
 			return err
 		}
 		var err error
@@ -107,7 +117,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 // account's and its factors are unchanged: a sign-in racing a password
 // change or a 2FA change must not open a session. Then it clears the
 // email's failures and stores an upgraded hash.
-func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, newHash string) error {
+func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, newHash string, throttleKeys []string) error {
 	cur, err := q.LockAccount(ctx, a.ID)
 	if err != nil {
 		return notFoundAs(err, invalidCredentials())
@@ -115,8 +125,10 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, n
 	if cur.PasswordHash != a.PasswordHash || cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
 		return invalidCredentials()
 	}
-	if err := q.ClearThrottle(ctx, emailThrottleKey(a.Email)); err != nil {
-		return err
+	for _, key := range throttleKeys {
+		if err := q.ClearThrottle(ctx, key); err != nil {
+			return err
+		}
 	}
 	if newHash != "" {
 		a.PasswordHash = newHash
@@ -125,19 +137,16 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, n
 	return nil
 }
 
-// signInFailed counts the failure against the email and the address and
-// records it: in the account's log, or for an unknown email in the system
-// log that only operators read.
-func (s *Service) signInFailed(ctx context.Context, a *Account, email string, c Client, now time.Time, checks []throttleCheck) error {
+// signInFailed counts the failure against the address (the per-email
+// counts were taken before the check) and records it: in the account's
+// log, or for an unknown email in the system log that only operators read.
+func (s *Service) signInFailed(ctx context.Context, a *Account, email string, c Client, now time.Time, address throttleCheck, waits bool) error {
 	return s.store.InTx(ctx, func(q Queries) error {
-		waits := false
-		for _, chk := range checks {
-			w, err := addFailure(ctx, q, chk, now)
-			if err != nil {
-				return err
-			}
-			waits = waits || w
+		w, err := addFailure(ctx, q, address, now)
+		if err != nil {
+			return err
 		}
+		waits = waits || w
 		chain := audit.SystemChain
 		details := map[string]string{"method": "password"}
 		if a != nil {
@@ -165,7 +174,7 @@ func (s *Service) signInFailed(ctx context.Context, a *Account, email string, c 
 
 // beginSecondFactor hands out the short-lived mfa_token that opens nothing
 // but the second step.
-func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash string, c Client, now time.Time) (*SignInResult, error) {
+func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash string, throttleKeys []string, c Client, now time.Time) (*SignInResult, error) {
 	token, hash, err := s.newToken(mfaTokenPrefix)
 	if err != nil {
 		return nil, err
@@ -173,7 +182,7 @@ func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash str
 	c = c.clean()
 	ch := &MFAChallenge{TokenHash: hash, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MFATokenTTL), IP: c.IP, UserAgent: c.UserAgent}
 	err = s.store.InTx(ctx, func(q Queries) error {
-		if err := s.passwordAccepted(ctx, q, a, newHash); err != nil {
+		if err := s.passwordAccepted(ctx, q, a, newHash, throttleKeys); err != nil {
 			return err
 		}
 		return q.CreateMFAChallenge(ctx, ch)
@@ -205,7 +214,8 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 		return nil, err
 	}
 	check := throttleCheck{secondFactorThrottleKey(ch.AccountID), s.cfg.SecondFactorRule}
-	if err := s.checkThrottle(ctx, now, check); err != nil {
+	waits, err := s.reserveAttempt(ctx, now, check)
+	if err != nil {
 		return nil, err
 	}
 	a, err := s.store.AccountByID(ctx, ch.AccountID)
@@ -227,7 +237,7 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 		res, err = s.signInWithBackupCode(ctx, a, cred, hash, code, c, now)
 	}
 	if errors.Is(err, errCodeLost) {
-		if err := s.secondFactorFailed(ctx, a, method, c, now, check); err != nil {
+		if err := s.secondFactorFailed(ctx, a, method, c, now, waits); err != nil {
 			return nil, err
 		}
 		return nil, invalidCode()
@@ -360,12 +370,9 @@ func notFoundAs(err error, replacement *Error) error {
 	return err
 }
 
-func (s *Service) secondFactorFailed(ctx context.Context, a *Account, method string, c Client, now time.Time, check throttleCheck) error {
+// secondFactorFailed records a wrong code (counted before the check).
+func (s *Service) secondFactorFailed(ctx context.Context, a *Account, method string, c Client, now time.Time, waits bool) error {
 	return s.store.InTx(ctx, func(q Queries) error {
-		waits, err := addFailure(ctx, q, check, now)
-		if err != nil {
-			return err
-		}
 		e := event(a.ID, audit.SigninMFAFailed, c, "")
 		e.Outcome, e.Reason, e.Time = audit.Failure, "invalid_code", now
 		e.Details = map[string]string{"method": method}

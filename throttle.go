@@ -3,6 +3,7 @@ package keyward
 import (
 	"context"
 	"math"
+	"net/netip"
 	"time"
 )
 
@@ -46,10 +47,28 @@ func (r ThrottleRule) wait(t Throttle, now time.Time) time.Duration {
 }
 
 // Throttle keys: one namespace per rule, so that counts never mix.
+func pairThrottleKey(email, addr string) string {
+	return "signin:pair:" + EmailKey(email) + "|" + addr
+}
 func emailThrottleKey(email string) string     { return "signin:email:" + EmailKey(email) }
-func addressThrottleKey(ip string) string      { return "signin:ip:" + ip }
+func addressThrottleKey(addr string) string    { return "signin:ip:" + addr }
+func signupThrottleKey(addr string) string     { return "signup:ip:" + addr }
 func secondFactorThrottleKey(id string) string { return "mfa:account:" + id }
 func reauthThrottleKey(id string) string       { return "reauth:account:" + id }
+
+// clientAddress is the address a client is counted by: an IPv6 client
+// usually holds a whole /64, so it is counted as one.
+func clientAddress(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		return netip.PrefixFrom(addr, 64).Masked().String()
+	}
+	return addr.String()
+}
 
 // throttled is the 429 a caller gets while a key waits.
 func throttled(wait time.Duration) *Error {
@@ -95,4 +114,41 @@ func addFailure(ctx context.Context, q Queries, c throttleCheck, now time.Time) 
 		return false, err
 	}
 	return c.rule.Delay(t.Failures) > 0, nil
+}
+
+// reserveAttempt checks the keys and counts this attempt as a failure
+// before the slow check (a password hash, a code) runs, so that requests
+// in flight together cannot all pass a check that each of them reads
+// before any of them is counted. A success clears the keys again.
+//
+// The count comes back atomically: an attempt that finds others counted
+// between its read and its own count, at a point where the rule already
+// asks for a wait, is refused like a throttled one.
+func (s *Service) reserveAttempt(ctx context.Context, now time.Time, checks ...throttleCheck) (startsWait bool, err error) {
+	before := make([]Throttle, len(checks))
+	var longest time.Duration
+	for i, c := range checks {
+		if before[i], err = s.store.Throttle(ctx, c.key); err != nil {
+			return false, err
+		}
+		longest = max(longest, c.rule.wait(before[i], now))
+	}
+	if longest > 0 {
+		return false, throttled(longest)
+	}
+	raced := false
+	for i, c := range checks {
+		t, err := s.store.AddFailure(ctx, c.key, now, now.Add(-c.rule.Forget))
+		if err != nil {
+			return false, err
+		}
+		if t.Failures != before[i].Failures+1 && t.Failures > 1 && c.rule.Delay(t.Failures-1) > 0 {
+			raced = true
+		}
+		startsWait = startsWait || c.rule.Delay(t.Failures) > 0
+	}
+	if raced {
+		return false, throttled(checks[0].rule.Base)
+	}
+	return startsWait, nil
 }

@@ -151,7 +151,7 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		return nil, err
 	}
 	check := throttleCheck{secondFactorThrottleKey(a.ID), s.cfg.SecondFactorRule}
-	if err := s.checkThrottle(ctx, now, check); err != nil {
+	if _, err := s.reserveAttempt(ctx, now, check); err != nil {
 		return nil, err
 	}
 	secret, err := s.openSecret(p.SealedSecret, a.ID)
@@ -162,9 +162,6 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	step, ok := totp.Verify(secret, digits, now, 0)
 	if !ok {
 		err := s.store.InTx(ctx, func(q Queries) error {
-			if _, err := addFailure(ctx, q, check, now); err != nil {
-				return err
-			}
 			e := event(a.ID, audit.TwoFactorEnabled, c, caller.ID)
 			e.Outcome, e.Reason, e.Time = audit.Failure, string(CodeInvalidCode), now
 			return s.record(ctx, q, e)

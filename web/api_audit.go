@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
@@ -33,6 +34,9 @@ func (s *Server) apiAuditExport(w http.ResponseWriter, r *http.Request, p *princ
 	return s.exportAudit(w, r, p)
 }
 
+// exportStall is how long an export may wait for a client to read.
+const exportStall = 30 * time.Second
+
 // exportAudit streams the caller's log as CSV or JSON Lines, in constant
 // memory however long it is. Errors before the first byte are answered
 // normally; after it, the stream is cut short and the cause logged.
@@ -60,8 +64,17 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, p *principa
 	q.Cursor, q.Limit = "", 0
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="keyward-audit.%s"`, format))
+	// A client that stops reading must not hold a store connection for
+	// ever: every few hundred events the write deadline moves on, so a
+	// stalled download fails within exportStall and releases it.
+	rc := http.NewResponseController(w)
+	n := 0
 	started := false
 	err = s.svc.ExportEvents(r.Context(), p.account.ID, q, func(e *keyward.Event) error {
+		if n%256 == 0 {
+			_ = rc.SetWriteDeadline(time.Now().Add(exportStall)) // unsupported writers just stream
+		}
+		n++
 		started = true
 		return write(e)
 	})

@@ -1,0 +1,40 @@
+package keyward
+
+import (
+	"testing"
+	"time"
+)
+
+func TestClientAddress(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"203.0.113.5", "203.0.113.5"},
+		{"::ffff:203.0.113.5", "203.0.113.5"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+		{"not an address", "not an address"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := clientAddress(tt.in); got != tt.want {
+				t.Fatalf("clientAddress(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestThrottleRuleDelay(t *testing.T) {
+	r := ThrottleRule{Free: 3, Base: time.Second, Max: 10 * time.Second, Forget: time.Hour}
+	tests := []struct {
+		failures int
+		want     time.Duration
+	}{
+		{0, 0}, {3, 0}, {4, time.Second}, {5, 2 * time.Second}, {6, 4 * time.Second},
+		{7, 8 * time.Second}, {8, 10 * time.Second}, {1000, 10 * time.Second}, {1 << 40, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := r.Delay(tt.failures); got != tt.want {
+			t.Errorf("Delay(%d) = %v, want %v", tt.failures, got, tt.want)
+		}
+	}
+}
