@@ -10,11 +10,11 @@ import (
 )
 
 // Handlers return errors (the way tsweb does): the adapter turns an error
-// into the client's answer in one place.
+// into the client's answer, JSON or a page, in one place.
 type apiFunc func(w http.ResponseWriter, r *http.Request) error
 type authedFunc func(w http.ResponseWriter, r *http.Request, p *principal) error
 
-func (s *Server) apiHandler(h apiFunc) http.Handler {
+func (s *Server) handle(h apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
@@ -23,7 +23,7 @@ func (s *Server) apiHandler(h apiFunc) http.Handler {
 }
 
 func (s *Server) apiAuthed(h authedFunc) http.Handler {
-	return s.apiHandler(func(w http.ResponseWriter, r *http.Request) error {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := s.authenticate(r)
 		if err != nil {
 			return err

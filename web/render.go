@@ -108,21 +108,15 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status 
 	_, _ = buf.WriteTo(w)
 }
 
-// Page handlers return errors like API handlers; errors become error pages.
-type pageFunc func(w http.ResponseWriter, r *http.Request) error
+// Page handlers return errors like API handlers, through the same adapter:
+// writeError answers a page request with an error page.
 type signedInFunc func(w http.ResponseWriter, r *http.Request, p *principal) error
 
-func (s *Server) pageHandler(h pageFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			s.writeError(w, r, err)
-		}
-	})
-}
+func (s *Server) pageHandler(h apiFunc) http.Handler { return s.handle(h) }
 
 // pageAuthed sends a signed-out visitor to sign in, and back afterwards.
 func (s *Server) pageAuthed(h signedInFunc) http.Handler {
-	return s.pageHandler(func(w http.ResponseWriter, r *http.Request) error {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := s.authenticate(r)
 		if keyward.IsCode(err, keyward.CodeUnauthenticated) {
 			s.clearCookie(w, s.cookie.session)

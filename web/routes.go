@@ -7,7 +7,7 @@ import (
 // routes is every route keyward serves, in one list.
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	api := s.apiHandler
+	api := s.handle
 	authed := s.apiAuthed
 
 	// Health.
@@ -35,7 +35,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("/api/", api(s.apiNotFound))
 
 	// Pages.
-	page := s.pageHandler
+	page := s.handle
 	signedIn := s.pageAuthed
 	mux.Handle("GET /{$}", page(s.home))
 	mux.Handle("GET /signup", page(s.signupPage))
