@@ -264,7 +264,14 @@ func (d *device) press(css string) int64 {
 	d.b.trail = append(d.b.trail, d.name+": press "+css)
 	ctx, cancel := context.WithTimeout(d.ctx, stepTimeout)
 	defer cancel()
-	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(css)))
+	// A DOM click, not a mouse click at coordinates: the strength meter can
+	// shift the layout between measuring a button and clicking it, and a
+	// click at stale coordinates lands on nothing (seen on a loaded machine).
+	click := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(document.querySelector(%q).click(), true)`, css))(ctx, t)
+		return err
+	})
+	resp, err := chromedp.RunResponse(ctx, click)
 	d.check("press "+css, err)
 	return resp.Status
 }
