@@ -259,21 +259,21 @@ func mapErr(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
-// Migration is one numbered schema change.
-type Migration struct {
+// migration is one numbered schema change.
+type migration struct {
 	Version   int
 	Name      string    // from the file name: 0001_init.sql is "init"
 	AppliedAt time.Time // zero while pending
 }
 
 // Applied reports whether the migration has been applied.
-func (m Migration) Applied() bool { return !m.AppliedAt.IsZero() }
+func (m migration) Applied() bool { return !m.AppliedAt.IsZero() }
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
 type migrationFile struct {
-	Migration
+	migration
 	sql string
 }
 
@@ -298,7 +298,7 @@ func migrations() ([]migrationFile, error) {
 		if len(out) > 0 && out[len(out)-1].Version == v {
 			return nil, fmt.Errorf("sqlite: two migrations numbered %d", v)
 		}
-		out = append(out, migrationFile{Migration{Version: v, Name: rest}, string(b)})
+		out = append(out, migrationFile{migration{Version: v, Name: rest}, string(b)})
 	}
 	slices.SortFunc(out, func(a, b migrationFile) int { return a.Version - b.Version })
 	return out, nil
@@ -311,13 +311,30 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 ) STRICT`
 
 // MigrationStatus lists the embedded migrations with when each was applied,
-// followed by any the database has that this binary does not know.
-func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
+// followed by any the database has that this binary does not know (for
+// `keyward migrate status`).
+func (s *Store) MigrationStatus(ctx context.Context) ([]keyward.Migration, error) {
+	ms, err := s.migrationStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keyward.Migration, len(ms))
+	for i, m := range ms {
+		out[i] = keyward.Migration{Version: m.Version, Name: m.Name}
+		if m.Applied() {
+			at := m.AppliedAt
+			out[i].AppliedAt = &at
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) migrationStatus(ctx context.Context) ([]migration, error) {
 	files, err := migrations()
 	if err != nil {
 		return nil, err
 	}
-	applied := map[int]Migration{}
+	applied := map[int]migration{}
 	var exists int
 	if err := s.writer.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists); err != nil {
 		return nil, mapErr(ctx, "migration status", err)
@@ -329,7 +346,7 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var m Migration
+			var m migration
 			var us int64
 			if err := rows.Scan(&m.Version, &m.Name, &us); err != nil {
 				return nil, mapErr(ctx, "migration status", err)
@@ -341,9 +358,9 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
 			return nil, mapErr(ctx, "migration status", err)
 		}
 	}
-	var out []Migration
+	var out []migration
 	for _, f := range files {
-		m := f.Migration
+		m := f.migration
 		if a, ok := applied[m.Version]; ok {
 			m.AppliedAt = a.AppliedAt
 			delete(applied, m.Version)
@@ -353,7 +370,7 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
 	for _, m := range applied {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b Migration) int { return a.Version - b.Version })
+	slices.SortFunc(out, func(a, b migration) int { return a.Version - b.Version })
 	return out, nil
 }
 

@@ -101,7 +101,7 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := s.MigrationStatus(ctx)
+	first, err := s.migrationStatus(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		again, err := s.MigrationStatus(ctx)
+		again, err := s.migrationStatus(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestMigrations(t *testing.T) {
 		if _, err := s.writer.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_us) VALUES (9999, 'future', 0)`); err != nil {
 			t.Fatal(err)
 		}
-		status, err := s.MigrationStatus(ctx)
+		status, err := s.migrationStatus(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/postgres"
 )
 
 func accountCreate(ctx context.Context, c *config, log *slog.Logger, stdin io.Reader, stdout io.Writer) error {
@@ -189,7 +190,17 @@ func parseSince(s string) (time.Time, error) {
 }
 
 func migrate(ctx context.Context, c *config, sub string, stdout io.Writer) error {
-	store, err := openStore(ctx, c)
+	var (
+		store keyward.Store
+		err   error
+	)
+	if c.databaseURL != "" {
+		// Connect, not Open: Open would apply pending migrations before
+		// status could show them.
+		store, err = postgres.Connect(ctx, c.databaseURL)
+	} else {
+		store, err = openStore(ctx, c)
+	}
 	if err != nil {
 		return err
 	}

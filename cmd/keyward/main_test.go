@@ -398,3 +398,14 @@ func TestKeysRotateWithEnvironmentKeyIsTwoSteps(t *testing.T) {
 		t.Fatalf("seed sealed as %q, want under k2", after)
 	}
 }
+
+func TestMigrateStatusOnSQLite(t *testing.T) {
+	dir := t.TempDir()
+	code, out := runCmd(t, dir, "", "migrate", "up")
+	if code != 0 || !strings.Contains(out, "0001 init") || !strings.Contains(out, "applied ") {
+		t.Fatalf("migrate up = %d %q", code, out)
+	}
+	if code, out = runCmd(t, dir, "", "migrate", "status"); code != 0 || strings.Contains(out, "pending") {
+		t.Fatalf("migrate status = %d %q", code, out)
+	}
+}
