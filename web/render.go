@@ -108,11 +108,9 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status 
 	_, _ = buf.WriteTo(w)
 }
 
-// Page handlers return errors like API handlers, through the same adapter:
-// writeError answers a page request with an error page.
+// Page handlers return errors like API handlers, through the same adapter
+// (handle): writeError answers a page request with an error page.
 type signedInFunc func(w http.ResponseWriter, r *http.Request, p *principal) error
-
-func (s *Server) pageHandler(h apiFunc) http.Handler { return s.handle(h) }
 
 // pageAuthed sends a signed-out visitor to sign in, and back afterwards.
 func (s *Server) pageAuthed(h signedInFunc) http.Handler {
