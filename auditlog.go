@@ -88,11 +88,7 @@ func (s *Service) eventFilter(chainID string, q EventQuery) (EventFilter, error)
 
 // Events returns a page of the account's log, newest first. Keyset cursors
 // keep pages correct while new events arrive.
-func (s *Service) Events(ctx context.Context, accountID string, q EventQuery) (EventPage, error) {
-	return s.chainEvents(ctx, accountID, q)
-}
-
-func (s *Service) chainEvents(ctx context.Context, chainID string, q EventQuery) (EventPage, error) {
+func (s *Service) Events(ctx context.Context, chainID string, q EventQuery) (EventPage, error) {
 	f, err := s.eventFilter(chainID, q)
 	if err != nil {
 		return EventPage{}, err
@@ -115,19 +111,18 @@ func (s *Service) chainEvents(ctx context.Context, chainID string, q EventQuery)
 // ExportEvents streams every event of the account's log that matches q
 // (Cursor and Limit aside) to fn, newest first, in constant memory.
 func (s *Service) ExportEvents(ctx context.Context, accountID string, q EventQuery, fn func(*Event) error) error {
-	q.Cursor, q.Limit = "", 0
-	f, err := s.eventFilter(accountID, q)
-	if err != nil {
-		return err
-	}
-	f.Limit = 0
-	return s.store.EachEvent(ctx, f, fn)
+	return s.OperatorEvents(ctx, accountID, q, fn)
 }
 
 // OperatorEvents streams events for the operator's `audit list`: one chain
 // (an account, or the system log) or, with chainID "", every chain.
 func (s *Service) OperatorEvents(ctx context.Context, chainID string, q EventQuery, fn func(*Event) error) error {
-	f := EventFilter{ChainID: chainID, Types: q.Types, Since: q.Since, Until: q.Until, Limit: q.Limit}
+	q.Cursor, q.Limit = "", 0
+	f, err := s.eventFilter(chainID, q)
+	if err != nil {
+		return err
+	}
+	f.Limit = 0
 	return s.store.EachEvent(ctx, f, fn)
 }
 

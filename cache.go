@@ -259,8 +259,7 @@ func (s *Service) watchPushes(ctx context.Context, n InvalidationNotifier, wake 
 	}
 }
 
-// CacheEnabled reports whether the session cache is serving (for /readyz
-// details and tests).
+// CacheEnabled reports whether the session cache is serving.
 func (s *Service) CacheEnabled() bool {
 	_, on := s.cache.generation()
 	return on

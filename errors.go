@@ -39,7 +39,6 @@ const (
 	CodePasswordBreached   Code = "password_breached"
 	CodePasswordTooWeak    Code = "password_too_weak"
 	CodePasswordHasEmail   Code = "password_contains_email"
-	CodeInvalidCursor      Code = "invalid_cursor"
 )
 
 // Error is keyward's one error type. Message is safe to show to the client;

@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/keyward/keyward/audit"
 )
@@ -72,25 +73,18 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 		if _, err := q.DeleteMFAChallenges(ctx, a.ID); err != nil {
 			return err
 		}
-		e := event(a.ID, audit.PasswordChanged, c, caller.ID)
-		e.Details = map[string]string{"signed_out_other_sessions": boolWord(signOutOthers)}
-		if err := s.record(ctx, q, e); err != nil {
-			return err
-		}
 		if signOutOthers {
 			if revoked, err = s.endOtherSessions(ctx, q, a.ID, caller.ID, c, "password_changed"); err != nil {
 				return err
 			}
 		}
+		e := event(a.ID, audit.PasswordChanged, c, caller.ID)
+		e.Details = map[string]string{audit.DetailRevokedSessions: strconv.Itoa(revoked)}
+		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
 		return q.AddInvalidation(ctx, a.ID, s.clock())
 	})
 	s.cache.evictAccount(a.ID)
 	return revoked, err
-}
-
-func boolWord(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
 }

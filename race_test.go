@@ -175,3 +175,28 @@ func TestSignUpIsThrottledPerAddress(t *testing.T) {
 		t.Fatalf("another address must not be slowed: %v", err)
 	}
 }
+
+// A session used on node B stays alive on node A, whose cached copy has an
+// old last-seen time: touches are no invalidations.
+func TestSessionUsedOnAnotherNodeIsNotIdleHere(t *testing.T) {
+	a := keywardtest.New(t, keywardtest.Options{})
+	b := keywardtest.New(t, keywardtest.Options{Store: a.Store, Clock: a.Clock, Keys: a.Keys})
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.Svc.RunCacheWatcher(runCtx)
+	waitForCache(t, a)
+	signUp(t, a, "ada@example.com")
+	me := signIn(t, a, "ada@example.com", laptop)
+	if _, _, err := a.Svc.Authenticate(ctx, me.Token); err != nil { // now in A's cache
+		t.Fatal(err)
+	}
+	for range 4 {
+		a.Clock.Advance(10 * time.Minute)
+		if _, _, err := b.Svc.Authenticate(ctx, me.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := a.Svc.Authenticate(ctx, me.Token); err != nil {
+		t.Fatalf("node A called a session idle that node B used 0 minutes ago: %v", err)
+	}
+}

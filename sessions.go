@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"time"
 
 	"github.com/keyward/keyward/audit"
 )
@@ -46,7 +47,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Account, *Se
 		s.cache.put(key, entry, gen)
 	}
 	sess := entry.session
-	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= s.cfg.SessionIdleTimeout {
+	if !now.Before(sess.ExpiresAt) {
+		return nil, nil, unauthenticated()
+	}
+	if now.Sub(sess.LastSeenAt) >= s.cfg.SessionIdleTimeout && found {
+		// Other nodes touch the session without telling this cache (a touch
+		// is no invalidation): before calling it idle, ask the store.
+		stored, err := s.store.SessionByTokenHash(ctx, hash)
+		if err != nil {
+			return nil, nil, notFoundAs(err, unauthenticated())
+		}
+		sess.LastSeenAt = stored.LastSeenAt
+		s.cache.touch(key, sess.LastSeenAt)
+	}
+	if now.Sub(sess.LastSeenAt) >= s.cfg.SessionIdleTimeout {
 		return nil, nil, unauthenticated()
 	}
 	if now.Sub(sess.LastSeenAt) >= s.cfg.TouchInterval {
@@ -163,7 +177,10 @@ func (s *Service) CleanUp(ctx context.Context) error {
 		return err
 	}
 	// A throttle count is forgotten after the longest Forget of the rules.
-	forget := max(s.cfg.SignInThrottle.Forget, s.cfg.AddressThrottle.Forget, s.cfg.SecondFactorRule.Forget)
+	var forget time.Duration
+	for _, r := range s.cfg.throttleRules() {
+		forget = max(forget, r.Forget)
+	}
 	if _, err := s.store.DeleteThrottlesBefore(ctx, now.Add(-forget)); err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 	if err := s.checkThrottle(ctx, now, address); err != nil {
 		return nil, err
 	}
-	waits, err := s.reserveAttempt(ctx, now, reserved...)
+	wait, err := s.reserveAttempt(ctx, now, reserved...)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, err
 	}
 	if !ok {
-		if err := s.signInFailed(ctx, a, email, c, now, address, waits); err != nil {
+		if err := s.signInFailed(ctx, a, email, c, now, address, wait); err != nil {
 			return nil, err
 		}
 		return nil, invalidCredentials()
@@ -103,7 +103,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 			return err
 		}
 		var err error
-		res, err = s.openSession(ctx, q, a, 1, c, now, map[string]string{"method": "password"})
+		res, err = s.openSession(ctx, q, a, 1, c, now, map[string]string{audit.DetailMethod: audit.MethodPassword})
 		return err
 	})
 	if err != nil {
@@ -140,15 +140,15 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, n
 // signInFailed counts the failure against the address (the per-email
 // counts were taken before the check) and records it: in the account's
 // log, or for an unknown email in the system log that only operators read.
-func (s *Service) signInFailed(ctx context.Context, a *Account, email string, c Client, now time.Time, address throttleCheck, waits bool) error {
+func (s *Service) signInFailed(ctx context.Context, a *Account, email string, c Client, now time.Time, address throttleCheck, wait time.Duration) error {
 	return s.store.InTx(ctx, func(q Queries) error {
 		w, err := addFailure(ctx, q, address, now)
 		if err != nil {
 			return err
 		}
-		waits = waits || w
+		wait := max(wait, w)
 		chain := audit.SystemChain
-		details := map[string]string{"method": "password"}
+		details := map[string]string{audit.DetailMethod: audit.MethodPassword}
 		if a != nil {
 			chain = a.ID
 		} else {
@@ -159,12 +159,12 @@ func (s *Service) signInFailed(ctx context.Context, a *Account, email string, c 
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		if !waits {
+		if wait == 0 {
 			return nil
 		}
 		t := event(chain, audit.SigninThrottled, c, "")
 		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, now
-		t.Details = map[string]string{"method": "password"}
+		t.Details = map[string]string{audit.DetailMethod: audit.MethodPassword, audit.DetailRetryAfter: waitSeconds(wait)}
 		if a == nil {
 			t.Details["email"] = email
 		}
@@ -214,7 +214,7 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 		return nil, err
 	}
 	check := throttleCheck{secondFactorThrottleKey(ch.AccountID), s.cfg.SecondFactorRule}
-	waits, err := s.reserveAttempt(ctx, now, check)
+	wait, err := s.reserveAttempt(ctx, now, check)
 	if err != nil {
 		return nil, err
 	}
@@ -228,16 +228,16 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 		return nil, notFoundAs(err, mfaTokenExpired())
 	}
 
-	method := "totp"
+	method := audit.MethodTOTP
 	var res *SignInResult
 	if digits, isTOTP := totpInput(code); isTOTP {
 		res, err = s.signInWithTOTP(ctx, a, cred, hash, digits, c, now)
 	} else {
-		method = "backup_code"
+		method = audit.MethodBackupCode
 		res, err = s.signInWithBackupCode(ctx, a, cred, hash, code, c, now)
 	}
 	if errors.Is(err, errCodeLost) {
-		if err := s.secondFactorFailed(ctx, a, method, c, now, waits); err != nil {
+		if err := s.secondFactorFailed(ctx, a, method, c, now, wait); err != nil {
 			return nil, err
 		}
 		return nil, invalidCode()
@@ -286,7 +286,7 @@ func (s *Service) signInWithTOTP(ctx context.Context, a *Account, cred *TOTPCred
 			return err
 		}
 		var err error
-		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{"method": "totp"})
+		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{audit.DetailMethod: audit.MethodTOTP})
 		return err
 	})
 	return res, err
@@ -321,13 +321,13 @@ func (s *Service) signInWithBackupCode(ctx context.Context, a *Account, cred *TO
 		if err := q.ClearThrottle(ctx, secondFactorThrottleKey(a.ID)); err != nil {
 			return err
 		}
-		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{"method": "backup_code"})
+		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{audit.DetailMethod: audit.MethodBackupCode})
 		if err != nil {
 			return err
 		}
 		used := event(a.ID, audit.BackupCodeUsed, c, res.Session.ID)
 		used.Time = now
-		used.Details = map[string]string{"remaining": strconv.Itoa(remaining)}
+		used.Details = map[string]string{audit.DetailRemaining: strconv.Itoa(remaining)}
 		res.UsedBackupCode, res.BackupCodesRemaining = true, remaining
 		return s.record(ctx, q, used)
 	})
@@ -371,20 +371,20 @@ func notFoundAs(err error, replacement *Error) error {
 }
 
 // secondFactorFailed records a wrong code (counted before the check).
-func (s *Service) secondFactorFailed(ctx context.Context, a *Account, method string, c Client, now time.Time, waits bool) error {
+func (s *Service) secondFactorFailed(ctx context.Context, a *Account, method string, c Client, now time.Time, wait time.Duration) error {
 	return s.store.InTx(ctx, func(q Queries) error {
 		e := event(a.ID, audit.SigninMFAFailed, c, "")
 		e.Outcome, e.Reason, e.Time = audit.Failure, "invalid_code", now
-		e.Details = map[string]string{"method": method}
+		e.Details = map[string]string{audit.DetailMethod: method}
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		if !waits {
+		if wait == 0 {
 			return nil
 		}
 		t := event(a.ID, audit.SigninThrottled, c, "")
 		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, now
-		t.Details = map[string]string{"method": "second_factor"}
+		t.Details = map[string]string{audit.DetailMethod: "second_factor", audit.DetailRetryAfter: waitSeconds(wait)}
 		return s.record(ctx, q, t)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -17,6 +18,11 @@ type ThrottleRule struct {
 	Base   time.Duration
 	Max    time.Duration
 	Forget time.Duration
+}
+
+// throttleRules lists every rule, for work that must cover all of them.
+func (c Config) throttleRules() []ThrottleRule {
+	return []ThrottleRule{c.SignInThrottle, c.AccountThrottle, c.AddressThrottle, c.SignupThrottle, c.SecondFactorRule}
 }
 
 // Delay is how long after the last failure the next attempt must wait.
@@ -106,15 +112,19 @@ type throttleCheck struct {
 	rule ThrottleRule
 }
 
-// addFailure counts a failure and reports whether it starts a wait (so the
-// audit log records the throttling once, not at every refused attempt).
-func addFailure(ctx context.Context, q Queries, c throttleCheck, now time.Time) (startsWait bool, err error) {
+// addFailure counts a failure and returns the wait it starts, 0 for none
+// (so the audit log records the throttling once, not at every refused
+// attempt).
+func addFailure(ctx context.Context, q Queries, c throttleCheck, now time.Time) (time.Duration, error) {
 	t, err := q.AddFailure(ctx, c.key, now, now.Add(-c.rule.Forget))
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	return c.rule.Delay(t.Failures) > 0, nil
+	return c.rule.Delay(t.Failures), nil
 }
+
+// waitSeconds is a wait as the audit log records it: whole seconds.
+func waitSeconds(d time.Duration) string { return strconv.Itoa(int(math.Ceil(d.Seconds()))) }
 
 // reserveAttempt checks the keys and counts this attempt as a failure
 // before the slow check (a password hash, a code) runs, so that requests
@@ -124,31 +134,33 @@ func addFailure(ctx context.Context, q Queries, c throttleCheck, now time.Time) 
 // The count comes back atomically: an attempt that finds others counted
 // between its read and its own count, at a point where the rule already
 // asks for a wait, is refused like a throttled one.
-func (s *Service) reserveAttempt(ctx context.Context, now time.Time, checks ...throttleCheck) (startsWait bool, err error) {
+//
+// It returns the wait this attempt starts if it fails (0 for none).
+func (s *Service) reserveAttempt(ctx context.Context, now time.Time, checks ...throttleCheck) (wait time.Duration, err error) {
 	before := make([]Throttle, len(checks))
 	var longest time.Duration
 	for i, c := range checks {
 		if before[i], err = s.store.Throttle(ctx, c.key); err != nil {
-			return false, err
+			return 0, err
 		}
 		longest = max(longest, c.rule.wait(before[i], now))
 	}
 	if longest > 0 {
-		return false, throttled(longest)
+		return 0, throttled(longest)
 	}
-	raced := false
+	var raced time.Duration
 	for i, c := range checks {
 		t, err := s.store.AddFailure(ctx, c.key, now, now.Add(-c.rule.Forget))
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		if t.Failures != before[i].Failures+1 && t.Failures > 1 && c.rule.Delay(t.Failures-1) > 0 {
-			raced = true
+			raced = max(raced, c.rule.Delay(t.Failures))
 		}
-		startsWait = startsWait || c.rule.Delay(t.Failures) > 0
+		wait = max(wait, c.rule.Delay(t.Failures))
 	}
-	if raced {
-		return false, throttled(checks[0].rule.Base)
+	if raced > 0 {
+		return 0, throttled(raced)
 	}
-	return startsWait, nil
+	return wait, nil
 }

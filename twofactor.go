@@ -16,8 +16,6 @@ type TwoFactorStatus struct {
 	Enabled              bool
 	EnabledAt            *time.Time
 	BackupCodesRemaining int
-	// PendingSetup is set while a setup waits for its confirming code.
-	PendingSetup *TOTPSetup
 }
 
 // TOTPSetup is a pending setup as the person sees it: the key to type, the
@@ -34,33 +32,38 @@ type TOTPSetup struct {
 // qrSize is the QR code's side in pixels: large enough for phone cameras.
 const qrSize = 256
 
-// TwoFactor returns the account's two-factor status, including a pending
-// setup that has not expired.
+// TwoFactor returns the account's two-factor status.
 func (s *Service) TwoFactor(ctx context.Context, a *Account) (*TwoFactorStatus, error) {
 	st := &TwoFactorStatus{}
 	cred, err := s.store.TOTPCredential(ctx, a.ID)
 	switch {
-	case err == nil:
-		st.Enabled, st.EnabledAt = true, &cred.EnabledAt
-		if st.BackupCodesRemaining, err = s.store.BackupCodesRemaining(ctx, a.ID); err != nil {
-			return nil, err
-		}
+	case IsCode(err, CodeNotFound):
 		return st, nil
-	case !IsCode(err, CodeNotFound):
+	case err != nil:
 		return nil, err
 	}
+	st.Enabled, st.EnabledAt = true, &cred.EnabledAt
+	if st.BackupCodesRemaining, err = s.store.BackupCodesRemaining(ctx, a.ID); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// PendingSetup returns the setup waiting for its confirming code, or nil
+// when there is none or it expired. It opens the seed and draws the QR
+// code, so only the page that shows them asks for it.
+func (s *Service) PendingSetup(ctx context.Context, a *Account) (*TOTPSetup, error) {
 	p, err := s.store.PendingTOTP(ctx, a.ID)
 	if IsCode(err, CodeNotFound) {
-		return st, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !s.clock().Before(p.ExpiresAt) {
-		return st, nil
+		return nil, nil
 	}
-	st.PendingSetup, err = s.describeSetup(a, p)
-	return st, err
+	return s.describeSetup(a, p)
 }
 
 // RecentSignIn is how long after signing in a person may set up a second
@@ -70,6 +73,12 @@ const RecentSignIn = 10 * time.Minute
 
 func reauthRequired() *Error {
 	return Errorf(CodeReauthRequired, "Enter your password again to change two-factor authentication.")
+}
+
+// secondFactorRequired refuses a session that never proved the second
+// factor: only signing in again, with it, helps.
+func secondFactorRequired() *Error {
+	return Errorf(CodeReauthRequired, "Sign in again with your authenticator app or a backup code to change two-factor authentication.")
 }
 
 // BeginTOTPSetup starts (or restarts) enrolment: a fresh 160-bit seed,
@@ -248,7 +257,7 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw
 		return nil, notEnabled()
 	}
 	if caller.AAL < 2 {
-		return nil, reauthRequired()
+		return nil, secondFactorRequired()
 	}
 	if err := s.reauthenticate(ctx, a, pw, audit.BackupCodesRegenerated, caller, c); err != nil {
 		return nil, err
@@ -280,7 +289,7 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c
 		return notEnabled()
 	}
 	if caller.AAL < 2 {
-		return reauthRequired()
+		return secondFactorRequired()
 	}
 	if err := s.reauthenticate(ctx, a, pw, audit.TwoFactorDisabled, caller, c); err != nil {
 		return err

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // statusOf is the one table from error codes to HTTP statuses. A code that
-// is not here is a 400 when it came from the service as a client error.
+// is not here answers 500 internal with a generic message.
 var statusOf = map[keyward.Code]int{
 	keyward.CodeInvalidRequest:     http.StatusBadRequest,
 	keyward.CodeRequestTooLarge:    http.StatusRequestEntityTooLarge,
@@ -39,7 +40,6 @@ var statusOf = map[keyward.Code]int{
 	keyward.CodePasswordBreached:   http.StatusBadRequest,
 	keyward.CodePasswordTooWeak:    http.StatusBadRequest,
 	keyward.CodePasswordHasEmail:   http.StatusBadRequest,
-	keyward.CodeInvalidCursor:      http.StatusBadRequest,
 }
 
 // statusError overrides the table for one route where API.md gives a code
@@ -81,19 +81,28 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if st >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r), "code", code, "err", err)
 	}
-	if code != keyward.CodeInternal && st == http.StatusInternalServerError {
-		code = keyward.CodeInternal
-	}
-	var ke *keyward.Error
-	if errors.As(err, &ke) && ke.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(ke.RetryAfter.Seconds())))
-	}
 	msg := keyward.ErrorMessage(err)
+	if code != keyward.CodeInternal && st == http.StatusInternalServerError {
+		code, msg = keyward.CodeInternal, keyward.ErrorMessage(keyward.Internal(err))
+	}
+	setRetryAfter(w, err, st)
 	if !isAPI(r) {
 		s.renderErrorPage(w, r, st, msg)
 		return
 	}
 	writeJSON(w, st, errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+// setRetryAfter tells a throttled or unavailable client when to come back:
+// the error's own wait, or a second for a 503 that names none.
+func setRetryAfter(w http.ResponseWriter, err error, status int) {
+	var ke *keyward.Error
+	switch {
+	case errors.As(err, &ke) && ke.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ke.RetryAfter.Seconds()))))
+	case status == http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	}
 }
 
 // writeJSON writes v with status. Encoding our own types cannot fail in a

@@ -62,7 +62,7 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 		if !formError(err) {
 			return err
 		}
-		setRetryAfter(w, err)
+		setRetryAfter(w, err, status(err))
 		v.showError(err, field)
 		if keyward.IsCode(err, keyward.CodeSignupDisabled) {
 			v.Disabled = true
@@ -127,7 +127,7 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 		if !formError(err) {
 			return err
 		}
-		setRetryAfter(w, err)
+		setRetryAfter(w, err, status(err))
 		v.showError(err, field)
 		return s.renderPage(w, r, status(err), "signin.html", &v)
 	}
@@ -185,7 +185,7 @@ func (s *Server) signinMFASubmit(w http.ResponseWriter, r *http.Request) error {
 		if !formError(err) {
 			return err
 		}
-		setRetryAfter(w, err)
+		setRetryAfter(w, err, status(err))
 		v.showError(err, "code")
 		return s.renderPage(w, r, status(err), "signin_2fa.html", &v)
 	}

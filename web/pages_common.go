@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -80,15 +79,6 @@ func formError(err error) bool {
 	return st >= 400 && st < 500
 }
 
-// setRetryAfter copies a throttled error's wait into the Retry-After header
-// (writeError does this for errors it answers itself).
-func setRetryAfter(w http.ResponseWriter, err error) {
-	var ke *keyward.Error
-	if errors.As(err, &ke) && ke.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(ke.RetryAfter.Seconds())))
-	}
-}
-
 // showError puts err's message on the page, about field.
 // A wait is nobody's typing mistake, so it is about no field.
 func (l *Layout) showError(err error, field string) {
@@ -106,6 +96,7 @@ func (s *Server) setFlash(w http.ResponseWriter, kind, text string) {
 	if len(text) > maxFlashLen {
 		text = strings.ToValidUTF8(text[:maxFlashLen], "")
 	}
+	// The browser judges this short-lived cookie by its own clock.
 	s.setCookie(w, s.cookie.flash, kind+"."+base64.RawURLEncoding.EncodeToString([]byte(text)), time.Now().Add(flashLifetime))
 }
 
@@ -134,5 +125,8 @@ func decodeFlash(v string) (text, kind string, ok bool) {
 		return "", "", false
 	}
 	text = strings.ToValidUTF8(string(b), "")
+	if text == "" { // only invalid bytes: nothing to show
+		return "", "", false
+	}
 	return text, kind, true
 }

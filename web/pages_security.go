@@ -112,7 +112,7 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, p *princ
 		if !formError(err) {
 			return err
 		}
-		setRetryAfter(w, err)
+		setRetryAfter(w, err, status(err))
 		v.showError(err, field)
 		return s.renderPage(w, r, status(err), "password.html", &v)
 	}

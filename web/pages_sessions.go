@@ -41,7 +41,7 @@ func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *princip
 		v.Others++
 	}
 	if err != nil {
-		setRetryAfter(w, err)
+		setRetryAfter(w, err, status(err))
 		v.showError(err, "")
 	}
 	return s.renderPage(w, r, code, "sessions.html", &v)

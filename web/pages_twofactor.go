@@ -23,7 +23,7 @@ const (
 	fieldDisablePassword    = "disable_password"
 )
 
-func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, now time.Time) TwoFactorView {
+func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time) TwoFactorView {
 	l := layoutFor(p, "Two-factor authentication", sectionTwoFactor)
 	l.Scripts = []string{"/static/copy.js", "/static/print.js"}
 	v := TwoFactorView{Layout: l, Enabled: st.Enabled, NeedsPassword: now.Sub(p.session.CreatedAt) > keyward.RecentSignIn}
@@ -34,7 +34,7 @@ func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, now ti
 		v.CodesLeft, v.CodesLow = backupCodesLeft(st.BackupCodesRemaining)
 		return v
 	}
-	if ps := st.PendingSetup; ps != nil {
+	if ps := setup; ps != nil {
 		v.Setup = &SetupView{
 			QR:         template.URL(pngDataURL(ps.QRPNG)),
 			GroupedKey: totp.GroupKey(ps.Secret),
@@ -60,10 +60,16 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 	if serr != nil {
 		return serr
 	}
-	v := s.twoFactorView(p, st, s.requestTime())
+	var setup *keyward.TOTPSetup
+	if !st.Enabled {
+		if setup, serr = s.svc.PendingSetup(r.Context(), p.account); serr != nil {
+			return serr
+		}
+	}
+	v := s.twoFactorView(p, st, setup, s.requestTime())
 	code := http.StatusOK
 	if err != nil {
-		setRetryAfter(w, err)
+		setRetryAfter(w, err, status(err))
 		v.showError(err, field)
 		code = status(err)
 	}

@@ -37,7 +37,7 @@ func parsePages() (*pages, error) {
 		if name == "layout.html" {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", f)
+		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", f)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s: %w", name, err)
 		}
@@ -144,5 +144,3 @@ func (s *Server) static() http.Handler {
 		files.ServeHTTP(w, r)
 	})
 }
-
-var templateFuncs = template.FuncMap{}

@@ -20,8 +20,6 @@ type Config struct {
 	PublicURL *url.URL
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	// Version is shown by `keyward version` only; never in responses.
-	Version string
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go

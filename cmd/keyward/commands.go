@@ -32,7 +32,7 @@ func accountCreate(ctx context.Context, c *config, log *slog.Logger, stdin io.Re
 	defer a.Close()
 	acct, err := a.svc.CreateAccount(ctx, c.email, pw)
 	if err != nil {
-		return errors.New(keyward.ErrorMessage(err))
+		return operatorError(err)
 	}
 	fmt.Fprintf(stdout, "created account %s for %s\n", acct.ID, acct.Email)
 	return nil
@@ -62,7 +62,7 @@ func accountReset2FA(ctx context.Context, c *config, log *slog.Logger, stdout io
 	}
 	defer a.Close()
 	if err := a.svc.ResetTwoFactor(ctx, c.email); err != nil {
-		return errors.New(keyward.ErrorMessage(err))
+		return operatorError(err)
 	}
 	fmt.Fprintf(stdout, "two-factor authentication is off for %s; the reset is in the audit log\n", c.email)
 	return nil
@@ -164,7 +164,7 @@ func auditList(ctx context.Context, c *config, log *slog.Logger, stdout io.Write
 	case c.email != "":
 		acct, err := a.store.AccountByEmail(ctx, c.email)
 		if err != nil {
-			return errors.New(keyward.ErrorMessage(err))
+			return operatorError(err)
 		}
 		chain = acct.ID
 	}
@@ -226,4 +226,14 @@ func migrate(ctx context.Context, c *config, sub string, stdout io.Writer) error
 		fmt.Fprintf(stdout, "%04d %-40s %s\n", s.Version, s.Name, state)
 	}
 	return nil
+}
+
+// operatorError is what an operator command prints: the client's message
+// for a client error, the whole cause for an internal one (on the command
+// line the operator is the log).
+func operatorError(err error) error {
+	if keyward.IsCode(err, keyward.CodeInternal) {
+		return err
+	}
+	return errors.New(keyward.ErrorMessage(err))
 }

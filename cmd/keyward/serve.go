@@ -19,7 +19,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 		return err
 	}
 	defer a.Close()
-	srv, err := web.New(a.svc, web.Config{PublicURL: c.parsedPublicURL, TrustedProxies: c.parsedProxies, Version: version}, log)
+	srv, err := web.New(a.svc, web.Config{PublicURL: c.parsedPublicURL, TrustedProxies: c.parsedProxies}, log)
 	if err != nil {
 		return err
 	}
