@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	keyward "github.com/keyward/keyward"
@@ -71,18 +73,44 @@ func (r *statusRecorder) Flush() {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// requestIDs makes request ids: a random per-process prefix and a counter,
+// unique without reading randomness on every request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:])}
+}
+
+func (g *requestIDs) next() string {
+	return g.prefix + "-" + strconv.FormatUint(g.n.Add(1), 36)
+}
+
+// sessionCheckPath is the check every application behind keyward makes on
+// each of its own requests.
+const sessionCheckPath = "/api/v1/sessions/current"
+
 // accessLog logs one line per request: never a query string, header, cookie
-// or body, so no token or code can reach the log.
+// or body, so no token or code can reach the log. Successful session checks
+// are the exception: they are as frequent as the applications' own requests,
+// so they are counted and summed up once a minute (logSessionChecks) instead
+// of drowning everything else; a refused check is logged like any request.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		id := hex.EncodeToString(b[:])
-		w.Header().Set("X-Request-Id", id)
+		id := s.ids.next()
+		w.Header()["X-Request-Id"] = []string{id}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		if rec.status == http.StatusOK && r.Method == http.MethodGet && r.URL.Path == sessionCheckPath {
+			s.sessionChecks.Add(1)
+			return
+		}
 		s.log.LogAttrs(r.Context(), levelFor(rec.status), "http",
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
@@ -95,26 +123,52 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 	})
 }
 
+// LogSessionChecks writes, every interval until ctx ends, how many
+// successful session checks were answered since the last line.
+func (s *Server) LogSessionChecks(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n := s.sessionChecks.Swap(0); n > 0 {
+				s.log.Info("http session checks", "path", sessionCheckPath, "status", http.StatusOK, "count", n, "interval", interval)
+			}
+		}
+	}
+}
+
 // contentSecurityPolicy allows only this origin's own scripts and styles:
 // no inline script, no other origin, no framing.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
 
+// securityHeaderValues are set on every response. Assigning the canonical
+// keys directly, instead of Header.Set, skips re-canonicalising and
+// re-validating them on every request (the session check is hot).
+var securityHeaderValues = []struct{ key, value string }{
+	{"Content-Security-Policy", contentSecurityPolicy},
+	{"X-Content-Type-Options", "nosniff"},
+	{"X-Frame-Options", "DENY"},
+	{"Referrer-Policy", "no-referrer"},
+	{"Cross-Origin-Opener-Policy", "same-origin"},
+	{"Cross-Origin-Resource-Policy", "same-origin"},
+	{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"},
+}
+
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+		for _, kv := range securityHeaderValues {
+			h[kv.key] = []string{kv.value}
+		}
 		if !strings.HasPrefix(r.URL.Path, "/static/") {
-			h.Set("Cache-Control", "no-store")
+			h["Cache-Control"] = []string{"no-store"}
 		}
 		if s.secure {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			h["Strict-Transport-Security"] = []string{"max-age=63072000; includeSubDomains"}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -2,11 +2,14 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keywardtest"
@@ -56,7 +59,7 @@ func TestAccessLogHasRequestIDAndNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	requests := []*http.Request{
-		httptest.NewRequest("GET", "/api/v1/sessions/current?token="+res.Token, nil),
+		httptest.NewRequest("GET", "/api/v1/sessions?token="+res.Token, nil),
 		httptest.NewRequest("POST", "/api/v1/sessions", strings.NewReader(`{"email":"ada@example.com","password":"correct horse battery staple"}`)),
 	}
 	requests[0].Header.Set("Authorization", "Bearer "+res.Token)
@@ -74,4 +77,71 @@ func TestAccessLogHasRequestIDAndNoSecrets(t *testing.T) {
 			t.Fatalf("the log holds %q:\n%s", secret, logs.String())
 		}
 	}
+}
+
+// Successful session checks are summed up, not logged one by one; a refused
+// one is logged like any request.
+func TestSessionChecksAreCounted(t *testing.T) {
+	var logs syncBuffer
+	env := keywardtest.New(t, keywardtest.Options{})
+	s, err := New(env.Svc, Config{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Svc.SignUp(t.Context(), "ada@example.com", "correct horse battery staple", keyward.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.Svc.SignIn(t.Context(), "ada@example.com", "correct horse battery staple", keyward.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(token string) int {
+		req := httptest.NewRequest("GET", "/api/v1/sessions/current", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for range 3 {
+		if code := check(res.Token); code != 200 {
+			t.Fatalf("session check = %d", code)
+		}
+	}
+	if code := check("kws_" + strings.Repeat("A", 43)); code != 401 {
+		t.Fatalf("unknown token = %d", code)
+	}
+	if strings.Count(logs.String(), `"path":"/api/v1/sessions/current"`) != 1 || !strings.Contains(logs.String(), `"status":401`) {
+		t.Fatalf("want only the refused check logged, got:\n%s", logs.String())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go s.LogSessionChecks(ctx, 10*time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), `"msg":"http session checks"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary line:\n%s", logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), `"count":3`) {
+		t.Fatalf("summary does not count 3 checks:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	keyward "github.com/keyward/keyward"
 )
@@ -33,6 +34,9 @@ type Server struct {
 	mux     *http.ServeMux
 	secure  bool
 	cookie  cookieNames
+	ids     *requestIDs
+	// sessionChecks counts successful session checks between log lines.
+	sessionChecks atomic.Int64
 }
 
 type cookieNames struct {
@@ -56,7 +60,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names}
+	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs()}
 	s.mux = s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil

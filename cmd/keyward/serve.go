@@ -40,6 +40,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	defer stopBackground()
 	go a.svc.RunCacheWatcher(bg)
 	go housekeeping(bg, a, log)
+	go srv.LogSessionChecks(bg, time.Minute)
 
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()

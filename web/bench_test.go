@@ -1,0 +1,53 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/keywardtest"
+)
+
+// discard is a ResponseWriter that keeps nothing, so the benchmark measures
+// keyward's handler stack and not a recorder.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// BenchmarkServeSessionCheck is GET /api/v1/sessions/current through the
+// whole server (middleware, cache, JSON), the request every application
+// behind keyward makes.
+func BenchmarkServeSessionCheck(b *testing.B) {
+	env := keywardtest.New(b, keywardtest.Options{RealTime: true})
+	s, err := New(env.Svc, Config{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go env.Svc.RunCacheWatcher(ctx)
+	for deadline := time.Now().Add(5 * time.Second); !env.Svc.CacheEnabled(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("the session cache never switched on")
+		}
+	}
+	if _, err := env.Svc.SignUp(ctx, "bench@example.com", "correct horse battery staple", keyward.Client{}); err != nil {
+		b.Fatal(err)
+	}
+	res, err := env.Svc.SignIn(ctx, "bench@example.com", "correct horse battery staple", keyward.Client{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", sessionCheckPath, nil)
+	req.Header.Set("Authorization", "Bearer "+res.Token)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := &discard{h: http.Header{}}
+		s.ServeHTTP(w, req)
+	}
+}
