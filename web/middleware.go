@@ -95,10 +95,12 @@ func (g *requestIDs) next() string {
 const sessionCheckPath = "/api/v1/sessions/current"
 
 // accessLog logs one line per request: never a query string, header, cookie
-// or body, so no token or code can reach the log. Successful session checks
-// are the exception: they are as frequent as the applications' own requests,
-// so they are counted and summed up once a minute (logSessionChecks) instead
-// of drowning everything else; a refused check is logged like any request.
+// or body, so no token or code can reach the log. Session checks are the
+// exception: they are as frequent as the applications' own requests, so
+// answered ones (200, and 401 for a token that opens nothing) are counted
+// and summed up once a minute (LogSessionChecks) instead of drowning
+// everything else, and a flood of made-up tokens costs no more than valid
+// ones. Any other answer to a check is logged like any request.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -107,9 +109,15 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		if rec.status == http.StatusOK && r.Method == http.MethodGet && r.URL.Path == sessionCheckPath {
-			s.sessionChecks.Add(1)
-			return
+		if r.Method == http.MethodGet && r.URL.Path == sessionCheckPath {
+			switch rec.status {
+			case http.StatusOK:
+				s.sessionChecks.Add(1)
+				return
+			case http.StatusUnauthorized:
+				s.sessionChecksRefused.Add(1)
+				return
+			}
 		}
 		s.log.LogAttrs(r.Context(), levelFor(rec.status), "http",
 			slog.String("request_id", id),
@@ -123,8 +131,8 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 	})
 }
 
-// LogSessionChecks writes, every interval until ctx ends, how many
-// successful session checks were answered since the last line.
+// LogSessionChecks writes, every interval until ctx ends, how many session
+// checks were answered and refused since the last line.
 func (s *Server) LogSessionChecks(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -133,8 +141,9 @@ func (s *Server) LogSessionChecks(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n := s.sessionChecks.Swap(0); n > 0 {
-				s.log.Info("http session checks", "path", sessionCheckPath, "status", http.StatusOK, "count", n, "interval", interval)
+			ok, refused := s.sessionChecks.Swap(0), s.sessionChecksRefused.Swap(0)
+			if ok+refused > 0 {
+				s.log.Info("http session checks", "path", sessionCheckPath, "answered", ok, "refused", refused, "interval", interval)
 			}
 		}
 	}

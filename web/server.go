@@ -35,8 +35,9 @@ type Server struct {
 	secure  bool
 	cookie  cookieNames
 	ids     *requestIDs
-	// sessionChecks counts successful session checks between log lines.
-	sessionChecks atomic.Int64
+	// Session checks answered (200) and refused (401) between log lines.
+	sessionChecks        atomic.Int64
+	sessionChecksRefused atomic.Int64
 }
 
 type cookieNames struct {
