@@ -37,6 +37,7 @@ type CSVWriter struct {
 	details bytes.Buffer // reused for every row's details JSON
 	enc     *json.Encoder
 	row     [csvColumns]string
+	devices devices
 }
 
 // NewCSVWriter returns a writer that emits the header row before the first
@@ -55,7 +56,7 @@ func (c *CSVWriter) Write(e *Event) error {
 	if err := c.start(); err != nil {
 		return err
 	}
-	r := RecordOf(e)
+	r := recordOf(e, c.devices.parse)
 	c.details.Reset()
 	if err := c.enc.Encode(r.Details); err != nil {
 		return err
@@ -113,7 +114,8 @@ func SafeCell(s string) string {
 // control characters, U+2028 and U+2029 inside strings, so a value can never
 // end its line early and forge another record.
 type JSONLWriter struct {
-	enc *json.Encoder
+	enc     *json.Encoder
+	devices devices
 }
 
 // NewJSONLWriter returns a writer that hands each line to w in one Write,
@@ -124,7 +126,7 @@ func NewJSONLWriter(w io.Writer) *JSONLWriter {
 
 // Write appends one line.
 func (j *JSONLWriter) Write(e *Event) error {
-	r := RecordOf(e)
+	r := recordOf(e, j.devices.parse)
 	return j.enc.Encode(&r)
 }
 
