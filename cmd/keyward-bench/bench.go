@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// bench is one run of keyward-bench.
+type bench struct {
+	opts       *options
+	log        io.Writer // progress
+	clean      *cleanups
+	gomaxprocs int
+	machine    machine
+	notes      []string
+
+	tmp  string // removed at the end
+	root string // the module
+	bin  string // keyward, built for this run
+	self string // this binary, which also serves the baseline
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "keyward-bench: "+format+"\n", args...)
+}
+
+func (b *bench) note(format string, args ...any) {
+	b.notes = append(b.notes, fmt.Sprintf(format, args...))
+}
+
+// commandLine is how this run was started, with any password in a
+// database URL masked.
+func (b *bench) commandLine() string {
+	args := []string{"go run ./cmd/keyward-bench"}
+	for i := 1; i < len(os.Args); i++ {
+		a := os.Args[i]
+		if v, ok := strings.CutPrefix(a, "--database-url="); ok {
+			a = "--database-url=" + redactURL(v)
+		} else if (a == "--database-url" || a == "-database-url") && i+1 < len(os.Args) {
+			args = append(args, a)
+			i++
+			a = redactURL(os.Args[i])
+		}
+		args = append(args, a)
+	}
+	return strings.Join(args, " ")
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// run runs every scenario selected for every engine and returns the rows.
+// Errors of one scenario become failed rows; only a failure to set up at
+// all is returned.
+func (b *bench) run(ctx context.Context) ([]row, error) {
+	o := b.opts
+	b.machine = describeMachine(ctx)
+	var err error
+	if b.tmp, err = os.MkdirTemp("", "keyward-bench-"); err != nil {
+		return nil, err
+	}
+	b.clean.add("temporary folder "+b.tmp, func() error { return os.RemoveAll(b.tmp) })
+
+	if o.databaseURL != "" {
+		v, err := postgresVersion(ctx, o.databaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("--database-url: %w", err)
+		}
+		b.machine.Postgres = v
+	}
+	var rows []row
+	if o.runs("session") || o.runs("flood") {
+		if o.runs("session") {
+			if _, err := exec.LookPath("wrk"); err != nil {
+				return nil, errors.New("wrk is not installed (Debian: apt-get install wrk); or run --scenarios flood,audit")
+			}
+		}
+		if b.root, err = moduleRoot(ctx); err != nil {
+			return nil, err
+		}
+		if b.self, err = os.Executable(); err != nil {
+			return nil, err
+		}
+		b.logf("building keyward")
+		if b.bin, err = buildKeyward(ctx, b.root, b.tmp); err != nil {
+			return nil, err
+		}
+		for _, engine := range o.engines {
+			r, err := b.httpScenarios(ctx, engine)
+			rows = append(rows, r...)
+			if err != nil {
+				if ctx.Err() != nil {
+					return rows, ctx.Err()
+				}
+				rows = append(rows, row{Scenario: "keyward (" + engine + ")", Figure: "error", Value: firstLine(err.Error()), Verdict: fail})
+				b.logf("%s: %v", engine, err)
+			}
+		}
+	}
+	if o.runs("audit") {
+		for _, engine := range o.engines {
+			r, err := b.auditScale(ctx, engine)
+			rows = append(rows, r...)
+			if err != nil {
+				if ctx.Err() != nil {
+					return rows, ctx.Err()
+				}
+				rows = append(rows, row{Scenario: "audit at scale (" + engine + ")", Figure: "error", Value: firstLine(err.Error()), Verdict: fail})
+				b.logf("audit %s: %v", engine, err)
+			}
+		}
+	}
+	return rows, nil
+}
+
+// target is a running keyward with an account signed in.
+type target struct {
+	engine   string
+	kw       *proc
+	base     string // http://127.0.0.1:port
+	dataDir  string
+	dbURL    string // PostgreSQL only
+	email    string
+	password string
+	token    string
+	dir      string // this engine's part of the temporary folder
+}
+
+// httpScenarios starts keyward on engine and runs the scenarios that drive
+// it over HTTP. Everything it starts is stopped before it returns.
+func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, err error) {
+	local := &cleanups{}
+	defer local.run(b.log)
+	t := &target{engine: engine, dir: filepath.Join(b.tmp, engine)}
+	if err := os.MkdirAll(t.dir, 0o700); err != nil {
+		return nil, err
+	}
+	t.dataDir = filepath.Join(t.dir, "data")
+	args := []string{"serve", "--data-dir", t.dataDir, "--trusted-proxies", "127.0.0.1/32"}
+	if engine == "postgres" {
+		dbURL, drop, err := createDatabase(ctx, b.opts.databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		local.add("database", drop)
+		t.dbURL = dbURL
+		args = append(args, "--database-url", dbURL)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, "--addr", addr)
+	t.base = "http://" + addr
+	b.logf("%s: starting keyward serve on %s", engine, addr)
+	t.kw, err = startProc("keyward", b.bin, args, childEnv(b.gomaxprocs), filepath.Join(t.dir, "keyward.log"))
+	if err != nil {
+		return nil, err
+	}
+	local.add("keyward", func() error { return t.kw.stop(15 * time.Second) })
+	if err := waitReady(ctx, t.kw, t.base+"/readyz", 60*time.Second); err != nil {
+		return nil, err
+	}
+	c := newAPIClient(t.base, 4)
+	defer c.close()
+	t.email, t.password = "owner@example.com", randomPassword()
+	if err := c.signUp(ctx, t.email, t.password); err != nil {
+		return nil, err
+	}
+	if t.token, err = c.signIn(ctx, t.email, t.password, ""); err != nil {
+		return nil, err
+	}
+
+	if b.opts.runs("session") {
+		r, err := b.sessionCheck(ctx, t)
+		rows = append(rows, r...)
+		if err != nil {
+			return rows, fmt.Errorf("session check: %w", err)
+		}
+	}
+	if b.opts.runs("flood") {
+		r, err := b.signInFlood(ctx, t)
+		rows = append(rows, r...)
+		if err != nil {
+			return rows, fmt.Errorf("sign-in flood: %w", err)
+		}
+	}
+	if t.kw.exited() {
+		return rows, fmt.Errorf("keyward exited during the run (%v); its log:\n%s", t.kw.err, t.kw.logTail())
+	}
+	return rows, nil
+}
