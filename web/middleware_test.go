@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -44,10 +45,11 @@ func TestPanicsBecomeAGeneric500(t *testing.T) {
 	}
 }
 
-func TestAccessLogHasRequestIDAndNoSecrets(t *testing.T) {
-	var logs bytes.Buffer
+// loggedServer is a server logging JSON to logs, and a signed-in token.
+func loggedServer(t *testing.T, logs io.Writer) (*Server, string) {
+	t.Helper()
 	env := keywardtest.New(t, keywardtest.Options{})
-	s, err := New(env.Svc, Config{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	s, err := New(env.Svc, Config{}, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +60,17 @@ func TestAccessLogHasRequestIDAndNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, res.Token
+}
+
+func TestAccessLogHasRequestIDAndNoSecrets(t *testing.T) {
+	var logs syncBuffer
+	s, token := loggedServer(t, &logs)
 	requests := []*http.Request{
-		httptest.NewRequest("GET", "/api/v1/sessions?token="+res.Token, nil),
+		httptest.NewRequest("GET", "/api/v1/sessions?token="+token, nil),
 		httptest.NewRequest("POST", "/api/v1/sessions", strings.NewReader(`{"email":"ada@example.com","password":"correct horse battery staple"}`)),
 	}
-	requests[0].Header.Set("Authorization", "Bearer "+res.Token)
+	requests[0].Header.Set("Authorization", "Bearer "+token)
 	requests[1].Header.Set("Content-Type", "application/json")
 	for _, req := range requests {
 		rec := httptest.NewRecorder()
@@ -72,7 +80,7 @@ func TestAccessLogHasRequestIDAndNoSecrets(t *testing.T) {
 			t.Fatalf("request id %q not in the access log:\n%s", id, logs.String())
 		}
 	}
-	for _, secret := range []string{res.Token, "correct horse", "kws_"} {
+	for _, secret := range []string{token, "correct horse", "kws_"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Fatalf("the log holds %q:\n%s", secret, logs.String())
 		}
@@ -83,18 +91,7 @@ func TestAccessLogHasRequestIDAndNoSecrets(t *testing.T) {
 // logged.
 func TestSessionChecksAreCounted(t *testing.T) {
 	var logs syncBuffer
-	env := keywardtest.New(t, keywardtest.Options{})
-	s, err := New(env.Svc, Config{}, slog.New(slog.NewJSONHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Svc.SignUp(t.Context(), "ada@example.com", "correct horse battery staple", keyward.Client{}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := env.Svc.SignIn(t.Context(), "ada@example.com", "correct horse battery staple", keyward.Client{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, token := loggedServer(t, &logs)
 	check := func(token string) int {
 		req := httptest.NewRequest("GET", "/api/v1/sessions/current", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -103,7 +100,7 @@ func TestSessionChecksAreCounted(t *testing.T) {
 		return rec.Code
 	}
 	for range 3 {
-		if code := check(res.Token); code != 200 {
+		if code := check(token); code != 200 {
 			t.Fatalf("session check = %d", code)
 		}
 	}
