@@ -44,16 +44,21 @@ func createDatabase(ctx context.Context, adminURL string) (string, func() error,
 		return "", nil, fmt.Errorf("creating database %s: %w", name, err)
 	}
 	drop := func() error {
-		// Not ctx: dropping must happen after a Ctrl-C too.
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Not ctx: dropping must happen after a Ctrl-C too. A server that is
+		// restarting refuses connections for a while: try for a minute.
+		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		c, err := pgx.Connect(dctx, adminURL)
-		if err != nil {
-			return err
+		for {
+			err := dropDatabase(dctx, adminURL, name)
+			if err == nil {
+				return nil
+			}
+			select {
+			case <-dctx.Done():
+				return fmt.Errorf("dropping database %s (drop it by hand): %w", name, err)
+			case <-time.After(2 * time.Second):
+			}
 		}
-		defer c.Close(context.Background())
-		_, err = c.Exec(dctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`)
-		return err
 	}
 	dbURL, err := withDatabase(adminURL, name)
 	if err != nil {
@@ -61,6 +66,18 @@ func createDatabase(ctx context.Context, adminURL string) (string, func() error,
 		return "", nil, err
 	}
 	return dbURL, drop, nil
+}
+
+func dropDatabase(ctx context.Context, adminURL, name string) error {
+	actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(actx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	_, err = c.Exec(actx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`)
+	return err
 }
 
 // withDatabase returns the connection string adminURL with its database
