@@ -11,7 +11,6 @@ import (
 	"github.com/keyward/keyward/backupcode"
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/totp"
 )
 
 // TestSecretsNeverReachTheDatabaseFile reads the SQLite files byte by byte
@@ -26,15 +25,7 @@ func TestSecretsNeverReachTheDatabaseFile(t *testing.T) {
 	e := keywardtest.New(t, keywardtest.Options{Store: store})
 	signUp(t, e, "ada@example.com")
 	me := signIn(t, e, "ada@example.com", laptop)
-	setup, err := e.Svc.BeginTOTPSetup(ctx, me.Session, "", laptop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, _ := totp.Code(setup.Secret, e.Clock.Now())
-	codes, err := e.Svc.EnableTOTP(ctx, me.Session, code, laptop)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret, codes := enableTOTP(t, e, me)
 	step := signIn(t, e, "ada@example.com", phone)
 	done, err := e.Svc.CompleteSignIn(ctx, step.MFAToken, codes[0], phone)
 	if err != nil {
@@ -42,12 +33,12 @@ func TestSecretsNeverReachTheDatabaseFile(t *testing.T) {
 	}
 	pending := signIn(t, e, "ada@example.com", phone) // an mfa_token left waiting
 
-	seed, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(setup.Secret)
+	seed, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	secrets := map[string][]byte{
-		"seed (base32)":       []byte(setup.Secret),
+		"seed (base32)":       []byte(secret),
 		"seed (raw)":          seed,
 		"password":            []byte(goodPassword),
 		"session token":       []byte(me.Token),
