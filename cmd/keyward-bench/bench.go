@@ -18,7 +18,8 @@ type bench struct {
 	opts       *options
 	log        io.Writer // progress
 	clean      *cleanups
-	gomaxprocs int
+	cpus       cpuSplit
+	gomaxprocs int // of keyward and the baseline
 	machine    machine
 	notes      []string
 
@@ -71,6 +72,8 @@ func redactURL(s string) string {
 func (b *bench) run(ctx context.Context) ([]row, error) {
 	o := b.opts
 	b.machine = describeMachine(ctx)
+	b.machine.GOMAXPROCS = b.gomaxprocs
+	b.machine.CPUs = b.cpus.String()
 	var err error
 	if b.tmp, err = os.MkdirTemp("", "keyward-bench-"); err != nil {
 		return nil, err
@@ -169,7 +172,7 @@ func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, e
 	args = append(args, "--addr", addr)
 	t.base = "http://" + addr
 	b.logf("%s: starting keyward serve on %s", engine, addr)
-	t.kw, err = startProc("keyward", b.bin, args, childEnv(b.gomaxprocs), filepath.Join(t.dir, "keyward.log"))
+	t.kw, err = startProc("keyward", b.bin, args, b.cpus.server, childEnv(b.gomaxprocs), filepath.Join(t.dir, "keyward.log"))
 	if err != nil {
 		return nil, err
 	}

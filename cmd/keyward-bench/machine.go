@@ -17,7 +17,8 @@ import (
 type machine struct {
 	CPU        string
 	Cores      int
-	GOMAXPROCS int
+	GOMAXPROCS int    // of keyward and the baseline
+	CPUs       string // where keyward, the baseline and wrk ran
 	Memory     string
 	Kernel     string
 	GoVersion  string
@@ -118,7 +119,8 @@ func (m machine) write(w io.Writer, md bool) {
 		}
 	}
 	line("date", m.Date.Format(time.RFC3339))
-	line("cpu", fmt.Sprintf("%s, %d cores (GOMAXPROCS %d for keyward, the baseline and the bench)", m.CPU, m.Cores, m.GOMAXPROCS))
+	line("cpu", fmt.Sprintf("%s, %d cores (GOMAXPROCS %d for keyward and the baseline)", m.CPU, m.Cores, m.GOMAXPROCS))
+	line("placement", m.CPUs)
 	line("memory", m.Memory)
 	line("os", m.Kernel)
 	line("go", m.GoVersion)

@@ -59,6 +59,7 @@ type options struct {
 	auditBuild    string // how the SQLite audit store is filled: bulk or store
 	cpuprofile    string // of the bench process itself (the audit scenario runs in it)
 	cold          bool   // evict the SQLite audit store from the page cache before measuring, instead of reading it in
+	pin           bool   // servers and wrk on separate CPUs
 }
 
 var allScenarios = []string{"session", "flood", "audit"}
@@ -83,6 +84,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.cacheDir, "cache-dir", os.TempDir(), "folder for the cached audit-at-scale SQLite store (keyward-bench-<events>.db)")
 	fs.StringVar(&o.auditBuild, "audit-build", "bulk", "how the SQLite audit store is filled: bulk (rows inserted directly, indexes made afterwards) or store (the Store's AppendEvent, 5,000 per transaction)")
 	fs.BoolVar(&o.cold, "cold", false, "measure the SQLite audit store cold: evict its file from the page cache first instead of reading it in")
+	fs.BoolVar(&o.pin, "pin", true, "run keyward and the baseline on one half of the CPUs and wrk on the other (taskset), as clients on other machines")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process (where the audit-at-scale scenario runs) to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -212,7 +214,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	b := &bench{opts: o, log: stderr, clean: &cleanups{}, gomaxprocs: runtime.GOMAXPROCS(0)}
+	cpus := planCPUs(o.pin)
+	b := &bench{opts: o, log: stderr, clean: &cleanups{}, cpus: cpus, gomaxprocs: cpus.serverProcs(runtime.GOMAXPROCS(0))}
 	defer b.clean.run(stderr)
 	rows, err := b.run(ctx)
 	b.clean.run(stderr)

@@ -66,13 +66,15 @@ type proc struct {
 	err     error // set when done is closed
 }
 
-// startProc starts bin with args and env; its output goes to logPath.
-func startProc(name, bin string, args, env []string, logPath string) (*proc, error) {
+// startProc starts bin with args and env, on cpus when given (see
+// cpuSplit); its output goes to logPath.
+func startProc(name, bin string, args []string, cpus []int, env []string, logPath string) (*proc, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	argv := onCPUs(cpus, bin, args)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = childAttr()

@@ -73,7 +73,7 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 		return nil, err
 	}
 	args := []string{"--baseline-server", "--addr", baseAddr, "--body", bodyFile}
-	bl, err := startProc("baseline", b.self, args, childEnv(b.gomaxprocs), filepath.Join(t.dir, "baseline.log"))
+	bl, err := startProc("baseline", b.self, args, b.cpus.server, childEnv(b.gomaxprocs), filepath.Join(t.dir, "baseline.log"))
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 
 	kwURL := t.base + "/api/v1/sessions/current"
 	spec := func(url, token string, d time.Duration) wrkSpec {
-		s := wrkSpec{URL: url, Threads: wrkThreads, Connections: wrkConnections, Duration: d}
+		s := wrkSpec{URL: url, Threads: wrkThreads, Connections: wrkConnections, Duration: d, CPUs: b.cpus.load}
 		if token != "" {
 			s.Headers = []string{"Authorization: Bearer " + token}
 		}

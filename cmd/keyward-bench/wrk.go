@@ -128,6 +128,7 @@ type wrkSpec struct {
 	Connections int
 	Duration    time.Duration
 	Headers     []string // "Name: value"
+	CPUs        []int    // where wrk runs (all when empty)
 }
 
 func (s wrkSpec) args() []string {
@@ -146,7 +147,8 @@ func (s wrkSpec) args() []string {
 // runWrk runs wrk to completion and parses its report.
 func runWrk(ctx context.Context, spec wrkSpec) (wrkResult, error) {
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "wrk", spec.args()...)
+	argv := onCPUs(spec.CPUs, "wrk", spec.args())
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = childAttr()
 	cmd.WaitDelay = 5 * time.Second
