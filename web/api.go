@@ -185,18 +185,6 @@ func (s *Server) apiSignInMFA(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// currentSessionJSON is the session check's answer: a struct, not a map,
-// so encoding it sorts no keys (the check is hot).
-type currentSessionJSON struct {
-	Account accountJSON `json:"account"`
-	Session sessionJSON `json:"session"`
-}
-
-func (s *Server) apiCurrentSession(w http.ResponseWriter, r *http.Request, p *principal) error {
-	writeJSON(w, http.StatusOK, currentSessionJSON{Account: accountOf(p.account), Session: sessionOf(p.session, p.session.ID)})
-	return nil
-}
-
 func (s *Server) apiSignOut(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if err := s.svc.SignOut(r.Context(), p.session, s.client(r)); err != nil {
 		return err

@@ -82,7 +82,7 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, p *principa
 		err = flush()
 	}
 	if err != nil && started {
-		s.log.ErrorContext(r.Context(), "audit export cut short", "request_id", requestID(r), "err", err)
+		s.log.ErrorContext(r.Context(), "audit export cut short", "request_id", requestID(w), "err", err)
 		return nil
 	}
 	if err != nil {

@@ -195,6 +195,41 @@ func TestAPISignInSameAnswerForUnknownEmail(t *testing.T) {
 	}
 }
 
+// TestAPISessionCheckFollowsChanges: the check's answers are cached; a later
+// last-seen time and a second factor must still show at once.
+func TestAPISessionCheckFollowsChanges(t *testing.T) {
+	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
+	tok := e.signUpIn(t, "ada@example.com")
+	current := func() (map[string]any, map[string]any) {
+		t.Helper()
+		r := e.call(t, "GET", "/api/v1/sessions/current", tok, nil)
+		wantStatus(t, r, 200, "")
+		if ct := r.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+			t.Fatalf("Content-Type %q", ct)
+		}
+		m := r.json(t)
+		return m["account"].(map[string]any), m["session"].(map[string]any)
+	}
+	_, s1 := current()
+	_, s2 := current()
+	if s1["last_seen_at"] != s2["last_seen_at"] {
+		t.Fatalf("last seen moved without time passing: %v, %v", s1["last_seen_at"], s2["last_seen_at"])
+	}
+	e.Clock.Advance(2 * time.Minute)
+	_, s3 := current()
+	if s3["last_seen_at"] == s1["last_seen_at"] {
+		t.Fatalf("last seen still %v after two minutes", s1["last_seen_at"])
+	}
+
+	setup := e.call(t, "POST", "/api/v1/account/2fa/setup", tok, nil).json(t)
+	code, _ := totp.Code(setup["secret"].(string), e.Clock.Now())
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/enable", tok, map[string]string{"code": code}), 200, "")
+	a, s4 := current()
+	if a["two_factor_enabled"] != true || s4["aal"] != 2.0 {
+		t.Fatalf("after enabling 2FA: account %v, session %v", a, s4)
+	}
+}
+
 func TestAPISessions(t *testing.T) {
 	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
 	tok := e.signUpIn(t, "ada@example.com")

@@ -79,7 +79,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := keyward.ErrorCode(err)
 	st := status(err)
 	if st >= 500 {
-		s.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r), "code", code, "err", err)
+		s.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(w), "code", code, "err", err)
 	}
 	msg := keyward.ErrorMessage(err)
 	if code != keyward.CodeInternal && st == http.StatusInternalServerError {
@@ -109,7 +109,7 @@ func setRetryAfter(w http.ResponseWriter, err error, status int) {
 // way the client could act on, so a failure is only logged by the caller's
 // access log through the short body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = jsonContentType[:1:1]
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

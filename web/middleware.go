@@ -18,13 +18,20 @@ import (
 // maxBodyBytes bounds every request body; larger ones are 413.
 const maxBodyBytes = 1 << 20
 
-type ctxKey int
-
-const requestIDKey ctxKey = iota
-
-func requestID(r *http.Request) string {
-	id, _ := r.Context().Value(requestIDKey).(string)
-	return id
+// requestID is the id the access log gave the request w answers. It rides
+// on the ResponseWriter rather than the request's context: a context value
+// costs a copy of the whole Request on every request, hot checks included.
+func requestID(w http.ResponseWriter) string {
+	for {
+		switch x := w.(type) {
+		case *statusRecorder:
+			return x.id
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return ""
+		}
+	}
 }
 
 // middleware wraps the routes in what every response needs, outermost first:
@@ -44,6 +51,7 @@ func (s *Server) middleware(h http.Handler) http.Handler {
 
 type statusRecorder struct {
 	http.ResponseWriter
+	id     string
 	status int
 	bytes  int
 }
@@ -106,8 +114,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		id := s.ids.next()
 		w.Header()["X-Request-Id"] = []string{id}
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, id: id}
 		next.ServeHTTP(rec, r)
 		if r.Method == http.MethodGet && r.URL.Path == sessionCheckPath {
 			switch rec.status {
@@ -154,30 +161,40 @@ func (s *Server) LogSessionChecks(ctx context.Context, interval time.Duration) {
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
 
-// securityHeaderValues are set on every response. Assigning the canonical
-// keys directly, instead of Header.Set, skips re-canonicalising and
-// re-validating them on every request (the session check is hot).
-var securityHeaderValues = []struct{ key, value string }{
-	{"Content-Security-Policy", contentSecurityPolicy},
-	{"X-Content-Type-Options", "nosniff"},
-	{"X-Frame-Options", "DENY"},
-	{"Referrer-Policy", "no-referrer"},
-	{"Cross-Origin-Opener-Policy", "same-origin"},
-	{"Cross-Origin-Resource-Policy", "same-origin"},
-	{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"},
-}
+// securityHeaders are set on every response. The values are shared, read-only
+// slices of capacity 1 assigned to the canonical keys: no Header.Set
+// re-canonicalising and re-validating them, no allocation per header (the
+// session check is hot). net/http replaces or appends to a header's slice,
+// never writes into it, and an append to a full slice copies it.
+var (
+	securityHeaderValues = []struct {
+		key   string
+		value []string
+	}{
+		{"Content-Security-Policy", []string{contentSecurityPolicy}},
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"Referrer-Policy", []string{"no-referrer"}},
+		{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+		{"Cross-Origin-Resource-Policy", []string{"same-origin"}},
+		{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=(), interest-cohort=()"}},
+	}
+	noStore         = []string{"no-store"}
+	strictTransport = []string{"max-age=63072000; includeSubDomains"}
+	jsonContentType = []string{"application/json; charset=utf-8"}
+)
 
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		for _, kv := range securityHeaderValues {
-			h[kv.key] = []string{kv.value}
+			h[kv.key] = kv.value[:1:1]
 		}
 		if !strings.HasPrefix(r.URL.Path, "/static/") {
-			h["Cache-Control"] = []string{"no-store"}
+			h["Cache-Control"] = noStore[:1:1]
 		}
 		if s.secure {
-			h["Strict-Transport-Security"] = []string{"max-age=63072000; includeSubDomains"}
+			h["Strict-Transport-Security"] = strictTransport[:1:1]
 		}
 		next.ServeHTTP(w, r)
 	})

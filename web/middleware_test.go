@@ -23,9 +23,9 @@ func TestPanicsBecomeAGeneric500(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := s.securityHeaders(s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := s.accessLog(s.securityHeaders(s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("database password is hunter2")
-	})))
+	}))))
 	for _, path := range []string{"/api/v1/sessions", "/settings/security"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
@@ -38,6 +38,11 @@ func TestPanicsBecomeAGeneric500(t *testing.T) {
 		}
 		if path == "/api/v1/sessions" && !strings.Contains(body, `"code":"internal"`) {
 			t.Fatalf("API panic body = %q", body)
+		}
+		// The operator finds the cause from the id the client saw.
+		id := rec.Header().Get("X-Request-Id")
+		if id == "" || !strings.Contains(logs.String(), `msg="request failed" request_id=`+id+" ") {
+			t.Fatalf("%s: request id %q not on the failure's log line:\n%s", path, id, logs.String())
 		}
 	}
 	if !strings.Contains(logs.String(), "hunter2") {

@@ -74,7 +74,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, view); err != nil {
-		s.log.ErrorContext(r.Context(), "rendering page", "page", name, "request_id", requestID(r), "err", err)
+		s.log.ErrorContext(r.Context(), "rendering page", "page", name, "request_id", requestID(w), "err", err)
 		http.Error(w, "Something went wrong on our side. Please try again.", http.StatusInternalServerError)
 		return
 	}

@@ -38,6 +38,7 @@ type Server struct {
 	// Session checks answered (200) and refused (401) between log lines.
 	sessionChecks        atomic.Int64
 	sessionChecksRefused atomic.Int64
+	checkAnswers         *checkAnswers
 }
 
 type cookieNames struct {
@@ -45,6 +46,10 @@ type cookieNames struct {
 	mfa     string
 	flash   string
 }
+
+// maxCheckAnswers bounds the session-check answer cache (about 1 KiB an
+// entry), like the service's session cache.
+const maxCheckAnswers = 100_000
 
 // New builds the server and its routes.
 func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
@@ -61,7 +66,8 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs()}
+	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
+		checkAnswers: newCheckAnswers(maxCheckAnswers)}
 	s.mux = s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil

@@ -1,0 +1,72 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"sync"
+)
+
+// currentSessionJSON is the session check's answer: a struct, not a map,
+// so encoding it sorts no keys. It is comparable, which the answer cache
+// relies on.
+type currentSessionJSON struct {
+	Account accountJSON `json:"account"`
+	Session sessionJSON `json:"session"`
+}
+
+// apiCurrentSession answers GET /api/v1/sessions/current, the check every
+// application behind keyward makes on each of its own requests.
+func (s *Server) apiCurrentSession(w http.ResponseWriter, r *http.Request, p *principal) error {
+	view := currentSessionJSON{Account: accountOf(p.account), Session: sessionOf(p.session, p.session.ID)}
+	body := s.checkAnswers.body(view)
+	w.Header()["Content-Type"] = jsonContentType[:1:1] // net/http adds Content-Length
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return nil
+}
+
+// checkAnswers remembers, per session, the encoded session-check answer
+// together with the view it was encoded from. An answer is reused only for
+// an identical view, so it can never be stale: a session touched, an
+// account's email or 2FA changed, make a different view and a new answer.
+// Encoding the answer (five times through time.Time.MarshalJSON, validated
+// again by encoding/json) was the largest part of the check's own cost.
+type checkAnswers struct {
+	mu  sync.RWMutex
+	max int
+	m   map[string]*encodedCheck // by session id
+}
+
+type encodedCheck struct {
+	view currentSessionJSON
+	body []byte
+}
+
+func newCheckAnswers(max int) *checkAnswers {
+	return &checkAnswers{max: max, m: make(map[string]*encodedCheck)}
+}
+
+// body returns view encoded as writeJSON would encode it. The bytes are
+// shared: callers only write them.
+func (c *checkAnswers) body(view currentSessionJSON) []byte {
+	id := view.Session.ID
+	c.mu.RLock()
+	e := c.m[id]
+	c.mu.RUnlock()
+	if e != nil && e.view == view {
+		return e.body
+	}
+	var buf bytes.Buffer
+	_ = json.NewEncoder(&buf).Encode(view) // our own type: it cannot fail
+	e = &encodedCheck{view: view, body: buf.Bytes()}
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		// Bounded and simple, as the session cache: ended sessions' answers
+		// go too, and live ones are encoded again at their next check.
+		clear(c.m)
+	}
+	c.m[id] = e
+	c.mu.Unlock()
+	return e.body
+}
