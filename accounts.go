@@ -16,7 +16,12 @@ func (s *Service) SignUp(ctx context.Context, email, pw string, c Client) (*Acco
 	}
 	// Every attempt counts against the address (successes too: this bounds
 	// account creation and probing for taken emails, not guessing).
-	check := throttleCheck{signupThrottleKey(clientAddress(c.IP)), s.cfg.SignupThrottle}
+	addr := clientAddress(c.IP)
+	if !s.checks.enter(addr) {
+		return nil, throttled(time.Second)
+	}
+	defer s.checks.leave(addr)
+	check := throttleCheck{signupThrottleKey(addr), s.cfg.SignupThrottle}
 	if _, err := s.reserveAttempt(ctx, s.clock(), check); err != nil {
 		return nil, err
 	}

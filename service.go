@@ -34,6 +34,10 @@ type Config struct {
 	AddressThrottle    ThrottleRule  // per client address, for passwords
 	SignupThrottle     ThrottleRule  // per client address, every sign-up attempt
 	SecondFactorRule   ThrottleRule  // per account, for TOTP and backup codes
+	// PasswordChecksPerAddress bounds the sign-ins and sign-ups one client
+	// address has waiting for or in a password hash on this node; more get
+	// 429 at once.
+	PasswordChecksPerAddress int
 	// TouchInterval bounds how often the session check writes last-seen.
 	TouchInterval time.Duration
 }
@@ -53,7 +57,11 @@ func DefaultConfig() Config {
 		AddressThrottle:    ThrottleRule{Free: 50, Base: time.Second, Max: time.Minute, Forget: time.Hour},
 		SignupThrottle:     ThrottleRule{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: time.Hour},
 		SecondFactorRule:   ThrottleRule{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: time.Hour},
-		TouchInterval:      time.Minute,
+		// 8 checks at 25-40 ms each still let one office behind one NAT
+		// sign in some 200 people a second, while a flood from one address
+		// keeps at most 8 hashes ahead of everyone else.
+		PasswordChecksPerAddress: 8,
+		TouchInterval:            time.Minute,
 	}
 }
 
@@ -82,6 +90,7 @@ type Service struct {
 	rand    io.Reader
 	log     *slog.Logger
 	cache   *sessionCache
+	checks  *addressGate // password checks in flight per client address
 	ids     idSource
 }
 
@@ -100,6 +109,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	fillDuration(&cfg.MFATokenTTL, def.MFATokenTTL)
 	fillDuration(&cfg.PendingSetupTTL, def.PendingSetupTTL)
 	fillDuration(&cfg.TouchInterval, def.TouchInterval)
+	if cfg.PasswordChecksPerAddress <= 0 {
+		cfg.PasswordChecksPerAddress = def.PasswordChecksPerAddress
+	}
 	if cfg.SignInThrottle == (ThrottleRule{}) {
 		cfg.SignInThrottle = def.SignInThrottle
 	}
@@ -133,6 +145,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		log:     log,
 	}
 	s.cache = newSessionCache(defaultCacheSize)
+	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)
 	return s, nil
 }
 

@@ -50,6 +50,10 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 	// line of the system log: make it fit to store first.
 	email = cleanText(email, maxEmailLength)
 	addr := clientAddress(c.IP)
+	if !s.checks.enter(addr) {
+		return nil, throttled(time.Second)
+	}
+	defer s.checks.leave(addr)
 	// The tight rule counts an email from one address, so an attacker
 	// elsewhere slows only himself; the looser one counts the email from
 	// everywhere, against guessing spread over many addresses.

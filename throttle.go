@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -163,4 +164,50 @@ func (s *Service) reserveAttempt(ctx context.Context, now time.Time, checks ...t
 		return 0, throttled(raced)
 	}
 	return wait, nil
+}
+
+// addressGate bounds the password checks (sign-ins, sign-ups) one client
+// address has in flight on this node. The store's throttles count failures,
+// which are known only after the slow hash: a burst of hundreds of requests
+// from one address passes them all at once and queues for the few hashing
+// slots ahead of everyone else, so that the owner of an account, signing in
+// from elsewhere, waits out the whole burst. Past the bound the answer is
+// 429 at once, before any store read or hash. It is per node, like the
+// hashing slots it protects.
+type addressGate struct {
+	mu  sync.Mutex
+	max int
+	n   map[string]int // only addresses with checks in flight: bounded by them
+}
+
+func newAddressGate(max int) *addressGate {
+	return &addressGate{max: max, n: make(map[string]int)}
+}
+
+// enter reports whether addr may start a check; each true must be followed
+// by leave.
+func (g *addressGate) enter(addr string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n[addr] >= g.max {
+		return false
+	}
+	g.n[addr]++
+	return true
+}
+
+func (g *addressGate) leave(addr string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n[addr] <= 1 {
+		delete(g.n, addr)
+		return
+	}
+	g.n[addr]--
+}
+
+func (g *addressGate) inFlight(addr string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n[addr]
 }
