@@ -38,3 +38,23 @@ func TestThrottleRuleDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountRulesAllowAtMost100GuessesAnHour: an attacker who guesses
+// again the moment each wait ends gets no more than 100 tries an hour at
+// one account (ASVS 4 V2.2.1), by password or by second factor.
+func TestAccountRulesAllowAtMost100GuessesAnHour(t *testing.T) {
+	cfg := DefaultConfig()
+	for name, r := range map[string]ThrottleRule{"password, every address": cfg.AccountThrottle, "second factor": cfg.SecondFactorRule} {
+		t.Run(name, func(t *testing.T) {
+			var at time.Duration
+			failures := 0
+			for at < time.Hour {
+				failures++
+				at += r.Delay(failures)
+			}
+			if failures > 100 {
+				t.Fatalf("%d guesses in an hour under %+v, want at most 100", failures, r)
+			}
+		})
+	}
+}
