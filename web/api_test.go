@@ -509,17 +509,27 @@ func TestAPIHygiene(t *testing.T) {
 		{"readyz", "GET", "/readyz", 200, ""},
 		{"error page", "GET", "/no/such/page", 404, ""},
 		{"signed-in API", "GET", "/api/v1/sessions", 200, ""},
+		{"session check", "GET", "/api/v1/sessions/current", 200, ""},
+		{"sign-in page", "GET", "/signin", 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := e.call(t, tt.method, tt.path, tok, nil)
 			wantStatus(t, r, tt.status, tt.code)
 			h := r.header
-			for name, want := range map[string]string{
-				"X-Content-Type-Options": "nosniff",
-				"Cache-Control":          "no-store",
-				"Referrer-Policy":        "no-referrer",
-			} {
+			want := map[string]string{
+				"X-Content-Type-Options":       "nosniff",
+				"Cache-Control":                "no-store",
+				"Referrer-Policy":              "no-referrer",
+				"Cross-Origin-Resource-Policy": "same-origin",
+			}
+			if !strings.HasPrefix(tt.path, "/api/") {
+				// Headers that act on documents only: pages carry them.
+				want["X-Frame-Options"] = "DENY"
+				want["Cross-Origin-Opener-Policy"] = "same-origin"
+				want["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
+			}
+			for name, want := range want {
 				if got := h.Get(name); got != want {
 					t.Errorf("%s = %q, want %q", name, got, want)
 				}

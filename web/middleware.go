@@ -161,16 +161,37 @@ func (s *Server) LogSessionChecks(ctx context.Context, interval time.Duration) {
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
 
-// securityHeaders are set on every response. The values are shared, read-only
-// slices of capacity 1 assigned to the canonical keys: no Header.Set
-// re-canonicalising and re-validating them, no allocation per header (the
-// session check is hot). net/http replaces or appends to a header's slice,
-// never writes into it, and an append to a full slice copies it.
+// apiContentSecurityPolicy is the policy of JSON answers: nothing may load
+// or frame them (standards.md 30 asks object-src, base-uri and
+// frame-ancestors everywhere; default-src 'none' would cover object-src).
+const apiContentSecurityPolicy = "default-src 'none'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+
+// headerValue is one header every response of a kind carries.
+type headerValue struct {
+	key   string
+	value []string
+}
+
+// The values are shared, read-only slices of capacity 1 assigned to the
+// canonical keys: no Header.Set re-canonicalising and re-validating them, no
+// allocation per header (the session check is hot). net/http replaces or
+// appends to a header's slice, never writes into it, and an append to a full
+// slice copies it.
 var (
-	securityHeaderValues = []struct {
-		key   string
-		value []string
-	}{
+	// apiHeaders are what acts on a JSON answer (the OWASP REST set, and
+	// Referrer-Policy, which standards.md 30 asks everywhere). Every header
+	// costs the hot session check a copy, a sort and a write, so the ones
+	// that only act on documents are left to pages.
+	apiHeaders = []headerValue{
+		{"Content-Security-Policy", []string{apiContentSecurityPolicy}},
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"Referrer-Policy", []string{"no-referrer"}},
+		{"Cross-Origin-Resource-Policy", []string{"same-origin"}},
+		{"Cache-Control", []string{"no-store"}},
+	}
+	// pageHeaders add, for HTML, the legacy framing ban, a browsing-context
+	// group of its own and no powerful features.
+	pageHeaders = []headerValue{
 		{"Content-Security-Policy", []string{contentSecurityPolicy}},
 		{"X-Content-Type-Options", []string{"nosniff"}},
 		{"X-Frame-Options", []string{"DENY"}},
@@ -187,11 +208,17 @@ var (
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		for _, kv := range securityHeaderValues {
-			h[kv.key] = kv.value[:1:1]
-		}
-		if !strings.HasPrefix(r.URL.Path, "/static/") {
-			h["Cache-Control"] = noStore[:1:1]
+		if isAPI(r) {
+			for _, kv := range apiHeaders {
+				h[kv.key] = kv.value[:1:1]
+			}
+		} else {
+			for _, kv := range pageHeaders {
+				h[kv.key] = kv.value[:1:1]
+			}
+			if !strings.HasPrefix(r.URL.Path, "/static/") {
+				h["Cache-Control"] = noStore[:1:1]
+			}
 		}
 		if s.secure {
 			h["Strict-Transport-Security"] = strictTransport[:1:1]
