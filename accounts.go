@@ -9,8 +9,29 @@ import (
 	"github.com/keyward/keyward/password"
 )
 
-// SignUp creates an account from the public sign-up form or API.
+// SignUp creates an account from the public sign-up API.
 func (s *Service) SignUp(ctx context.Context, email, pw string, c Client) (*Account, error) {
+	return s.signUp(ctx, email, pw, c, nil)
+}
+
+// SignUpAndSignIn is sign-up from the page: the account and its first
+// session in one transaction, for one password hash instead of one to store
+// and another to check it again straight away.
+func (s *Service) SignUpAndSignIn(ctx context.Context, email, pw string, c Client) (*SignInResult, error) {
+	var res *SignInResult
+	_, err := s.signUp(ctx, email, pw, c, func(q Queries, a *Account) error {
+		var err error
+		res, err = s.openSession(ctx, q, a, 1, c, s.clock(), map[string]string{audit.DetailMethod: audit.MethodPassword})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// signUp creates an account; then, in the same transaction, runs also.
+func (s *Service) signUp(ctx context.Context, email, pw string, c Client, also func(Queries, *Account) error) (*Account, error) {
 	if !s.cfg.SignupEnabled {
 		return nil, Errorf(CodeSignupDisabled, "Sign-up is turned off here. Ask the operator for an account.")
 	}
@@ -25,16 +46,16 @@ func (s *Service) SignUp(ctx context.Context, email, pw string, c Client) (*Acco
 	if _, err := s.reserveAttempt(ctx, s.clock(), check); err != nil {
 		return nil, err
 	}
-	return s.createAccount(ctx, email, pw, c, audit.ActorSelf)
+	return s.createAccount(ctx, email, pw, c, audit.ActorSelf, also)
 }
 
 // CreateAccount is the operator's way in (`keyward account create`): it
 // works with sign-up turned off and is recorded as done by an admin.
 func (s *Service) CreateAccount(ctx context.Context, email, pw string) (*Account, error) {
-	return s.createAccount(ctx, email, pw, Client{}, audit.ActorAdmin)
+	return s.createAccount(ctx, email, pw, Client{}, audit.ActorAdmin, nil)
 }
 
-func (s *Service) createAccount(ctx context.Context, email, pw string, c Client, actor audit.Actor) (*Account, error) {
+func (s *Service) createAccount(ctx context.Context, email, pw string, c Client, actor audit.Actor, also func(Queries, *Account) error) (*Account, error) {
 	email, err := ParseEmail(email)
 	if err != nil {
 		return nil, err
@@ -60,7 +81,13 @@ func (s *Service) createAccount(ctx context.Context, email, pw string, c Client,
 		}
 		e := event(a.ID, audit.AccountCreated, c, "")
 		e.Actor = actor
-		return s.record(ctx, q, e)
+		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(q, a)
+		}
+		return nil
 	})
 	if IsCode(err, CodeEmailTaken) {
 		return nil, emailTaken()

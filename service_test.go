@@ -85,6 +85,43 @@ func TestSignUpAndSignIn(t *testing.T) {
 	}
 }
 
+// TestSignUpAndSignInAtOnce: the page's sign-up opens the first session in
+// the account's own transaction; a refused sign-up opens nothing.
+func TestSignUpAndSignInAtOnce(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	res, err := e.Svc.SignUpAndSignIn(ctx, "ada@example.com", goodPassword, laptop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MFARequired() || res.Session.AAL != 1 || res.Account.Email != "ada@example.com" {
+		t.Fatalf("result %+v", res)
+	}
+	if a, sess, err := e.Svc.Authenticate(ctx, res.Token); err != nil || a.ID != res.Account.ID || sess.ID != res.Session.ID {
+		t.Fatalf("Authenticate = %v, %v, %v", a, sess, err)
+	}
+	page, err := e.Svc.Events(ctx, res.Account.ID, keyward.EventQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range page.Events {
+		got = append(got, string(ev.Type)+" "+ev.SessionID+" "+ev.Details[audit.DetailMethod])
+	}
+	want := []string{ // newest first
+		string(audit.SigninSucceeded) + " " + res.Session.ID + " " + audit.MethodPassword,
+		string(audit.AccountCreated) + "  ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	_, err = e.Svc.SignUpAndSignIn(ctx, "ADA@example.com", goodPassword, laptop)
+	wantCode(t, err, keyward.CodeEmailTaken)
+	if list, err := e.Svc.Sessions(ctx, res.Account.ID); err != nil || len(list) != 1 {
+		t.Fatalf("after a refused sign-up: %d sessions (%v), want the first only", len(list), err)
+	}
+}
+
 func TestSignUpErrors(t *testing.T) {
 	e := keywardtest.New(t, keywardtest.Options{})
 	signUp(t, e, "ada@example.com")

@@ -80,18 +80,13 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 	case pw != confirm:
 		return fail(invalid("The passwords do not match. Type the same password twice."), "password_confirmation")
 	}
-	c := s.client(r)
-	if _, err := s.svc.SignUp(r.Context(), email, pw, c); err != nil {
+	res, err := s.svc.SignUpAndSignIn(r.Context(), email, pw, s.client(r))
+	if err != nil {
 		field := "password"
 		if keyward.IsCode(err, keyward.CodeInvalidEmail) || keyward.IsCode(err, keyward.CodeEmailTaken) {
 			field = "email"
 		}
 		return fail(err, field)
-	}
-	res, err := s.svc.SignIn(r.Context(), email, pw, c)
-	if err != nil || res.MFARequired() {
-		s.setFlash(w, flashOK, "Your account is ready. Sign in to continue.")
-		return seeOther(w, r, "/signin")
 	}
 	s.startSession(w, res)
 	s.setFlash(w, flashOK, "Your account is ready. Welcome to keyward.")
