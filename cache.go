@@ -31,9 +31,9 @@ type sessionCache struct {
 	enabled   bool
 	gen       uint64 // bumped by every eviction, so a load that raced one is not stored
 	max       int
-	entries   map[string]*cacheEntry
-	byAccount map[string]map[string]struct{}
-	missing   map[string]struct{}
+	entries   map[tokenHash]*cacheEntry
+	byAccount map[string]map[tokenHash]struct{}
+	missing   map[tokenHash]struct{}
 }
 
 func newSessionCache(max int) *sessionCache {
@@ -43,13 +43,13 @@ func newSessionCache(max int) *sessionCache {
 }
 
 func (c *sessionCache) reset() {
-	c.entries = make(map[string]*cacheEntry)
-	c.byAccount = make(map[string]map[string]struct{})
-	c.missing = make(map[string]struct{})
+	c.entries = make(map[tokenHash]*cacheEntry)
+	c.byAccount = make(map[string]map[tokenHash]struct{})
+	c.missing = make(map[tokenHash]struct{})
 	c.gen++
 }
 
-func (c *sessionCache) get(key string) (*cacheEntry, bool) {
+func (c *sessionCache) get(key tokenHash) (*cacheEntry, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.enabled {
@@ -66,14 +66,14 @@ func (c *sessionCache) generation() (uint64, bool) {
 	return c.gen, c.enabled
 }
 
-func (c *sessionCache) knownMissing(key string) bool {
+func (c *sessionCache) knownMissing(key tokenHash) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	_, ok := c.missing[key]
 	return ok
 }
 
-func (c *sessionCache) put(key string, e *cacheEntry, gen uint64) {
+func (c *sessionCache) put(key tokenHash, e *cacheEntry, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.enabled || c.gen != gen {
@@ -86,13 +86,13 @@ func (c *sessionCache) put(key string, e *cacheEntry, gen uint64) {
 	c.entries[key] = e
 	ids := c.byAccount[e.account.ID]
 	if ids == nil {
-		ids = make(map[string]struct{})
+		ids = make(map[tokenHash]struct{})
 		c.byAccount[e.account.ID] = ids
 	}
 	ids[key] = struct{}{}
 }
 
-func (c *sessionCache) putMissing(key string, gen uint64) {
+func (c *sessionCache) putMissing(key tokenHash, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.enabled || c.gen != gen {
@@ -106,7 +106,7 @@ func (c *sessionCache) putMissing(key string, gen uint64) {
 
 // touch records a new last-seen time in the cached copy; entries are
 // replaced, never changed in place, since readers hold them without a lock.
-func (c *sessionCache) touch(key string, at time.Time) {
+func (c *sessionCache) touch(key tokenHash, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[key]; ok {

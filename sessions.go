@@ -16,19 +16,18 @@ func unauthenticated() *Error {
 // node-local cache while invalidations can be followed, and writes to the
 // store at most once per TouchInterval per session (last seen).
 func (s *Service) Authenticate(ctx context.Context, token string) (*Account, *Session, error) {
-	hash, ok := parseToken(sessionTokenPrefix, token)
+	key, ok := parseToken(sessionTokenPrefix, token)
 	if !ok {
 		return nil, nil, unauthenticated()
 	}
 	now := s.clock()
-	key := string(hash)
 	entry, found := s.cache.get(key)
 	if !found {
 		gen, cacheable := s.cache.generation()
 		if cacheable && s.cache.knownMissing(key) {
 			return nil, nil, unauthenticated()
 		}
-		sess, err := s.store.SessionByTokenHash(ctx, hash)
+		sess, err := s.sessionByKey(ctx, key)
 		if IsCode(err, CodeNotFound) {
 			// Tokens are random: one the store does not know now can never
 			// become valid later, so remembering the miss is safe.
@@ -53,7 +52,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Account, *Se
 	if now.Sub(sess.LastSeenAt) >= s.cfg.SessionIdleTimeout && found {
 		// Other nodes touch the session without telling this cache (a touch
 		// is no invalidation): before calling it idle, ask the store.
-		stored, err := s.store.SessionByTokenHash(ctx, hash)
+		stored, err := s.sessionByKey(ctx, key)
 		if err != nil {
 			return nil, nil, notFoundAs(err, unauthenticated())
 		}
@@ -70,8 +69,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Account, *Se
 		sess.LastSeenAt = now
 		s.cache.touch(key, now)
 	}
-	a := entry.account
-	return &a, &sess, nil
+	// The caller gets copies (the cached entry is shared), made in one
+	// allocation: the check is hot.
+	out := &struct {
+		a Account
+		s Session
+	}{entry.account, sess}
+	return &out.a, &out.s, nil
+}
+
+// sessionByKey reads a session from the store by its token's hash. The key
+// is copied here, off the cached path, so that Authenticate's own key stays
+// on the stack.
+func (s *Service) sessionByKey(ctx context.Context, key tokenHash) (*Session, error) {
+	return s.store.SessionByTokenHash(ctx, key[:])
 }
 
 // SignOut ends the caller's own session.

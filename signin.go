@@ -206,10 +206,11 @@ var errCodeLost = errors.New("code already used")
 // mfa_tokens, so asking for a new token does not reset the count.
 func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c Client) (*SignInResult, error) {
 	now := s.clock()
-	hash, ok := parseToken(mfaTokenPrefix, mfaToken)
+	parsed, ok := parseToken(mfaTokenPrefix, mfaToken)
 	if !ok {
 		return nil, mfaTokenExpired()
 	}
+	hash := parsed[:]
 	ch, err := s.store.MFAChallenge(ctx, hash)
 	if IsCode(err, CodeNotFound) || (err == nil && !now.Before(ch.ExpiresAt)) {
 		return nil, mfaTokenExpired()
