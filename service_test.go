@@ -2,6 +2,7 @@ package keyward_test
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/backupcode"
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/totp"
@@ -536,6 +538,91 @@ func TestTwoFactorSignIn(t *testing.T) {
 		_, err = e.Svc.CompleteSignIn(ctx, step.MFAToken, codes[0], laptop)
 		wantCode(t, err, keyward.CodeInvalidCode)
 	})
+}
+
+// storeBackupCodes replaces an account's set with codes, stored the way the
+// service stores a set: one salt, and the hash of each normalised code.
+func storeBackupCodes(t testing.TB, e *keywardtest.Env, accountID string, codes []string) {
+	t.Helper()
+	salt, err := backupcode.NewSalt(crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes [][]byte
+	for _, c := range codes {
+		norm, ok := backupcode.Normalize(c)
+		if !ok {
+			t.Fatalf("Normalize(%q) refused a code to store", c)
+		}
+		hashes = append(hashes, backupcode.Hash(norm, salt))
+	}
+	if err := e.Store.ReplaceBackupCodes(ctx, accountID, salt, hashes); err != nil {
+		t.Fatalf("ReplaceBackupCodes: %v", err)
+	}
+}
+
+// TestBackupCodeFormsSignIn: sets of 10-character codes, issued before
+// codes had 13, still sign in, and every form a person may type of either
+// length is tried as a backup code, never as a TOTP code, even when it is
+// all digits.
+func TestBackupCodeFormsSignIn(t *testing.T) {
+	tests := []struct {
+		name  string
+		set   []string // as shown when issued
+		typed []string // what is typed, one sign-in each, in order
+		want  keyward.Code
+	}{
+		{
+			name:  "legacy 10-character set",
+			set:   []string{"abcde-fghjk", "mnpqr-stvwx", "01234-56789", "yz012-34567", "00111-bcdef"},
+			typed: []string{"abcde-fghjk", "MNPQR STVWX", "0123456789", " yz012-34567\r\n", "OoIiL-bcdef"},
+		},
+		{
+			name:  "legacy code used twice",
+			set:   []string{"abcde-fghjk"},
+			typed: []string{"abcde-fghjk", "abcde-fghjk"},
+			want:  keyward.CodeInvalidCode,
+		},
+		{
+			name:  "13-character set",
+			set:   []string{"abcde-fghj-kmnp", "01234-5678-9012", "qrstv-wxyz-0123", "45678-9abc-defg"},
+			typed: []string{"ABCDE-FGHJ-KMNP", "01234 5678 9012", "qrstvwxyz0123", "45678-9ABC DEFG"},
+		},
+		{
+			name:  "new code cut to legacy length",
+			set:   []string{"abcde-fghj-kmnp"},
+			typed: []string{"abcde-fghjk"},
+			want:  keyward.CodeInvalidCode,
+		},
+		{
+			name:  "legacy code with more typed",
+			set:   []string{"abcde-fghjk"},
+			typed: []string{"abcde-fghjk-mnp"},
+			want:  keyward.CodeInvalidCode,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := keywardtest.New(t, keywardtest.Options{})
+			a := signUp(t, e, "ada@example.com")
+			enableTOTP(t, e, signIn(t, e, "ada@example.com", laptop))
+			storeBackupCodes(t, e, a.ID, tt.set)
+			for i, typed := range tt.typed {
+				step := signIn(t, e, "ada@example.com", phone)
+				res, err := e.Svc.CompleteSignIn(ctx, step.MFAToken, typed, phone)
+				if i < len(tt.typed)-1 || tt.want == "" {
+					if err != nil {
+						t.Fatalf("CompleteSignIn(%q): %v", typed, err)
+					}
+					if left := len(tt.set) - 1 - i; !res.UsedBackupCode || res.BackupCodesRemaining != left || res.Session.AAL != 2 {
+						t.Fatalf("CompleteSignIn(%q) = %+v, want a backup-code sign-in with %d left", typed, res, left)
+					}
+					continue
+				}
+				wantCode(t, err, tt.want)
+			}
+		})
+	}
 }
 
 func TestBackupCodeRaceHasOneWinner(t *testing.T) {

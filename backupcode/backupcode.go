@@ -1,6 +1,14 @@
 // Package backupcode implements recovery codes, NIST SP 800-63B look-up
-// secrets: ten single-use codes of 50 random bits each, shown once as
-// "abcde-fghjk" and stored only as salted argon2id hashes.
+// secrets and rev 4's saved recovery codes: ten single-use codes of 65
+// random bits each, shown once as "abcde-fghj-kmnp" and stored only as
+// salted argon2id hashes.
+//
+// Codes issued before the move to 65 bits have 10 characters (50 bits,
+// shown as "abcde-fghjk"). Sets of them are still stored, so Normalize
+// accepts both lengths and Hash has not changed: an old code keeps matching
+// its stored hash until its owner generates a new set. An attempt of one
+// length never matches a code of the other, so accepting both adds nothing
+// to an attacker's odds against any one set.
 //
 // One random salt serves a whole set (one account), so checking an attempt
 // costs exactly one slow hash: the caller normalises the attempt, hashes it
@@ -19,10 +27,19 @@ import (
 const (
 	// Count is how many codes a set has.
 	Count = 10
-	// length is the characters in a code: 10 × 5 bits = 50 bits, well above
-	// the 20 bits ASVS asks of look-up secrets; below 64, so attempts must
-	// be throttled (standards.md 16, 18).
-	length = 10
+	// length is the characters in a new code: 13 × 5 bits = 65 bits, the
+	// 64 that NIST SP 800-63B rev 4 asks of saved recovery codes (4.2.1.1).
+	// At 64 bits or more, rate limiting is no longer a SHALL for look-up
+	// secrets (3.1.2.1); keyward throttles second-factor attempts anyway:
+	// legacy sets are still stored, the same per-account count guards TOTP
+	// codes (which need it), and every attempt costs a slow hash
+	// (standards.md 16, 18).
+	length = 13
+	// legacyLength is the characters in a code issued before 65 bits:
+	// 10 × 5 = 50 bits, above the 20 ASVS asks of look-up secrets but below
+	// 64, so attempts SHALL be throttled while such sets exist. Normalize
+	// and Format accept it; Generate never makes it.
+	legacyLength = 10
 	// alphabet is Crockford's base32 in lower case: no i, l, o or u, so
 	// nothing reads as another character.
 	alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -32,13 +49,15 @@ const (
 	HashSize = 32
 )
 
-// Argon2id parameters. A code is 50 random bits, not a password, so the
-// hash does not have to make a guessable secret expensive: with a leaked
-// table and salt, finding one of ten codes still takes ~2^46 hashes, years
-// of GPU time even at this setting. It only has to keep offline search
-// infeasible while an attempt stays cheap for the server (a few ms), which
-// also keeps generating a set of ten quick. Changing them invalidates every
-// stored set, so they are constants.
+// Argon2id parameters. A code is random, not a password, so the hash does
+// not have to make a guessable secret expensive: with a leaked table and
+// salt, finding one of ten 65-bit codes takes ~2^61 hashes, 2^15 times the
+// ~2^46 of a legacy 50-bit set, which was already years of GPU time at this
+// setting. Below 112 bits NIST and ASVS still ask for a salted password
+// hash, and this one only has to keep offline search infeasible while an
+// attempt stays cheap for the server (a few ms), which also keeps
+// generating a set of ten quick. Changing them invalidates every stored
+// set, so they are constants.
 const (
 	argonTime    = 1
 	argonMemory  = 7 * 1024 // KiB = 7 MiB, OWASP's smallest listed memory
@@ -46,7 +65,7 @@ const (
 )
 
 // Generate returns n distinct codes read from rand (crypto/rand.Reader in
-// production), formatted "abcde-fghjk".
+// production), formatted "abcde-fghj-kmnp".
 func Generate(rand io.Reader, n int) ([]string, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("backupcode: cannot generate %d codes", n)
@@ -54,7 +73,7 @@ func Generate(rand io.Reader, n int) ([]string, error) {
 	codes := make([]string, 0, n)
 	seen := make(map[string]bool, n)
 	buf := make([]byte, length)
-	// A repeat from a sound source is a 2^-44 event; a few in a row mean the
+	// A repeat from a sound source is a 2^-59 event; a few in a row mean the
 	// reader is broken, and looping forever on it would hide that.
 	for tries := 0; len(codes) < n; tries++ {
 		if tries >= n+8 {
@@ -85,10 +104,11 @@ func NewSalt(rand io.Reader) ([]byte, error) {
 	return salt, nil
 }
 
-// Normalize turns what a person typed into the 10-character form that Hash
-// takes. It forgives case, spaces and dashes, and reads o as 0 and i or l
-// as 1, as Crockford's base32 does; ok is false unless exactly ten alphabet
-// characters remain.
+// Normalize turns what a person typed into the form that Hash takes: 13
+// characters for a code issued now, 10 for one issued before 65 bits. It
+// forgives case, spaces and dashes, and reads o as 0 and i or l as 1, as
+// Crockford's base32 does; ok is false unless exactly 10 or exactly 13
+// alphabet characters remain.
 func Normalize(input string) (string, bool) {
 	var out [length]byte
 	n := 0
@@ -115,10 +135,10 @@ func Normalize(input string) (string, bool) {
 		out[n] = c
 		n++
 	}
-	if n != length {
+	if n != length && n != legacyLength {
 		return "", false
 	}
-	return string(out[:]), true
+	return string(out[:n]), true
 }
 
 func isAlphabet(c byte) bool {
@@ -131,11 +151,22 @@ func Hash(normalized string, salt []byte) []byte {
 	return argon2.IDKey([]byte(normalized), salt, argonTime, argonMemory, argonThreads, HashSize)
 }
 
-// Format shows a normalised code as "abcde-fghjk"; anything else is
-// returned unchanged.
+// Format shows a normalised code in groups: "abcde-fghj-kmnp" for a code
+// of today, "abcde-fghjk" for a legacy one; anything else is returned
+// unchanged.
+//
+// Thirteen is prime, so the groups cannot be equal: 5-4-4 keeps three
+// groups, none longer than five characters, which is about what a person
+// holds at a glance while copying from paper or reading out over the phone,
+// and no more dashes than needed. The longer group comes first, where the
+// eye starts, as the five did in the legacy codes. The dashes are only for
+// reading: Normalize does not need them.
 func Format(normalized string) string {
-	if len(normalized) != length {
-		return normalized
+	switch len(normalized) {
+	case length:
+		return normalized[:5] + "-" + normalized[5:9] + "-" + normalized[9:]
+	case legacyLength:
+		return normalized[:5] + "-" + normalized[5:]
 	}
-	return normalized[:length/2] + "-" + normalized[length/2:]
+	return normalized
 }

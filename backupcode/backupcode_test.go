@@ -3,6 +3,7 @@ package backupcode
 import (
 	"bytes"
 	crand "crypto/rand"
+	"encoding/hex"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -23,32 +24,55 @@ func TestNormalize(t *testing.T) {
 		name, in, want string
 		ok             bool
 	}{
-		{"canonical", "abcdefghjk", "abcdefghjk", true},
-		{"formatted", "abcde-fghjk", "abcdefghjk", true},
-		{"upper case", "ABCDE-FGHJK", "abcdefghjk", true},
-		{"spaces", "abcde fghjk", "abcdefghjk", true},
-		{"surrounding spaces", " abcdefghjk ", "abcdefghjk", true},
-		{"pasted with newline", "abcde-fghjk\r\n", "abcdefghjk", true},
-		{"grouped oddly", "a-b c-d e\tf-g h-j k", "abcdefghjk", true},
-		{"mixed case", "AbCdE-fGhJk", "abcdefghjk", true},
-		{"o is zero", "oO000-12345", "0000012345", true},
-		{"i and l are one", "iIlL1-23456", "1111123456", true},
-		{"digits", "01234-56789", "0123456789", true},
-		{"last letters", "mnpqr-stvwx", "mnpqrstvwx", true},
+		// Codes issued now: 13 characters, shown "abcde-fghj-kmnp".
+		{"canonical", "abcdefghjkmnp", "abcdefghjkmnp", true},
+		{"formatted", "abcde-fghj-kmnp", "abcdefghjkmnp", true},
+		{"upper case", "ABCDE-FGHJ-KMNP", "abcdefghjkmnp", true},
+		{"mixed case", "AbCdE-fGhJ-kMnP", "abcdefghjkmnp", true},
+		{"spaces for dashes", "abcde fghj kmnp", "abcdefghjkmnp", true},
+		{"one dash only", "abcde-fghjkmnp", "abcdefghjkmnp", true},
+		{"surrounding spaces", " abcde-fghj-kmnp ", "abcdefghjkmnp", true},
+		{"pasted with newline", "abcde-fghj-kmnp\r\n", "abcdefghjkmnp", true},
+		{"grouped in fours", "abcd-efgh-jkmn-p", "abcdefghjkmnp", true},
+		{"doubled separators", "abcde--fghj -- kmnp", "abcdefghjkmnp", true},
+		{"grouped oddly", "a-b c-d e\tf-g h-j k-m n-p", "abcdefghjkmnp", true},
+		{"o is zero", "oO000-1234-5678", "0000012345678", true},
+		{"i and l are one", "iIlL1-2345-6789", "1111123456789", true},
+		{"all digits", "01234-5678-9012", "0123456789012", true},
+		{"last letters", "mnpqr-stvw-xyz0", "mnpqrstvwxyz0", true},
+		// Codes issued before 65 bits: 10 characters, shown "abcde-fghjk".
+		{"legacy canonical", "abcdefghjk", "abcdefghjk", true},
+		{"legacy formatted", "abcde-fghjk", "abcdefghjk", true},
+		{"legacy upper case", "ABCDE-FGHJK", "abcdefghjk", true},
+		{"legacy spaces", "abcde fghjk", "abcdefghjk", true},
+		{"legacy pasted with newline", "abcde-fghjk\r\n", "abcdefghjk", true},
+		{"legacy grouped like a new code", "abcd-efg-hjk", "abcdefghjk", true},
+		{"legacy o, i and l", "oOiIl-L0123", "0011110123", true},
+		// Neither length.
 		{"empty", "", "", false},
 		{"only separators", " - - ", "", false},
-		{"too short", "abcde-fghj", "", false},
-		{"too long", "abcde-fghjkm", "", false},
-		{"two codes", "abcde-fghjk abcde-fghjk", "", false},
-		{"u is not in the alphabet", "abcde-fghju", "", false},
-		{"punctuation", "abcde_fghjk", "", false},
-		{"dot", "abcde.fghjk", "", false},
-		{"kelvin sign", "abcde-fghj\u212a", "", false},
-		{"full-width", "ａｂｃｄｅ-ｆｇｈｊｋ", "", false},
-		{"accented", "abcdé-fghjk", "", false},
-		{"zero-width space", "abcde\u200bfghjk", "", false},
-		{"NUL", "abcde\x00fghjk", "", false},
-		{"invalid UTF-8", "abcde\xfffghjk", "", false},
+		{"9 characters", "abcde-fghj", "", false},
+		{"11 characters", "abcde-fghjk-m", "", false},
+		{"12 characters", "abcde-fghj-kmn", "", false},
+		{"14 characters", "abcde-fghj-kmnpq", "", false},
+		{"13 then more", "abcde-fghj-kmnp-qrstv", "", false},
+		{"two legacy codes", "abcde-fghjk abcde-fghjk", "", false},
+		{"two codes", "abcde-fghj-kmnp abcde-fghj-kmnp", "", false},
+		// Not the alphabet, or not ASCII.
+		{"u is not in the alphabet", "abcde-fghj-kmnu", "", false},
+		{"legacy with u", "abcde-fghju", "", false},
+		{"underscore", "abcde_fghj_kmnp", "", false},
+		{"dot", "abcde.fghj.kmnp", "", false},
+		{"en dash", "abcde\u2013fghj\u2013kmnp", "", false},
+		{"non-breaking space", "abcde\u00a0fghj-kmnp", "", false},
+		{"kelvin sign", "abcde-fghj-\u212amnp", "", false},
+		{"legacy with kelvin sign", "abcde-fghj\u212a", "", false},
+		{"full-width", "ａｂｃｄｅ-ｆｇｈｊ-ｋｍｎｐ", "", false},
+		{"Cyrillic a", "\u0430bcde-fghj-kmnp", "", false},
+		{"accented", "abcdé-fghj-kmnp", "", false},
+		{"zero-width space", "abcde\u200bfghj-kmnp", "", false},
+		{"NUL", "abcde\x00fghj-kmnp", "", false},
+		{"invalid UTF-8", "abcde\xfffghj-kmnp", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,34 +85,54 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestFormat(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"abcdefghjk", "abcde-fghjk"},
-		{"0123456789", "01234-56789"},
-		{"short", "short"},
-		{"", ""},
+	tests := []struct{ name, in, want string }{
+		{"new", "abcdefghjkmnp", "abcde-fghj-kmnp"},
+		{"new digits", "0123456789012", "01234-5678-9012"},
+		{"legacy", "abcdefghjk", "abcde-fghjk"},
+		{"legacy digits", "0123456789", "01234-56789"},
+		{"12 characters unchanged", "abcdefghjkmn", "abcdefghjkmn"},
+		{"14 characters unchanged", "abcdefghjkmnpq", "abcdefghjkmnpq"},
+		{"short unchanged", "short", "short"},
+		{"empty", "", ""},
 	}
 	for _, tt := range tests {
-		if got := Format(tt.in); got != tt.want {
-			t.Errorf("Format(%q) = %q, want %q", tt.in, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Format(tt.in); got != tt.want {
+				t.Errorf("Format(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }
 
 func TestGenerate(t *testing.T) {
-	codes := mustGenerate(t, Count)
-	if len(codes) != Count {
-		t.Fatalf("Generate(Count) gave %d codes, want %d", len(codes), Count)
+	tests := []struct {
+		name string
+		n    int
+	}{
+		{"a set", Count},
+		{"one", 1},
+		{"many", 500},
 	}
-	seen := map[string]bool{}
-	for _, c := range codes {
-		n, ok := Normalize(c)
-		if len(c) != 11 || c[5] != '-' || !ok || Format(n) != c {
-			t.Errorf("code %q: want 5 + '-' + 5 alphabet chars that normalise back to itself", c)
-		}
-		if seen[c] {
-			t.Errorf("code %q appears twice in one set", c)
-		}
-		seen[c] = true
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			codes := mustGenerate(t, tt.n)
+			if len(codes) != tt.n {
+				t.Fatalf("Generate(%d) gave %d codes", tt.n, len(codes))
+			}
+			seen := map[string]bool{}
+			for _, c := range codes {
+				groups := strings.Split(c, "-")
+				n, ok := Normalize(c)
+				if len(c) != 15 || len(groups) != 3 || len(groups[0]) != 5 || len(groups[1]) != 4 || len(groups[2]) != 4 ||
+					strings.Trim(n, alphabet) != "" || !ok || len(n) != length || Format(n) != c {
+					t.Errorf("code %q: want 5-4-4 groups of 13 alphabet characters that normalise back to itself (got %q, %v)", c, n, ok)
+				}
+				if seen[c] {
+					t.Errorf("code %q appears twice in one set", c)
+				}
+				seen[c] = true
+			}
+		})
 	}
 }
 
@@ -119,11 +163,11 @@ func TestGenerateAlphabet(t *testing.T) {
 			}
 		}
 	}
-	const total = sets * Count * 10
-	const mean = total / len(alphabet) // 625
+	const total = sets * Count * length
+	const mean = total / len(alphabet) // 812
 	for _, r := range alphabet {
-		// Binomial sd is about 24.6 here; 6 sd either way never fails by chance.
-		if n := counts[r]; n < mean-150 || n > mean+150 {
+		// Binomial sd is about 28 here; 6 sd either way never fails by chance.
+		if n := counts[r]; n < mean-170 || n > mean+170 {
 			t.Errorf("character %q appeared %d times in %d, want about %d", r, n, total, mean)
 		}
 	}
@@ -139,7 +183,7 @@ func TestGenerateBadReader(t *testing.T) {
 		n    int
 	}{
 		{"short read", []byte("abc"), Count},
-		{"same bytes forever", make([]byte, 10*100), Count},
+		{"same bytes forever", make([]byte, length*100), Count},
 		{"zero codes", make([]byte, 100), 0},
 	}
 	for _, tt := range tests {
@@ -165,9 +209,10 @@ func TestNewSalt(t *testing.T) {
 func TestHash(t *testing.T) {
 	salt1 := bytes.Repeat([]byte{1}, SaltSize)
 	salt2 := bytes.Repeat([]byte{2}, SaltSize)
-	typed, _ := Normalize("ABCDE FGHJK")
+	typed, _ := Normalize("ABCDE FGHJ KMNP")
+	typedLegacy, _ := Normalize("ABCDE FGHJK")
 
-	h := Hash("abcdefghjk", salt1)
+	h := Hash("abcdefghjkmnp", salt1)
 	if len(h) != HashSize {
 		t.Fatalf("len(Hash) = %d, want %d", len(h), HashSize)
 	}
@@ -177,23 +222,51 @@ func TestHash(t *testing.T) {
 		salt      []byte
 		wantEqual bool
 	}{
-		{"same code, same salt", "abcdefghjk", salt1, true},
+		{"same code, same salt", "abcdefghjkmnp", salt1, true},
 		{"typed loosely, normalised", typed, salt1, true},
-		{"same code, other salt", "abcdefghjk", salt2, false},
-		{"other code, same salt", "abcdefghjm", salt1, false},
+		{"same code, other salt", "abcdefghjkmnp", salt2, false},
+		{"other code, same salt", "abcdefghjkmnq", salt1, false},
+		{"its first ten characters", "abcdefghjk", salt1, false},
+		{"legacy code typed loosely", typedLegacy, salt1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := Hash(tt.code, tt.salt); bytes.Equal(got, h) != tt.wantEqual {
-				t.Errorf("Hash(%q, %x) = %x vs Hash(abcdefghjk, %x) = %x; want equal %v",
+				t.Errorf("Hash(%q, %x) = %x vs Hash(abcdefghjkmnp, %x) = %x; want equal %v",
 					tt.code, tt.salt, got, salt1, h, tt.wantEqual)
 			}
 		})
 	}
 }
 
+// TestHashStored pins Hash's output: stored sets, including those of legacy
+// 10-character codes, only keep working while these stay the same. The
+// legacy vector was computed with the 50-bit code's version of the package.
+func TestHashStored(t *testing.T) {
+	salt := bytes.Repeat([]byte{1}, SaltSize)
+	tests := []struct{ name, typed, want string }{
+		{"legacy code", "ABCDE-FGHJK", "3f71fc5749df4f7dbc08067b9f6199390f37a3245e2e05cd4f68839444269539"},
+		{"new code", "ABCDE-FGHJ-KMNP", "84c17f82280248493b05eac65c45a28bbf5e30e908e12c4406e4c711f00bd0c1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			norm, ok := Normalize(tt.typed)
+			if !ok {
+				t.Fatalf("Normalize(%q) refused", tt.typed)
+			}
+			if got := hex.EncodeToString(Hash(norm, salt)); got != tt.want {
+				t.Errorf("Hash(%q, %x) = %s, want %s", norm, salt, got, tt.want)
+			}
+		})
+	}
+}
+
 func FuzzNormalize(f *testing.F) {
-	for _, s := range []string{"", "abcde-fghjk", "ABCDE FGHJK", "oil00-11111", "abcde-fghj\u212a", "\xff\x00", strings.Repeat("-", 100)} {
+	for _, s := range []string{
+		"", "abcde-fghj-kmnp", "ABCDE FGHJ KMNP", "oil00-1111-1111", "abcde-fghj-\u212amnp",
+		"abcde-fghjk", "ABCDE FGHJK", "oil00-11111", "abcde-fghj-kmn", "abcde-fghj-kmnpq",
+		"\xff\x00", strings.Repeat("-", 100), strings.Repeat("a", 13) + "\u0301",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -204,11 +277,14 @@ func FuzzNormalize(f *testing.F) {
 			}
 			return
 		}
-		if len(got) != 10 || strings.Trim(got, alphabet) != "" {
-			t.Errorf("Normalize(%q) = %q: want 10 alphabet characters", in, got)
+		if len(got) != length && len(got) != legacyLength || strings.Trim(got, alphabet) != "" {
+			t.Errorf("Normalize(%q) = %q: want 13 or 10 alphabet characters", in, got)
 		}
 		if again, ok := Normalize(Format(got)); !ok || again != got {
 			t.Errorf("Normalize(Format(%q)) = %q, %v; want it unchanged", got, again, ok)
+		}
+		if again, ok := Normalize(got); !ok || again != got {
+			t.Errorf("Normalize(%q) = %q, %v; want a normalised code unchanged", got, again, ok)
 		}
 	})
 }
@@ -218,6 +294,6 @@ func BenchmarkHash(b *testing.B) {
 	salt := bytes.Repeat([]byte{1}, SaltSize)
 	b.ReportAllocs()
 	for b.Loop() {
-		Hash("abcdefghjk", salt)
+		Hash("abcdefghjkmnp", salt)
 	}
 }

@@ -184,8 +184,8 @@ func TestTabs(t *testing.T) {
 
 func TestBackupCodesDownload(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	file := backupCodesFile("keyward", "ada@example.com", []string{"abcde-fghjk", "mnpqr-stvwx"}, now)
-	for _, want := range []string{"keyward backup codes\n", "Account: ada@example.com\n", "Generated: 10 March 2026", "Each code works once", "abcde-fghjk\nmnpqr-stvwx\n"} {
+	file := backupCodesFile("keyward", "ada@example.com", []string{"abcde-fghj-kmnp", "qrstv-wxyz-0123"}, now)
+	for _, want := range []string{"keyward backup codes\n", "Account: ada@example.com\n", "Generated: 10 March 2026", "Each code works once", "abcde-fghj-kmnp\nqrstv-wxyz-0123\n"} {
 		if !strings.Contains(file, want) {
 			t.Errorf("backup codes file lacks %q:\n%s", want, file)
 		}
@@ -545,6 +545,8 @@ var (
 	backupCodesRE = regexp.MustCompile(`(?s)<ol id="backup-codes"[^>]*>(.*?)</ol>`)
 	codeRE        = regexp.MustCompile(`<code>([^<]+)</code>`)
 	eventsRE      = regexp.MustCompile(`(?s)<ol class="events[^>]*>.*?</ol>`)
+	// backupCodeRE is a backup code as shown: 13 characters in 5-4-4 groups.
+	backupCodeRE = regexp.MustCompile(`^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{4}-[0-9a-hjkmnp-tv-z]{4}$`)
 )
 
 // enableTwoFactor walks the two-factor page's steps and returns the backup codes.
@@ -603,6 +605,11 @@ func backupCodes(t testing.TB, p page) []string {
 	}
 	if len(codes) != 10 {
 		t.Fatalf("%d backup codes, want 10: %v", len(codes), codes)
+	}
+	for _, c := range codes {
+		if !backupCodeRE.MatchString(c) {
+			t.Fatalf("backup code %q shown, want 13 characters as abcde-fghj-kmnp", c)
+		}
 	}
 	return codes
 }

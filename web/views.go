@@ -119,7 +119,7 @@ func newSigninMFAView(next string, backup bool) SigninMFAView {
 	q := url.Values{"next": {next}}
 	if backup {
 		v.Label = "Backup code"
-		v.Hint = "Enter one of the backup codes you saved when you turned on two-factor authentication, like abcde-fghjk. Each code works once."
+		v.Hint = "Enter one of the backup codes you saved when you turned on two-factor authentication, like abcde-fghj-kmnp. Each code works once."
 		v.InputMode, v.Autocomplete, v.MaxLength = "text", "off", 32
 		v.SwitchHref, v.SwitchText = "/signin/2fa?"+q.Encode(), "Use your authenticator app instead"
 	} else {
