@@ -5,7 +5,9 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,38 +60,61 @@ func BenchmarkSessionByTokenHash(b *testing.B) {
 }
 
 // BenchmarkAppendEvent appends one event the way the service does: a
-// transaction that locks the chain's head and appends the next link.
+// transaction that locks the chain's head and appends the next link. The
+// parallel case is keyward-bench's: 4 writers, each on a chain of its own.
 func BenchmarkAppendEvent(b *testing.B) {
 	for _, chains := range []int{1, 100} {
 		b.Run(fmt.Sprintf("chains=%d", chains), func(b *testing.B) {
 			s := open(b)
-			ctx := b.Context()
 			ids := make([]string, chains)
 			for i := range ids {
 				ids[i] = benchAccount(b, s, i)
 			}
-			hash := make([]byte, 32)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				chain := ids[i%chains]
-				err := s.InTx(ctx, func(q keyward.Queries) error {
-					h, err := q.LockAuditHead(ctx, chain)
-					if err != nil {
-						return err
-					}
-					return q.AppendEvent(ctx, &keyward.Event{
-						ID: fmt.Sprintf("e%d", i), ChainID: chain, Seq: h.Seq + 1, Time: benchBase.Add(time.Duration(i) * time.Millisecond),
-						Type: audit.SigninSucceeded, Outcome: audit.Success, IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/125.0",
-						Actor: audit.ActorSelf, Details: map[string]string{"device": "Firefox on Linux"}, PrevHash: h.Hash, Hash: hash,
-					})
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
+				benchAppend(b, s, ids[i%chains], i)
 				i++
 			}
 		})
+	}
+	b.Run("chains=4/writers=4", func(b *testing.B) {
+		s := open(b)
+		const writers = 4
+		ids := make([]string, writers)
+		for i := range ids {
+			ids[i] = benchAccount(b, s, i)
+		}
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) {
+			w := int(next.Add(1) - 1)
+			chain := ids[w%writers]
+			for i := 0; pb.Next(); i++ {
+				benchAppend(b, s, chain, w<<32|i)
+			}
+		})
+	})
+}
+
+func benchAppend(b *testing.B, s *Store, chain string, i int) {
+	ctx := b.Context()
+	err := s.InTx(ctx, func(q keyward.Queries) error {
+		h, err := q.LockAuditHead(ctx, chain)
+		if err != nil {
+			return err
+		}
+		e := &keyward.Event{
+			ID: fmt.Sprintf("e%d", i), ChainID: chain, Time: benchBase.Add(time.Duration(i) * time.Millisecond),
+			Type: audit.SigninSucceeded, Outcome: audit.Success, IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/125.0",
+			Actor: audit.ActorSelf, Details: map[string]string{"device": "Firefox on Linux"},
+		}
+		audit.Link(h, e)
+		return q.AppendEvent(ctx, e)
+	})
+	if err != nil {
+		b.Error(err)
 	}
 }
 
@@ -168,7 +193,7 @@ func BenchmarkListEventsNewestPage(b *testing.B) {
 // fillEvents writes n events spread over chains (and the system chain) in
 // big transactions, straight into the tables: the fixture for the read
 // benchmarks, far faster than n appends.
-func fillEvents(b *testing.B, s *Store, chains []string, n int) {
+func fillEvents(b testing.TB, s *Store, chains []string, n int) {
 	b.Helper()
 	ctx := b.Context()
 	types := audit.Types()

@@ -24,30 +24,45 @@ type dbtx interface {
 
 // queries implements keyward.Queries on db. store is set when db is a pool
 // (outside InTx): operations of several statements then open a transaction
-// of their own on the writer. stmts, set for the reader pool, caches
-// prepared statements (parsing is a third of a point lookup's time).
+// of their own on the writer. tx is set when db is a transaction. stmts
+// caches prepared statements (parsing is a third of a point lookup's time,
+// and a quarter of an audit append's): every statement for the reader pool,
+// the hot writes for the writer.
 type queries struct {
 	db    dbtx
+	tx    *sql.Tx
 	store *Store
 	stmts *stmtCache
 }
 
+// stmt returns the prepared statement of query for q, or nil: run it
+// unprepared.
+func (q *queries) stmt(ctx context.Context, query string) *sql.Stmt {
+	st := q.stmts.get(ctx, query)
+	if st != nil && q.tx != nil {
+		// Prepared on the writer's one connection, which the transaction
+		// holds: Tx.StmtContext finds it there and prepares nothing.
+		st = q.tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
 func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := q.stmts.get(ctx, query); st != nil {
+	if st := q.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return q.db.ExecContext(ctx, query, args...)
 }
 
 func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := q.stmts.get(ctx, query); st != nil {
+	if st := q.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return q.db.QueryContext(ctx, query, args...)
 }
 
 func (q *queries) row(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := q.stmts.get(ctx, query); st != nil {
+	if st := q.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return q.db.QueryRowContext(ctx, query, args...)
@@ -56,20 +71,44 @@ func (q *queries) row(ctx context.Context, query string, args ...any) *sql.Row {
 // stmtCache holds the prepared statements of one pool, by query text. It
 // stops growing at maxStmts (the event filters make a few hundred shapes at
 // most); beyond, statements are parsed each time.
+//
+// The writer's cache is fixed: its statements are prepared at Open, and it
+// never prepares another. Preparing on a *sql.DB takes a free connection,
+// and inside a transaction the writer's only one is taken: that would wait
+// for itself.
 type stmtCache struct {
-	db *sql.DB
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	db    *sql.DB
+	fixed bool
+	mu    sync.Mutex
+	m     map[string]*sql.Stmt
 }
 
 const maxStmts = 1000
 
-// get returns the prepared statement of query, or nil when c is nil or the
-// statement could not be prepared (the caller then runs query unprepared,
-// and meets the error, if any, there).
+// prepareStmts returns a fixed cache of queries prepared on db.
+func prepareStmts(ctx context.Context, db *sql.DB, queries []string) (*stmtCache, error) {
+	c := &stmtCache{db: db, fixed: true, m: make(map[string]*sql.Stmt, len(queries))}
+	for _, query := range queries {
+		st, err := db.PrepareContext(ctx, query)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("prepare %q: %w", query, err)
+		}
+		c.m[query] = st
+	}
+	return c, nil
+}
+
+// get returns the prepared statement of query, or nil when c is nil, when
+// the statement could not be prepared (the caller then runs query
+// unprepared, and meets the error, if any, there) or when c is fixed and
+// does not hold it.
 func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	if c == nil {
 		return nil
+	}
+	if c.fixed {
+		return c.m[query] // never written after prepareStmts
 	}
 	c.mu.Lock()
 	st, ok := c.m[query]
@@ -93,12 +132,17 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, st := range c.m {
 		st.Close()
 	}
-	clear(c.m)
+	if !c.fixed {
+		clear(c.m)
+	}
 }
 
 var _ keyward.Queries = (*queries)(nil)
@@ -555,12 +599,25 @@ func (q *queries) DeleteThrottlesBefore(ctx context.Context, before time.Time) (
 
 // Audit log.
 
+// The statements of an audit append, prepared on the writer at Open (see
+// writerStmts). Moving the head is also the check that e follows it, so an
+// append reads the head once (LockAuditHead), not twice.
+const (
+	headSQL        = `SELECT seq, hash, base_seq, base_hash FROM audit_heads WHERE chain_id = ?`
+	moveHeadSQL    = `UPDATE audit_heads SET seq = ?1, hash = ?2 WHERE chain_id = ?3 AND seq = ?1 - 1`
+	newHeadSQL     = `INSERT INTO audit_heads (chain_id, seq, hash) VALUES (?, 1, ?) ON CONFLICT (chain_id) DO NOTHING`
+	insertEventSQL = `INSERT INTO audit_events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+// writerStmts are the writes prepared on the writer connection at Open: the
+// audit append, which every recorded action makes.
+var writerStmts = []string{headSQL, moveHeadSQL, newHeadSQL, insertEventSQL}
+
 func (q *queries) LockAuditHead(ctx context.Context, chainID string) (audit.Head, error) {
 	// Inside InTx the writer's BEGIN IMMEDIATE already holds the database's
 	// write lock, which covers every head: reading is enough.
 	h := audit.Head{ChainID: chainID}
-	err := q.row(ctx, `SELECT seq, hash, base_seq, base_hash FROM audit_heads WHERE chain_id = ?`, chainID).
-		Scan(&h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
+	err := q.row(ctx, headSQL, chainID).Scan(&h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return audit.Head{ChainID: chainID}, nil
 	}
@@ -582,25 +639,38 @@ func (q *queries) AppendEvent(ctx context.Context, e *keyward.Event) error {
 		details = string(b)
 	}
 	return q.atomic(ctx, func(q *queries) error {
-		var head int64
-		err := q.row(ctx, `SELECT seq FROM audit_heads WHERE chain_id = ?`, e.ChainID).Scan(&head)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return mapErr(ctx, "append event", err)
+		// The head moves first: it moves only from e.Seq-1, so when nothing
+		// moved, e does not follow it and nothing was written.
+		n, err := q.execCount(ctx, "append event", moveHeadSQL, e.Seq, blob(e.Hash), e.ChainID)
+		if err != nil {
+			return err
 		}
-		if e.Seq != head+1 {
-			return &keyward.Error{Code: keyward.CodeConflict, Message: "The audit log changed meanwhile. Please try again.",
-				Err: fmt.Errorf("sqlite: append event %d to chain %q whose head is %d", e.Seq, e.ChainID, head)}
+		if n == 0 && e.Seq == 1 {
+			// A new chain: its head is made here.
+			n, err = q.execCount(ctx, "append event", newHeadSQL, e.ChainID, blob(e.Hash))
+			if err != nil {
+				return err
+			}
 		}
-		_, err = q.exec(ctx, `INSERT INTO audit_events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if n == 0 {
+			return q.chainMoved(ctx, e)
+		}
+		_, err = q.exec(ctx, insertEventSQL,
 			e.ID, e.ChainID, e.Seq, toUS(e.Time), string(e.Type), string(e.Outcome), e.Reason, e.IP, e.UserAgent,
 			e.SessionID, string(e.Actor), details, blob(e.PrevHash), blob(e.Hash))
-		if err != nil {
-			return mapErr(ctx, "append event", err)
-		}
-		_, err = q.exec(ctx, `INSERT INTO audit_heads (chain_id, seq, hash) VALUES (?, ?, ?)
-			ON CONFLICT (chain_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, e.ChainID, e.Seq, blob(e.Hash))
 		return mapErr(ctx, "append event", err)
 	})
+}
+
+// chainMoved is the error of an append that does not follow the head; it
+// reads the head only to say where it is.
+func (q *queries) chainMoved(ctx context.Context, e *keyward.Event) error {
+	var head int64
+	if err := q.row(ctx, `SELECT seq FROM audit_heads WHERE chain_id = ?`, e.ChainID).Scan(&head); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return mapErr(ctx, "append event", err)
+	}
+	return &keyward.Error{Code: keyward.CodeConflict, Message: "The audit log changed meanwhile. Please try again.",
+		Err: fmt.Errorf("sqlite: append event %d to chain %q whose head is %d", e.Seq, e.ChainID, head)}
 }
 
 func scanEvent(sc scanner) (*keyward.Event, error) {
@@ -629,9 +699,11 @@ func scanEvent(sc scanner) (*keyward.Event, error) {
 
 // eventQuery returns the SELECT of the events f selects, newest first.
 //
-// With several types it is a UNION ALL of one SELECT per type: each reads an
-// index in (time, id) order and SQLite merges them, so a page costs its own
-// rows and no sort of every matching event, and EachEvent still streams.
+// With several types of one chain it is a UNION ALL of one SELECT per type:
+// each reads an index in (time, id) order and SQLite merges them, so a page
+// costs its own rows and no sort of every matching event, and EachEvent
+// still streams. Across every chain (the operator's list) types filter one
+// walk of audit_events_time.
 func eventQuery(f keyward.EventFilter) (string, []any) {
 	var (
 		where []string
@@ -671,9 +743,21 @@ func eventQuery(f keyward.EventFilter) (string, []any) {
 		query   string
 		allArgs []any
 	)
-	switch len(types) {
-	case 0:
+	switch {
+	case len(types) == 0:
 		query, allArgs = selectWhere(""), args
+	case f.ChainID == "":
+		// Every chain: no index leads with type, so one walk of
+		// audit_events_time, newest first, skips the other types. The unary
+		// + keeps the planner off a skip-scan of audit_events_chain_type_time,
+		// which with ANALYZE's statistics it may prefer, and which must sort
+		// every matching event before the first row.
+		in := strings.Repeat(`, ?`, len(types))[2:]
+		allArgs = args
+		for _, t := range types {
+			allArgs = append(allArgs, string(t))
+		}
+		query = selectWhere(`+type IN (` + in + `)`)
 	default:
 		arms := make([]string, len(types))
 		for i, t := range types {

@@ -62,8 +62,9 @@ type Store struct {
 	path   string
 	writer *sql.DB
 	reader *sql.DB
-	w      *queries // writes outside a transaction
-	r      *queries // reads outside a transaction
+	w      *queries   // writes outside a transaction
+	r      *queries   // reads outside a transaction
+	ws     *stmtCache // the writer's prepared statements; nil while Open migrates
 }
 
 var _ keyward.Store = (*Store)(nil)
@@ -112,7 +113,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open reader %s: %w", path, err)
 	}
 	s.reader = reader
-	s.w = &queries{db: writer, store: s}
+	// After Migrate: the statements need the schema.
+	ws, err := prepareStmts(ctx, writer, writerStmts)
+	if err != nil {
+		writer.Close()
+		reader.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.ws = ws
+	s.w = &queries{db: writer, store: s, stmts: ws}
 	s.r = &queries{db: reader, store: s, stmts: &stmtCache{db: reader, m: map[string]*sql.Stmt{}}}
 	return s, nil
 }
@@ -162,6 +171,7 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		s.r.stmts.close()
 	}
+	s.ws.close()
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
 	}
@@ -198,7 +208,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) (err error)
 			_ = tx.Rollback()
 		}
 	}()
-	if err := fn(&queries{db: tx}); err != nil {
+	if err := fn(&queries{db: tx, tx: tx, stmts: s.ws}); err != nil {
 		done = true
 		_ = tx.Rollback()
 		return err

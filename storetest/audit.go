@@ -442,6 +442,62 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		})
 	})
 
+	t.Run("several appends in one transaction", func(t *testing.T) {
+		// What a transaction appended, it reads back, in order: a store that
+		// sends an append late must still send it before the next statement.
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		e1 := newEvent(a.ID, audit.PasswordChanged, at(0), newID())
+		e2 := newEvent(a.ID, audit.SessionRevoked, at(time.Second), newID())
+		must(t, s.InTx(ctx, func(q keyward.Queries) error {
+			for i, e := range []*keyward.Event{e1, e2} {
+				h, err := q.LockAuditHead(ctx, a.ID)
+				must(t, err, "LockAuditHead")
+				check(t, fmt.Sprintf("head before append %d", i+1), h.Seq, int64(i))
+				e.Seq, e.PrevHash = h.Seq+1, h.Hash
+				e.Hash = fakeHash(h.Hash, e.ID, e.Seq)
+				must(t, q.AppendEvent(ctx, e), "AppendEvent")
+			}
+			check(t, "chain inside the transaction", chainEvents(t, q, a.ID), []*keyward.Event{e1, e2})
+			list, err := q.ListEvents(ctx, keyward.EventFilter{ChainID: a.ID})
+			must(t, err, "ListEvents inside the transaction")
+			check(t, "listed inside the transaction", eventIDs(list), []string{e2.ID, e1.ID})
+			return nil
+		}), "InTx")
+		check(t, "chain", chainEvents(t, s, a.ID), []*keyward.Event{e1, e2})
+		check(t, "head", head(t, s, a.ID), audit.Head{ChainID: a.ID, Seq: 2, Hash: e2.Hash})
+	})
+
+	t.Run("a failed append fails its transaction", func(t *testing.T) {
+		// The service returns AppendEvent's error from fn: the change the
+		// event records must not commit without it.
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		appendEvents(t, s, newEvent(a.ID, audit.AccountCreated, at(0), newID()))
+		before := head(t, s, a.ID)
+		err := s.InTx(ctx, func(q keyward.Queries) error {
+			if err := q.SetPasswordHash(ctx, a.ID, "changed"); err != nil {
+				return err
+			}
+			h, err := q.LockAuditHead(ctx, a.ID)
+			if err != nil {
+				return err
+			}
+			e := newEvent(a.ID, audit.PasswordChanged, at(time.Second), newID())
+			e.Seq, e.PrevHash = h.Seq+2, h.Hash // a gap
+			e.Hash = fakeHash(h.Hash, e.ID, e.Seq)
+			return q.AppendEvent(ctx, e)
+		})
+		wantCode(t, "InTx with an append out of sequence", err, keyward.CodeConflict)
+		got, err := s.AccountByID(ctx, a.ID)
+		must(t, err, "AccountByID")
+		check(t, "password hash", got.PasswordHash, a.PasswordHash)
+		check(t, "head", head(t, s, a.ID), before)
+		check(t, "chain", seqs(chainEvents(t, s, a.ID)), []int64{1})
+	})
+
 	t.Run("concurrent appenders", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
@@ -455,8 +511,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 						return err
 					}
 					e := newEvent(a.ID, audit.SigninSucceeded, at(time.Duration(w*each+i)*time.Millisecond), newID())
-					e.Seq, e.PrevHash = h.Seq+1, h.Hash
-					e.Hash = fakeHash(h.Hash, e.ID, e.Seq)
+					audit.Link(h, e) // the real hash: the chain must verify, as `keyward audit verify` does
 					return q.AppendEvent(ctx, e)
 				})
 				if err != nil {
@@ -482,6 +537,14 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 				t.Fatalf("event %d does not link to %d", e.Seq, got[i-1].Seq)
 			}
 		}
-		check(t, "head", head(t, s, a.ID), audit.Head{ChainID: a.ID, Seq: workers * each, Hash: got[len(got)-1].Hash})
+		h := head(t, s, a.ID)
+		check(t, "head", h, audit.Head{ChainID: a.ID, Seq: workers * each, Hash: got[len(got)-1].Hash})
+		problem, n, err := audit.VerifyChain(h, func(fn func(*keyward.Event) error) error {
+			return s.EachChainEvent(ctx, a.ID, fn)
+		})
+		must(t, err, "VerifyChain")
+		if problem != nil || n != workers*each {
+			t.Errorf("VerifyChain: %v after %d events, want intact after %d", problem, n, workers*each)
+		}
 	})
 }
