@@ -110,7 +110,10 @@ type Queries interface {
 	// Audit log. LockAuditHead returns the chain's head and holds it until the
 	// transaction ends (a zero Head with ChainID when the chain is new);
 	// AppendEvent inserts e (Seq, PrevHash and Hash already set) and makes it
-	// the head; it fails if e.Seq is not head.Seq+1.
+	// the head; it fails if e.Seq is not head.Seq+1. Inside InTx a store may
+	// send it later, with the next statement or the commit (PostgreSQL does,
+	// to save round trips): the failure then comes from that call or from
+	// InTx, and the transaction never commits without its event.
 	LockAuditHead(ctx context.Context, chainID string) (audit.Head, error)
 	AppendEvent(ctx context.Context, e *Event) error
 	// ListEvents returns events newest first (Time desc, ID desc).

@@ -41,43 +41,63 @@ func (q *queries) selectHeadForUpdate(ctx context.Context, chainID string) (audi
 	return h, err
 }
 
+// appendEventSQL inserts an event and moves its chain's head from Seq-1 to
+// Seq, or fails. A new chain's head is created here when the caller did not
+// lock it first (ins); otherwise it must be at Seq-1 (upd). Both CTEs see
+// the snapshot of the statement's start. When neither moved the head, the
+// event's hash is NULL, which audit_events refuses (NOT NULL): a mismatch
+// is an error that aborts the transaction, never zero rows a caller could
+// overlook, so the statement can wait to be sent with COMMIT (tx.deferExec).
+const appendEventSQL = `
+	WITH ins AS (
+		INSERT INTO audit_heads (chain_id, seq, hash)
+		SELECT $1, $2::bigint, $14 WHERE $2::bigint = 1
+		ON CONFLICT (chain_id) DO NOTHING
+		RETURNING 1
+	), upd AS (
+		UPDATE audit_heads SET seq = $2::bigint, hash = $14
+		WHERE chain_id = $1 AND seq = $2::bigint - 1
+		RETURNING 1
+	)
+	INSERT INTO audit_events (chain_id, seq, id, time, type, outcome, reason, ip, user_agent,
+		session_id, actor, details, prev_hash, hash)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+		CASE WHEN EXISTS (SELECT 1 FROM ins UNION ALL SELECT 1 FROM upd) THEN $14::bytea END`
+
+// AppendEvent in a transaction is sent with the transaction's next
+// statement, or with its COMMIT: a mismatch with the head is then reported
+// by that call (InTx's, for the service), and the transaction is rolled
+// back all the same.
 func (q *queries) AppendEvent(ctx context.Context, e *keyward.Event) error {
+	if len(e.Hash) == 0 {
+		return errors.New("postgres: append event: the event has no hash")
+	}
 	details, err := encodeDetails(e.Details)
 	if err != nil {
 		return wrap("append event", err)
 	}
-	// One statement: the head moves from Seq-1 to Seq and the event is
-	// inserted, or neither happens. A new chain's head is created here when
-	// the caller did not lock it first (ins); otherwise it must be at Seq-1
-	// (upd). Both CTEs see the snapshot of the statement's start.
-	tag, err := q.db.Exec(ctx, `
-		WITH ins AS (
-			INSERT INTO audit_heads (chain_id, seq, hash)
-			SELECT $1, $2::bigint, $14 WHERE $2::bigint = 1
-			ON CONFLICT (chain_id) DO NOTHING
-			RETURNING 1
-		), upd AS (
-			UPDATE audit_heads SET seq = $2::bigint, hash = $14
-			WHERE chain_id = $1 AND seq = $2::bigint - 1
-			RETURNING 1
-		)
-		INSERT INTO audit_events (chain_id, seq, id, time, type, outcome, reason, ip, user_agent,
-			session_id, actor, details, prev_hash, hash)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
-		WHERE EXISTS (SELECT 1 FROM ins UNION ALL SELECT 1 FROM upd)`,
-		e.ChainID, e.Seq, e.ID, e.Time, string(e.Type), string(e.Outcome), e.Reason, e.IP, e.UserAgent,
-		e.SessionID, string(e.Actor), details, e.PrevHash, e.Hash)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation: (chain_id, seq) taken
-		return chainMoved(e)
+	args := []any{e.ChainID, e.Seq, e.ID, e.Time, string(e.Type), string(e.Outcome), e.Reason, e.IP, e.UserAgent,
+		e.SessionID, string(e.Actor), details, e.PrevHash, e.Hash}
+	check := func(tag pgconn.CommandTag, err error) error {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "23505" || // unique_violation: (chain_id, seq) taken
+			pe.Code == "23502" && pe.TableName == "audit_events" && pe.ColumnName == "hash") { // the head did not move
+			return chainMoved(e)
+		}
+		if err != nil {
+			return wrap("append event", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return chainMoved(e)
+		}
+		return nil
 	}
-	if err != nil {
-		return wrap("append event", err)
+	if t, ok := q.db.(*tx); ok {
+		t.deferExec(appendEventSQL, args, check)
+		return nil
 	}
-	if tag.RowsAffected() == 0 {
-		return chainMoved(e)
-	}
-	return nil
+	// Outside a transaction: one of its own, BEGIN to COMMIT in one batch.
+	return q.s.inTx(ctx, func(q *queries) error { return q.AppendEvent(ctx, e) })
 }
 
 func chainMoved(e *keyward.Event) error {

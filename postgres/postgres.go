@@ -7,6 +7,11 @@
 // serialised per chain by a row lock on the chain's head, and every
 // invalidation row is announced with NOTIFY keyward_invalidation, which
 // WatchInvalidations follows on a connection of its own.
+//
+// InTx pipelines: BEGIN goes with the transaction's first statement, and an
+// audit append with the next statement or with COMMIT (see tx), so that a
+// recorded action costs as few round trips as it can. An append that does
+// not follow its chain's head then fails the call that sent it, or InTx.
 package postgres
 
 import (
@@ -169,10 +174,12 @@ func (s *Store) txOnce(ctx context.Context, fn func(q *queries) error) error {
 		return err
 	}
 	defer c.Release()
-	err = pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		return fn(&queries{db: tx, s: s, inTx: true})
-	})
-	return mapErr(err)
+	t := &tx{conn: c.Conn()}
+	defer t.rollback(ctx) // fn failed or panicked; after the commit it does nothing
+	if err := fn(&queries{db: t, s: s, inTx: true}); err != nil {
+		return mapErr(err)
+	}
+	return mapErr(t.commit(ctx))
 }
 
 // retryable reports whether a transaction failed only because it raced

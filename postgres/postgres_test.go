@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -369,6 +370,81 @@ func TestInTxRetriesDeadlock(t *testing.T) {
 	}
 }
 
+// TestDeferredAppend covers the append that InTx sends with the next
+// statement or COMMIT: its failure is reported by that call, and aborts the
+// transaction on the server, so the change it records never commits without
+// it, even when fn overlooks the error.
+func TestDeferredAppend(t *testing.T) {
+	s := pgtest.New(t)
+	ctx := t.Context()
+	a := &keyward.Account{ID: "a", Email: "a@example.com", PasswordHash: "h", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := s.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	// outOfSequence changes the password and appends an event with a gap
+	// in its chain; next runs after it.
+	outOfSequence := func(next func(q keyward.Queries) error) error {
+		return s.InTx(ctx, func(q keyward.Queries) error {
+			if err := q.SetPasswordHash(ctx, a.ID, "changed"); err != nil {
+				return err
+			}
+			h, err := q.LockAuditHead(ctx, a.ID)
+			if err != nil {
+				return err
+			}
+			e := &keyward.Event{ID: fmt.Sprint("ev-", time.Now().UnixNano()), ChainID: a.ID, Time: time.Now().UTC().Truncate(time.Microsecond),
+				Type: audit.PasswordChanged, Outcome: audit.Success, Actor: audit.ActorSelf}
+			audit.Link(h, e)
+			e.Seq++
+			if err := q.AppendEvent(ctx, e); err != nil {
+				return err
+			}
+			return next(q)
+		})
+	}
+	cases := []struct {
+		name string
+		next func(q keyward.Queries) error
+	}{
+		{"sent with COMMIT", func(keyward.Queries) error { return nil }},
+		{"sent with the next statement", func(q keyward.Queries) error {
+			err := q.SetPasswordHash(ctx, a.ID, "changed again")
+			if got := keyward.ErrorCode(err); got != keyward.CodeConflict {
+				t.Errorf("the statement after the append: got %v (%s), want the append's conflict", err, got)
+			}
+			return err
+		}},
+		{"error overlooked", func(q keyward.Queries) error {
+			_ = q.SetPasswordHash(ctx, a.ID, "changed again")
+			_, _ = q.AccountByID(ctx, a.ID)
+			return nil
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := outOfSequence(c.next)
+			if got := keyward.ErrorCode(err); got != keyward.CodeConflict {
+				t.Errorf("InTx: got %v (%s), want %s", err, got, keyward.CodeConflict)
+			}
+			got, err := s.AccountByID(ctx, a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.PasswordHash != a.PasswordHash {
+				t.Errorf("password hash %q committed without its event, want %q", got.PasswordHash, a.PasswordHash)
+			}
+			if heads, err := s.AuditHeads(ctx); err != nil || len(heads) != 0 {
+				t.Errorf("AuditHeads = %v, %v; want none", heads, err)
+			}
+		})
+	}
+	t.Run("nothing to send", func(t *testing.T) {
+		if err := s.InTx(ctx, func(keyward.Queries) error { return nil }); err != nil {
+			t.Errorf("InTx running no statement: %v", err)
+		}
+	})
+}
+
 func BenchmarkSessionByTokenHash(b *testing.B) {
 	s := pgtest.New(b)
 	ctx := context.Background()
@@ -415,30 +491,52 @@ func BenchmarkSessionByTokenHash(b *testing.B) {
 	})
 }
 
+// BenchmarkAppendEvent appends one event the way the service does: a
+// transaction that locks the chain's head and appends the next link. The
+// parallel case is keyward-bench's: 4 writers, each on a chain of its own.
 func BenchmarkAppendEvent(b *testing.B) {
-	s := pgtest.New(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		chain := fmt.Sprint("acct-", i%10)
-		err := s.InTx(ctx, func(q keyward.Queries) error {
-			h, err := q.LockAuditHead(ctx, chain)
-			if err != nil {
-				return err
-			}
-			e := &keyward.Event{
-				ID: fmt.Sprint("ev-", i), ChainID: chain, Time: time.Now().UTC().Truncate(time.Microsecond),
-				Type: audit.SigninSucceeded, Outcome: audit.Success, IP: "192.0.2.1", UserAgent: "Mozilla/5.0",
-				SessionID: "sess-1", Actor: audit.ActorSelf, Details: map[string]string{"device": "Firefox on Linux"},
-			}
-			audit.Link(h, e)
-			return q.AppendEvent(ctx, e)
-		})
-		if err != nil {
-			b.Fatal(err)
+	b.Run("serial", func(b *testing.B) {
+		s := pgtest.New(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			benchAppend(b, s, fmt.Sprint("acct-", i%10), fmt.Sprint("ev-", i))
 		}
+	})
+	b.Run("writers=4", func(b *testing.B) {
+		s := pgtest.New(b)
+		const writers = 4
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) {
+			w := next.Add(1)
+			chain := fmt.Sprint("acct-", w%writers)
+			for i := 0; pb.Next(); i++ {
+				benchAppend(b, s, chain, fmt.Sprint("ev-", w, "-", i))
+			}
+		})
+	})
+}
+
+func benchAppend(b *testing.B, s *postgres.Store, chain, id string) {
+	ctx := context.Background()
+	err := s.InTx(ctx, func(q keyward.Queries) error {
+		h, err := q.LockAuditHead(ctx, chain)
+		if err != nil {
+			return err
+		}
+		e := &keyward.Event{
+			ID: id, ChainID: chain, Time: time.Now().UTC().Truncate(time.Microsecond),
+			Type: audit.SigninSucceeded, Outcome: audit.Success, IP: "192.0.2.1", UserAgent: "Mozilla/5.0",
+			SessionID: "sess-1", Actor: audit.ActorSelf, Details: map[string]string{"device": "Firefox on Linux"},
+		}
+		audit.Link(h, e)
+		return q.AppendEvent(ctx, e)
+	})
+	if err != nil {
+		b.Error(err)
 	}
 }
 

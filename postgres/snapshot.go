@@ -138,7 +138,7 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 
 // lastInvalidationSeq is the last seq the invalidation log handed out, rows
 // deleted or not.
-func lastInvalidationSeq(ctx context.Context, tx pgx.Tx) (int64, error) {
+func lastInvalidationSeq(ctx context.Context, tx dbtx) (int64, error) {
 	var name string
 	if err := tx.QueryRow(ctx, `SELECT pg_get_serial_sequence('invalidations', 'seq')`).Scan(&name); err != nil {
 		return 0, wrap("invalidation sequence", err)
@@ -215,21 +215,21 @@ const importBatch = 1000
 func (s *Store) Import(ctx context.Context, next func() (keyward.Record, error)) error {
 	// Not retried: next cannot be replayed.
 	return s.txOnce(ctx, func(q *queries) error {
-		tx := q.db.(pgx.Tx)
+		t := q.db.(*tx)
 		tables := snapshotTables()
-		if _, err := tx.Exec(ctx, `LOCK TABLE `+joinIdents(tables)+` IN EXCLUSIVE MODE`); err != nil {
+		if _, err := t.Exec(ctx, `LOCK TABLE `+joinIdents(tables)+` IN EXCLUSIVE MODE`); err != nil {
 			return wrap("import: lock", err)
 		}
 		for _, table := range tables {
 			var has bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{table}.Sanitize()+`)`).Scan(&has); err != nil {
+			if err := t.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{table}.Sanitize()+`)`).Scan(&has); err != nil {
 				return wrap("import: emptiness check", err)
 			}
 			if has {
 				return keyward.Errorf(keyward.CodeConflict, "The target database is not empty (table %s has rows): keyward copies only into an empty one.", table)
 			}
 		}
-		im := &pgImport{tx: tx, bufs: map[string]*copyBuf{}}
+		im := &pgImport{tx: t, bufs: map[string]*copyBuf{}}
 		var order keyward.SnapshotOrder
 		last := -1
 		for {
@@ -278,7 +278,7 @@ type copyBuf struct {
 }
 
 type pgImport struct {
-	tx    pgx.Tx
+	tx    *tx
 	bufs  map[string]*copyBuf
 	order []string // tables in the order first written, flushed in that order
 }
