@@ -174,7 +174,8 @@ func (s *Store) txOnce(ctx context.Context, fn func(q *queries) error) error {
 		return err
 	}
 	defer c.Release()
-	t := &tx{conn: c.Conn()}
+	deadline, _ := ctx.Deadline() // bounded: always set
+	t := &tx{conn: c.Conn(), deadline: deadline}
 	defer t.rollback(ctx) // fn failed or panicked; after the commit it does nothing
 	if err := fn(&queries{db: t, s: s, inTx: true}); err != nil {
 		return mapErr(err)

@@ -701,3 +701,65 @@ func TestEachInBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestTxStatementsEndByTheTxDeadline: a statement inside InTx, run with a
+// context that has no deadline of its own (as a request's), still ends by
+// the transaction's deadline when the server does not answer: here it waits
+// for a row another connection holds locked.
+func TestTxStatementsEndByTheTxDeadline(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a := &keyward.Account{ID: "a", Email: "a@example.com", PasswordHash: "h", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := s.CreateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(context.Background())
+	lock, err := holder.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(context.Background())
+	if _, err := lock.Exec(t.Context(), `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, a.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, stmt := range map[string]func(q keyward.Queries) error{
+		"exec": func(q keyward.Queries) error {
+			return q.SetPasswordHash(context.Background(), a.ID, "changed")
+		},
+		"query row": func(q keyward.Queries) error {
+			_, err := q.LockAccount(context.Background(), a.ID)
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := s.InTx(ctx, func(q keyward.Queries) error {
+				if _, err := q.LockAuditHead(ctx, "warm-up"); err != nil { // BEGIN sent
+					return err
+				}
+				return stmt(q)
+			})
+			if took := time.Since(start); err == nil || took > 2*time.Second {
+				t.Fatalf("InTx = %v after %v; want an error by the 300 ms deadline", err, took.Round(time.Millisecond))
+			}
+		})
+	}
+	if err := lock.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The store is still usable afterwards.
+	if err := s.InTx(t.Context(), func(q keyward.Queries) error { return q.SetPasswordHash(t.Context(), a.ID, "later") }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"time"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -23,12 +25,24 @@ const beginSQL = "BEGIN ISOLATION LEVEL READ COMMITTED"
 // It is bound to one connection and, like a pgx.Tx, not safe for
 // concurrent use.
 type tx struct {
-	conn    *pgx.Conn
-	began   bool       // BEGIN has succeeded
-	done    bool       // committed or rolled back
-	broken  error      // why BEGIN failed: there is no transaction to run in
-	pending []deferred // sent with the next statement
-	failed  error      // the first deferred statement's failure
+	conn     *pgx.Conn
+	deadline time.Time  // of the whole transaction: no statement waits past it
+	began    bool       // BEGIN has succeeded
+	done     bool       // committed or rolled back
+	broken   error      // why BEGIN failed: there is no transaction to run in
+	pending  []deferred // sent with the next statement
+	failed   error      // the first deferred statement's failure
+}
+
+// bound returns ctx, ending no later than the transaction's deadline. The
+// statements of fn run with the caller's own context, which (a request's)
+// often has no deadline: without this, a statement on a server that stopped
+// answering would wait for as long as it stays silent.
+func (t *tx) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); t.deadline.IsZero() || ok && !d.After(t.deadline) {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, t.deadline)
 }
 
 // deferred is a statement waiting to be sent, and what to make of its
@@ -64,6 +78,8 @@ func (t *tx) send(ctx context.Context, sql string, args []any, read func(pgx.Bat
 	if err := t.usable(); err != nil {
 		return err
 	}
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
 	b := &pgx.Batch{}
 	if !t.began {
 		b.Queue(beginSQL)
@@ -117,6 +133,8 @@ func (t *tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandT
 		if err := t.flush(ctx); err != nil {
 			return pgconn.CommandTag{}, err
 		}
+		ctx, cancel := t.bound(ctx)
+		defer cancel()
 		return t.conn.Exec(ctx, sql, args...)
 	}
 	var tag pgconn.CommandTag
@@ -134,7 +152,32 @@ func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, erro
 	if err := t.flush(ctx); err != nil {
 		return nil, err
 	}
-	return t.conn.Query(ctx, sql, args...)
+	ctx, cancel := t.bound(ctx)
+	rows, err := t.conn.Query(ctx, sql, args...)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &cancelingRows{Rows: rows, cancel: cancel}, nil
+}
+
+// cancelingRows releases its context's timer once read or closed.
+type cancelingRows struct {
+	pgx.Rows
+	cancel context.CancelFunc
+}
+
+func (r *cancelingRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *cancelingRows) Close() {
+	r.Rows.Close()
+	r.cancel()
 }
 
 func (t *tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -155,7 +198,9 @@ func (r *txRow) Scan(dest ...any) error {
 		return err
 	}
 	if t.began && len(t.pending) == 0 {
-		return t.conn.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
+		ctx, cancel := t.bound(r.ctx)
+		defer cancel()
+		return t.conn.QueryRow(ctx, r.sql, r.args...).Scan(dest...)
 	}
 	return t.send(r.ctx, r.sql, r.args, func(br pgx.BatchResults) error {
 		return br.QueryRow().Scan(dest...)
@@ -167,6 +212,8 @@ func (t *tx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, 
 	if err := t.flush(ctx); err != nil {
 		return 0, err
 	}
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
 	return t.conn.CopyFrom(ctx, table, cols, src)
 }
 
