@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,19 +20,22 @@ import (
 	"github.com/keyward/keyward/postgres/pgtest"
 )
 
-// The fault test restarts the PostgreSQL server the tests use, which every
-// other test on the machine shares: it runs only when asked for, with
-// KEYWARD_TEST_FAULTS=1 or "postgres-restart" in KEYWARD_TEST_REQUIRE (CI).
+// The fault tests restart or freeze the PostgreSQL server the tests use,
+// which every other test on the machine shares: they run only when asked
+// for, the restart with KEYWARD_TEST_FAULTS=1 or =restart, the freeze with
+// =freeze, or, as CI does, with "postgres-restart" or "postgres-freeze" in
+// KEYWARD_TEST_REQUIRE.
 
-// faultsRequested reports whether the restart test was asked for, and
-// whether as a requirement (then missing parts fail instead of skipping).
-func faultsRequested() (wanted, required bool) {
+// faultRequested reports whether the fault test name (restart, freeze) was
+// asked for, and whether as a requirement (then missing parts fail instead
+// of skipping).
+func faultRequested(name string) (wanted, required bool) {
 	for _, p := range strings.Split(os.Getenv(pgtest.RequireEnv), ",") {
-		if strings.TrimSpace(p) == "postgres-restart" {
+		if strings.TrimSpace(p) == "postgres-"+name {
 			return true, true
 		}
 	}
-	return faultListed("1") || faultListed("restart"), false
+	return faultListed(name) || name == "restart" && faultListed("1"), false
 }
 
 // faultListed reports whether KEYWARD_TEST_FAULTS (comma-separated) names f.
@@ -180,7 +184,7 @@ func (r *recorder) first(kind string, after time.Time, want int) (sample, bool) 
 }
 
 func TestFaultPostgresRestart(t *testing.T) {
-	wanted, required := faultsRequested()
+	wanted, required := faultRequested("restart")
 	if !wanted {
 		t.Skip("restarts the shared PostgreSQL server: set KEYWARD_TEST_FAULTS=1 (or postgres-restart in KEYWARD_TEST_REQUIRE) to run it")
 	}
@@ -470,15 +474,22 @@ func summarize(samples []sample, t0 time.Time) string {
 // its connections open and answers nothing, as a paused VM or a network
 // partition would) under sign-up traffic, and wants every request answered
 // within 8 s (3 s to connect plus 5 s to wait for a pooled connection) while
-// it is frozen. It runs only with "freeze" in KEYWARD_TEST_FAULTS: it stalls
-// every other user of the server for its duration.
+// it is frozen. It stalls every other user of the server for its duration,
+// so it runs only when asked for (see faultRequested).
 func TestFaultPostgresFreeze(t *testing.T) {
-	if !faultListed("freeze") {
-		t.Skip("freezes the shared PostgreSQL server: set KEYWARD_TEST_FAULTS=freeze to run it")
+	wanted, required := faultRequested("freeze")
+	if !wanted {
+		t.Skip("freezes the shared PostgreSQL server: set KEYWARD_TEST_FAULTS=freeze (or postgres-freeze in KEYWARD_TEST_REQUIRE) to run it")
+	}
+	if os.Getenv(pgtest.URLEnv) == "" && required {
+		t.Fatalf("%s is unset but %s asks for postgres-freeze", pgtest.URLEnv, pgtest.RequireEnv)
 	}
 	server := pgtest.ServerURL(t)
 	cluster, err := findCluster(server)
 	if err != nil {
+		if required {
+			t.Fatal(err)
+		}
 		t.Skip(err)
 	}
 	dbURL := pgtest.NewDatabase(t)
@@ -493,11 +504,14 @@ func TestFaultPostgresFreeze(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var wg sync.WaitGroup
+	var inFlight [3]atomic.Int64 // each worker's request start (Unix ns), 0 between requests
 	for w := range 3 {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
 				start := time.Now()
+				inFlight[w].Store(start.UnixNano())
 				st := n.signUp(t, fmt.Sprintf("freeze-%d-%d@example.com", w, i))
+				inFlight[w].Store(0)
 				rec.add(sample{kind: "signup", start: start, dur: time.Since(start), status: st})
 			}
 		})
@@ -507,7 +521,19 @@ func TestFaultPostgresFreeze(t *testing.T) {
 	for range 3 { // again, for a process forked meanwhile
 		signalAll(pm, syscall.SIGSTOP)
 	}
-	time.Sleep(12 * time.Second)
+	// A request still waiting after 8 s waits for something no deadline
+	// bounds: have the node print its goroutines (SIGQUIT) to find what.
+	time.Sleep(9 * time.Second)
+	for w := range inFlight {
+		if s := inFlight[w].Load(); s != 0 && time.Since(time.Unix(0, s)) > 8*time.Second {
+			_ = n.cmd.Process.Signal(syscall.SIGQUIT)
+			time.Sleep(500 * time.Millisecond)
+			t.Errorf("a sign-up has waited %v; the node's goroutines in keyward or pgx:\n%s",
+				time.Since(time.Unix(0, s)).Round(time.Millisecond), stacksMentioning(n.out.String(), "keyward/keyward", "jackc/"))
+			break
+		}
+	}
+	time.Sleep(3 * time.Second)
 	signalAll(pm, syscall.SIGCONT)
 	thaw := time.Now()
 	time.Sleep(2 * time.Second)
@@ -531,4 +557,16 @@ func TestFaultPostgresFreeze(t *testing.T) {
 		t.Errorf("a request took %v while PostgreSQL was frozen for %v: it waited for the database instead of failing with 503",
 			longest.dur.Round(time.Millisecond), thaw.Sub(freeze).Round(time.Millisecond))
 	}
+}
+
+// stacksMentioning returns the goroutines of a Go traceback (blank-line
+// separated) that mention any of words.
+func stacksMentioning(traceback string, words ...string) string {
+	var out []string
+	for _, g := range strings.Split(traceback, "\n\n") {
+		if strings.HasPrefix(g, "goroutine ") && slices.ContainsFunc(words, func(w string) bool { return strings.Contains(g, w) }) {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
