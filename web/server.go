@@ -47,9 +47,11 @@ type cookieNames struct {
 	flash   string
 }
 
-// maxCheckAnswers bounds the session-check answer cache (about 1 KiB an
-// entry), like the service's session cache.
-const maxCheckAnswers = 100_000
+// maxCheckAnswers bounds the session-check answer cache: under 1 KiB an
+// entry (the view's strings are shared with the session cache), so at most
+// ~16 MiB. Past it the cache starts again, and each session's next check
+// encodes its answer once more.
+const maxCheckAnswers = 20_000
 
 // New builds the server and its routes.
 func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {

@@ -58,8 +58,9 @@ func (c *checkAnswers) body(view currentSessionJSON) []byte {
 		return e.body
 	}
 	var buf bytes.Buffer
-	_ = json.NewEncoder(&buf).Encode(view) // our own type: it cannot fail
-	e = &encodedCheck{view: view, body: buf.Bytes()}
+	// Our own type: encoding cannot fail. The copy keeps no spare capacity.
+	_ = json.NewEncoder(&buf).Encode(view)
+	e = &encodedCheck{view: view, body: bytes.Clone(buf.Bytes())}
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		// Bounded and simple, as the session cache: ended sessions' answers
