@@ -4,6 +4,7 @@ package device
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mileusna/useragent"
 )
@@ -17,6 +18,11 @@ type Device struct {
 
 // maxUALength bounds the parser's work on hostile input; real agents are far shorter.
 const maxUALength = 512
+
+// maxNameLength bounds a browser's or system's name. For an agent it does
+// not know, the parser names the browser after the whole agent, which then
+// would fill the sessions page, the audit log and every session check.
+const maxNameLength = 64
 
 // Parse parses a User-Agent header. Unknown parts are "Unknown".
 func Parse(ua string) Device {
@@ -35,6 +41,7 @@ func Parse(ua string) Device {
 	case u.Desktop:
 		d.Type = "desktop"
 	}
+	d.Browser, d.OS = clip(d.Browser, maxNameLength), clip(d.OS, maxNameLength)
 	if strings.TrimSpace(d.Browser) == "" {
 		d.Browser = "Unknown browser"
 	}
@@ -42,6 +49,17 @@ func Parse(ua string) Device {
 		d.OS = "Unknown OS"
 	}
 	return d
+}
+
+// clip cuts s to at most n bytes, at a character boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // String is the short human form: "Chrome on Windows".

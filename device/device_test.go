@@ -1,6 +1,10 @@
 package device
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -16,6 +20,8 @@ func TestParse(t *testing.T) {
 			Device{"Firefox", "Linux", "desktop"}},
 		{"curl", "curl/8.5.0", Device{"curl", "Unknown OS", "unknown"}},
 		{"empty", "", Device{"Unknown browser", "Unknown OS", "unknown"}},
+		{"unknown agent, named after itself", strings.Repeat("<", 512), Device{strings.Repeat("<", 64), "Unknown OS", "unknown"}},
+		{"long name cut between characters", strings.Repeat("é", 100), Device{strings.Repeat("é", 32), "Unknown OS", "unknown"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,6 +40,10 @@ func FuzzParse(f *testing.F) {
 		d := Parse(ua)
 		if d.Browser == "" || d.OS == "" || d.Type == "" {
 			t.Fatalf("Parse(%q) left a field empty: %+v", ua, d)
+		}
+		if len(d.Browser) > maxNameLength || len(d.OS) > maxNameLength ||
+			utf8.ValidString(ua) && !(utf8.ValidString(d.Browser) && utf8.ValidString(d.OS)) {
+			t.Fatalf("Parse(%q) = %+v: a name too long, or cut inside a character", ua, d)
 		}
 	})
 }

@@ -47,11 +47,16 @@ type cookieNames struct {
 	flash   string
 }
 
-// maxCheckAnswers bounds the session-check answer cache: under 1 KiB an
-// entry (the view's strings are shared with the session cache), so at most
-// ~16 MiB. Past it the cache starts again, and each session's next check
-// encodes its answer once more.
-const maxCheckAnswers = 20_000
+// The session-check answer cache holds at most maxCheckAnswers answers
+// (~720 B an entry besides its body: the view's strings are shared with the
+// session cache) and maxCheckAnswerBytes of bodies (~450 B for a browser's
+// session, up to ~6.5 KiB for a 512-byte user agent full of characters JSON
+// escapes): ~30 MiB at most. Past either bound it starts again, and each
+// session's next check encodes its answer once more.
+const (
+	maxCheckAnswers     = 20_000
+	maxCheckAnswerBytes = 16 << 20
+)
 
 // New builds the server and its routes.
 func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
@@ -69,7 +74,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
-		checkAnswers: newCheckAnswers(maxCheckAnswers)}
+		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes)}
 	s.mux = s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil

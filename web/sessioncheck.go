@@ -33,9 +33,11 @@ func (s *Server) apiCurrentSession(w http.ResponseWriter, r *http.Request, p *pr
 // Encoding the answer (five times through time.Time.MarshalJSON, validated
 // again by encoding/json) was the largest part of the check's own cost.
 type checkAnswers struct {
-	mu  sync.RWMutex
-	max int
-	m   map[string]*encodedCheck // by session id
+	mu       sync.RWMutex
+	max      int // answers
+	maxBytes int // of their bodies: a user agent makes an answer long
+	bytes    int
+	m        map[string]*encodedCheck // by session id
 }
 
 type encodedCheck struct {
@@ -43,8 +45,8 @@ type encodedCheck struct {
 	body []byte
 }
 
-func newCheckAnswers(max int) *checkAnswers {
-	return &checkAnswers{max: max, m: make(map[string]*encodedCheck)}
+func newCheckAnswers(max, maxBytes int) *checkAnswers {
+	return &checkAnswers{max: max, maxBytes: maxBytes, m: make(map[string]*encodedCheck)}
 }
 
 // body returns view encoded as writeJSON would encode it. The bytes are
@@ -62,12 +64,17 @@ func (c *checkAnswers) body(view currentSessionJSON) []byte {
 	_ = json.NewEncoder(&buf).Encode(view)
 	e = &encodedCheck{view: view, body: bytes.Clone(buf.Bytes())}
 	c.mu.Lock()
-	if len(c.m) >= c.max {
+	if len(c.m) >= c.max || c.bytes+len(e.body) > c.maxBytes {
 		// Bounded and simple, as the session cache: ended sessions' answers
 		// go too, and live ones are encoded again at their next check.
 		clear(c.m)
+		c.bytes = 0
+	}
+	if old := c.m[id]; old != nil {
+		c.bytes -= len(old.body)
 	}
 	c.m[id] = e
+	c.bytes += len(e.body)
 	c.mu.Unlock()
 	return e.body
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestCheckAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCheckAnswers(10)
+			c := newCheckAnswers(10, 1<<20)
 			first := c.body(base)
 			wantEncoded(t, first, base)
 			if again := c.body(base); &again[0] != &first[0] {
@@ -50,12 +51,31 @@ func wantEncoded(t *testing.T, got []byte, view currentSessionJSON) {
 }
 
 func TestCheckAnswersBounded(t *testing.T) {
-	c := newCheckAnswers(3)
-	for i := range 10 {
-		v := currentSessionJSON{Session: sessionJSON{ID: fmt.Sprintf("ses_%d", i)}}
-		wantEncoded(t, c.body(v), v)
-		if len(c.m) > 3 {
-			t.Fatalf("%d answers kept, want at most 3", len(c.m))
-		}
+	tests := []struct {
+		name          string
+		max, maxBytes int
+		userAgent     string
+	}{
+		{"by count", 3, 1 << 20, "curl/8"},
+		{"by bytes", 1000, 16 << 10, strings.Repeat("<", 512)}, // ~6 KiB answers: 2 fit
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCheckAnswers(tt.max, tt.maxBytes)
+			for i := range 10 {
+				v := currentSessionJSON{Session: sessionJSON{ID: fmt.Sprintf("ses_%d", i), UserAgent: tt.userAgent}}
+				wantEncoded(t, c.body(v), v)
+				v.Session.LastSeenAt = time.Unix(int64(i), 0).UTC() // the same session, seen again
+				wantEncoded(t, c.body(v), v)
+				total := 0
+				for _, e := range c.m {
+					total += len(e.body)
+				}
+				if len(c.m) > tt.max || total > tt.maxBytes || total != c.bytes {
+					t.Fatalf("%d answers of %d bytes kept (counted %d), want at most %d and %d bytes",
+						len(c.m), total, c.bytes, tt.max, tt.maxBytes)
+				}
+			}
+		})
 	}
 }
