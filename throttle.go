@@ -64,18 +64,28 @@ func secondFactorThrottleKey(id string) string { return "mfa:account:" + id }
 func reauthThrottleKey(id string) string       { return "reauth:account:" + id }
 
 // clientAddress is the address a client is counted by: an IPv6 client
-// usually holds a whole /64, so it is counted as one.
+// usually holds a whole /64, so it is counted as one. An IPv4 client seen
+// through a translator's well-known prefix (64:ff9b::/96, RFC 6052) is
+// counted by its IPv4 address: on IPv6-only hosting behind NAT64 or SIIT
+// every IPv4 client would otherwise share one /64.
 func clientAddress(ip string) string {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
 		return ip
 	}
 	addr = addr.Unmap()
+	if b := addr.As16(); addr.Is6() && translatedIPv4.Contains(addr) {
+		return netip.AddrFrom4([4]byte(b[12:])).String()
+	}
 	if addr.Is6() {
 		return netip.PrefixFrom(addr, 64).Masked().String()
 	}
 	return addr.String()
 }
+
+// translatedIPv4 is the NAT64 well-known prefix, which embeds an IPv4
+// address in its last 32 bits.
+var translatedIPv4 = netip.MustParsePrefix("64:ff9b::/96")
 
 // throttled is the 429 a caller gets while a key waits.
 func throttled(wait time.Duration) *Error {

@@ -11,6 +11,9 @@ func TestClientAddress(t *testing.T) {
 		{"::ffff:203.0.113.5", "203.0.113.5"},
 		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
 		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+		{"64:ff9b::c000:201", "192.0.2.1"},     // NAT64 / SIIT: the IPv4 client
+		{"64:ff9b::c633:6407", "198.51.100.7"}, // another one, counted apart
+		{"64:ff9b:0:0:1::1", "64:ff9b::/64"},   // outside the /96: an IPv6 client
 		{"not an address", "not an address"},
 		{"", ""},
 	}
