@@ -502,19 +502,32 @@ func TestAPIHygiene(t *testing.T) {
 		name, method, path string
 		status             int
 		code               string
+		token              string // default: signed in
+		body               any
+		header             []string
 	}{
-		{"unknown API path", "GET", "/api/v1/nothing", 404, "not_found"},
-		{"wrong method", "PATCH", "/api/v1/sessions/current", 405, "method_not_allowed"},
-		{"healthz", "GET", "/healthz", 200, ""},
-		{"readyz", "GET", "/readyz", 200, ""},
-		{"error page", "GET", "/no/such/page", 404, ""},
-		{"signed-in API", "GET", "/api/v1/sessions", 200, ""},
-		{"session check", "GET", "/api/v1/sessions/current", 200, ""},
-		{"sign-in page", "GET", "/signin", 200, ""},
+		{name: "unknown API path", method: "GET", path: "/api/v1/nothing", status: 404, code: "not_found"},
+		{name: "wrong method", method: "PATCH", path: "/api/v1/sessions/current", status: 405, code: "method_not_allowed"},
+		{name: "body too large", method: "POST", path: "/api/v1/sessions", status: 413, code: "request_too_large",
+			body: `{"email":"` + strings.Repeat("a", 2<<20) + `"}`},
+		{name: "not JSON", method: "POST", path: "/api/v1/sessions", status: 415, code: "unsupported_media_type",
+			body: `{}`, header: []string{"Content-Type", "text/plain"}},
+		{name: "unknown token", method: "GET", path: "/api/v1/sessions/current", status: 401, code: "unauthenticated",
+			token: "kws_" + strings.Repeat("A", 43)},
+		{name: "healthz", method: "GET", path: "/healthz", status: 200},
+		{name: "readyz", method: "GET", path: "/readyz", status: 200},
+		{name: "error page", method: "GET", path: "/no/such/page", status: 404},
+		{name: "signed-in API", method: "GET", path: "/api/v1/sessions", status: 200},
+		{name: "session check", method: "GET", path: "/api/v1/sessions/current", status: 200},
+		{name: "sign-in page", method: "GET", path: "/signin", status: 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.call(t, tt.method, tt.path, tok, nil)
+			token := tok
+			if tt.token != "" {
+				token = tt.token
+			}
+			r := e.call(t, tt.method, tt.path, token, tt.body, tt.header...)
 			wantStatus(t, r, tt.status, tt.code)
 			h := r.header
 			want := map[string]string{
