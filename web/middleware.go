@@ -187,7 +187,7 @@ var (
 		{"X-Content-Type-Options", []string{"nosniff"}},
 		{"Referrer-Policy", []string{"no-referrer"}},
 		{"Cross-Origin-Resource-Policy", []string{"same-origin"}},
-		{"Cache-Control", []string{"no-store"}},
+		{"Cache-Control", noStore},
 	}
 	// pageHeaders add, for HTML, the legacy framing ban, a browsing-context
 	// group of its own and no powerful features.
