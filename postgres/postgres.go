@@ -271,7 +271,9 @@ func (r *poolRow) Scan(dest ...any) error {
 	return c.QueryRow(ctx, r.sql, r.args...).Scan(dest...)
 }
 
-// releasingRows gives its connection back to the pool once read or closed.
+// releasingRows, once read or closed, gives its connection back to the pool
+// (c: nil inside a transaction, which keeps its own) and releases its
+// context's timer.
 type releasingRows struct {
 	pgx.Rows
 	c      *pgxpool.Conn
@@ -291,7 +293,10 @@ func (r *releasingRows) Close() {
 	if r.c != nil {
 		r.c.Release()
 		r.c = nil
+	}
+	if r.cancel != nil {
 		r.cancel()
+		r.cancel = nil
 	}
 }
 

@@ -158,26 +158,7 @@ func (t *tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, erro
 		cancel()
 		return nil, err
 	}
-	return &cancelingRows{Rows: rows, cancel: cancel}, nil
-}
-
-// cancelingRows releases its context's timer once read or closed.
-type cancelingRows struct {
-	pgx.Rows
-	cancel context.CancelFunc
-}
-
-func (r *cancelingRows) Next() bool {
-	if r.Rows.Next() {
-		return true
-	}
-	r.Close()
-	return false
-}
-
-func (r *cancelingRows) Close() {
-	r.Rows.Close()
-	r.cancel()
+	return &releasingRows{Rows: rows, cancel: cancel}, nil
 }
 
 func (t *tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
