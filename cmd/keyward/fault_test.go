@@ -183,22 +183,31 @@ func (r *recorder) first(kind string, after time.Time, want int) (sample, bool) 
 	return sample{}, false
 }
 
-func TestFaultPostgresRestart(t *testing.T) {
-	wanted, required := faultRequested("restart")
+// faultCluster returns the test server's cluster for the fault test name
+// (restart, freeze), or skips the test when it was not asked for, or fails
+// it when it was required and cannot run.
+func faultCluster(t *testing.T, name, what string) *pgCluster {
+	t.Helper()
+	wanted, required := faultRequested(name)
 	if !wanted {
-		t.Skip("restarts the shared PostgreSQL server: set KEYWARD_TEST_FAULTS=1 (or postgres-restart in KEYWARD_TEST_REQUIRE) to run it")
+		t.Skipf("%s the shared PostgreSQL server: set KEYWARD_TEST_FAULTS=%s (or postgres-%s in %s) to run it",
+			what, name, name, pgtest.RequireEnv)
 	}
 	if os.Getenv(pgtest.URLEnv) == "" && required {
-		t.Fatalf("%s is unset but %s asks for postgres-restart", pgtest.URLEnv, pgtest.RequireEnv)
+		t.Fatalf("%s is unset but %s asks for postgres-%s", pgtest.URLEnv, pgtest.RequireEnv, name)
 	}
-	server := pgtest.ServerURL(t)
-	cluster, err := findCluster(server)
+	cluster, err := findCluster(pgtest.ServerURL(t))
 	if err != nil {
 		if required {
 			t.Fatal(err)
 		}
 		t.Skip(err)
 	}
+	return cluster
+}
+
+func TestFaultPostgresRestart(t *testing.T) {
+	cluster := faultCluster(t, "restart", "restarts")
 	dbURL := pgtest.NewDatabase(t)
 	// Registered after NewDatabase, so it runs before the database is
 	// dropped: whatever happens, the server is left running.
@@ -477,21 +486,7 @@ func summarize(samples []sample, t0 time.Time) string {
 // it is frozen. It stalls every other user of the server for its duration,
 // so it runs only when asked for (see faultRequested).
 func TestFaultPostgresFreeze(t *testing.T) {
-	wanted, required := faultRequested("freeze")
-	if !wanted {
-		t.Skip("freezes the shared PostgreSQL server: set KEYWARD_TEST_FAULTS=freeze (or postgres-freeze in KEYWARD_TEST_REQUIRE) to run it")
-	}
-	if os.Getenv(pgtest.URLEnv) == "" && required {
-		t.Fatalf("%s is unset but %s asks for postgres-freeze", pgtest.URLEnv, pgtest.RequireEnv)
-	}
-	server := pgtest.ServerURL(t)
-	cluster, err := findCluster(server)
-	if err != nil {
-		if required {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	cluster := faultCluster(t, "freeze", "freezes")
 	dbURL := pgtest.NewDatabase(t)
 	pm, err := cluster.postmaster()
 	if err != nil {
