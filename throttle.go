@@ -74,7 +74,8 @@ func clientAddress(ip string) string {
 		return ip
 	}
 	addr = addr.Unmap()
-	if b := addr.As16(); addr.Is6() && translatedIPv4.Contains(addr) {
+	if translatedIPv4.Contains(addr) {
+		b := addr.As16()
 		return netip.AddrFrom4([4]byte(b[12:])).String()
 	}
 	if addr.Is6() {
