@@ -11,7 +11,7 @@ import (
 )
 
 // Browser journeys: what a person sees in Chromium, page by page, for the
-// four parts of Security (issues 2 to 5). Each asserts on the words, counts
+// four parts of Security. Each asserts on the words, counts
 // and addresses on screen, and saves screenshots to KEYWARD_TEST_SCREENSHOTS.
 
 const (
@@ -20,7 +20,7 @@ const (
 	journeyNewPass  = "copper kettle sings at dawn"
 )
 
-// TestBrowserSessionsJourney (issue 2): sign up, a second device signs in,
+// TestBrowserSessionsJourney: sign up, a second device signs in,
 // the first ends it from the Sessions page, then signs out.
 func TestBrowserSessionsJourney(t *testing.T) {
 	site := newBrowserSite(t)
@@ -102,7 +102,7 @@ func TestBrowserSessionsJourney(t *testing.T) {
 	}
 }
 
-// TestBrowserPasswordJourney (issue 3): the strength meter moves as the
+// TestBrowserPasswordJourney: the strength meter moves as the
 // person types, a breached password is refused with its reason, a good one
 // is saved, and only the new password signs in.
 func TestBrowserPasswordJourney(t *testing.T) {
@@ -195,7 +195,7 @@ func TestBrowserPasswordJourney(t *testing.T) {
 	d.screenshot("signed-in-new-password")
 }
 
-// TestBrowserTwoFactorJourney (issue 4): enable 2FA from the manual key
+// TestBrowserTwoFactorJourney: enable 2FA from the manual key
 // with oathtool as the authenticator, keep the backup codes, sign in with a
 // code and with a backup code, regenerate the codes, disable.
 func TestBrowserTwoFactorJourney(t *testing.T) {
@@ -324,7 +324,7 @@ func TestBrowserTwoFactorJourney(t *testing.T) {
 	d.wantPath("2FA off", "/settings/security")
 }
 
-// TestBrowserAuditJourney (issue 5): a small story, then the audit page
+// TestBrowserAuditJourney: a small story, then the audit page
 // tells it newest first, filters it, and exports it as CSV.
 func TestBrowserAuditJourney(t *testing.T) {
 	site := newBrowserSite(t)

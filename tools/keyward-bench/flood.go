@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// Targets of the sign-in flood (issue 7, target 2).
+// Targets of the sign-in flood: bounded memory, and the owner signed in
+// promptly from another address while one address floods.
 const (
 	floodRSSTarget    = 400 << 20
 	floodSignInTarget = 3 * time.Second

@@ -40,7 +40,7 @@ func (b *bench) note(format string, args ...any) {
 // commandLine is how this run was started, with any password in a
 // database URL masked.
 func (b *bench) commandLine() string {
-	args := []string{"go run ./cmd/keyward-bench"}
+	args := []string{"go run ./tools/keyward-bench"}
 	for i := 1; i < len(os.Args); i++ {
 		a := os.Args[i]
 		if v, ok := strings.CutPrefix(a, "--database-url="); ok {

@@ -1,10 +1,10 @@
-// Command keyward-bench measures keyward against the targets of its
-// performance issue and prints a table: scenario | figure | value |
+// Command keyward-bench measures keyward against its performance targets
+// and prints a table: scenario | figure | value |
 // baseline | ratio | target | verdict.
 //
-//	go run ./cmd/keyward-bench                 # full run on SQLite (~5 min; the first also builds a 10M-event store, ~15 min)
-//	go run ./cmd/keyward-bench --quick         # short run for CI (under 2 minutes)
-//	go run ./cmd/keyward-bench --database-url postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+//	go run ./tools/keyward-bench                 # full run on SQLite (~5 min; the first also builds a 10M-event store, ~15 min)
+//	go run ./tools/keyward-bench --quick         # short run for CI (under 2 minutes)
+//	go run ./tools/keyward-bench --database-url postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 //
 // It builds keyward, starts `keyward serve` on a temporary data folder (or a
 // fresh PostgreSQL database made from --database-url, dropped at the end),

@@ -239,7 +239,7 @@ func moduleRoot(ctx context.Context) (string, error) {
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("run keyward-bench inside the keyward module (go run ./cmd/keyward-bench)")
+		return "", errors.New("run keyward-bench inside the keyward module (go run ./tools/keyward-bench)")
 	}
 	return filepath.Dir(gomod), nil
 }
