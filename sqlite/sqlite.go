@@ -384,6 +384,30 @@ func (s *Store) migrationStatus(ctx context.Context) ([]migration, error) {
 	return out, nil
 }
 
+// MigrationStatusAt reports the migrations of the database file at path
+// without applying any, for `keyward migrate status`: the file is opened
+// read-only and never created (a missing one has every migration pending).
+func MigrationStatusAt(ctx context.Context, path string) ([]keyward.Migration, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		files, err := migrations()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]keyward.Migration, len(files))
+		for i, f := range files {
+			out[i] = keyward.Migration{Version: f.Version, Name: f.Name}
+		}
+		return out, nil
+	}
+	db, err := sql.Open("sqlite", dsn(path, append(slices.Clone(readerParams), "mode=ro")))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	return (&Store{path: path, writer: db}).MigrationStatus(ctx)
+}
+
 // Migrate applies the pending migrations, each in its own transaction, and
 // refuses a database migrated by a newer keyward. It is safe to run from
 // several processes at once: BEGIN IMMEDIATE makes them take turns.

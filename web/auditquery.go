@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
@@ -32,28 +31,11 @@ func parseEventQuery(v url.Values) (keyward.EventQuery, error) {
 		}
 	}
 	var err error
-	if q.Since, err = parseDay(v.Get("since"), false); err != nil {
+	if q.Since, err = audit.ParseTimeBound(v.Get("since"), false); err != nil {
 		return q, keyward.Errorf(keyward.CodeInvalidRequest, "since must be an RFC 3339 time or a YYYY-MM-DD date.")
 	}
-	if q.Until, err = parseDay(v.Get("until"), true); err != nil {
+	if q.Until, err = audit.ParseTimeBound(v.Get("until"), true); err != nil {
 		return q, keyward.Errorf(keyward.CodeInvalidRequest, "until must be an RFC 3339 time or a YYYY-MM-DD date.")
 	}
 	return q, nil
-}
-
-func parseDay(s string, endOfDay bool) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	d, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if endOfDay {
-		d = d.AddDate(0, 0, 1)
-	}
-	return d, nil
 }

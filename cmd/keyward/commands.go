@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/postgres"
+	"github.com/keyward/keyward/sqlite"
 )
 
 func accountCreate(ctx context.Context, c *config, log *slog.Logger, stdin io.Reader, stdout io.Writer) error {
@@ -153,8 +155,8 @@ func auditList(ctx context.Context, c *config, log *slog.Logger, stdout io.Write
 		q.Types = []audit.Type{audit.Type(c.auditType)}
 	}
 	if c.auditSince != "" {
-		if q.Since, err = parseSince(c.auditSince); err != nil {
-			return err
+		if q.Since, err = audit.ParseTimeBound(c.auditSince, false); err != nil {
+			return fmt.Errorf("--since: want an RFC 3339 time or a YYYY-MM-DD date, got %q", c.auditSince)
 		}
 	}
 	chain := ""
@@ -178,52 +180,47 @@ func auditList(ctx context.Context, c *config, log *slog.Logger, stdout io.Write
 	})
 }
 
-func parseSince(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("--since must be an RFC 3339 time or YYYY-MM-DD, got %q", s)
-	}
-	return t, nil
-}
-
 func migrate(ctx context.Context, c *config, sub string, stdout io.Writer) error {
-	var (
-		store keyward.Store
-		err   error
-	)
-	if c.databaseURL != "" {
-		// Connect, not Open: Open would apply pending migrations before
-		// status could show them.
-		store, err = postgres.Connect(ctx, c.databaseURL)
-	} else {
-		store, err = openStore(ctx, c)
-	}
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	m, ok := store.(migrator)
-	if !ok {
-		return errors.New("this store has no migrations")
-	}
-	if sub == "up" {
-		if err := m.Migrate(ctx); err != nil {
+	var status []keyward.Migration
+	var err error
+	switch {
+	case sub == "up":
+		var store keyward.Store
+		if store, err = openStore(ctx, c); err != nil { // Open applies what is pending
 			return err
 		}
+		defer store.Close()
+		m, ok := store.(migrator)
+		if !ok {
+			return errors.New("this store has no migrations")
+		}
+		status, err = m.MigrationStatus(ctx)
+	case c.databaseURL != "":
+		// Connect, not Open: Open would apply pending migrations.
+		var store *postgres.Store
+		if store, err = postgres.Connect(ctx, c.databaseURL); err != nil {
+			return err
+		}
+		defer store.Close()
+		status, err = store.MigrationStatus(ctx)
+	default:
+		status, err = sqlite.MigrationStatusAt(ctx, filepath.Join(c.dataDir, "keyward.db"))
 	}
-	status, err := m.MigrationStatus(ctx)
 	if err != nil {
 		return err
 	}
+	pending := 0
 	for _, s := range status {
 		state := "pending"
 		if s.AppliedAt != nil {
 			state = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
+		} else {
+			pending++
 		}
 		fmt.Fprintf(stdout, "%04d %-40s %s\n", s.Version, s.Name, state)
+	}
+	if pending > 0 {
+		return exitError{code: 1, msg: fmt.Sprintf("%d migrations pending: keyward migrate up (or keyward serve) applies them", pending)}
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,43 +50,114 @@ type config struct {
 	parsedProxies     []netip.Prefix
 }
 
-func (c *config) flags(fs *flag.FlagSet) {
+// defaultConfig is every setting before flags and the environment.
+func defaultConfig() *config {
 	d := password.DefaultParams()
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&c.dataDir, "data-dir", "./keyward-data", "folder for the SQLite database and the secret-key file (created 0700)")
-	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL URL (postgres://...); empty uses embedded SQLite in --data-dir")
-	fs.StringVar(&c.publicURL, "public-url", "", "URL people reach keyward at; with https, cookies are Secure and __Host- prefixed and HSTS is sent")
-	fs.BoolVar(&c.signup, "signup", true, "allow anyone to create an account")
-	fs.StringVar(&c.issuer, "issuer", "keyward", "name shown in authenticator apps")
-	fs.DurationVar(&c.sessionIdle, "session-idle-timeout", 30*time.Minute, "end a session unused this long")
-	fs.DurationVar(&c.sessionLifetime, "session-lifetime", 12*time.Hour, "end a session this long after sign-in")
-	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
-	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
-	fs.IntVar(&c.passwordMinLength, "password-min-length", 8, "shortest password accepted (at least 8)")
-	fs.IntVar(&c.passwordMinScore, "password-min-score", 2, "lowest zxcvbn score (0-4) accepted")
-	fs.StringVar(&c.breachedFile, "breached-passwords-file", "", "extra list of refused passwords: plain, or Have I Been Pwned SHA1:count sorted by hash")
-	fs.StringVar(&c.hibpURL, "hibp-url", "", "Have I Been Pwned range API base URL (e.g. https://api.pwnedpasswords.com); off when empty")
-	fs.UintVar(&c.argonMemoryKiB, "argon2-memory", uint(d.Memory), "argon2id memory in KiB")
-	fs.UintVar(&c.argonTime, "argon2-time", uint(d.Time), "argon2id passes")
-	fs.UintVar(&c.argonThreads, "argon2-parallelism", uint(d.Threads), "argon2id lanes")
-	fs.IntVar(&c.hashConcurrency, "hash-concurrency", 0, "password hashes computed at once (0: one per CPU, at least 2)")
-	fs.DurationVar(&c.auditRetention, "audit-retention", 400*24*time.Hour, "delete audit events older than this (0 keeps everything)")
-	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight requests get to finish on SIGTERM")
-	fs.StringVar(&c.email, "email", "", "the account's email (account and audit commands)")
-	fs.StringVar(&c.auditType, "type", "", "audit list: only events of this type")
-	fs.StringVar(&c.auditSince, "since", "", "audit list: only events since this RFC 3339 time or YYYY-MM-DD date")
-	fs.StringVar(&c.copyFrom, "from", "", "copy: the installation to copy, a data folder (SQLite) or a postgres:// URL")
-	fs.StringVar(&c.copyTo, "to", "", "copy: the empty database to copy into, a postgres:// URL (or a data folder)")
+	return &config{
+		addr:              "127.0.0.1:8080",
+		dataDir:           "./keyward-data",
+		signup:            true,
+		issuer:            "keyward",
+		sessionIdle:       30 * time.Minute,
+		sessionLifetime:   12 * time.Hour,
+		logFormat:         "text",
+		passwordMinLength: 8,
+		passwordMinScore:  2,
+		argonMemoryKiB:    uint(d.Memory),
+		argonTime:         uint(d.Time),
+		argonThreads:      uint(d.Threads),
+		auditRetention:    400 * 24 * time.Hour,
+		shutdownGrace:     10 * time.Second,
+	}
 }
 
-// parseConfig reads flags, then fills unset ones from the environment.
-func parseConfig(name string, args []string, stderr io.Writer) (*config, error) {
-	c := &config{}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.flags(fs)
+// A flagGroup registers related flags on fs, bound to c's fields with their
+// current values as defaults. A command lists the groups it takes.
+type flagGroup func(fs *flag.FlagSet, c *config)
+
+func logFlags(fs *flag.FlagSet, c *config) {
+	fs.Var(choiceFlag{&c.logFormat, []string{"text", "json"}}, "log-format", "log format: text or json")
+}
+
+// storeFlags say where the installation is.
+func storeFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "folder for the SQLite database and the secret-key file (created 0700)")
+	fs.StringVar(&c.databaseURL, "database-url", c.databaseURL, "PostgreSQL URL (postgres://...); empty uses embedded SQLite in --data-dir")
+	logFlags(fs, c)
+}
+
+func serveFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.addr, "addr", c.addr, "address to listen on")
+	fs.StringVar(&c.publicURL, "public-url", c.publicURL, "URL people reach keyward at; with https, cookies are Secure and __Host- prefixed and HSTS is sent")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", c.trustedProxies, "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.Var(durationFlag{&c.shutdownGrace}, "shutdown-grace", "time in-flight requests get to finish on SIGTERM")
+}
+
+// sessionFlags are the rules of accounts and sessions.
+func sessionFlags(fs *flag.FlagSet, c *config) {
+	fs.Var(boolFlag{&c.signup}, "signup", "allow anyone to create an account")
+	fs.StringVar(&c.issuer, "issuer", c.issuer, "name shown in authenticator apps")
+	fs.Var(durationFlag{&c.sessionIdle}, "session-idle-timeout", "end a session unused this long")
+	fs.Var(durationFlag{&c.sessionLifetime}, "session-lifetime", "end a session this long after sign-in")
+}
+
+func retentionFlags(fs *flag.FlagSet, c *config) {
+	fs.Var(durationFlag{&c.auditRetention}, "audit-retention", "delete audit events older than this (0 keeps everything)")
+}
+
+// passwordFlags are the password policy and hashing.
+func passwordFlags(fs *flag.FlagSet, c *config) {
+	fs.Var(intFlag{&c.passwordMinLength}, "password-min-length", "shortest password accepted (at least 8)")
+	fs.Var(intFlag{&c.passwordMinScore}, "password-min-score", "lowest zxcvbn score (0-4) accepted")
+	fs.StringVar(&c.breachedFile, "breached-passwords-file", c.breachedFile, "extra list of refused passwords: plain, or Have I Been Pwned SHA1:count sorted by hash")
+	fs.StringVar(&c.hibpURL, "hibp-url", c.hibpURL, "Have I Been Pwned range API base URL (e.g. https://api.pwnedpasswords.com); off when empty")
+	fs.Var(uintFlag{&c.argonMemoryKiB}, "argon2-memory", "argon2id memory in KiB")
+	fs.Var(uintFlag{&c.argonTime}, "argon2-time", "argon2id passes")
+	fs.Var(uintFlag{&c.argonThreads}, "argon2-parallelism", "argon2id lanes")
+	fs.Var(intFlag{&c.hashConcurrency}, "hash-concurrency", "password hashes computed at once (0: one per CPU, at least 2)")
+}
+
+func emailFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.email, "email", c.email, "the account's email")
+}
+
+func auditListFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.email, "email", c.email, "only this account's events, or \"system\" for the system log")
+	fs.StringVar(&c.auditType, "type", c.auditType, "only events of this type")
+	fs.StringVar(&c.auditSince, "since", c.auditSince, "only events since this RFC 3339 time or YYYY-MM-DD date")
+}
+
+func copyFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.copyFrom, "from", c.copyFrom, "the installation to copy, a data folder (SQLite) or a postgres:// URL")
+	fs.StringVar(&c.copyTo, "to", c.copyTo, "the empty database to copy into, a postgres:// URL (or a data folder)")
+}
+
+// flagSet returns cmd's flags bound to c.
+func (cmd *command) flagSet(c *config, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("keyward "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are printed once, by run; -h by help
+	for _, g := range cmd.flags {
+		g(fs, c)
+	}
+	fs.Usage = func() { cmd.help(fs, out) }
+	return fs
+}
+
+// envName is the environment twin of a flag.
+func envName(flagName string) string {
+	return "KEYWARD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// secretKeyEnv is read from the environment only: a secret never goes on a
+// command line, where other users of the machine can read it.
+const secretKeyEnv = "KEYWARD_SECRET_KEY"
+
+// parseConfig reads cmd's flags, then fills unset ones from the environment.
+func parseConfig(cmd *command, args []string, out io.Writer) (*config, error) {
+	c := defaultConfig()
+	fs := cmd.flagSet(c, out)
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, err // for -h, fs.Usage has printed the help
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -93,18 +166,221 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		env := "KEYWARD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+		name := envName(f.Name)
+		if v, ok := os.LookupEnv(name); ok && !set[f.Name] {
 			if err := fs.Set(f.Name, v); err != nil {
-				envErr = errors.Join(envErr, fmt.Errorf("%s: %w", env, err))
+				envErr = errors.Join(envErr, fmt.Errorf("%s=%q: %w", name, v, err))
 			}
 		}
 	})
 	if envErr != nil {
 		return nil, envErr
 	}
-	c.secretKey = os.Getenv("KEYWARD_SECRET_KEY")
+	c.secretKey = os.Getenv(secretKeyEnv)
 	return c, c.validate()
+}
+
+// help prints what `keyward COMMAND -h` shows: the command's own flags only,
+// each with its environment twin.
+func (cmd *command) help(fs *flag.FlagSet, w io.Writer) {
+	line := "keyward " + cmd.name
+	if cmd.args != "" {
+		line += " " + cmd.args
+	}
+	fmt.Fprintf(w, "Usage: %s [flags]\n\n%s.\n", line, strings.ToUpper(cmd.short[:1])+cmd.short[1:])
+	if cmd.long != "" {
+		fmt.Fprintf(w, "%s\n", cmd.long)
+	}
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nFlags (each also read from the environment variable under it; a flag wins):\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		head := "--" + f.Name
+		if kind := valueKind(f.Value); kind != "" {
+			head += " " + kind
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  %s\n      %s%s\n      %s\n", head, f.Usage, def, envName(f.Name))
+	})
+	if fs.Lookup("data-dir") != nil {
+		fmt.Fprintf(w, "\nThe secret key comes from %s when it is set, else from the key file in --data-dir.\n", secretKeyEnv)
+	}
+}
+
+// valueKind names what a flag takes, for the help.
+func valueKind(v flag.Value) string {
+	switch v := v.(type) {
+	case boolFlag:
+		return ""
+	case durationFlag:
+		return "duration"
+	case intFlag, uintFlag:
+		return "number"
+	case choiceFlag:
+		return strings.Join(v.choices, "|")
+	default:
+		return "text"
+	}
+}
+
+// knownEnv is every environment variable some command reads.
+func knownEnv(table []*command) map[string]bool {
+	known := map[string]bool{secretKeyEnv: true}
+	for _, cmd := range table {
+		cmd.flagSet(defaultConfig(), io.Discard).VisitAll(func(f *flag.Flag) { known[envName(f.Name)] = true })
+	}
+	return known
+}
+
+// unknownEnv returns the KEYWARD_* variables of environ that no command
+// reads, such as a misspelt one, which would otherwise be silently ignored.
+// KEYWARD_TEST_* belong to the test suites.
+func unknownEnv(table []*command, environ []string) []string {
+	known := knownEnv(table)
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "KEYWARD_") && !strings.HasPrefix(name, "KEYWARD_TEST_") && !known[name] {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// suggestEnv names the known variable closest to a misspelt one.
+func suggestEnv(table []*command, name string) string {
+	best, bestDist := "", 4 // more than three edits away is no suggestion
+	for known := range knownEnv(table) {
+		if d := editDistance(name, known); d < bestDist {
+			best, bestDist = known, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return " (did you mean " + best + "?)"
+}
+
+// editDistance is the Levenshtein distance of two short ASCII strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// Flag values whose errors say what form is expected ("banana" for a
+// duration is "want a duration such as 30m or 12h", not "parse error").
+type (
+	durationFlag struct{ p *time.Duration }
+	boolFlag     struct{ p *bool }
+	intFlag      struct{ p *int }
+	uintFlag     struct{ p *uint }
+	choiceFlag   struct {
+		p       *string
+		choices []string
+	}
+)
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 30m, 12h or 9600h")
+	}
+	*f.p = d
+	return nil
+}
+
+func (f durationFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return f.p.String()
+}
+
+func (f boolFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*f.p = v
+	return nil
+}
+
+func (f boolFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(*f.p)
+}
+
+func (f boolFlag) IsBoolFlag() bool { return true }
+
+func (f intFlag) Set(s string) error {
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("want a whole number such as 8")
+	}
+	*f.p = v
+	return nil
+}
+
+func (f intFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strconv.Itoa(*f.p)
+}
+
+func (f uintFlag) Set(s string) error {
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return errors.New("want a whole number of 0 or more, such as 19456")
+	}
+	*f.p = uint(v)
+	return nil
+}
+
+func (f uintFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strconv.FormatUint(uint64(*f.p), 10)
+}
+
+func (f choiceFlag) Set(s string) error {
+	if !slices.Contains(f.choices, s) {
+		return fmt.Errorf("want one of %s", strings.Join(f.choices, ", "))
+	}
+	*f.p = s
+	return nil
+}
+
+func (f choiceFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
 }
 
 func (c *config) validate() error {
@@ -128,11 +404,6 @@ func (c *config) validate() error {
 			prefix = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		c.parsedProxies = append(c.parsedProxies, prefix.Masked())
-	}
-	switch c.logFormat {
-	case "text", "json":
-	default:
-		return fmt.Errorf("--log-format must be text or json, got %q", c.logFormat)
 	}
 	if c.passwordMinLength < 8 {
 		return fmt.Errorf("--password-min-length must be at least 8")

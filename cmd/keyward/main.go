@@ -1,7 +1,8 @@
 // Command keyward runs the keyward service and its operator commands.
 //
 // main turns flags and the environment into a config and wires the parts;
-// every rule lives in the keyward package.
+// every rule lives in the keyward package. The commands are one table
+// (commands below): the usage, each command's help and its flags come from it.
 package main
 
 import (
@@ -10,31 +11,78 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version may be set at build time with -ldflags "-X main.version=v1.2.3";
+// without it the module version and VCS revision Go recorded are printed.
+var version = ""
 
-const usage = `keyward: self-hosted account security
+// env is what a command runs with besides its config.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
 
-Usage:
-  keyward serve [flags]                      run the web pages and the JSON API
-  keyward version                            print the version
-  keyward account create --email E           create an account (password on standard input)
-  keyward account reset-2fa --email E        turn off two-factor for a person who lost device and codes
-  keyward keys rotate                        add a new secret key and re-encrypt every TOTP seed under it
-  keyward keys reencrypt                     re-encrypt every TOTP seed under the current key
-  keyward audit verify                       check every audit chain; non-zero exit names the first bad event
-  keyward audit list [--email E|system] [--type T] [--since D]
-  keyward migrate status|up                  show or apply database migrations
-  keyward copy --from DIR --to URL           copy an installation (SQLite data folder) into an empty PostgreSQL database
+// command is one line of keyward's command table, in the manner of cmd/go's
+// base.Command.
+type command struct {
+	name  string      // "serve", "account create"
+	args  string      // the usage line's arguments, e.g. "--email E"
+	short string      // one line for the list of commands
+	long  string      // what -h adds, or ""
+	flags []flagGroup // the flags it takes; the environment twins follow
+	run   func(ctx context.Context, c *config, e env) error
+}
 
-Every flag has an environment twin: --session-lifetime is KEYWARD_SESSION_LIFETIME.
-Run "keyward serve -h" for the flags.
-`
+// commands is keyward's command table.
+func commands() []*command {
+	return []*command{
+		{name: "serve", short: "run the web pages and the JSON API",
+			long:  "Serves the pages and the JSON API on --addr, on embedded SQLite in --data-dir or on PostgreSQL (--database-url).",
+			flags: []flagGroup{storeFlags, serveFlags, sessionFlags, retentionFlags, passwordFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return serve(ctx, c, e.log, e.stdout) }},
+		{name: "version", short: "print the version and the revision it was built from",
+			run: func(_ context.Context, _ *config, e env) error { fmt.Fprintln(e.stdout, versionLine()); return nil }},
+		{name: "account create", args: "--email E", short: "create an account (password on standard input)",
+			long:  "Reads the password from the first line of standard input, so that it never appears in a command line or a shell's history. Works with sign-up turned off; recorded as an admin action.",
+			flags: []flagGroup{emailFlags, storeFlags, sessionFlags, passwordFlags},
+			run: func(ctx context.Context, c *config, e env) error {
+				return accountCreate(ctx, c, e.log, e.stdin, e.stdout)
+			}},
+		{name: "account reset-2fa", args: "--email E", short: "turn off two-factor for a person who lost device and codes",
+			long:  "Ends every session of the account too; recorded in its audit log as an admin action.",
+			flags: []flagGroup{emailFlags, storeFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return accountReset2FA(ctx, c, e.log, e.stdout) }},
+		{name: "keys rotate", short: "add a new secret key and re-encrypt every TOTP seed under it",
+			flags: []flagGroup{storeFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return keysRotate(ctx, c, e.log, e.stdout) }},
+		{name: "keys reencrypt", short: "re-encrypt every TOTP seed under the current key",
+			flags: []flagGroup{storeFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return keysReencrypt(ctx, c, e.log, e.stdout) }},
+		{name: "audit verify", short: "check every audit chain; a non-zero exit names what is wrong",
+			flags: []flagGroup{storeFlags, retentionFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return auditVerify(ctx, c, e.log, e.stdout) }},
+		{name: "audit list", args: "[--email E|system] [--type T] [--since D]", short: "print audit events as JSON lines",
+			flags: []flagGroup{auditListFlags, storeFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return auditList(ctx, c, e.log, e.stdout) }},
+		{name: "migrate status", short: "list the schema migrations; exit 1 while any is pending",
+			flags: []flagGroup{storeFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return migrate(ctx, c, "status", e.stdout) }},
+		{name: "migrate up", short: "apply the pending schema migrations",
+			flags: []flagGroup{storeFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return migrate(ctx, c, "up", e.stdout) }},
+		{name: "copy", args: "--from DIR --to URL", short: "copy an installation (SQLite data folder) into an empty PostgreSQL database",
+			flags: []flagGroup{copyFlags, logFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return copyInstallation(ctx, c, e.log, e.stdout) }},
+	}
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -45,61 +93,37 @@ func main() {
 
 // run is main without the process: testable with its own streams.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	table := commands()
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage(table))
 		return 2
 	}
-	cmd, rest := args[0], args[1:]
-	sub := ""
-	switch cmd {
-	case "account", "keys", "audit", "migrate":
-		if len(rest) == 0 {
-			fmt.Fprint(stderr, usage)
-			return 2
-		}
-		sub, rest = rest[0], rest[1:]
-	}
-	if cmd == "version" {
-		fmt.Fprintln(stdout, "keyward", version)
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage(table))
+		return 0
+	case "-version", "--version":
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	}
-	if cmd == "help" || cmd == "-h" || cmd == "--help" {
-		fmt.Fprint(stdout, usage)
-		return 0
+	cmd, rest := findCommand(table, args)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "keyward: unknown command %q\n\n%s", strings.Join(args[:min(2, len(args))], " "), usage(table))
+		return 2
 	}
-	c, err := parseConfig("keyward "+cmd, rest, stderr)
+	for _, name := range unknownEnv(table, os.Environ()) {
+		fmt.Fprintf(stderr, "keyward: warning: %s is not a keyward setting and is ignored%s\n", name, suggestEnv(table, name))
+	}
+	c, err := parseConfig(cmd, rest, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward:", err)
+		fmt.Fprintf(stderr, "Run \"keyward %s -h\" for its flags.\n", cmd.name)
 		return 2
 	}
-	log := newLogger(c.logFormat, stderr)
-	var runErr error
-	switch cmd + " " + sub {
-	case "serve ":
-		runErr = serve(ctx, c, log, stdout)
-	case "account create":
-		runErr = accountCreate(ctx, c, log, stdin, stdout)
-	case "account reset-2fa":
-		runErr = accountReset2FA(ctx, c, log, stdout)
-	case "keys rotate":
-		runErr = keysRotate(ctx, c, log, stdout)
-	case "keys reencrypt":
-		runErr = keysReencrypt(ctx, c, log, stdout)
-	case "audit verify":
-		runErr = auditVerify(ctx, c, log, stdout)
-	case "audit list":
-		runErr = auditList(ctx, c, log, stdout)
-	case "migrate status", "migrate up":
-		runErr = migrate(ctx, c, sub, stdout)
-	case "copy ":
-		runErr = copyInstallation(ctx, c, log, stdout)
-	default:
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
+	runErr := cmd.run(ctx, c, env{stdin: stdin, stdout: stdout, stderr: stderr, log: newLogger(c.logFormat, stderr)})
 	if runErr != nil {
 		var ex exitError
 		if errors.As(runErr, &ex) {
@@ -110,6 +134,68 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// findCommand finds the command named by the first one or two words of args
+// and returns it with the arguments that follow its name.
+func findCommand(table []*command, args []string) (*command, []string) {
+	for _, cmd := range table {
+		words := strings.Fields(cmd.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == cmd.name {
+			return cmd, args[len(words):]
+		}
+	}
+	return nil, nil
+}
+
+// usage lists the commands.
+func usage(table []*command) string {
+	var b strings.Builder
+	b.WriteString("keyward: self-hosted account security\n\nUsage:\n")
+	for _, cmd := range table {
+		line := "keyward " + cmd.name
+		if cmd.args != "" {
+			line += " " + cmd.args
+		}
+		fmt.Fprintf(&b, "  %-44s %s\n", line, cmd.short)
+	}
+	b.WriteString("\nEvery flag has an environment twin: --session-lifetime is KEYWARD_SESSION_LIFETIME.\n")
+	b.WriteString("Run \"keyward COMMAND -h\" for a command's flags.\n")
+	return b.String()
+}
+
+// versionLine is what `keyward version` prints: the version, and the VCS
+// revision and time Go recorded in the binary.
+func versionLine() string {
+	info, ok := debug.ReadBuildInfo()
+	v := version
+	if v == "" && ok {
+		v = info.Main.Version // "(devel)" when built inside the module
+	}
+	if v == "" {
+		v = "(unknown)"
+	}
+	line := "keyward " + v
+	if !ok {
+		return line
+	}
+	var rev, at, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		line += fmt.Sprintf(", revision %s of %s%s", rev[:min(12, len(rev))], at, modified)
+	}
+	return line + ", built with " + info.GoVersion
 }
 
 // exitError ends a command with a particular exit code.

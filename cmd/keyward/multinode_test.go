@@ -38,7 +38,7 @@ func testApp(t *testing.T, dir, dbURL, key string) *app {
 	if dbURL != "" {
 		args = append(args, "--database-url", dbURL)
 	}
-	c, err := parseConfig("test", args, &bytes.Buffer{})
+	c, err := parseServeConfig(args)
 	if err != nil {
 		t.Fatal(err)
 	}
