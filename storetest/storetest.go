@@ -28,8 +28,8 @@
 //
 // Ids are strings shaped like UUIDs (lowercase hex), so that an engine that
 // keeps ids in a uuid column passes too; event ids compare in byte order.
-// Subtests do not run in parallel, so newStore may hand out one database
-// emptied each time.
+// Subtests do not run in parallel; newStore must return a store of its own
+// at each call (the snapshot case holds two at once).
 package storetest
 
 import (
@@ -72,6 +72,8 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"InTx", testInTx},
 		{"Invalidations", testInvalidations},
 		{"Context", testContext},
+		{"Snapshot", testSnapshot},
+		{"MigrationStatus", testMigrationStatus},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
