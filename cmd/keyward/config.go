@@ -86,8 +86,11 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 	logFlags(fs, c)
 }
 
+func addrFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.addr, "addr", c.addr, "address keyward listens on")
+}
+
 func serveFlags(fs *flag.FlagSet, c *config) {
-	fs.StringVar(&c.addr, "addr", c.addr, "address to listen on")
 	fs.StringVar(&c.publicURL, "public-url", c.publicURL, "URL people reach keyward at; with https, cookies are Secure and __Host- prefixed and HSTS is sent")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", c.trustedProxies, "comma-separated CIDRs whose X-Forwarded-For is believed")
 	fs.Var(durationFlag{&c.shutdownGrace}, "shutdown-grace", "time in-flight requests get to finish on SIGTERM")

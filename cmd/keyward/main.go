@@ -17,6 +17,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	// Mozilla's root certificates, used only where the system has none (the
+	// container image is FROM scratch), so that TLS to an SMTP server or a
+	// breached-password service verifies without a CA bundle in the image.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 // version may be set at build time with -ldflags "-X main.version=v1.2.3";
@@ -46,8 +51,12 @@ func commands() []*command {
 	return []*command{
 		{name: "serve", short: "run the web pages and the JSON API",
 			long:  "Serves the pages and the JSON API on --addr, on embedded SQLite in --data-dir or on PostgreSQL (--database-url).",
-			flags: []flagGroup{storeFlags, serveFlags, sessionFlags, retentionFlags, passwordFlags},
+			flags: []flagGroup{storeFlags, addrFlags, serveFlags, sessionFlags, retentionFlags, passwordFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return serve(ctx, c, e.log, e.stdout) }},
+		{name: "healthcheck", short: "ask the keyward on --addr whether it is ready; exit 0 if so, else 1",
+			long:  "GETs /readyz on --addr (an unspecified host such as 0.0.0.0 means this machine): what a container's HEALTHCHECK runs, where there is no curl.",
+			flags: []flagGroup{addrFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return healthcheck(ctx, c, e.stdout) }},
 		{name: "version", short: "print the version and the revision it was built from",
 			run: func(_ context.Context, _ *config, e env) error { fmt.Fprintln(e.stdout, versionLine()); return nil }},
 		{name: "account create", args: "--email E", short: "create an account (password on standard input)",

@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -519,4 +521,32 @@ func TestMigrateStatusOnSQLite(t *testing.T) {
 			t.Fatalf("status with one pending = %d %q, want 1 (and again: status must not apply it)", code, out)
 		}
 	}
+}
+
+// TestHealthcheck: exit 0 while /readyz answers 200, 1 when it answers
+// anything else or nothing listens; an unspecified host means this machine.
+func TestHealthcheck(t *testing.T) {
+	var notReady atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" || notReady.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	check := func(addr string, want int) {
+		t.Helper()
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{"healthcheck", "--addr", addr}, nil, &out, &out); code != want {
+			t.Fatalf("healthcheck --addr %s = %d, want %d: %s", addr, code, want, out.String())
+		}
+	}
+	check("127.0.0.1:"+port, 0)
+	check("0.0.0.0:"+port, 0)
+	check(":"+port, 0)
+	notReady.Store(true)
+	check("127.0.0.1:"+port, 1)
+	srv.Close()
+	check("127.0.0.1:"+port, 1)
 }

@@ -108,3 +108,31 @@ func housekeeping(ctx context.Context, a *app, log *slog.Logger) {
 		}
 	}
 }
+
+// healthcheck asks the keyward listening on c.addr whether it is ready.
+func healthcheck(ctx context.Context, c *config, stdout io.Writer) error {
+	host, port, err := net.SplitHostPort(c.addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", c.addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return exitError{code: 1, msg: fmt.Sprintf("not ready: %v", err)}
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return exitError{code: 1, msg: fmt.Sprintf("not ready: %s answered %s", url, resp.Status)}
+	}
+	fmt.Fprintf(stdout, "ready: %s\n", url)
+	return nil
+}
