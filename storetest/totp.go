@@ -18,9 +18,11 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		_, err := s.PendingTOTP(ctx, a.ID)
 		wantCode(t, "PendingTOTP before any", err, keyward.CodeNotFound)
 
-		p1 := &keyward.PendingTOTP{AccountID: a.ID, SealedSecret: "k1:first", CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}
-		p2 := &keyward.PendingTOTP{AccountID: a.ID, SealedSecret: "k1:second", CreatedAt: at(time.Minute), ExpiresAt: at(11 * time.Minute)}
-		pb := &keyward.PendingTOTP{AccountID: b.ID, SealedSecret: "k2:b", CreatedAt: at(2), ExpiresAt: at(3)}
+		// A replacing setup may come from another session: it takes the
+		// session id along with the seed.
+		p1 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:first", CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}
+		p2 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:second", CreatedAt: at(time.Minute), ExpiresAt: at(11 * time.Minute)}
+		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(), SealedSecret: "k2:b", CreatedAt: at(2), ExpiresAt: at(3)}
 		steps := []struct {
 			name string
 			put  *keyward.PendingTOTP
