@@ -334,15 +334,24 @@ func (q *queries) AdvanceTOTPStep(ctx context.Context, accountID string, step in
 	return tag.RowsAffected() == 1, nil
 }
 
-func (q *queries) SetTOTPSecret(ctx context.Context, accountID, sealed string) error {
-	tag, err := q.db.Exec(ctx, `UPDATE totp_credentials SET sealed_secret = $2 WHERE account_id = $1`, accountID, sealed)
+func (q *queries) SwapTOTPSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	// Under read committed a concurrent writer's row is re-checked against
+	// sealed_secret = $2 after it commits: a seed replaced meanwhile is left alone.
+	tag, err := q.db.Exec(ctx, `
+		UPDATE totp_credentials SET sealed_secret = $3 WHERE account_id = $1 AND sealed_secret = $2`, accountID, old, sealed)
 	if err != nil {
-		return wrap("set totp secret", err)
+		return false, wrap("swap totp secret", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return notFound("Two-factor credential")
+	return tag.RowsAffected() == 1, nil
+}
+
+func (q *queries) SwapPendingSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	tag, err := q.db.Exec(ctx, `
+		UPDATE pending_totp SET sealed_secret = $3 WHERE account_id = $1 AND sealed_secret = $2`, accountID, old, sealed)
+	if err != nil {
+		return false, wrap("swap pending secret", err)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }
 
 func (q *queries) DisableTOTP(ctx context.Context, accountID string) error {

@@ -467,8 +467,14 @@ func (q *queries) AdvanceTOTPStep(ctx context.Context, accountID string, step in
 	return n == 1, err
 }
 
-func (q *queries) SetTOTPSecret(ctx context.Context, accountID, sealed string) error {
-	return q.updateOne(ctx, "Two-factor credential", `UPDATE totp_credentials SET sealed_secret = ? WHERE account_id = ?`, sealed, accountID)
+func (q *queries) SwapTOTPSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	n, err := q.execCount(ctx, "swap totp secret", `UPDATE totp_credentials SET sealed_secret = ? WHERE account_id = ? AND sealed_secret = ?`, sealed, accountID, old)
+	return n == 1, err
+}
+
+func (q *queries) SwapPendingSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	n, err := q.execCount(ctx, "swap pending secret", `UPDATE pending_totp SET sealed_secret = ? WHERE account_id = ? AND sealed_secret = ?`, sealed, accountID, old)
+	return n == 1, err
 }
 
 func (q *queries) DisableTOTP(ctx context.Context, accountID string) error {

@@ -90,11 +90,11 @@ func keysRotate(ctx context.Context, c *config, log *slog.Logger, stdout io.Writ
 		fmt.Fprintln(stdout, "2. then, with the new value, run: keyward keys reencrypt")
 		return nil
 	}
-	n, err := a.svc.RotateKeys(ctx)
+	r, err := a.svc.RotateKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("re-encrypting seeds under %s (%d done; run keys reencrypt to finish): %w", id, n, err)
+		return fmt.Errorf("re-encrypting seeds under %s (%d done; run keys reencrypt to finish): %w", id, r.Resealed, err)
 	}
-	fmt.Fprintf(stdout, "new key %s is current; %d seeds re-encrypted; older keys stay readable\n", id, n)
+	fmt.Fprintf(stdout, "new key %s is current; %d seeds re-encrypted; older keys stay readable\n", id, r.Resealed)
 	return nil
 }
 
@@ -105,11 +105,11 @@ func keysReencrypt(ctx context.Context, c *config, log *slog.Logger, stdout io.W
 		return err
 	}
 	defer a.Close()
-	n, err := a.svc.RotateKeys(ctx)
+	r, err := a.svc.RotateKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("re-encrypting seeds (%d done; run again to finish): %w", n, err)
+		return fmt.Errorf("re-encrypting seeds (%d done; run again to finish): %w", r.Resealed, err)
 	}
-	fmt.Fprintf(stdout, "%d seeds re-encrypted under key %s\n", n, a.keys.CurrentID())
+	fmt.Fprintf(stdout, "%d seeds re-encrypted under key %s\n", r.Resealed, r.Current)
 	return nil
 }
 
