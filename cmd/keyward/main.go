@@ -25,7 +25,8 @@ Usage:
   keyward version                            print the version
   keyward account create --email E           create an account (password on standard input)
   keyward account reset-2fa --email E        turn off two-factor for a person who lost device and codes
-  keyward keys rotate                        add a new secret key and re-encrypt every TOTP seed under it
+  keyward keys rotate                        add a new secret key; with the key file, re-encrypt every TOTP seed under it;
+                                             with KEYWARD_SECRET_KEY, print the new value only (then keys reencrypt)
   keyward keys reencrypt                     re-encrypt every TOTP seed under the current key
   keyward audit verify                       check every audit chain; non-zero exit names the first bad event
   keyward audit list [--email E|system] [--type T] [--since D]
