@@ -56,9 +56,12 @@ type TOTPCredential struct {
 	BackupSalt   []byte // salt shared by the current set of backup codes
 }
 
-// PendingTOTP is a setup that waits for its confirming code.
+// PendingTOTP is a setup that waits for its confirming code. It belongs to
+// the session that started it: only that session is shown the seed and may
+// confirm it.
 type PendingTOTP struct {
 	AccountID    string
+	SessionID    string
 	SealedSecret string
 	CreatedAt    time.Time
 	ExpiresAt    time.Time

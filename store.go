@@ -74,8 +74,14 @@ type Queries interface {
 	// AdvanceTOTPStep sets LastStep to step only if it is greater than the
 	// stored one, and reports whether it did: the replay guard.
 	AdvanceTOTPStep(ctx context.Context, accountID string, step int64) (bool, error)
-	// SetTOTPSecret replaces the sealed seed (key rotation).
-	SetTOTPSecret(ctx context.Context, accountID, sealed string) error
+	// SwapTOTPSecret replaces the sealed seed with sealed only while it is
+	// still old (compare-and-swap, for key rotation), and reports whether it
+	// did: a seed disabled, or replaced by a new enrolment, since it was read
+	// stays as it is. No credential is false, not an error.
+	SwapTOTPSecret(ctx context.Context, accountID, old, sealed string) (bool, error)
+	// SwapPendingSecret is SwapTOTPSecret for a pending setup: a setup
+	// deleted, confirmed or replaced since it was read is not brought back.
+	SwapPendingSecret(ctx context.Context, accountID, old, sealed string) (bool, error)
 	// DisableTOTP deletes the credential, the backup codes and any pending
 	// setup, and clears TwoFactorEnabledAt.
 	DisableTOTP(ctx context.Context, accountID string) error

@@ -49,21 +49,43 @@ func (s *Service) TwoFactor(ctx context.Context, a *Account) (*TwoFactorStatus, 
 	return st, nil
 }
 
-// PendingSetup returns the setup waiting for its confirming code, or nil
-// when there is none or it expired. It opens the seed and draws the QR
-// code, so only the page that shows them asks for it.
-func (s *Service) PendingSetup(ctx context.Context, a *Account) (*TOTPSetup, error) {
-	p, err := s.store.PendingTOTP(ctx, a.ID)
+// PendingSetup returns the setup of account a waiting for its confirming
+// code, or nil when there is none, it expired, or another session started
+// it: the seed is shown to the session that asked for it and to no other.
+// It opens the seed and draws the QR code, so only the page that shows
+// them asks for it.
+func (s *Service) PendingSetup(ctx context.Context, a *Account, caller *Session) (*TOTPSetup, error) {
+	p, err := s.ownPendingSetup(ctx, a.ID, caller)
+	if p == nil || err != nil {
+		return nil, err
+	}
+	return s.describeSetup(a, p)
+}
+
+// ownPendingSetup returns the caller's unexpired pending setup, or nil.
+//
+// Binding a setup to its session is what makes enabling as guarded as
+// starting: BeginTOTPSetup, the only writer of setups, admits a session
+// signed in within RecentSignIn or one that has just given the password,
+// and the setup lives PendingSetupTTL. A session that could not start a
+// setup (an old one, which may be someone else's) can neither read nor
+// confirm the owner's; a session that ended can confirm nothing.
+func (s *Service) ownPendingSetup(ctx context.Context, accountID string, caller *Session) (*PendingTOTP, error) {
+	p, err := s.store.PendingTOTP(ctx, accountID)
 	if IsCode(err, CodeNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !s.clock().Before(p.ExpiresAt) {
+	if !s.clock().Before(p.ExpiresAt) || caller == nil || p.SessionID == "" || p.SessionID != caller.ID {
 		return nil, nil
 	}
-	return s.describeSetup(a, p)
+	return p, nil
+}
+
+func noPendingSetup() *Error {
+	return Errorf(CodeNoPendingSetup, "There is no setup waiting for a code, or it expired. Start the setup again.")
 }
 
 // RecentSignIn is how long after signing in a person may set up a second
@@ -84,6 +106,8 @@ func secondFactorRequired() *Error {
 // BeginTOTPSetup starts (or restarts) enrolment: a fresh 160-bit seed,
 // sealed at rest, waiting for a confirming code. Nothing is enabled yet.
 // The password is needed unless the caller signed in within RecentSignIn.
+// The setup belongs to the caller's session (see ownPendingSetup); it
+// replaces any earlier one, whichever session started that.
 func (s *Service) BeginTOTPSetup(ctx context.Context, caller *Session, pw string, c Client) (*TOTPSetup, error) {
 	a, err := s.store.AccountByID(ctx, caller.AccountID)
 	if err != nil {
@@ -109,7 +133,7 @@ func (s *Service) BeginTOTPSetup(ctx context.Context, caller *Session, pw string
 		return nil, Internal(err)
 	}
 	now := s.clock()
-	p := &PendingTOTP{AccountID: a.ID, SealedSecret: sealed, CreatedAt: now, ExpiresAt: now.Add(s.cfg.PendingSetupTTL)}
+	p := &PendingTOTP{AccountID: a.ID, SessionID: caller.ID, SealedSecret: sealed, CreatedAt: now, ExpiresAt: now.Add(s.cfg.PendingSetupTTL)}
 	if err := s.store.PutPendingTOTP(ctx, p); err != nil {
 		return nil, err
 	}
@@ -140,9 +164,11 @@ func (s *Service) openSecret(sealed, accountID string) (string, error) {
 	return string(b), nil
 }
 
-// EnableTOTP confirms the pending setup with a code from the app, turns
-// two-factor on and returns the ten backup codes, shown this once. The
-// confirming code's time step is stored, so it cannot be used again to sign in.
+// EnableTOTP confirms the caller's own pending setup with a code from the
+// app, turns two-factor on and returns the ten backup codes, shown this
+// once. A setup another session started is not the caller's to confirm:
+// no_pending_setup. The confirming code's time step is stored, so it cannot
+// be used again to sign in.
 func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, c Client) ([]string, error) {
 	a, err := s.store.AccountByID(ctx, caller.AccountID)
 	if err != nil {
@@ -152,12 +178,12 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		return nil, Errorf(CodeAlreadyEnabled, "Two-factor authentication is already on.")
 	}
 	now := s.clock()
-	p, err := s.store.PendingTOTP(ctx, a.ID)
-	if IsCode(err, CodeNotFound) || (err == nil && !now.Before(p.ExpiresAt)) {
-		return nil, Errorf(CodeNoPendingSetup, "There is no setup waiting for a code, or it expired. Start the setup again.")
-	}
+	p, err := s.ownPendingSetup(ctx, a.ID, caller)
 	if err != nil {
 		return nil, err
+	}
+	if p == nil {
+		return nil, noPendingSetup()
 	}
 	check := throttleCheck{secondFactorThrottleKey(a.ID), s.cfg.SecondFactorRule}
 	if _, err := s.reserveAttempt(ctx, now, check); err != nil {
@@ -184,7 +210,6 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	if err != nil {
 		return nil, err
 	}
-	cred := &TOTPCredential{AccountID: a.ID, SealedSecret: p.SealedSecret, EnabledAt: now, LastStep: step, BackupSalt: salt}
 	err = s.store.InTx(ctx, func(q Queries) error {
 		cur, err := q.LockAccount(ctx, a.ID)
 		if err != nil {
@@ -193,6 +218,22 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		if cur.TwoFactorEnabled() {
 			return Errorf(CodeAlreadyEnabled, "Two-factor authentication is already on.")
 		}
+		// The setup belongs to the caller's session: one that ended (signed
+		// out, revoked) since this request was authenticated confirms nothing.
+		switch _, err := q.SessionByID(ctx, a.ID, caller.ID); {
+		case IsCode(err, CodeNotFound):
+			return unauthenticated()
+		case err != nil:
+			return err
+		}
+		// The setup may have been replaced (by another session) since it
+		// was read; a key rotation may have re-sealed it, and then its
+		// newer sealing is the one to keep.
+		sealed, err := s.stillPending(ctx, q, p, secret)
+		if err != nil {
+			return err
+		}
+		cred := &TOTPCredential{AccountID: a.ID, SealedSecret: sealed, EnabledAt: now, LastStep: step, BackupSalt: salt}
 		if err := q.EnableTOTP(ctx, cred); err != nil {
 			return err
 		}
@@ -223,6 +264,28 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		return nil, err
 	}
 	return codes, nil
+}
+
+// stillPending checks, inside the enabling transaction, that the pending
+// setup read before as p, holding secret, is still there and the same
+// session's, and returns its sealed seed as stored now.
+func (s *Service) stillPending(ctx context.Context, q Queries, p *PendingTOTP, secret string) (string, error) {
+	cur, err := q.PendingTOTP(ctx, p.AccountID)
+	if IsCode(err, CodeNotFound) {
+		return "", noPendingSetup()
+	}
+	if err != nil {
+		return "", err
+	}
+	if cur.SessionID != p.SessionID || !cur.CreatedAt.Equal(p.CreatedAt) {
+		return "", noPendingSetup()
+	}
+	if cur.SealedSecret != p.SealedSecret {
+		if now, err := s.openSecret(cur.SealedSecret, p.AccountID); err != nil || now != secret {
+			return "", noPendingSetup()
+		}
+	}
+	return cur.SealedSecret, nil
 }
 
 // newBackupCodes makes a set of codes and what is stored of them.
@@ -336,57 +399,4 @@ func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, keepID 
 	})
 	s.cache.evictAccount(a.ID)
 	return err
-}
-
-// RotateKeys re-encrypts every TOTP seed (enabled and pending) under the
-// keyring's current key. Running servers keep working throughout: the old
-// key stays in the keyring until Retire, and a node that meets a new key id
-// reloads the key file.
-func (s *Service) RotateKeys(ctx context.Context) (int, error) {
-	current := s.keys.CurrentID()
-	n := 0
-	creds, err := s.store.ListTOTPCredentials(ctx)
-	if err != nil {
-		return 0, err
-	}
-	for _, cr := range creds {
-		if s.keys.KeyID(cr.SealedSecret) == current {
-			continue
-		}
-		resealed, err := s.reseal(cr.SealedSecret, cr.AccountID)
-		if err != nil {
-			return n, err
-		}
-		if err := s.store.SetTOTPSecret(ctx, cr.AccountID, resealed); err != nil {
-			return n, err
-		}
-		n++
-	}
-	pending, err := s.store.ListPendingSecrets(ctx)
-	if err != nil {
-		return n, err
-	}
-	for _, p := range pending {
-		if s.keys.KeyID(p.SealedSecret) == current {
-			continue
-		}
-		resealed, err := s.reseal(p.SealedSecret, p.AccountID)
-		if err != nil {
-			return n, err
-		}
-		p.SealedSecret = resealed
-		if err := s.store.PutPendingTOTP(ctx, &p); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
-
-func (s *Service) reseal(sealed, accountID string) (string, error) {
-	plain, err := s.keys.Open(sealed, []byte(accountID))
-	if err != nil {
-		return "", err
-	}
-	return s.keys.Seal(plain, []byte(accountID))
 }

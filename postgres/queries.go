@@ -242,23 +242,24 @@ func (q *queries) DeleteExpiredSessions(ctx context.Context, now, idleBefore tim
 
 func (q *queries) PutPendingTOTP(ctx context.Context, p *keyward.PendingTOTP) error {
 	_, err := q.db.Exec(ctx, `
-		INSERT INTO pending_totp (account_id, sealed_secret, created_at, expires_at)
-		VALUES ($1, $2, $3, $4)
+		INSERT INTO pending_totp (account_id, session_id, sealed_secret, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (account_id) DO UPDATE
-		SET sealed_secret = EXCLUDED.sealed_secret, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
-		p.AccountID, p.SealedSecret, p.CreatedAt, p.ExpiresAt)
+		SET session_id = EXCLUDED.session_id, sealed_secret = EXCLUDED.sealed_secret,
+			created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
+		p.AccountID, p.SessionID, p.SealedSecret, p.CreatedAt, p.ExpiresAt)
 	return wrap("put pending totp", accountMissing(err))
 }
 
+const pendingSelect = `SELECT account_id, session_id, sealed_secret, created_at, expires_at FROM pending_totp`
+
 func scanPending(row pgx.Row, p *keyward.PendingTOTP) error {
-	return row.Scan(&p.AccountID, &p.SealedSecret, &p.CreatedAt, &p.ExpiresAt)
+	return row.Scan(&p.AccountID, &p.SessionID, &p.SealedSecret, &p.CreatedAt, &p.ExpiresAt)
 }
 
 func (q *queries) PendingTOTP(ctx context.Context, accountID string) (*keyward.PendingTOTP, error) {
 	var p keyward.PendingTOTP
-	err := scanPending(q.db.QueryRow(ctx, `
-		SELECT account_id, sealed_secret, created_at, expires_at FROM pending_totp WHERE account_id = $1`,
-		accountID), &p)
+	err := scanPending(q.db.QueryRow(ctx, pendingSelect+` WHERE account_id = $1`, accountID), &p)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("Pending two-factor setup")
 	}
@@ -333,15 +334,24 @@ func (q *queries) AdvanceTOTPStep(ctx context.Context, accountID string, step in
 	return tag.RowsAffected() == 1, nil
 }
 
-func (q *queries) SetTOTPSecret(ctx context.Context, accountID, sealed string) error {
-	tag, err := q.db.Exec(ctx, `UPDATE totp_credentials SET sealed_secret = $2 WHERE account_id = $1`, accountID, sealed)
+func (q *queries) SwapTOTPSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	// Under read committed a concurrent writer's row is re-checked against
+	// sealed_secret = $2 after it commits: a seed replaced meanwhile is left alone.
+	tag, err := q.db.Exec(ctx, `
+		UPDATE totp_credentials SET sealed_secret = $3 WHERE account_id = $1 AND sealed_secret = $2`, accountID, old, sealed)
 	if err != nil {
-		return wrap("set totp secret", err)
+		return false, wrap("swap totp secret", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return notFound("Two-factor credential")
+	return tag.RowsAffected() == 1, nil
+}
+
+func (q *queries) SwapPendingSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	tag, err := q.db.Exec(ctx, `
+		UPDATE pending_totp SET sealed_secret = $3 WHERE account_id = $1 AND sealed_secret = $2`, accountID, old, sealed)
+	if err != nil {
+		return false, wrap("swap pending secret", err)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }
 
 func (q *queries) DisableTOTP(ctx context.Context, accountID string) error {
@@ -392,8 +402,7 @@ func (q *queries) BackupCodesRemaining(ctx context.Context, accountID string) (i
 }
 
 func (q *queries) ListPendingSecrets(ctx context.Context) ([]keyward.PendingTOTP, error) {
-	rows, err := q.db.Query(ctx, `
-		SELECT account_id, sealed_secret, created_at, expires_at FROM pending_totp ORDER BY account_id`)
+	rows, err := q.db.Query(ctx, pendingSelect+` ORDER BY account_id`)
 	if err != nil {
 		return nil, wrap("list pending secrets", err)
 	}

@@ -64,7 +64,7 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 	if err != nil {
 		return err
 	}
-	err = each("pending totp", `SELECT account_id, sealed_secret, created_at, expires_at FROM pending_totp ORDER BY account_id`,
+	err = each("pending totp", pendingSelect+` ORDER BY account_id`,
 		func(row pgx.Rows) (keyward.Record, error) {
 			var p keyward.PendingTOTP
 			err := scanPending(row, &p)
@@ -326,8 +326,8 @@ func (im *pgImport) put(ctx context.Context, r keyward.Record) error {
 			a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, a.CreatedAt, a.TwoFactorEnabledAt)
 	case r.PendingTOTP != nil:
 		p := r.PendingTOTP
-		return im.add(ctx, "pending_totp", []string{"account_id", "sealed_secret", "created_at", "expires_at"},
-			p.AccountID, p.SealedSecret, p.CreatedAt, p.ExpiresAt)
+		return im.add(ctx, "pending_totp", []string{"account_id", "session_id", "sealed_secret", "created_at", "expires_at"},
+			p.AccountID, p.SessionID, p.SealedSecret, p.CreatedAt, p.ExpiresAt)
 	case r.TOTPCredential != nil:
 		c := r.TOTPCredential
 		return im.add(ctx, "totp_credentials", []string{"account_id", "sealed_secret", "enabled_at", "last_step"},

@@ -366,12 +366,14 @@ func (q *queries) execCount(ctx context.Context, op, query string, args ...any) 
 
 // Two-factor authentication.
 
+const pendingSelect = `SELECT account_id, session_id, sealed_secret, created_us, expires_us FROM pending_totp`
+
 func scanPending(sc scanner) (*keyward.PendingTOTP, error) {
 	var (
 		p                keyward.PendingTOTP
 		created, expires int64
 	)
-	if err := sc.Scan(&p.AccountID, &p.SealedSecret, &created, &expires); err != nil {
+	if err := sc.Scan(&p.AccountID, &p.SessionID, &p.SealedSecret, &created, &expires); err != nil {
 		return nil, err
 	}
 	p.CreatedAt, p.ExpiresAt = fromUS(created), fromUS(expires)
@@ -379,14 +381,15 @@ func scanPending(sc scanner) (*keyward.PendingTOTP, error) {
 }
 
 func (q *queries) PutPendingTOTP(ctx context.Context, p *keyward.PendingTOTP) error {
-	_, err := q.exec(ctx, `INSERT INTO pending_totp (account_id, sealed_secret, created_us, expires_us) VALUES (?, ?, ?, ?)
-		ON CONFLICT (account_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, created_us = excluded.created_us, expires_us = excluded.expires_us`,
-		p.AccountID, p.SealedSecret, toUS(p.CreatedAt), toUS(p.ExpiresAt))
+	_, err := q.exec(ctx, `INSERT INTO pending_totp (account_id, session_id, sealed_secret, created_us, expires_us) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (account_id) DO UPDATE SET session_id = excluded.session_id, sealed_secret = excluded.sealed_secret,
+			created_us = excluded.created_us, expires_us = excluded.expires_us`,
+		p.AccountID, p.SessionID, p.SealedSecret, toUS(p.CreatedAt), toUS(p.ExpiresAt))
 	return mapErr(ctx, "put pending totp", err)
 }
 
 func (q *queries) PendingTOTP(ctx context.Context, accountID string) (*keyward.PendingTOTP, error) {
-	p, err := scanPending(q.row(ctx, `SELECT account_id, sealed_secret, created_us, expires_us FROM pending_totp WHERE account_id = ?`, accountID))
+	p, err := scanPending(q.row(ctx, pendingSelect+` WHERE account_id = ?`, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("Pending two-factor setup")
 	}
@@ -399,7 +402,7 @@ func (q *queries) DeletePendingTOTP(ctx context.Context, accountID string) error
 }
 
 func (q *queries) ListPendingSecrets(ctx context.Context) ([]keyward.PendingTOTP, error) {
-	rows, err := q.query(ctx, `SELECT account_id, sealed_secret, created_us, expires_us FROM pending_totp ORDER BY account_id`)
+	rows, err := q.query(ctx, pendingSelect+` ORDER BY account_id`)
 	if err != nil {
 		return nil, mapErr(ctx, "list pending totp", err)
 	}
@@ -464,8 +467,14 @@ func (q *queries) AdvanceTOTPStep(ctx context.Context, accountID string, step in
 	return n == 1, err
 }
 
-func (q *queries) SetTOTPSecret(ctx context.Context, accountID, sealed string) error {
-	return q.updateOne(ctx, "Two-factor credential", `UPDATE totp_credentials SET sealed_secret = ? WHERE account_id = ?`, sealed, accountID)
+func (q *queries) SwapTOTPSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	n, err := q.execCount(ctx, "swap totp secret", `UPDATE totp_credentials SET sealed_secret = ? WHERE account_id = ? AND sealed_secret = ?`, sealed, accountID, old)
+	return n == 1, err
+}
+
+func (q *queries) SwapPendingSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	n, err := q.execCount(ctx, "swap pending secret", `UPDATE pending_totp SET sealed_secret = ? WHERE account_id = ? AND sealed_secret = ?`, sealed, accountID, old)
+	return n == 1, err
 }
 
 func (q *queries) DisableTOTP(ctx context.Context, accountID string) error {

@@ -58,7 +58,7 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 	if err != nil {
 		return err
 	}
-	err = each("pending totp", `SELECT account_id, sealed_secret, created_us, expires_us FROM pending_totp ORDER BY account_id`, func(sc scanner) (keyward.Record, error) {
+	err = each("pending totp", pendingSelect+` ORDER BY account_id`, func(sc scanner) (keyward.Record, error) {
 		p, err := scanPending(sc)
 		return keyward.Record{PendingTOTP: p}, err
 	})
@@ -256,8 +256,8 @@ func (im *sqliteImport) put(ctx context.Context, r keyward.Record) error {
 			a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, toUS(a.CreatedAt), nullTime(a.TwoFactorEnabledAt))
 	case r.PendingTOTP != nil:
 		p := r.PendingTOTP
-		return im.exec(ctx, "pending totp", `INSERT INTO pending_totp (account_id, sealed_secret, created_us, expires_us) VALUES (?, ?, ?, ?)`,
-			p.AccountID, p.SealedSecret, toUS(p.CreatedAt), toUS(p.ExpiresAt))
+		return im.exec(ctx, "pending totp", `INSERT INTO pending_totp (account_id, session_id, sealed_secret, created_us, expires_us) VALUES (?, ?, ?, ?, ?)`,
+			p.AccountID, p.SessionID, p.SealedSecret, toUS(p.CreatedAt), toUS(p.ExpiresAt))
 	case r.TOTPCredential != nil:
 		c := r.TOTPCredential
 		return im.exec(ctx, "totp credential", `INSERT INTO totp_credentials (account_id, sealed_secret, enabled_us, last_step) VALUES (?, ?, ?, ?)`,

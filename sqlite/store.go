@@ -96,8 +96,12 @@ func (s *Store) AdvanceTOTPStep(ctx context.Context, accountID string, step int6
 	return s.w.AdvanceTOTPStep(ctx, accountID, step)
 }
 
-func (s *Store) SetTOTPSecret(ctx context.Context, accountID, sealed string) error {
-	return s.w.SetTOTPSecret(ctx, accountID, sealed)
+func (s *Store) SwapTOTPSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	return s.w.SwapTOTPSecret(ctx, accountID, old, sealed)
+}
+
+func (s *Store) SwapPendingSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
+	return s.w.SwapPendingSecret(ctx, accountID, old, sealed)
 }
 
 func (s *Store) DisableTOTP(ctx context.Context, accountID string) error {

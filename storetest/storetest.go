@@ -15,9 +15,10 @@
 //     forgotten when LastFailure is strictly before forgetBefore.
 //   - Byte fields compare by content: nil and empty are the same.
 //   - Event.Details is never nil on read (nil and empty are stored alike).
-//   - An update of a row that does not exist (SetPasswordHash, TouchSession,
-//     SetTOTPSecret) is CodeNotFound; deleting something absent is not an
-//     error. Lists of nothing are empty (nil or zero length), not NotFound.
+//   - An update of a row that does not exist (SetPasswordHash, TouchSession)
+//     is CodeNotFound; a conditional update (AdvanceTOTPStep, SwapTOTPSecret,
+//     SwapPendingSecret) of one reports false instead; deleting something
+//     absent is not an error. Lists of nothing are empty (nil or zero length), not NotFound.
 //   - PruneEvents removes the longest run at the start of the chain whose
 //     events are all older than before, so the chain that remains never has
 //     a gap, even when clocks of several nodes disagreed.

@@ -18,9 +18,11 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		_, err := s.PendingTOTP(ctx, a.ID)
 		wantCode(t, "PendingTOTP before any", err, keyward.CodeNotFound)
 
-		p1 := &keyward.PendingTOTP{AccountID: a.ID, SealedSecret: "k1:first", CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}
-		p2 := &keyward.PendingTOTP{AccountID: a.ID, SealedSecret: "k1:second", CreatedAt: at(time.Minute), ExpiresAt: at(11 * time.Minute)}
-		pb := &keyward.PendingTOTP{AccountID: b.ID, SealedSecret: "k2:b", CreatedAt: at(2), ExpiresAt: at(3)}
+		// A replacing setup may come from another session: it takes the
+		// session id along with the seed.
+		p1 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:first", CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}
+		p2 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:second", CreatedAt: at(time.Minute), ExpiresAt: at(11 * time.Minute)}
+		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(), SealedSecret: "k2:b", CreatedAt: at(2), ExpiresAt: at(3)}
 		steps := []struct {
 			name string
 			put  *keyward.PendingTOTP
@@ -150,19 +152,117 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		check(t, "LastStep", cred.LastStep, int64(1002))
 	})
 
-	t.Run("set secret", func(t *testing.T) {
+	// Key rotation writes a re-sealed seed back only over the value it
+	// read: a seed turned off, or off and on again, meanwhile stays as it is.
+	t.Run("swap secret", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
 		a := newAccount(t, s, "a@example.com")
+		b := newAccount(t, s, "b@example.com")
 		c := &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: "k1:old", EnabledAt: at(0), LastStep: 77}
 		must(t, s.EnableTOTP(ctx, c), "EnableTOTP")
-		must(t, s.SetTOTPSecret(ctx, a.ID, "k2:new"), "SetTOTPSecret")
-		got, err := s.TOTPCredential(ctx, a.ID)
-		must(t, err, "TOTPCredential")
-		want := *c
-		want.SealedSecret = "k2:new"
-		check(t, "credential", got, &want)
-		wantCode(t, "SetTOTPSecret without a credential", s.SetTOTPSecret(ctx, newID(), "k2:x"), keyward.CodeNotFound)
+		must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: b.ID, SealedSecret: "k1:old", EnabledAt: at(0), LastStep: 1}), "EnableTOTP b")
+		cases := []struct {
+			name     string
+			op       func() (bool, error)
+			want     bool
+			wantSeed string
+		}{
+			{"from a value it no longer has", func() (bool, error) { return s.SwapTOTPSecret(ctx, a.ID, "k1:other", "k2:x") }, false, "k1:old"},
+			{"from the value it has", func() (bool, error) { return s.SwapTOTPSecret(ctx, a.ID, "k1:old", "k2:new") }, true, "k2:new"},
+			{"the same swap again", func() (bool, error) { return s.SwapTOTPSecret(ctx, a.ID, "k1:old", "k2:again") }, false, "k2:new"},
+			{"after off and on with a new seed", func() (bool, error) {
+				must(t, s.DisableTOTP(ctx, a.ID), "DisableTOTP")
+				must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: "k2:reenrolled", EnabledAt: at(time.Hour), LastStep: 9}), "EnableTOTP again")
+				return s.SwapTOTPSecret(ctx, a.ID, "k2:new", "k3:stale")
+			}, false, "k2:reenrolled"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := tc.op()
+				must(t, err, "SwapTOTPSecret")
+				check(t, "swapped", got, tc.want)
+				cred, err := s.TOTPCredential(ctx, a.ID)
+				must(t, err, "TOTPCredential")
+				check(t, "sealed seed", cred.SealedSecret, tc.wantSeed)
+			})
+		}
+		t.Run("rest of the credential kept", func(t *testing.T) {
+			must(t, s.DisableTOTP(ctx, a.ID), "DisableTOTP")
+			must(t, s.EnableTOTP(ctx, c), "EnableTOTP")
+			ok, err := s.SwapTOTPSecret(ctx, a.ID, "k1:old", "k2:new")
+			must(t, err, "SwapTOTPSecret")
+			check(t, "swapped", ok, true)
+			got, err := s.TOTPCredential(ctx, a.ID)
+			must(t, err, "TOTPCredential")
+			want := *c
+			want.SealedSecret = "k2:new"
+			check(t, "credential", got, &want)
+		})
+		t.Run("other account untouched", func(t *testing.T) {
+			cred, err := s.TOTPCredential(ctx, b.ID)
+			must(t, err, "TOTPCredential b")
+			check(t, "b's seed", cred.SealedSecret, "k1:old")
+		})
+		t.Run("turned off", func(t *testing.T) {
+			must(t, s.DisableTOTP(ctx, a.ID), "DisableTOTP")
+			got, err := s.SwapTOTPSecret(ctx, a.ID, "k2:new", "k3:x")
+			must(t, err, "SwapTOTPSecret")
+			check(t, "swapped", got, false)
+			_, err = s.TOTPCredential(ctx, a.ID)
+			wantCode(t, "TOTPCredential after a swap of a disabled seed", err, keyward.CodeNotFound)
+			got, err = s.SwapTOTPSecret(ctx, newID(), "k1:old", "k3:x")
+			must(t, err, "SwapTOTPSecret unknown account")
+			check(t, "swapped", got, false)
+		})
+	})
+
+	t.Run("swap pending secret", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		b := newAccount(t, s, "b@example.com")
+		p := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
+		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
+		must(t, s.PutPendingTOTP(ctx, p), "PutPendingTOTP")
+		must(t, s.PutPendingTOTP(ctx, pb), "PutPendingTOTP b")
+		replaced := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k2:replaced", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)}
+		cases := []struct {
+			name string
+			op   func() (bool, error)
+			want bool
+			// wantPending is the setup then stored, nil for none.
+			wantPending *keyward.PendingTOTP
+		}{
+			{"from a value it no longer has", func() (bool, error) { return s.SwapPendingSecret(ctx, a.ID, "k1:other", "k2:x") }, false, p},
+			{"from the value it has", func() (bool, error) { return s.SwapPendingSecret(ctx, a.ID, "k1:old", "k2:new") }, true,
+				&keyward.PendingTOTP{AccountID: a.ID, SessionID: p.SessionID, SealedSecret: "k2:new", CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt}},
+			{"after another setup replaced it", func() (bool, error) {
+				must(t, s.PutPendingTOTP(ctx, replaced), "PutPendingTOTP replacing")
+				return s.SwapPendingSecret(ctx, a.ID, "k2:new", "k3:stale")
+			}, false, replaced},
+			{"after it was deleted", func() (bool, error) {
+				must(t, s.DeletePendingTOTP(ctx, a.ID), "DeletePendingTOTP")
+				return s.SwapPendingSecret(ctx, a.ID, "k2:replaced", "k3:stale")
+			}, false, nil},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := tc.op()
+				must(t, err, "SwapPendingSecret")
+				check(t, "swapped", got, tc.want)
+				cur, err := s.PendingTOTP(ctx, a.ID)
+				if tc.wantPending == nil {
+					wantCode(t, "PendingTOTP", err, keyward.CodeNotFound)
+					return
+				}
+				must(t, err, "PendingTOTP")
+				check(t, "pending", cur, tc.wantPending)
+			})
+		}
+		got, err := s.PendingTOTP(ctx, b.ID)
+		must(t, err, "PendingTOTP b")
+		check(t, "other account's setup", got, pb)
 	})
 
 	t.Run("disable", func(t *testing.T) {

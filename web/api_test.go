@@ -623,3 +623,68 @@ func TestAPITwoFactorSetupAsksForThePasswordAfterAWhile(t *testing.T) {
 	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, map[string]string{"password": "wrong"}), 403, "invalid_current_password")
 	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, map[string]string{"password": apiPassword}), 200, "")
 }
+
+// The attack on a pending setup, over HTTP: a session older than
+// RecentSignIn (someone else's, left signed in) may not start a setup
+// without the password; it must not read the owner's setup on the page nor
+// confirm it through the API, which would give it the seed and the backup
+// codes and sign the owner out everywhere.
+func TestAPIStaleSessionCannotTakeOverATwoFactorSetup(t *testing.T) {
+	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
+	stale := e.signUpIn(t, "ada@example.com")
+	e.Clock.Advance(keyward.RecentSignIn + time.Minute)
+	owner := e.signIn(t, "ada@example.com")
+
+	r := e.call(t, "POST", "/api/v1/account/2fa/setup", owner, nil)
+	wantStatus(t, r, 200, "")
+	secret := r.json(t)["secret"].(string)
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", stale, nil), 403, "reauthentication_required")
+
+	// The page shows the stale session the first step, not the owner's key.
+	r = e.call(t, "GET", "/settings/security/two-factor", stale, nil)
+	wantStatus(t, r, 200, "")
+	for _, leak := range []string{secret, totp.GroupKey(secret), `class="qr"`, "data:image/png", `action="/settings/security/two-factor/enable"`} {
+		if bytes.Contains(r.body, []byte(leak)) {
+			t.Errorf("the stale session's page shows %q", leak)
+		}
+	}
+	if !bytes.Contains(r.body, []byte(`action="/settings/security/two-factor/setup"`)) {
+		t.Errorf("the stale session's page does not offer a setup of its own:\n%s", r.body)
+	}
+
+	code, _ := totp.Code(secret, e.Clock.Now())
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/enable", stale, map[string]string{"code": code}), 409, "no_pending_setup")
+	r = e.call(t, "GET", "/api/v1/account/2fa", owner, nil)
+	wantStatus(t, r, 200, "")
+	if r.json(t)["enabled"] != false {
+		t.Fatalf("2FA turned on by the stale session: %s", r.body)
+	}
+
+	// The owner's session stands, its page shows its key, and it confirms.
+	r = e.call(t, "GET", "/settings/security/two-factor", owner, nil)
+	wantStatus(t, r, 200, "")
+	if !bytes.Contains(r.body, []byte(totp.GroupKey(secret))) {
+		t.Errorf("the owner's page does not show the key it is setting up")
+	}
+	r = e.call(t, "POST", "/api/v1/account/2fa/enable", owner, map[string]string{"code": code})
+	wantStatus(t, r, 200, "")
+	if n := len(r.json(t)["backup_codes"].([]any)); n != 10 {
+		t.Fatalf("%d backup codes", n)
+	}
+	wantStatus(t, e.call(t, "GET", "/api/v1/sessions/current", owner, nil), 200, "")
+	wantStatus(t, e.call(t, "GET", "/api/v1/sessions/current", stale, nil), 401, "unauthenticated")
+}
+
+// An old session that gives the password again may set up 2FA and confirm
+// it: the setup step is where it proves itself.
+func TestAPITwoFactorSetupWithThePasswordCanBeConfirmed(t *testing.T) {
+	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
+	tok := e.signUpIn(t, "ada@example.com")
+	e.Clock.Advance(keyward.RecentSignIn + 10*time.Minute) // within the idle timeout
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, nil), 403, "reauthentication_required")
+	r := e.call(t, "POST", "/api/v1/account/2fa/setup", tok, map[string]string{"password": apiPassword})
+	wantStatus(t, r, 200, "")
+	e.Clock.Advance(5 * time.Minute)
+	code, _ := totp.Code(r.json(t)["secret"].(string), e.Clock.Now())
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/enable", tok, map[string]string{"code": code}), 200, "")
+}

@@ -62,7 +62,7 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 	}
 	var setup *keyward.TOTPSetup
 	if !st.Enabled {
-		if setup, serr = s.svc.PendingSetup(r.Context(), p.account); serr != nil {
+		if setup, serr = s.svc.PendingSetup(r.Context(), p.account, p.session); serr != nil {
 			return serr
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/postgres"
 	"github.com/keyward/keyward/sqlite"
 )
@@ -74,7 +75,8 @@ func accountReset2FA(ctx context.Context, c *config, log *slog.Logger, stdout io
 // running nodes pick the new key up by themselves, so every seed is
 // re-encrypted at once. With KEYWARD_SECRET_KEY the new value must first
 // reach every node; re-encrypting before that would leave nodes unable to
-// read seeds, so it is a second step (keys reencrypt).
+// read seeds, so it is a second step (keys reencrypt), and this command
+// changes nothing stored: it says so, and what the operator does next.
 func keysRotate(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
 	a, err := wire(ctx, c, log)
 	if err != nil {
@@ -86,18 +88,22 @@ func keysRotate(ctx context.Context, c *config, log *slog.Logger, stdout io.Writ
 		return fmt.Errorf("adding a key: %w", err)
 	}
 	if c.secretKey != "" {
-		fmt.Fprintf(stdout, "new key %s. KEYWARD_SECRET_KEY is set, so nothing was changed yet:\n", id)
-		fmt.Fprintln(stdout, "1. give every node this value of KEYWARD_SECRET_KEY and restart them one by one:")
+		n, err := a.svc.SeedsUnderOlderKeys(ctx)
+		if err != nil {
+			return fmt.Errorf("counting seeds: %w", err)
+		}
+		fmt.Fprintf(stdout, "new key %s made. KEYWARD_SECRET_KEY is set, so nothing was stored and no seed was re-encrypted: %d seeds are still sealed under older keys.\n", id, n)
+		fmt.Fprintln(stdout, "1. give every node this value of KEYWARD_SECRET_KEY (every old key and the new one, the new one last) and restart them one by one:")
 		fmt.Fprintln(stdout, a.keys.Format())
 		fmt.Fprintln(stdout, "2. then, with the new value, run: keyward keys reencrypt")
 		return nil
 	}
-	n, err := a.svc.RotateKeys(ctx)
+	r, err := a.svc.RotateKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("re-encrypting seeds under %s (%d done; run keys reencrypt to finish): %w", id, n, err)
+		return reencryptError(fmt.Sprintf("new key %s is current, but re-encrypting seeds under it failed", id), c, r, err)
 	}
-	fmt.Fprintf(stdout, "new key %s is current; %d seeds re-encrypted; older keys stay readable\n", id, n)
-	return nil
+	fmt.Fprintf(stdout, "new key %s is current; older keys stay readable\n", id)
+	return reencrypted(stdout, r)
 }
 
 // keysReencrypt seals every TOTP seed under the current key.
@@ -107,12 +113,44 @@ func keysReencrypt(ctx context.Context, c *config, log *slog.Logger, stdout io.W
 		return err
 	}
 	defer a.Close()
-	n, err := a.svc.RotateKeys(ctx)
+	r, err := a.svc.RotateKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("re-encrypting seeds (%d done; run again to finish): %w", n, err)
+		return reencryptError("re-encrypting seeds failed", c, r, err)
 	}
-	fmt.Fprintf(stdout, "%d seeds re-encrypted under key %s\n", n, a.keys.CurrentID())
+	return reencrypted(stdout, r)
+}
+
+// reencrypted reports a finished RotateKeys. It fails when seeds are left
+// under older keys, so that success always means every seed is under the
+// current key.
+func reencrypted(stdout io.Writer, r keyward.KeyRotation) error {
+	fmt.Fprintf(stdout, "%d seeds re-encrypted under key %s", r.Resealed, r.Current)
+	if r.Changed > 0 {
+		fmt.Fprintf(stdout, " (%d changed while this ran and were left as they are)", r.Changed)
+	}
+	fmt.Fprintln(stdout)
+	if r.Left > 0 {
+		return fmt.Errorf("%d seeds are still sealed under older keys (written meanwhile by a node without key %s): run keyward keys reencrypt again once every node has it", r.Left, r.Current)
+	}
+	fmt.Fprintf(stdout, "every TOTP seed is now sealed under key %s\n", r.Current)
 	return nil
+}
+
+// reencryptError explains a failed RotateKeys. Keys that do not open the
+// seeds are the operator's to fix, and running again will not help.
+func reencryptError(what string, c *config, r keyward.KeyRotation, err error) error {
+	if errors.Is(err, keyring.ErrUnknownKey) || errors.Is(err, keyring.ErrDecrypt) {
+		hint := "the key file " + filepath.Join(c.dataDir, "secret.keys") + " is not the one these seeds were sealed with"
+		if c.secretKey != "" {
+			hint = "KEYWARD_SECRET_KEY must hold every key the seeds are sealed with (after keys rotate: the whole value it printed, old keys and the new one)"
+		}
+		done := "Nothing was changed"
+		if r.Resealed > 0 {
+			done = fmt.Sprintf("%d seeds were re-encrypted before this one", r.Resealed)
+		}
+		return fmt.Errorf("%s: wrong keys: %w. %s: %s", what, err, done, hint)
+	}
+	return fmt.Errorf("%s (%d re-encrypted; run keyward keys reencrypt to finish): %w", what, r.Resealed, err)
 }
 
 func auditVerify(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {

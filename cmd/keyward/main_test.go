@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -253,7 +254,7 @@ func TestKeysRotateAndReset2FA(t *testing.T) {
 	before := sealedSecret(t, dir)
 
 	code, out := runCmd(t, dir, "", "keys", "rotate")
-	if code != 0 || !strings.Contains(out, "1 seeds re-encrypted") {
+	if code != 0 || !strings.Contains(out, "1 seeds re-encrypted") || !strings.Contains(out, "every TOTP seed is now sealed under key k2") {
 		t.Fatalf("keys rotate = %d %q", code, out)
 	}
 	after := sealedSecret(t, dir)
@@ -464,7 +465,9 @@ func TestKeysRotateWithEnvironmentKeyIsTwoSteps(t *testing.T) {
 	t.Setenv("KEYWARD_SECRET_KEY", string(keyFile))
 	before := sealedSecret(t, dir)
 	code, out := runCmd(t, dir, "", "keys", "rotate")
-	if code != 0 || !strings.Contains(out, "keys reencrypt") {
+	// It says what it did: nothing stored, the seed still under k1.
+	if code != 0 || !strings.Contains(out, "keys reencrypt") ||
+		!strings.Contains(out, "nothing was stored and no seed was re-encrypted: 1 seeds are still sealed under older keys") {
 		t.Fatalf("keys rotate = %d %q", code, out)
 	}
 	if after := sealedSecret(t, dir); after != before {
@@ -481,11 +484,51 @@ func TestKeysRotateWithEnvironmentKeyIsTwoSteps(t *testing.T) {
 		t.Fatalf("printed keyring = %q, want two keys", value)
 	}
 	t.Setenv("KEYWARD_SECRET_KEY", strings.Join(value, "\n"))
-	if code, out = runCmd(t, dir, "", "keys", "reencrypt"); code != 0 || !strings.Contains(out, "1 seeds re-encrypted under key k2") {
+	if code, out = runCmd(t, dir, "", "keys", "reencrypt"); code != 0 || !strings.Contains(out, "1 seeds re-encrypted under key k2") ||
+		!strings.Contains(out, "every TOTP seed is now sealed under key k2") {
 		t.Fatalf("keys reencrypt = %d %q", code, out)
 	}
 	if after := sealedSecret(t, dir); !strings.HasPrefix(after, "k2:") {
 		t.Fatalf("seed sealed as %q, want under k2", after)
+	}
+}
+
+// keys reencrypt with keys that do not open the seeds says which key is
+// missing or wrong, changes nothing, and does not suggest running it again.
+func TestKeysReencryptWithWrongKeysSaysSo(t *testing.T) {
+	otherKey := "k1 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	newOnly := "k2 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	cases := []struct {
+		name string
+		env  string
+		want []string
+	}{
+		{"the old key left out", newOnly, []string{"sealed with key k1, which these keys (keyring[k2]) do not hold", "KEYWARD_SECRET_KEY must hold every key"}},
+		{"another key under the same id", otherKey, []string{"does not open with key k1: the key given under that id is not the one it was sealed with"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			runCmd(t, dir, testPassword+"\n", "account", "create", "--email", "ada@example.com")
+			enable2FA(t, dir, "ada@example.com")
+			before := sealedSecret(t, dir)
+			t.Setenv("KEYWARD_SECRET_KEY", tc.env)
+			code, out := runCmd(t, dir, "", "keys", "reencrypt")
+			if code == 0 {
+				t.Fatalf("keys reencrypt = %d %q, want a failure", code, out)
+			}
+			for _, w := range append(tc.want, "wrong keys", "1 of 1 seeds do not open", "Nothing was changed") {
+				if !strings.Contains(out, w) {
+					t.Errorf("keys reencrypt said %q; want it to say %q", out, w)
+				}
+			}
+			if strings.Contains(out, "run again") || strings.Contains(out, "to finish") {
+				t.Errorf("keys reencrypt said %q: running again cannot help with wrong keys", out)
+			}
+			if after := sealedSecret(t, dir); after != before {
+				t.Errorf("the seed changed: %q -> %q", before, after)
+			}
+		})
 	}
 }
 

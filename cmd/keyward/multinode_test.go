@@ -117,6 +117,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		adaSecret, carolSecret string
 		adaCodes               []string
 		bobToken, adaMFAToken  string
+		carolToken             string
 		enabledStep            int64
 	)
 	func() {
@@ -171,7 +172,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		carolSecret = cs.Secret
+		carolSecret, carolToken = cs.Secret, carol.Token
 
 		// dan's chain: prune what is there, then go on past the checkpoint.
 		dan, err := a.store.AccountByEmail(ctx, "dan@example.com")
@@ -267,13 +268,22 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if _, err := svc.SignIn(ctx, "bob@example.com", testPassword, client); err != nil {
 		t.Fatalf("bob's password on PostgreSQL: %v", err)
 	}
-	// carol finishes her setup with the seed she was shown before the move.
-	carol, err := svc.SignIn(ctx, "carol@example.com", testPassword, client)
+	// carol finishes her setup with the seed she was shown before the move,
+	// in the session that started it (a setup belongs to its session, and
+	// the copy keeps which one that is): another session of hers cannot.
+	other, err := svc.SignIn(ctx, "carol@example.com", testPassword, client)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cc, _ := totp.Code(carolSecret, time.Now())
-	if _, err := svc.EnableTOTP(ctx, carol.Session, cc, client); err != nil {
+	if _, err := svc.EnableTOTP(ctx, other.Session, cc, client); !keyward.IsCode(err, keyward.CodeNoPendingSetup) {
+		t.Fatalf("carol's setup confirmed by another session on PostgreSQL: %v, want no_pending_setup", err)
+	}
+	_, carolSession, err := svc.Authenticate(ctx, carolToken)
+	if err != nil {
+		t.Fatalf("carol's session on PostgreSQL: %v", err)
+	}
+	if _, err := svc.EnableTOTP(ctx, carolSession, cc, client); err != nil {
 		t.Fatalf("carol's pending setup on PostgreSQL: %v", err)
 	}
 	if code, out := runWithKey(t, string(keyText), "audit", "verify", "--database-url", dbURL, "--data-dir", t.TempDir()); code != 0 {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/keyward/keyward/postgres"
 )
@@ -59,21 +61,38 @@ func NewDatabase(t testing.TB) string {
 // newDatabase creates a database, a copy of template when it is not "".
 func newDatabase(t testing.TB, server, template string) string {
 	t.Helper()
+	dbURL, err := createDatabase(t, server, template)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return dbURL
+}
+
+// createDatabase is newDatabase returning the CREATE DATABASE error.
+func createDatabase(t testing.TB, server, template string) (string, error) {
+	t.Helper()
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	name := "kw_test_" + hex.EncodeToString(rnd[:])
 	dbURL, err := withDatabase(server, name)
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		return "", err
 	}
 	create := "CREATE DATABASE " + name
 	if template != "" {
 		create += " TEMPLATE " + template
 	}
-	admin(t, server, create)
+	if err := tryAdmin(server, create); err != nil {
+		return "", err
+	}
 	t.Cleanup(func() { admin(t, server, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
-	return dbURL
+	return dbURL, nil
 }
+
+// templateTries bounds New's attempts to copy a template that another test
+// process (a checkout of another branch, with another schema) dropped
+// between Template finding it and the copy.
+const templateTries = 5
 
 // New opens a store on a new database of its own, and closes it when the
 // test ends. The database is a copy of a migrated template (see Template),
@@ -81,7 +100,17 @@ func newDatabase(t testing.TB, server, template string) string {
 func New(t testing.TB) *postgres.Store {
 	t.Helper()
 	server := ServerURL(t)
-	dbURL := newDatabase(t, server, Template(t))
+	var dbURL string
+	for try := 1; ; try++ {
+		var err error
+		if dbURL, err = createDatabase(t, server, Template(t)); err == nil {
+			break
+		}
+		var pgErr *pgconn.PgError
+		if try == templateTries || !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
+			t.Fatalf("pgtest: %v", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := postgres.Open(ctx, dbURL)
@@ -99,8 +128,9 @@ const templateLockKey int64 = 0x6b65797761726474
 // Template returns the name of a database that holds the current schema
 // and nothing else, kw_tpl_<digest of the migrations>, making it first if
 // needed. It is kept on the test server between runs (no connections
-// allowed, so that it can always be copied); a template of an older schema
-// is dropped when a new one is made.
+// allowed, so that it can always be copied). Templates of other schemas may
+// belong to other checkouts using the same server at the same time, so a
+// new template drops only those it knows were made over a week ago.
 func Template(t testing.TB) string {
 	t.Helper()
 	server := ServerURL(t)
@@ -157,15 +187,39 @@ func Template(t testing.TB) string {
 	}
 	exec("ALTER DATABASE " + tmp + " RENAME TO " + name)
 	exec("ALTER DATABASE " + name + " WITH ALLOW_CONNECTIONS false")
-	// Templates of other schemas are stale now; best effort.
-	rows, err := c.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'kw\_tpl\_%' AND datname <> $1`, name)
+	exec("COMMENT ON DATABASE " + name + " IS '" + templateMade + time.Now().UTC().Format(time.RFC3339) + "'")
+	// Drop the templates of other schemas made over a week ago (best
+	// effort); one without the note is left alone.
+	rows, err := c.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database
+		WHERE datname LIKE 'kw\_tpl\_%' AND datname <> $1`, name)
 	if err == nil {
-		old, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		type tpl struct{ Name, Note string }
+		old, _ := pgx.CollectRows(rows, pgx.RowToStructByPos[tpl])
 		for _, o := range old {
-			c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{o}.Sanitize()+" WITH (FORCE)")
+			made, err := time.Parse(time.RFC3339, strings.TrimPrefix(o.Note, templateMade))
+			if err != nil || !strings.HasPrefix(o.Note, templateMade) || time.Since(made) < 7*24*time.Hour {
+				continue
+			}
+			c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{o.Name}.Sanitize()+" WITH (FORCE)")
 		}
 	}
 	return name
+}
+
+// templateMade starts a template's comment, followed by when it was made.
+const templateMade = "keyward test template made "
+
+// tryAdmin runs one statement on the server's own database.
+func tryAdmin(server, sql string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, sql)
+	return err
 }
 
 // admin runs one statement on the server's own database. It does not use
