@@ -225,7 +225,35 @@ func hashToken(token string) tokenHash {
 	return sha256.Sum256(append(buf[:0], token...))
 }
 
-var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+
+var idEncoding = base32.NewEncoding(idAlphabet).WithPadding(base32.NoPadding)
+
+// Id prefixes name the kind of thing an id is.
+const sessionIDPrefix = "sess_"
+
+// idLen is the length of every id after its prefix: 128 bits in base32.
+var idLen = idEncoding.EncodedLen(16)
+
+// validID reports whether id has exactly the shape newID gives ids with
+// prefix: the prefix, then idLen characters of idAlphabet, the last of which
+// carries 3 bits (its 2 low bits zero). An id from a client is checked with
+// it before any query: bytes no id holds (NUL, invalid UTF-8) never reach
+// the store, where PostgreSQL refuses them as text, and an id of the wrong
+// kind or length is simply not found.
+func validID(prefix, id string) bool {
+	rest, ok := strings.CutPrefix(id, prefix)
+	if !ok || len(rest) != idLen {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		v := strings.IndexByte(idAlphabet, rest[i])
+		if v < 0 || i == len(rest)-1 && v&3 != 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // idSource makes sortable ids: 48 bits of milliseconds then 80 random bits.
 // Within one millisecond it counts up from the last id instead of drawing
