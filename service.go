@@ -40,6 +40,9 @@ type Config struct {
 	PasswordChecksPerAddress int
 	// TouchInterval bounds how often the session check writes last-seen.
 	TouchInterval time.Duration
+	// StrengthChecksPerMinute bounds the strength meter's advice per
+	// signed-in account, or per client address for anyone else, on this node.
+	StrengthChecksPerMinute int
 }
 
 // DefaultConfig is what `keyward serve` runs with unless told otherwise.
@@ -64,6 +67,9 @@ func DefaultConfig() Config {
 		// keeps at most 8 hashes ahead of everyone else.
 		PasswordChecksPerAddress: 8,
 		TouchInterval:            time.Minute,
+		// The meter asks once a typing pause (300 ms): a person choosing
+		// a password asks a few dozen times a minute at most.
+		StrengthChecksPerMinute: 60,
 	}
 }
 
@@ -82,18 +88,19 @@ type Deps struct {
 // Service holds every rule of keyward. The web layer and the command line
 // call it; stores only store.
 type Service struct {
-	cfg     Config
-	store   Store
-	hasher  *password.Hasher
-	policy  password.Policy
-	keys    *keyring.Keyring
-	cursors *audit.CursorCodec
-	now     func() time.Time
-	rand    io.Reader
-	log     *slog.Logger
-	cache   *sessionCache
-	checks  *addressGate // password checks in flight per client address
-	ids     idSource
+	cfg      Config
+	store    Store
+	hasher   *password.Hasher
+	policy   password.Policy
+	keys     *keyring.Keyring
+	cursors  *audit.CursorCodec
+	now      func() time.Time
+	rand     io.Reader
+	log      *slog.Logger
+	cache    *sessionCache
+	checks   *addressGate // password checks in flight per client address
+	strength *strengthGate
+	ids      idSource
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -113,6 +120,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	fillDuration(&cfg.TouchInterval, def.TouchInterval)
 	if cfg.PasswordChecksPerAddress <= 0 {
 		cfg.PasswordChecksPerAddress = def.PasswordChecksPerAddress
+	}
+	if cfg.StrengthChecksPerMinute <= 0 {
+		cfg.StrengthChecksPerMinute = def.StrengthChecksPerMinute
 	}
 	if cfg.SignInThrottle == (ThrottleRule{}) {
 		cfg.SignInThrottle = def.SignInThrottle
@@ -136,9 +146,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	policy := d.Policy
 	policy.ContextWords = append(policy.ContextWords, cfg.Issuer)
 	s := &Service{
-		cfg:     cfg,
-		store:   d.Store,
-		hasher:  d.Hasher,
+		cfg:   cfg,
+		store: d.Store,
+		// The policy's byte bound also bounds what the hasher will look at:
+		// a sign-in with a longer password is wrong at once, unhashed.
+		hasher:  d.Hasher.WithMaxBytes(policy.MaxBytes()),
 		policy:  policy,
 		keys:    d.Keys,
 		cursors: audit.NewCursorCodec(d.Keys.Derive("audit-cursor")),
@@ -148,6 +160,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)
+	s.strength = newStrengthGate(cfg.StrengthChecksPerMinute)
 	return s, nil
 }
 
