@@ -67,8 +67,8 @@ func (g *strengthGate) count(caller string, now time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if start := now.Truncate(strengthWindow); !start.Equal(g.window) {
-		g.window = start
-		clear(g.calls)
+		// A new map, not clear(): after a flood the old one's memory goes too.
+		g.window, g.calls = start, make(map[string]int)
 	}
 	n, seen := g.calls[caller]
 	switch {
