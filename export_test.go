@@ -9,13 +9,13 @@ func (s *Service) PasswordChecksInFlight(ip string) int {
 // HoldStrengthSlots, for tests, takes every place the node has for strength
 // advice in flight; release gives them back.
 func (s *Service) HoldStrengthSlots() (release func()) {
-	n := cap(s.strength.slots)
+	n := cap(s.advice.slots)
 	for range n {
-		s.strength.slots <- struct{}{}
+		s.advice.slots <- struct{}{}
 	}
 	return func() {
 		for range n {
-			<-s.strength.slots
+			<-s.advice.slots
 		}
 	}
 }
@@ -24,11 +24,11 @@ func (s *Service) HoldStrengthSlots() (release func()) {
 // for strength advice in flight; release gives them back.
 func (s *Service) HoldStrengthAddress(ip string) (release func()) {
 	addr := clientAddress(ip)
-	for s.strength.addrs.enter(addr) {
+	for s.advice.addrs.enter(addr) {
 	}
 	return func() {
-		for s.strength.addrs.inFlight(addr) > 0 {
-			s.strength.addrs.leave(addr)
+		for s.advice.addrs.inFlight(addr) > 0 {
+			s.advice.addrs.leave(addr)
 		}
 	}
 }

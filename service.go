@@ -88,19 +88,19 @@ type Deps struct {
 // Service holds every rule of keyward. The web layer and the command line
 // call it; stores only store.
 type Service struct {
-	cfg      Config
-	store    Store
-	hasher   *password.Hasher
-	policy   password.Policy
-	keys     *keyring.Keyring
-	cursors  *audit.CursorCodec
-	now      func() time.Time
-	rand     io.Reader
-	log      *slog.Logger
-	cache    *sessionCache
-	checks   *addressGate // password checks in flight per client address
-	strength *strengthGate
-	ids      idSource
+	cfg     Config
+	store   Store
+	hasher  *password.Hasher
+	policy  password.Policy
+	keys    *keyring.Keyring
+	cursors *audit.CursorCodec
+	now     func() time.Time
+	rand    io.Reader
+	log     *slog.Logger
+	cache   *sessionCache
+	checks  *addressGate // password checks in flight per client address
+	advice  *strengthGate
+	ids     idSource
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -145,12 +145,13 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	policy := d.Policy
 	policy.ContextWords = append(policy.ContextWords, cfg.Issuer)
+	// The policy's byte bound also bounds what the hasher looks at: a
+	// sign-in with a longer password is wrong at once, unhashed.
+	hasher := d.Hasher.WithMaxBytes(policy.MaxBytes())
 	s := &Service{
-		cfg:   cfg,
-		store: d.Store,
-		// The policy's byte bound also bounds what the hasher will look at:
-		// a sign-in with a longer password is wrong at once, unhashed.
-		hasher:  d.Hasher.WithMaxBytes(policy.MaxBytes()),
+		cfg:     cfg,
+		store:   d.Store,
+		hasher:  hasher,
 		policy:  policy,
 		keys:    d.Keys,
 		cursors: audit.NewCursorCodec(d.Keys.Derive("audit-cursor")),
@@ -160,7 +161,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)
-	s.strength = newStrengthGate(cfg.StrengthChecksPerMinute)
+	s.advice = newStrengthGate(cfg.StrengthChecksPerMinute)
 	return s, nil
 }
 
@@ -242,7 +243,7 @@ const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 
 var idEncoding = base32.NewEncoding(idAlphabet).WithPadding(base32.NoPadding)
 
-// Id prefixes name the kind of thing an id is.
+// sessionIDPrefix starts every session id (openSession makes them).
 const sessionIDPrefix = "sess_"
 
 // idLen is the length of every id after its prefix: 128 bits in base32.

@@ -22,8 +22,8 @@ const (
 	strengthMaxCallers = 100_000
 )
 
-// strengthGate holds the three bounds. Counts are per node, in memory, like
-// the hashing slots: advice needs no store round trip.
+// strengthGate (Service.advice) holds the three bounds. Counts are per
+// node, in memory, like the hashing slots: advice needs no store round trip.
 type strengthGate struct {
 	perMinute int
 	addrs     *addressGate  // in flight per client address
@@ -104,7 +104,7 @@ func (s *Service) PasswordStrength(pw, email string, caller *Account, c Client) 
 			email = caller.Email
 		}
 	}
-	leave, err := s.strength.enter(key, addr, s.clock())
+	leave, err := s.advice.enter(key, addr, s.clock())
 	if err != nil {
 		return 0, err
 	}
