@@ -104,7 +104,11 @@ func emailTaken() *Error {
 
 // checkPolicy applies the password policy and turns its verdict into an Error.
 func (s *Service) checkPolicy(ctx context.Context, pw, email string) error {
-	err := s.policy.Check(ctx, pw, email)
+	return policyError(s.policy.Check(ctx, pw, email))
+}
+
+// policyError turns the policy's verdict into an Error.
+func policyError(err error) error {
 	var v *password.Violation
 	if errors.As(err, &v) {
 		return &Error{Code: Code(v.Code), Message: v.Message}
@@ -114,9 +118,6 @@ func (s *Service) checkPolicy(ctx context.Context, pw, email string) error {
 	}
 	return nil
 }
-
-// PasswordStrength is the 0..4 score the strength meter shows.
-func (s *Service) PasswordStrength(pw, email string) int { return s.policy.Strength(pw, email) }
 
 // hash hashes a password, answering 503 when every hashing slot stays busy.
 func (s *Service) hash(ctx context.Context, pw string) (string, error) {
@@ -134,6 +135,9 @@ func hasherError(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, password.ErrTooLong):
+		// The policy refuses such a password before any hash is asked for.
+		return &Error{Code: CodePasswordTooLong, Message: "This password is too long.", Err: err}
 	case errors.Is(err, password.ErrBusy):
 		return &Error{Code: CodeUnavailable, Message: "The server is busy. Try again in a moment.", RetryAfter: busyRetryAfter, Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

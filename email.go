@@ -21,7 +21,9 @@ func ParseEmail(s string) (string, error) {
 		return "", bad
 	}
 	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || r == '"' || r == '<' || r == '>' || r == '(' || r == ')' {
+		// U+FFFD is what a lossy decoder leaves of invalid bytes: no one
+		// types it, and an address holding it is another address mangled.
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError || r == '"' || r == '<' || r == '>' || r == '(' || r == ')' {
 			return "", bad
 		}
 	}

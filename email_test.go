@@ -23,6 +23,9 @@ func TestParseEmail(t *testing.T) {
 		{"newline", "ada@example.com\nBcc: x@y.z", "", false},
 		{"too long", string(make([]byte, 300)) + "@example.com", "", false},
 		{"quoted local", `"ada"@example.com`, "", false},
+		{"invalid UTF-8", "\xff\xfe@example.com", "", false},
+		{"invalid UTF-8 in the domain", "ada@exa\xc3mple.com", "", false},
+		{"replacement character", "\ufffd\ufffd@example.com", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

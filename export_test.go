@@ -5,3 +5,30 @@ package keyward
 func (s *Service) PasswordChecksInFlight(ip string) int {
 	return s.checks.inFlight(clientAddress(ip))
 }
+
+// HoldStrengthSlots, for tests, takes every place the node has for strength
+// advice in flight; release gives them back.
+func (s *Service) HoldStrengthSlots() (release func()) {
+	n := cap(s.advice.slots)
+	for range n {
+		s.advice.slots <- struct{}{}
+	}
+	return func() {
+		for range n {
+			<-s.advice.slots
+		}
+	}
+}
+
+// HoldStrengthAddress, for tests, takes every place the address of ip has
+// for strength advice in flight; release gives them back.
+func (s *Service) HoldStrengthAddress(ip string) (release func()) {
+	addr := clientAddress(ip)
+	for s.advice.addrs.enter(addr) {
+	}
+	return func() {
+		for s.advice.addrs.inFlight(addr) > 0 {
+			s.advice.addrs.leave(addr)
+		}
+	}
+}

@@ -40,6 +40,9 @@ type Config struct {
 	PasswordChecksPerAddress int
 	// TouchInterval bounds how often the session check writes last-seen.
 	TouchInterval time.Duration
+	// StrengthChecksPerMinute bounds the strength meter's advice per
+	// signed-in account, or per client address for anyone else, on this node.
+	StrengthChecksPerMinute int
 }
 
 // DefaultConfig is what `keyward serve` runs with unless told otherwise.
@@ -64,6 +67,9 @@ func DefaultConfig() Config {
 		// keeps at most 8 hashes ahead of everyone else.
 		PasswordChecksPerAddress: 8,
 		TouchInterval:            time.Minute,
+		// The meter asks once a typing pause (300 ms): a person choosing
+		// a password asks a few dozen times a minute at most.
+		StrengthChecksPerMinute: 60,
 	}
 }
 
@@ -93,6 +99,7 @@ type Service struct {
 	log     *slog.Logger
 	cache   *sessionCache
 	checks  *addressGate // password checks in flight per client address
+	advice  *strengthGate
 	ids     idSource
 }
 
@@ -113,6 +120,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	fillDuration(&cfg.TouchInterval, def.TouchInterval)
 	if cfg.PasswordChecksPerAddress <= 0 {
 		cfg.PasswordChecksPerAddress = def.PasswordChecksPerAddress
+	}
+	if cfg.StrengthChecksPerMinute <= 0 {
+		cfg.StrengthChecksPerMinute = def.StrengthChecksPerMinute
 	}
 	if cfg.SignInThrottle == (ThrottleRule{}) {
 		cfg.SignInThrottle = def.SignInThrottle
@@ -135,10 +145,13 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	policy := d.Policy
 	policy.ContextWords = append(policy.ContextWords, cfg.Issuer)
+	// The policy's byte bound also bounds what the hasher looks at: a
+	// sign-in with a longer password is wrong at once, unhashed.
+	hasher := d.Hasher.WithMaxBytes(policy.MaxBytes())
 	s := &Service{
 		cfg:     cfg,
 		store:   d.Store,
-		hasher:  d.Hasher,
+		hasher:  hasher,
 		policy:  policy,
 		keys:    d.Keys,
 		cursors: audit.NewCursorCodec(d.Keys.Derive("audit-cursor")),
@@ -148,6 +161,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)
+	s.advice = newStrengthGate(cfg.StrengthChecksPerMinute)
 	return s, nil
 }
 
@@ -225,7 +239,35 @@ func hashToken(token string) tokenHash {
 	return sha256.Sum256(append(buf[:0], token...))
 }
 
-var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+
+var idEncoding = base32.NewEncoding(idAlphabet).WithPadding(base32.NoPadding)
+
+// sessionIDPrefix starts every session id (openSession makes them).
+const sessionIDPrefix = "sess_"
+
+// idLen is the length of every id after its prefix: 128 bits in base32.
+var idLen = idEncoding.EncodedLen(16)
+
+// validID reports whether id has exactly the shape newID gives ids with
+// prefix: the prefix, then idLen characters of idAlphabet, the last of which
+// carries 3 bits (its 2 low bits zero). An id from a client is checked with
+// it before any query: bytes no id holds (NUL, invalid UTF-8) never reach
+// the store, where PostgreSQL refuses them as text, and an id of the wrong
+// kind or length is simply not found.
+func validID(prefix, id string) bool {
+	rest, ok := strings.CutPrefix(id, prefix)
+	if !ok || len(rest) != idLen {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		v := strings.IndexByte(idAlphabet, rest[i])
+		if v < 0 || i == len(rest)-1 && v&3 != 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // idSource makes sortable ids: 48 bits of milliseconds then 80 random bits.
 // Within one millisecond it counts up from the last id instead of drawing

@@ -119,6 +119,9 @@ func (s *Service) Sessions(ctx context.Context, accountID string) ([]Session, er
 // RevokeSession ends one of the caller's sessions by id. Another account's
 // session id is not found, exactly like an id that does not exist.
 func (s *Service) RevokeSession(ctx context.Context, caller *Session, id string, c Client) error {
+	if !validID(sessionIDPrefix, id) {
+		return noSuchSession()
+	}
 	err := s.store.InTx(ctx, func(q Queries) error {
 		target, err := q.SessionByID(ctx, caller.AccountID, id)
 		if err != nil {
@@ -136,10 +139,12 @@ func (s *Service) RevokeSession(ctx context.Context, caller *Session, id string,
 	})
 	s.cache.evictAccount(caller.AccountID)
 	if IsCode(err, CodeNotFound) {
-		return Errorf(CodeNotFound, "No such session.")
+		return noSuchSession()
 	}
 	return err
 }
+
+func noSuchSession() *Error { return Errorf(CodeNotFound, "No such session.") }
 
 // RevokeOtherSessions ends every session of the caller's account but the
 // caller's own, and returns how many ended.

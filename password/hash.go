@@ -27,6 +27,10 @@ import (
 // The caller answers 503 with Retry-After.
 var ErrBusy = errors.New("password: too many hashes in flight")
 
+// ErrTooLong reports a password longer than the Hasher's MaxBytes, which no
+// policy accepts: Hash refuses it (Verify simply finds it wrong).
+var ErrTooLong = errors.New("password: too long")
+
 // ErrMalformedHash reports a stored hash that cannot be parsed or whose
 // parameters are out of bounds.
 var ErrMalformedHash = errors.New("password: malformed hash")
@@ -77,6 +81,8 @@ func (p Params) Validate() error {
 
 // Normalize returns the NFKC form of pw, so that the same password typed
 // on different keyboards or input methods hashes the same (NIST 800-63B).
+// Its cost grows with pw, and NFKC can make up to 18 code points of one
+// (U+FDFA): callers bound pw by bytes first (Policy.MaxBytes, Hasher).
 func Normalize(pw string) string {
 	return norm.NFKC.String(pw)
 }
@@ -86,17 +92,19 @@ func Normalize(pw string) string {
 // exhaust memory (each default-params hash holds 19 MiB). It is safe for
 // concurrent use.
 type Hasher struct {
-	p       Params
-	sem     chan struct{}
-	maxWait time.Duration
-	dummy   string // a hash no password matches, for DummyVerify
+	p        Params
+	sem      chan struct{}
+	maxWait  time.Duration
+	dummy    string // a hash no password matches, for DummyVerify
+	maxBytes int    // longer passwords are refused before any work
 }
 
 // NewHasher returns a Hasher with parameters p. Zero fields of p take the
 // DefaultParams value; NewHasher panics if p is then invalid (see
 // Params.Validate). A maxConcurrent below 1 means runtime.GOMAXPROCS(0).
 // A call that finds every slot taken waits up to maxWait, then fails with
-// ErrBusy.
+// ErrBusy. Passwords over the default policy's MaxBytes are refused before
+// any work; WithMaxBytes matches another policy.
 func NewHasher(p Params, maxConcurrent int, maxWait time.Duration) *Hasher {
 	d := DefaultParams()
 	p.Memory, p.Time, p.Threads = cmp.Or(p.Memory, d.Memory), cmp.Or(p.Time, d.Time), cmp.Or(p.Threads, d.Threads)
@@ -108,12 +116,27 @@ func NewHasher(p Params, maxConcurrent int, maxWait time.Duration) *Hasher {
 		maxConcurrent = runtime.GOMAXPROCS(0)
 	}
 	return &Hasher{
-		p:       p,
-		sem:     make(chan struct{}, maxConcurrent),
-		maxWait: maxWait,
-		dummy:   encodePHC(p, make([]byte, p.SaltLen), make([]byte, p.KeyLen)),
+		p:        p,
+		sem:      make(chan struct{}, maxConcurrent),
+		maxWait:  maxWait,
+		dummy:    encodePHC(p, make([]byte, p.SaltLen), make([]byte, p.KeyLen)),
+		maxBytes: DefaultPolicy().MaxBytes(),
 	}
 }
+
+// WithMaxBytes returns a Hasher that shares h's hashing slots and refuses
+// passwords longer than n bytes (a Policy's MaxBytes) before normalising or
+// taking a slot: no policy accepts them, so they cannot match a hash made
+// here, and each would otherwise cost a normalisation of up to the request
+// size and hold a slot while a long input is hashed.
+func (h *Hasher) WithMaxBytes(n int) *Hasher {
+	c := *h
+	c.maxBytes = n
+	return &c
+}
+
+// MaxBytes is the longest password, in bytes, that h hashes or verifies.
+func (h *Hasher) MaxBytes() int { return h.maxBytes }
 
 // Params returns the parameters new hashes are made with.
 func (h *Hasher) Params() Params { return h.p }
@@ -144,7 +167,13 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 
 // Hash returns the argon2id PHC string of the NFKC form of pw, e.g.
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key> (unpadded standard base64).
+// A password longer than MaxBytes is ErrTooLong. Normalisation happens
+// before a slot is taken: slots are for the memory-hard part only.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
+	if len(pw) > h.maxBytes {
+		return "", ErrTooLong
+	}
+	nfkc := []byte(Normalize(pw))
 	salt := make([]byte, h.p.SaltLen)
 	rand.Read(salt) // never fails since Go 1.24
 	release, err := h.acquire(ctx)
@@ -152,7 +181,7 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 		return "", err
 	}
 	defer release()
-	key := argon2.IDKey([]byte(Normalize(pw)), salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
+	key := argon2.IDKey(nfkc, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
 	return encodePHC(h.p, salt, key), nil
 }
 
@@ -164,7 +193,12 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 // system that did not normalise). A malformed hash is ErrMalformedHash.
 // bcrypt only reads 72 bytes, so a longer password never matches a bcrypt
 // hash: accepting it would mean accepting any password with that prefix.
+// A password longer than MaxBytes is simply wrong: no normalisation, no
+// slot, no hash (the caller records the failure as for any other).
 func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, needsRehash bool, err error) {
+	if len(pw) > h.maxBytes {
+		return false, false, nil
+	}
 	var check func(pw string) (bool, error)
 	rehash := true
 	switch {
@@ -200,12 +234,12 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, needsRehas
 		return false, false, fmt.Errorf("%w: unsupported format", ErrMalformedHash)
 	}
 
+	nfkc := Normalize(pw) // outside the slot, like Hash
 	release, err := h.acquire(ctx)
 	if err != nil {
 		return false, false, err
 	}
 	defer release()
-	nfkc := Normalize(pw)
 	if ok, err := check(nfkc); ok || err != nil {
 		return ok, ok && rehash, err
 	}
@@ -218,7 +252,9 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, needsRehas
 
 // DummyVerify spends the time of a Verify against a hash with h's
 // parameters and returns only ErrBusy or a ctx error. Sign-in calls it for
-// an unknown email so that timing does not reveal whether an account exists.
+// an unknown email so that timing does not reveal whether an account exists;
+// like Verify, it does no work for a password longer than MaxBytes, which
+// takes the same short path for a known email.
 func (h *Hasher) DummyVerify(ctx context.Context, pw string) error {
 	_, _, err := h.Verify(ctx, h.dummy, pw)
 	return err

@@ -344,3 +344,83 @@ func TestBoundedSharesTheHashingSlots(t *testing.T) {
 		t.Fatalf("Bounded after the slot freed: %v", err)
 	}
 }
+
+// TestOverLongPasswordsTakeNoSlot holds the only slot: a call that needed
+// it could only fail with ErrBusy, so one that answers did no hashing.
+func TestOverLongPasswordsTakeNoSlot(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasher(weakParams(), 1, time.Millisecond)
+	longest := strings.Repeat("🐎", 1024) // MaxBytes exactly: 1024 code points
+	over := longest + "!"
+	if h.MaxBytes() != len(longest) || DefaultPolicy().MaxBytes() != 4096 {
+		t.Fatalf("MaxBytes = %d (policy %d), want 4096", h.MaxBytes(), DefaultPolicy().MaxBytes())
+	}
+	enc := mustHash(t, h, longest)
+	if ok, _, err := h.Verify(ctx, enc, longest); !ok || err != nil {
+		t.Fatalf("Verify(longest) = %v, %v; want true", ok, err)
+	}
+	release, err := h.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	flood := strings.Repeat("\uFDFA", 349000)
+	for _, pw := range []string{over, flood} {
+		if ok, rehash, err := h.Verify(ctx, enc, pw); ok || rehash || err != nil {
+			t.Errorf("Verify(%d bytes) = %v, %v, %v; want false at once", len(pw), ok, rehash, err)
+		}
+		if err := h.DummyVerify(ctx, pw); err != nil {
+			t.Errorf("DummyVerify(%d bytes) = %v, want nil at once", len(pw), err)
+		}
+		if _, err := h.Hash(ctx, pw); !errors.Is(err, ErrTooLong) {
+			t.Errorf("Hash(%d bytes) = %v, want ErrTooLong", len(pw), err)
+		}
+	}
+	// The control: at MaxBytes the slot is needed, and taken.
+	if _, _, err := h.Verify(ctx, enc, longest); !errors.Is(err, ErrBusy) {
+		t.Errorf("Verify(longest) with the slot taken = %v, want ErrBusy", err)
+	}
+
+	small := h.WithMaxBytes(100)
+	if small.MaxBytes() != 100 {
+		t.Errorf("WithMaxBytes(100).MaxBytes() = %d", small.MaxBytes())
+	}
+	if ok, _, err := small.Verify(ctx, enc, strings.Repeat("a", 101)); ok || err != nil {
+		t.Errorf("Verify(101 bytes) under WithMaxBytes(100) = %v, %v; want false at once", ok, err)
+	}
+	if _, err := small.Hash(ctx, strings.Repeat("a", 100)); !errors.Is(err, ErrBusy) {
+		t.Errorf("Hash under WithMaxBytes with the shared slot taken = %v, want ErrBusy", err)
+	}
+}
+
+// BenchmarkWorstInput is the cost of the longest input a request can carry
+// (1 MiB of U+FDFA, which NFKC makes 18 code points each), and of the worst
+// one within MaxBytes, at each entry a password takes: refused by bytes
+// before any normalisation, the first costs next to nothing.
+func BenchmarkWorstInput(b *testing.B) {
+	ctx := context.Background()
+	p := DefaultPolicy()
+	h := NewHasher(DefaultParams(), 1, time.Minute)
+	enc := mustHash(b, h, "correct horse battery staple")
+	inputs := []struct{ name, pw string }{
+		{"1MiB", strings.Repeat("\uFDFA", (1<<20)/3)},
+		{"MaxBytes", strings.Repeat("\uFDFA", p.MaxBytes()/3)},
+	}
+	for _, in := range inputs {
+		b.Run("Check/"+in.name, func(b *testing.B) {
+			for b.Loop() {
+				_ = p.Check(ctx, in.pw, "")
+			}
+		})
+		b.Run("Strength/"+in.name, func(b *testing.B) {
+			for b.Loop() {
+				_, _ = p.Strength(in.pw, "")
+			}
+		})
+		b.Run("Verify/"+in.name, func(b *testing.B) {
+			for b.Loop() {
+				_, _, _ = h.Verify(ctx, enc, in.pw)
+			}
+		})
+	}
+}

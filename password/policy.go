@@ -18,6 +18,10 @@ const (
 	CodeBreached      = "password_breached"
 	CodeTooWeak       = "password_too_weak"
 	CodeContainsEmail = "password_contains_email"
+	// CodeNotText: the password is not valid UTF-8. Only a hand-made
+	// request sends that; it is the API's invalid_request, the code a JSON
+	// body with invalid UTF-8 gets, so both ways in answer the same.
+	CodeNotText = "invalid_request"
 )
 
 // Violation is a policy rule a password breaks. Message is a sentence for
@@ -39,6 +43,11 @@ const (
 	// only the first strengthRunes are scored: at most about 50 ms, and a
 	// password whose first 32 characters are easy to guess is weak anyway.
 	strengthRunes = 32
+
+	// maxBytesPerRune is UTF-8's longest encoding of a code point: a
+	// password of MaxLength code points is at most this many times as long
+	// in bytes, so anything longer is refused before it is normalised.
+	maxBytesPerRune = utf8.UTFMax
 )
 
 // Policy decides whether a new password is acceptable, after NIST 800-63B
@@ -90,17 +99,51 @@ func (p Policy) limits() (minLen, maxLen, minScore int) {
 	return minLen, maxLen, minScore
 }
 
+// MaxBytes is the longest password p can accept, in bytes as sent: 4 bytes
+// for each of MaxLength code points (4096 by default). Longer input is
+// refused before any normalisation: NFKC's work grows with its input, and
+// a request body of 1 MiB normalises to up to 18 times as many code points.
+// Its cost: a password that only normalises to MaxLength code points (one
+// typed as decomposed Hangul jamo, 9 bytes a syllable) may be refused.
+func (p Policy) MaxBytes() int {
+	_, maxLen, _ := p.limits()
+	return maxBytesPerRune * maxLen
+}
+
+// admit is the first rule, cheap and before any normalisation: at most
+// MaxBytes, and valid UTF-8 (NFKC would otherwise keep invalid bytes as
+// they are, or a decoder upstream collapse them to U+FFFD, so that
+// different byte strings became one password).
+func (p Policy) admit(pw string) error {
+	if len(pw) > p.MaxBytes() {
+		_, maxLen, _ := p.limits()
+		return tooLong(maxLen)
+	}
+	if !utf8.ValidString(pw) {
+		return &Violation{CodeNotText, "The password is not valid text (UTF-8). Type it again."}
+	}
+	return nil
+}
+
+func tooLong(maxLen int) *Violation {
+	return &Violation{CodeTooLong, fmt.Sprintf("This password is too long. Use at most %d characters.", maxLen)}
+}
+
 // Check returns nil when pw is acceptable for the account with email, a
 // *Violation telling why not, or ctx's error when ctx ended during a
 // breached check.
 func (p Policy) Check(ctx context.Context, pw, email string) error {
 	minLen, maxLen, minScore := p.limits()
+	if err := p.admit(pw); err != nil {
+		return err
+	}
+	// Counted on the normalised form: what is hashed. admit bounded it.
 	pw = Normalize(pw)
 	switch n := utf8.RuneCountInString(pw); {
 	case n < minLen:
 		return &Violation{CodeTooShort, fmt.Sprintf("This password is too short. Use at least %d characters.", minLen)}
 	case n > maxLen:
-		return &Violation{CodeTooLong, fmt.Sprintf("This password is too long. Use at most %d characters.", maxLen)}
+		return tooLong(maxLen)
 	}
 
 	for _, c := range p.Breached {
@@ -141,9 +184,14 @@ func (p Policy) Check(ctx context.Context, pw, email string) error {
 }
 
 // Strength returns the zxcvbn score 0..4 of pw, for a strength meter, with
-// the email and the context words as words an attacker would try first.
-func (p Policy) Strength(pw, email string) int {
-	return score(Normalize(pw), userInputs(email, p.ContextWords))
+// the email and the context words as words an attacker would try first. A
+// password Check would refuse before normalising (too many bytes, not
+// UTF-8) gets that *Violation instead of a score.
+func (p Policy) Strength(pw, email string) (int, error) {
+	if err := p.admit(pw); err != nil {
+		return 0, err
+	}
+	return score(Normalize(pw), userInputs(email, p.ContextWords)), nil
 }
 
 // withoutContextWords returns folded with every context word removed, and

@@ -115,6 +115,13 @@ func TestPolicyLimits(t *testing.T) {
 		{"MinLength 15, 14 refused", Policy{MinLength: 15}, "purple dishwas", CodeTooShort},
 		{"MaxLength below 64 raised to 64", Policy{MaxLength: 10}, longPassword(t, 64), ""},
 		{"MaxLength below 64, 65 refused", Policy{MaxLength: 10}, longPassword(t, 65), CodeTooLong},
+		{"MaxLength of 4-byte characters accepted", Policy{MinScore: -1}, strings.Repeat("🐎", 1024), ""},
+		{"MaxBytes + 1 refused", Policy{}, strings.Repeat("🐎", 1024) + "!", CodeTooLong},
+		{"MaxBytes follows MaxLength", Policy{MaxLength: 100}, strings.Repeat("🐎", 100) + "!", CodeTooLong},
+		{"counted after NFKC: U+FDFA is 18", Policy{MaxLength: 100}, strings.Repeat("\uFDFA", 6), CodeTooLong},
+		{"counted after NFKC: 5 × U+FDFA is 90", Policy{MaxLength: 100, MinScore: -1}, strings.Repeat("\uFDFA", 5), ""},
+		{"U+FDFA flood refused unread", Policy{}, strings.Repeat("\uFDFA", 349000), CodeTooLong},
+		{"invalid UTF-8", Policy{}, "Zq7#xW2!\xff\xfe", CodeNotText},
 		{"MinScore 4", Policy{MinScore: 4}, "Zq7#xW2!", CodeTooWeak},
 		{"MinScore negative: no strength rule", Policy{MinScore: -1}, "aaaaaaaaaa", ""},
 		{"MinScore negative: context rule stays", Policy{MinScore: -1, ContextWords: []string{"keyward"}}, "keyward2024", CodeTooWeak},
@@ -163,27 +170,47 @@ func TestStrength(t *testing.T) {
 		pw       string
 		email    string
 		min, max int
+		code     string // a refusal instead of a score
 	}{
-		{"common", "password", "", 0, 0},
-		{"passphrase", "correct horse 🐎 battery", "", 4, 4},
-		{"name and year", "jennifer1990", "", 1, 1},
-		{"long input is capped, not slow", longPassword(t, 1024), "", 4, 4},
-		{"invalid UTF-8", "\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", "", 0, 0},
+		{"common", "password", "", 0, 0, ""},
+		{"passphrase", "correct horse 🐎 battery", "", 4, 4, ""},
+		{"name and year", "jennifer1990", "", 1, 1, ""},
+		{"long input is capped, not slow", longPassword(t, 1024), "", 4, 4, ""},
+		{"MaxBytes of 4-byte characters scored", strings.Repeat("🐎", 1024), "", 0, 4, ""},
+		{"one byte over MaxBytes refused", strings.Repeat("🐎", 1024) + "a", "", 0, 0, CodeTooLong},
+		{"U+FDFA flood refused unread", strings.Repeat("\uFDFA", 349000), "", 0, 0, CodeTooLong},
+		{"invalid UTF-8", "\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", "", 0, 0, CodeNotText},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := p.Strength(tc.pw, tc.email); got < tc.min || got > tc.max {
-				t.Errorf("Strength(%q) = %d, want %d..%d", tc.pw, got, tc.min, tc.max)
+			got, err := p.Strength(tc.pw, tc.email)
+			var v *Violation
+			if code := ""; errors.As(err, &v) && v.Code != tc.code || err == nil && tc.code != "" {
+				if v != nil {
+					code = v.Code
+				}
+				t.Fatalf("Strength(%.40q) refused with %q (%v), want %q", tc.pw, code, err, tc.code)
+			}
+			if err == nil && (got < tc.min || got > tc.max) {
+				t.Errorf("Strength(%.40q) = %d, want %d..%d", tc.pw, got, tc.min, tc.max)
 			}
 		})
 	}
+	strength := func(p Policy, pw, email string) int {
+		t.Helper()
+		n, err := p.Strength(pw, email)
+		if err != nil {
+			t.Fatalf("Strength(%q): %v", pw, err)
+		}
+		return n
+	}
 	// The email and the context words are the first guesses of an attacker.
 	const pw = "oswin.tromsoe"
-	without, with := Policy{}.Strength(pw, ""), p.Strength(pw, "oswin.tromsoe@example.com")
+	without, with := strength(Policy{}, pw, ""), strength(p, pw, "oswin.tromsoe@example.com")
 	if with >= without {
 		t.Errorf("Strength(%q) with the email = %d, want below %d without", pw, with, without)
 	}
-	without, with = Policy{}.Strength("keyward-shield", ""), p.Strength("keyward-shield", "")
+	without, with = strength(Policy{}, "keyward-shield", ""), strength(p, "keyward-shield", "")
 	if with >= without {
 		t.Errorf("Strength with context words = %d, want below %d without", with, without)
 	}
@@ -252,18 +279,22 @@ func FuzzPolicyCheck(f *testing.F) {
 		f.Add(s.pw, s.email)
 	}
 	p := testPolicy()
-	codes := map[string]bool{CodeTooShort: true, CodeTooLong: true, CodeBreached: true, CodeTooWeak: true, CodeContainsEmail: true}
+	codes := map[string]bool{CodeTooShort: true, CodeTooLong: true, CodeBreached: true, CodeTooWeak: true, CodeContainsEmail: true, CodeNotText: true}
 	f.Fuzz(func(t *testing.T, pw, email string) {
 		err := p.Check(context.Background(), pw, email)
 		var v *Violation
 		if err != nil && (!errors.As(err, &v) || !codes[v.Code]) {
 			t.Fatalf("Check = %v, want nil or a *Violation with a known code", err)
 		}
-		if err == nil && utf8.RuneCountInString(Normalize(pw)) < 8 {
-			t.Fatalf("Check accepted %d code points", utf8.RuneCountInString(Normalize(pw)))
+		if err == nil && (utf8.RuneCountInString(Normalize(pw)) < 8 || !utf8.ValidString(pw) || len(pw) > p.MaxBytes()) {
+			t.Fatalf("Check accepted %q (%d code points after NFKC)", pw, utf8.RuneCountInString(Normalize(pw)))
 		}
-		if s := p.Strength(pw, email); s < 0 || s > 4 {
-			t.Fatalf("Strength = %d, want 0..4", s)
+		s, serr := p.Strength(pw, email)
+		if serr != nil && (!errors.As(serr, &v) || v.Code != CodeTooLong && v.Code != CodeNotText) {
+			t.Fatalf("Strength = %v, want a score or a too-long or not-text *Violation", serr)
+		}
+		if (serr == nil) != (utf8.ValidString(pw) && len(pw) <= p.MaxBytes()) || s < 0 || s > 4 {
+			t.Fatalf("Strength(%q) = %d, %v", pw, s, serr)
 		}
 	})
 }

@@ -245,7 +245,9 @@ func (s *Server) apiChangePassword(w http.ResponseWriter, r *http.Request, p *pr
 }
 
 // apiPasswordStrength feeds the strength meter. It is advice only: the
-// policy check at sign-up and change is the authority.
+// policy check at sign-up and change is the authority. It needs no session,
+// but a signed-in caller is counted by account rather than by address (the
+// service bounds the calls either way).
 func (s *Server) apiPasswordStrength(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Password *string `json:"password"`
@@ -257,12 +259,18 @@ func (s *Server) apiPasswordStrength(w http.ResponseWriter, r *http.Request) err
 	if err := required(namedField{"password", in.Password}); err != nil {
 		return err
 	}
+	var caller *keyward.Account
+	if p, err := s.authenticate(r); err == nil {
+		caller = p.account
+	}
 	email := ""
 	if in.Email != nil {
 		email = *in.Email
-	} else if p, err := s.authenticate(r); err == nil {
-		email = p.account.Email
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"score": s.svc.PasswordStrength(*in.Password, email)})
+	score, err := s.svc.PasswordStrength(*in.Password, email, caller, s.client(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"score": score})
 	return nil
 }
