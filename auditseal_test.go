@@ -47,11 +47,7 @@ func newSealScene(t *testing.T, engine string) *sealScene {
 // first: turn off the append-only trigger.
 func (sc *sealScene) unprotect(t testing.TB) {
 	t.Helper()
-	if sc.engine == "sqlite" {
-		sc.sql(t, `DROP TRIGGER IF EXISTS audit_events_append_only`)
-		return
-	}
-	sc.sql(t, `ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`)
+	keywardtest.Unprotect(t, sc.engine, sc.sql)
 }
 
 // timeCol names an engine's column of event times (and base_ + it, the

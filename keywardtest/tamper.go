@@ -26,20 +26,41 @@ type SQL func(t testing.TB, query string, args ...any)
 func NewStoreWithSQL(t testing.TB, engine string) (keyward.Store, SQL) {
 	t.Helper()
 	ctx := context.Background()
+	var (
+		store  keyward.Store
+		target string
+		err    error
+	)
 	switch engine {
 	case "sqlite":
-		path := filepath.Join(t.TempDir(), "keyward.db")
-		s, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatalf("opening store: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+		target = filepath.Join(t.TempDir(), "keyward.db")
+		store, err = sqlite.Open(ctx, target)
+	case "postgres":
+		target = pgtest.NewDatabase(t)
+		store, err = postgres.Open(ctx, target)
+	default:
+		t.Fatalf("unknown engine %q", engine)
+	}
+	if err != nil {
+		t.Fatalf("opening store: %v", err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store, OpenSQL(t, engine, target)
+}
+
+// OpenSQL connects to a database of engine: target is the SQLite file's
+// path, or the PostgreSQL URL. The connection closes when the test ends.
+func OpenSQL(t testing.TB, engine, target string) SQL {
+	t.Helper()
+	ctx := context.Background()
+	switch engine {
+	case "sqlite":
+		db, err := sql.Open("sqlite", "file:"+target+"?_pragma=busy_timeout(5000)")
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return s, func(t testing.TB, query string, args ...any) {
+		return func(t testing.TB, query string, args ...any) {
 			t.Helper()
 			// SQLite reads $1 as a parameter named "$1": ?1 is positional.
 			if _, err := db.ExecContext(ctx, dollar.ReplaceAllString(query, "?$1"), args...); err != nil {
@@ -47,18 +68,12 @@ func NewStoreWithSQL(t testing.TB, engine string) (keyward.Store, SQL) {
 			}
 		}
 	case "postgres":
-		url := pgtest.NewDatabase(t)
-		s, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatalf("opening store: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		conn, err := pgx.Connect(ctx, url)
+		conn, err := pgx.Connect(ctx, target)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close(context.Background()) })
-		return s, func(t testing.TB, query string, args ...any) {
+		return func(t testing.TB, query string, args ...any) {
 			t.Helper()
 			if _, err := conn.Exec(ctx, query, args...); err != nil {
 				t.Fatalf("%s: %v", query, err)
@@ -66,7 +81,18 @@ func NewStoreWithSQL(t testing.TB, engine string) (keyward.Store, SQL) {
 		}
 	}
 	t.Fatalf("unknown engine %q", engine)
-	return nil, nil
+	return nil
+}
+
+// Unprotect does what an attacker with the database owner's rights does
+// first: turn off the audit log's append-only trigger.
+func Unprotect(t testing.TB, engine string, run SQL) {
+	t.Helper()
+	if engine == "sqlite" {
+		run(t, `DROP TRIGGER IF EXISTS audit_events_append_only`)
+		return
+	}
+	run(t, `ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`)
 }
 
 var dollar = regexp.MustCompile(`\$([0-9]+)`)
