@@ -271,7 +271,8 @@ func (k *Keyring) Rotate(rand io.Reader) (newID string, err error) {
 }
 
 // Retire removes every key but the current one; call it once everything has
-// been re-encrypted under CurrentID. A file keyring rewrites the file, and
+// been re-encrypted under CurrentID. MACs that name a retired key (the audit
+// log's, see DeriveWith) no longer verify: keep a key while they exist. A file keyring rewrites the file, and
 // refuses when the file's current key is no longer this keyring's (a rotation
 // happened since): re-encrypt again first, or values sealed with the key
 // about to be dropped would be lost.

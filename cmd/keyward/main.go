@@ -27,7 +27,7 @@ Usage:
   keyward account reset-2fa --email E        turn off two-factor for a person who lost device and codes
   keyward keys rotate                        add a new secret key and re-encrypt every TOTP seed under it
   keyward keys reencrypt                     re-encrypt every TOTP seed under the current key
-  keyward audit verify                       check every audit chain; non-zero exit names the first bad event
+  keyward audit verify                       check every audit chain and its seal; non-zero exit names each problem
   keyward audit list [--email E|system] [--type T] [--since D]
   keyward migrate status|up                  show or apply database migrations
   keyward copy --from DIR --to URL           copy an installation (SQLite data folder) into an empty PostgreSQL database
