@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"strings"
 	"time"
 )
@@ -58,8 +59,10 @@ var macEncoding = base64.RawURLEncoding
 // the chain, under the current key. head is the head Link was given.
 func Seal(keys Keys, head Head, e *Event) {
 	id, key := keys.Current()
-	e.MAC = linkMAC(id, key, e.ChainID, e.Seq, e.Hash, head.Seal)
-	e.HeadSeal = headSeal(id, key, e.ChainID, e.Seq, e.Time, e.Hash, e.MAC)
+	m := hmac.New(sha256.New, key) // one for both MACs: an append's hot path
+	e.MAC = linkMACWith(m, id, e.ChainID, e.Seq, e.Hash, head.Seal)
+	m.Reset()
+	e.HeadSeal = headSealWith(m, id, e.ChainID, e.Seq, e.Time, e.Hash, e.MAC)
 }
 
 // SealHead returns the head seal of a chain whose newest event (or, when
@@ -71,16 +74,24 @@ func SealHead(keys Keys, chainID string, seq int64, t time.Time, hash []byte, ma
 }
 
 func linkMAC(id string, key []byte, chainID string, seq int64, hash []byte, prevSeal string) string {
+	return linkMACWith(hmac.New(sha256.New, key), id, chainID, seq, hash, prevSeal)
+}
+
+func headSeal(id string, key []byte, chainID string, seq int64, t time.Time, hash []byte, mac string) string {
+	return headSealWith(hmac.New(sha256.New, key), id, chainID, seq, t, hash, mac)
+}
+
+func linkMACWith(m hash.Hash, id string, chainID string, seq int64, hash []byte, prevSeal string) string {
 	var buf [256]byte
 	b := appendString(buf[:0], linkTag)
 	b = appendString(b, chainID)
 	b = appendInt(b, seq)
 	b = appendBytes(b, hash)
 	b = appendString(b, prevSeal)
-	return macText(id, key, b)
+	return macText(m, id, b)
 }
 
-func headSeal(id string, key []byte, chainID string, seq int64, t time.Time, hash []byte, mac string) string {
+func headSealWith(m hash.Hash, id string, chainID string, seq int64, t time.Time, hash []byte, mac string) string {
 	var buf [256]byte
 	b := appendString(buf[:0], headTag)
 	b = appendString(b, chainID)
@@ -92,11 +103,11 @@ func headSeal(id string, key []byte, chainID string, seq int64, t time.Time, has
 	b = appendInt(b, us)
 	b = appendBytes(b, hash)
 	b = appendString(b, mac)
-	return macText(id, key, b)
+	return macText(m, id, b)
 }
 
-func macText(id string, key, msg []byte) string {
-	m := hmac.New(sha256.New, key)
+// macText is "<id>:<base64url of m's MAC of msg>".
+func macText(m hash.Hash, id string, msg []byte) string {
 	m.Write(msg)
 	var sum [sha256.Size]byte
 	out := make([]byte, 0, len(id)+1+macEncoding.EncodedLen(sha256.Size))
