@@ -167,3 +167,22 @@ func BenchmarkSeal(b *testing.B) {
 		Seal(keys, head, e)
 	}
 }
+
+// BenchmarkVerifySealed is BenchmarkVerifyChain with the seal checked too.
+func BenchmarkVerifySealed(b *testing.B) {
+	keys := OneKey{ID: "k1", Secret: make([]byte, 32)}
+	events, _ := buildChain(b, "acct_1", 1000)
+	head := sealChain(keys, Head{ChainID: "acct_1"}, events)
+	each := eachOf(events)
+	c := Sealed{Keys: keys, Now: testTime, Retention: time.Hour}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		p, _, err := VerifySealed(head, c, each)
+		if p != nil || err != nil {
+			b.Fatalf("VerifySealed: %v %v", p, err)
+		}
+		n += len(events)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}

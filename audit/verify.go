@@ -2,8 +2,11 @@ package audit
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"time"
 	"unicode"
@@ -244,7 +247,8 @@ type verifier struct {
 	prevHash []byte // the hash the next event must link to
 	prevTime time.Time
 	prevMAC  string
-	seenMAC  bool // an event with a MAC was read
+	seenMAC  bool                 // an event with a MAC was read
+	macs     map[string]hash.Hash // by key id; nil for a key not held
 	lastID   string
 	problem  *Problem
 	// gap is a pending KindDeleted problem for seqs gapFrom..gapTo, found
@@ -327,31 +331,34 @@ func (v *verifier) checkMAC(e *Event) (kind, detail string) {
 		return "", "" // written before sealing existed
 	}
 	id := macKeyID(e.MAC)
-	key, err := v.sealed.Keys.Key(id)
-	if err != nil {
+	if v.mac(id) == nil {
 		return KindUnknownKey, fmt.Sprintf("its MAC names key %s, which the keyring does not hold", printable(id))
 	}
 	v.seenMAC = true
 	prevSeq := e.Seq - 1
 	if prevSeq == 0 {
-		if linkMAC(id, key, e.ChainID, e.Seq, e.Hash, "") == e.MAC {
+		if linkMACWith(v.mac(id), id, e.ChainID, e.Seq, e.Hash, "") == e.MAC {
 			return "", ""
 		}
 		return KindForged, "its MAC does not match: the chain was rewritten and re-hashed by someone without the key"
 	}
-	// The seal of the event before, under the key that sealed it.
-	tried := make(map[string]bool, 2)
-	for _, c := range append([]string{macKeyID(v.prevMAC), id}, v.sealed.Keys.IDs()...) {
-		if c == "" || tried[c] {
-			continue
+	// The seal of the event before was made under the key current when it
+	// was appended: usually its own MAC's (or this one's, for an event
+	// sealed at upgrade or just before a rotation); any key held, else.
+	follows := func(c string) bool {
+		m := v.mac(c)
+		if m == nil {
+			return false
 		}
-		tried[c] = true
-		ck, err := v.sealed.Keys.Key(c)
-		if err != nil {
-			continue
-		}
-		s := headSeal(c, ck, e.ChainID, prevSeq, v.prevTime, v.prevHash, v.prevMAC)
-		if linkMAC(id, key, e.ChainID, e.Seq, e.Hash, s) == e.MAC {
+		s := headSealWith(m, c, e.ChainID, prevSeq, v.prevTime, v.prevHash, v.prevMAC)
+		return linkMACWith(v.mac(id), id, e.ChainID, e.Seq, e.Hash, s) == e.MAC
+	}
+	prevID := macKeyID(v.prevMAC)
+	if prevID != "" && follows(prevID) || prevID != id && follows(id) {
+		return "", ""
+	}
+	for _, c := range v.sealed.Keys.IDs() {
+		if c != prevID && c != id && follows(c) {
 			return "", ""
 		}
 	}
@@ -359,6 +366,27 @@ func (v *verifier) checkMAC(e *Event) (kind, detail string) {
 		return KindForged, fmt.Sprintf("its MAC does not follow from the checkpoint left by pruning (seq %d): the checkpoint was made up, and the events before this one deleted by hand", v.head.BaseSeq)
 	}
 	return KindForged, fmt.Sprintf("its MAC does not follow from the event before it (seq %d): the chain was rewritten by someone without the key, or events after seq %d were deleted and the head moved back before this event was appended", prevSeq, prevSeq)
+}
+
+// mac returns a reset HMAC under the key with id, or nil when the keyring
+// does not hold it. One per key for the whole walk: an HMAC costs
+// allocations to set up, and a chain has a handful of keys at most.
+func (v *verifier) mac(id string) hash.Hash {
+	if m, ok := v.macs[id]; ok {
+		if m != nil {
+			m.Reset()
+		}
+		return m
+	}
+	var m hash.Hash
+	if key, err := v.sealed.Keys.Key(id); err == nil {
+		m = hmac.New(sha256.New, key)
+	}
+	if v.macs == nil {
+		v.macs = make(map[string]hash.Hash, 2)
+	}
+	v.macs[id] = m
+	return m
 }
 
 // sealAtEnd checks the head's seal against the newest event (or the
@@ -374,12 +402,12 @@ func (v *verifier) sealAtEnd() *Problem {
 		return p
 	}
 	id := macKeyID(h.Seal)
-	key, err := v.sealed.Keys.Key(id)
-	if err != nil {
+	m := v.mac(id)
+	if m == nil {
 		p.Kind, p.Detail = KindUnknownKey, fmt.Sprintf("the chain's head is sealed with key %s, which the keyring does not hold", printable(id))
 		return p
 	}
-	if headSeal(id, key, h.ChainID, h.Seq, v.prevTime, v.prevHash, v.prevMAC) == h.Seal {
+	if headSealWith(m, id, h.ChainID, h.Seq, v.prevTime, v.prevHash, v.prevMAC) == h.Seal {
 		return nil
 	}
 	p.Kind = KindHeadMismatch
