@@ -60,38 +60,32 @@ var macEncoding = base64.RawURLEncoding
 func Seal(keys Keys, head Head, e *Event) {
 	id, key := keys.Current()
 	m := hmac.New(sha256.New, key) // one for both MACs: an append's hot path
-	e.MAC = linkMACWith(m, id, e.ChainID, e.Seq, e.Hash, head.Seal)
+	e.MAC = linkMAC(m, id, e.ChainID, e.Seq, e.Hash, head.Seal)
 	m.Reset()
-	e.HeadSeal = headSealWith(m, id, e.ChainID, e.Seq, e.Time, e.Hash, e.MAC)
+	e.HeadSeal = headSeal(m, id, e.ChainID, e.Seq, e.Time, e.Hash, e.MAC)
 }
 
 // SealHead returns the head seal of a chain whose newest event (or, when
 // none remains, whose pruning checkpoint) is described by the arguments:
 // what a head written before sealing existed gets, once its chain verifies.
-func SealHead(keys Keys, chainID string, seq int64, t time.Time, hash []byte, mac string) string {
+func SealHead(keys Keys, chainID string, seq int64, t time.Time, eventHash []byte, mac string) string {
 	id, key := keys.Current()
-	return headSeal(id, key, chainID, seq, t, hash, mac)
+	return headSeal(hmac.New(sha256.New, key), id, chainID, seq, t, eventHash, mac)
 }
 
-func linkMAC(id string, key []byte, chainID string, seq int64, hash []byte, prevSeal string) string {
-	return linkMACWith(hmac.New(sha256.New, key), id, chainID, seq, hash, prevSeal)
-}
-
-func headSeal(id string, key []byte, chainID string, seq int64, t time.Time, hash []byte, mac string) string {
-	return headSealWith(hmac.New(sha256.New, key), id, chainID, seq, t, hash, mac)
-}
-
-func linkMACWith(m hash.Hash, id string, chainID string, seq int64, hash []byte, prevSeal string) string {
+// linkMAC and headSeal compute the MACs described above with m, a fresh
+// (or reset) HMAC under the key named id.
+func linkMAC(m hash.Hash, id string, chainID string, seq int64, eventHash []byte, prevSeal string) string {
 	var buf [256]byte
 	b := appendString(buf[:0], linkTag)
 	b = appendString(b, chainID)
 	b = appendInt(b, seq)
-	b = appendBytes(b, hash)
+	b = appendBytes(b, eventHash)
 	b = appendString(b, prevSeal)
 	return macText(m, id, b)
 }
 
-func headSealWith(m hash.Hash, id string, chainID string, seq int64, t time.Time, hash []byte, mac string) string {
+func headSeal(m hash.Hash, id string, chainID string, seq int64, t time.Time, eventHash []byte, mac string) string {
 	var buf [256]byte
 	b := appendString(buf[:0], headTag)
 	b = appendString(b, chainID)
@@ -101,7 +95,7 @@ func headSealWith(m hash.Hash, id string, chainID string, seq int64, t time.Time
 		us = t.UnixMicro()
 	}
 	b = appendInt(b, us)
-	b = appendBytes(b, hash)
+	b = appendBytes(b, eventHash)
 	b = appendString(b, mac)
 	return macText(m, id, b)
 }

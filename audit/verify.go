@@ -337,7 +337,7 @@ func (v *verifier) checkMAC(e *Event) (kind, detail string) {
 	v.seenMAC = true
 	prevSeq := e.Seq - 1
 	if prevSeq == 0 {
-		if linkMACWith(v.mac(id), id, e.ChainID, e.Seq, e.Hash, "") == e.MAC {
+		if linkMAC(v.mac(id), id, e.ChainID, e.Seq, e.Hash, "") == e.MAC {
 			return "", ""
 		}
 		return KindForged, "its MAC does not match: the chain was rewritten and re-hashed by someone without the key"
@@ -350,8 +350,8 @@ func (v *verifier) checkMAC(e *Event) (kind, detail string) {
 		if m == nil {
 			return false
 		}
-		s := headSealWith(m, c, e.ChainID, prevSeq, v.prevTime, v.prevHash, v.prevMAC)
-		return linkMACWith(v.mac(id), id, e.ChainID, e.Seq, e.Hash, s) == e.MAC
+		s := headSeal(m, c, e.ChainID, prevSeq, v.prevTime, v.prevHash, v.prevMAC)
+		return linkMAC(v.mac(id), id, e.ChainID, e.Seq, e.Hash, s) == e.MAC
 	}
 	prevID := macKeyID(v.prevMAC)
 	if prevID != "" && follows(prevID) || prevID != id && follows(id) {
@@ -407,7 +407,7 @@ func (v *verifier) sealAtEnd() *Problem {
 		p.Kind, p.Detail = KindUnknownKey, fmt.Sprintf("the chain's head is sealed with key %s, which the keyring does not hold", printable(id))
 		return p
 	}
-	if headSealWith(m, id, h.ChainID, h.Seq, v.prevTime, v.prevHash, v.prevMAC) == h.Seal {
+	if headSeal(m, id, h.ChainID, h.Seq, v.prevTime, v.prevHash, v.prevMAC) == h.Seal {
 		return nil
 	}
 	p.Kind = KindHeadMismatch
