@@ -50,7 +50,8 @@ const (
 	KindOrphanChain = "orphan_chain"
 )
 
-// Problem is the first place where a chain fails verification.
+// Problem is the first place where a chain fails verification, or a chain
+// that is missing or has no account (KindMissingChain, KindOrphanChain).
 type Problem struct {
 	ChainID string
 	Seq     int64  // the bad event's seq; for KindDeleted the first missing seq
@@ -155,8 +156,8 @@ var errStop = errors.New("audit: verification stopped")
 // the rest of the chain, so the walk goes on (reading seqs only) after a gap.
 //
 // The chain proves the events are consistent with the head. Someone who can
-// rewrite both the events and the head can rewrite history; keeping a copy
-// of the heads elsewhere (AuditHeads, exported regularly) closes that gap.
+// rewrite both the events and the head can rewrite history: VerifySealed
+// also checks the keyed seal, which they cannot make without the key.
 func VerifyChain(head Head, each func(fn func(*Event) error) error) (*Problem, int, error) {
 	return verify(head, nil, each)
 }
