@@ -15,6 +15,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/keyward/keyward/postgres"
 )
@@ -67,10 +70,23 @@ func newDatabase(t testing.TB, server, template string) string {
 		t.Fatalf("pgtest: %v", err)
 	}
 	create := "CREATE DATABASE " + name
-	if template != "" {
-		create += " TEMPLATE " + template
+	if template == "" {
+		admin(t, server, create)
+	} else {
+		// Test processes of another schema (another branch on the same
+		// server) drop this template when they make theirs: make it again.
+		for attempt := 1; ; attempt++ {
+			err := adminErr(server, create+" TEMPLATE "+template)
+			var pe *pgconn.PgError
+			if err == nil {
+				break
+			}
+			if !errors.As(err, &pe) || pe.Code != "3D000" || attempt == 5 {
+				t.Fatalf("pgtest: %s TEMPLATE %s: %v", create, template, err)
+			}
+			template = Template(t)
+		}
 	}
-	admin(t, server, create)
 	t.Cleanup(func() { admin(t, server, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
 	return dbURL
 }
@@ -172,16 +188,21 @@ func Template(t testing.TB) string {
 // t.Context, which has ended by the time cleanups run.
 func admin(t testing.TB, server, sql string) {
 	t.Helper()
+	if err := adminErr(server, sql); err != nil {
+		t.Fatalf("pgtest: %s: %v", sql, err)
+	}
+}
+
+func adminErr(server, sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := pgx.Connect(ctx, server)
 	if err != nil {
-		t.Fatalf("pgtest: connect to %s: %v", URLEnv, err)
+		return fmt.Errorf("connect to %s: %w", URLEnv, err)
 	}
 	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, sql); err != nil {
-		t.Fatalf("pgtest: %s: %v", sql, err)
-	}
+	_, err = c.Exec(ctx, sql)
+	return err
 }
 
 // withDatabase returns the server's connection string with another
