@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/keyring"
 )
 
 // record appends an event to its chain inside the caller's transaction, so
@@ -30,8 +32,54 @@ func (s *Service) record(ctx context.Context, q Queries, e *Event) error {
 		return err
 	}
 	audit.Link(head, e)
+	audit.Seal(s.auditKeys, head, e)
 	return q.AppendEvent(ctx, e)
 }
+
+// auditKeyPurpose labels the subkey of the audit log's MACs (audit.Seal).
+const auditKeyPurpose = "audit chain"
+
+// auditKeys are the audit log's MAC keys, derived from the keyring (kept
+// outside the database) by key id. Ids are never reused, so a derived key
+// never changes and is kept: an append derives nothing.
+type auditKeys struct {
+	ring *keyring.Keyring
+	mu   sync.RWMutex
+	byID map[string][]byte
+}
+
+func newAuditKeys(ring *keyring.Keyring) *auditKeys {
+	return &auditKeys{ring: ring, byID: map[string][]byte{}}
+}
+
+func (k *auditKeys) Current() (string, []byte) {
+	id := k.ring.CurrentID()
+	key, err := k.Key(id)
+	if err != nil {
+		// The current key is always held; an empty keyring fails earlier.
+		panic("keyward: no audit key for the current key " + id + ": " + err.Error())
+	}
+	return id, key
+}
+
+func (k *auditKeys) Key(id string) ([]byte, error) {
+	k.mu.RLock()
+	key, ok := k.byID[id]
+	k.mu.RUnlock()
+	if ok {
+		return key, nil
+	}
+	key, err := k.ring.DeriveWith(id, auditKeyPurpose)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.byID[id] = key
+	k.mu.Unlock()
+	return key, nil
+}
+
+func (k *auditKeys) IDs() []string { return k.ring.IDs() }
 
 // event builds an event of the account's chain from the request's client.
 func event(accountID string, t audit.Type, c Client, sessionID string) *Event {
@@ -134,23 +182,101 @@ type ChainReport struct {
 }
 
 // VerifyAudit walks every chain and reports on each; the first broken
-// event of a chain is named in its Problem.
+// event of a chain is named in its Problem. Beyond the hash chain it checks
+// the keyed seal (audit.VerifySealed: every MAC, every head's seal, the age
+// of every pruning checkpoint against AuditRetention), and that every
+// account has a chain and every chain but the system's an account (each
+// account's chain starts with account.created, in the transaction that
+// creates it, and accounts are never deleted). A missing chain is reported
+// as a ChainReport of its own.
 func (s *Service) VerifyAudit(ctx context.Context) ([]ChainReport, error) {
 	heads, err := s.store.AuditHeads(ctx)
 	if err != nil {
 		return nil, err
 	}
+	accounts, err := s.store.ListAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[string]bool, len(accounts))
+	for _, a := range accounts {
+		known[a.ID] = true
+	}
+	sealed := audit.Sealed{Keys: s.auditKeys, Now: s.clock(), Retention: s.cfg.AuditRetention}
 	reports := make([]ChainReport, 0, len(heads))
+	chains := make(map[string]bool, len(heads))
 	for _, h := range heads {
-		problem, n, err := audit.VerifyChain(h, func(fn func(*Event) error) error {
+		chains[h.ChainID] = true
+		problem, n, err := audit.VerifySealed(h, sealed, func(fn func(*Event) error) error {
 			return s.store.EachChainEvent(ctx, h.ChainID, fn)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("verifying chain %s: %w", h.ChainID, err)
 		}
+		if problem == nil && h.ChainID != audit.SystemChain && !known[h.ChainID] {
+			problem = &audit.Problem{ChainID: h.ChainID, Kind: audit.KindOrphanChain,
+				Detail: fmt.Sprintf("its %d events are intact, but the account was deleted from the database (keyward never deletes accounts)", n)}
+		}
 		reports = append(reports, ChainReport{ChainID: h.ChainID, Events: n, Problem: problem})
 	}
+	for _, a := range accounts {
+		if !chains[a.ID] {
+			reports = append(reports, ChainReport{ChainID: a.ID, Problem: &audit.Problem{ChainID: a.ID, Kind: audit.KindMissingChain,
+				Detail: "every account's log starts with account.created, so its events and the chain's head were deleted"}})
+		}
+	}
 	return reports, nil
+}
+
+// SealAudit gives a seal to the heads of a log written before sealing
+// existed, and returns how many it sealed. It does so only when no head is
+// sealed yet (the first start after upgrading): once one is, a head without
+// a seal is tampering, which sealing would hide, so it is left for
+// VerifyAudit to report. Each chain's hash chain is verified first; one
+// that fails stays unsealed (and is reported). Run it before serving, so no
+// event is appended to an unsealed head (that event would not verify).
+func (s *Service) SealAudit(ctx context.Context) (int, error) {
+	heads, err := s.store.AuditHeads(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, h := range heads {
+		if h.Seal != "" {
+			return 0, nil
+		}
+	}
+	n := 0
+	for _, h := range heads {
+		if h.Seq == 0 {
+			continue
+		}
+		last := Event{Seq: h.BaseSeq, Time: h.BaseTime, Hash: h.BaseHash, MAC: h.BaseMAC}
+		problem, _, err := audit.VerifyChain(h, func(fn func(*Event) error) error {
+			return s.store.EachChainEvent(ctx, h.ChainID, func(e *Event) error {
+				last = Event{Seq: e.Seq, Time: e.Time, Hash: e.Hash, MAC: e.MAC}
+				return fn(e)
+			})
+		})
+		if err != nil {
+			return n, fmt.Errorf("verifying chain %s before sealing it: %w", h.ChainID, err)
+		}
+		if problem != nil {
+			s.log.Error("audit chain left unsealed: it does not verify", "chain", h.ChainID, "problem", problem.Error())
+			continue
+		}
+		seal := audit.SealHead(s.auditKeys, h.ChainID, h.Seq, last.Time, last.Hash, last.MAC)
+		ok, err := s.store.SealAuditHead(ctx, h.ChainID, h.Seq, seal)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	if n > 0 {
+		s.log.Warn("sealed the audit log's heads, written before sealing existed; if this keyward had started before, this is tampering", "chains", n)
+	}
+	return n, nil
 }
 
 // PruneAudit deletes events older than the retention period; each chain

@@ -94,13 +94,15 @@ type Service struct {
 	policy  password.Policy
 	keys    *keyring.Keyring
 	cursors *audit.CursorCodec
-	now     func() time.Time
-	rand    io.Reader
-	log     *slog.Logger
-	cache   *sessionCache
-	checks  *addressGate // password checks in flight per client address
-	advice  *strengthGate
-	ids     idSource
+	// auditKeys seal the audit log (audit.Seal).
+	auditKeys *auditKeys
+	now       func() time.Time
+	rand      io.Reader
+	log       *slog.Logger
+	cache     *sessionCache
+	checks    *addressGate // password checks in flight per client address
+	advice    *strengthGate
+	ids       idSource
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -149,15 +151,16 @@ func New(cfg Config, d Deps) (*Service, error) {
 	// sign-in with a longer password is wrong at once, unhashed.
 	hasher := d.Hasher.WithMaxBytes(policy.MaxBytes())
 	s := &Service{
-		cfg:     cfg,
-		store:   d.Store,
-		hasher:  hasher,
-		policy:  policy,
-		keys:    d.Keys,
-		cursors: audit.NewCursorCodec(d.Keys.Derive("audit-cursor")),
-		now:     d.Now,
-		rand:    d.Rand,
-		log:     log,
+		cfg:       cfg,
+		store:     d.Store,
+		hasher:    hasher,
+		policy:    policy,
+		keys:      d.Keys,
+		cursors:   audit.NewCursorCodec(d.Keys.Derive("audit-cursor")),
+		auditKeys: newAuditKeys(d.Keys),
+		now:       d.Now,
+		rand:      d.Rand,
+		log:       log,
 	}
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)

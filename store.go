@@ -115,8 +115,9 @@ type Queries interface {
 
 	// Audit log. LockAuditHead returns the chain's head and holds it until the
 	// transaction ends (a zero Head with ChainID when the chain is new);
-	// AppendEvent inserts e (Seq, PrevHash and Hash already set) and makes it
-	// the head; it fails if e.Seq is not head.Seq+1. Inside InTx a store may
+	// AppendEvent inserts e (Seq, PrevHash, Hash and MAC already set) and makes
+	// it the head, with e.HeadSeal as the head's seal (kept in the head only,
+	// never with the event); it fails if e.Seq is not head.Seq+1. Inside InTx a store may
 	// send it later, with the next statement or the commit (PostgreSQL does,
 	// to save round trips): the failure then comes from that call or from
 	// InTx, and the transaction never commits without its event.
@@ -128,9 +129,16 @@ type Queries interface {
 	EachEvent(ctx context.Context, f EventFilter, fn func(*Event) error) error
 	// EachChainEvent streams one chain oldest first (Seq asc), for verification.
 	EachChainEvent(ctx context.Context, chainID string, fn func(*Event) error) error
+	// AuditHeads returns every chain's head (Seal and the Base* fields too).
 	AuditHeads(ctx context.Context) ([]audit.Head, error)
+	// SealAuditHead sets the seal of a head that has none, only while the
+	// head is still at seq, and reports whether it did: how heads written
+	// before sealing existed get one (the service's SealAudit). A head that
+	// is sealed, or has moved, is left alone.
+	SealAuditHead(ctx context.Context, chainID string, seq int64, seal string) (bool, error)
 	// PruneEvents deletes the chain's events older than before and records the
-	// last deleted one as the chain's checkpoint (Head.BaseSeq/BaseHash).
+	// last deleted one as the chain's checkpoint (Head.BaseSeq, BaseHash,
+	// BaseMAC and BaseTime: its seq, hash, MAC and time).
 	PruneEvents(ctx context.Context, chainID string, before time.Time) (int, error)
 
 	// Cache invalidation log: every change that a node-local cache may hold

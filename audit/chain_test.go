@@ -151,8 +151,8 @@ func TestChainHashCoversEveryField(t *testing.T) {
 	typ := reflect.TypeFor[Event]()
 	for i := range typ.NumField() {
 		f := typ.Field(i)
-		if f.Name == "Hash" {
-			continue
+		if f.Name == "Hash" || f.Name == "MAC" || f.Name == "HeadSeal" {
+			continue // the result, and the keyed seal made over it (seal_test.go)
 		}
 		t.Run(f.Name, func(t *testing.T) {
 			e := sampleEvent(t)

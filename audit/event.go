@@ -86,15 +86,26 @@ type Event struct {
 	Details   map[string]string // never a password, code, seed or token
 	PrevHash  []byte
 	Hash      []byte
+	// MAC is the keyed link (see Sealer): stored with the event; "" for
+	// events written before the log was sealed.
+	MAC string
+	// HeadSeal is the chain's head seal once e is its newest event (see
+	// Sealer). It is stored in the head only, never with the event, and
+	// is empty on events read back.
+	HeadSeal string
 }
 
 // Head is the newest link of a chain; Base* describe the checkpoint left by
-// retention pruning (the last pruned event), so that the remaining chain can
-// still be verified from its first surviving event.
+// retention pruning (the last pruned event: its seq, hash, MAC and time), so
+// that the remaining chain can still be verified from its first surviving
+// event.
 type Head struct {
 	ChainID  string
 	Seq      int64
 	Hash     []byte
+	Seal     string // the keyed seal of the newest event (Sealer); "" before sealing
 	BaseSeq  int64
 	BaseHash []byte
+	BaseMAC  string
+	BaseTime time.Time // zero for a checkpoint made before sealing
 }

@@ -271,7 +271,8 @@ func (k *Keyring) Rotate(rand io.Reader) (newID string, err error) {
 }
 
 // Retire removes every key but the current one; call it once everything has
-// been re-encrypted under CurrentID. A file keyring rewrites the file, and
+// been re-encrypted under CurrentID. MACs that name a retired key (the audit
+// log's, see DeriveWith) no longer verify: keep a key while they exist. A file keyring rewrites the file, and
 // refuses when the file's current key is no longer this keyring's (a rotation
 // happened since): re-encrypt again first, or values sealed with the key
 // about to be dropped would be lost.
@@ -309,7 +310,8 @@ func (k *Keyring) Retire() error {
 // It follows the current key: after a rotation every subkey changes, and
 // whatever was MACed with the old one no longer verifies. That suits
 // short-lived values such as pagination cursors (a client starts again from
-// the first page); do not use it for anything that must outlive a rotation.
+// the first page); for anything that must outlive a rotation, record the
+// key id and use DeriveWith.
 func (k *Keyring) Derive(purpose string) []byte {
 	k.mu.RLock()
 	cur := current(k.keys)
@@ -318,7 +320,40 @@ func (k *Keyring) Derive(purpose string) []byte {
 		// A nil subkey would make every MAC forgeable; failing loudly is safer.
 		panic("keyring: Derive on a keyring with no key")
 	}
-	sub, err := hkdf.Key(sha256.New, cur.raw, nil, "keyward keyring derive: "+purpose, KeySize)
+	return derive(cur, purpose)
+}
+
+// DeriveWith returns the subkey Derive gives for purpose when the key with
+// id is current, whichever key is current now. A MAC made under one key
+// thus still verifies after a rotation, for as long as that key is held
+// (until Retire): record the key id beside the MAC. It returns
+// ErrUnknownKey when no key has id (after re-reading a changed key file,
+// when the id is newer than every key held).
+func (k *Keyring) DeriveWith(id, purpose string) ([]byte, error) {
+	n, ok := parseID(id)
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	c, err := k.find(id, n)
+	if err != nil {
+		return nil, err
+	}
+	return derive(c, purpose), nil
+}
+
+// IDs returns the id of every key held, the current one last.
+func (k *Keyring) IDs() []string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	ids := make([]string, len(k.keys))
+	for i, c := range k.keys {
+		ids[i] = c.id
+	}
+	return ids
+}
+
+func derive(c *key, purpose string) []byte {
+	sub, err := hkdf.Key(sha256.New, c.raw, nil, "keyward keyring derive: "+purpose, KeySize)
 	if err != nil {
 		panic("keyring: hkdf: " + err.Error()) // only for lengths far above 32
 	}

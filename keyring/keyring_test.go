@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -697,5 +698,35 @@ func BenchmarkOpen(b *testing.B) {
 		if _, err := k.Open(s, aad); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDeriveWith: a subkey made under one key is found again by its id after
+// a rotation, which is what keeps the audit log's MACs verifiable.
+func TestDeriveWith(t *testing.T) {
+	k := mustParse(t, keyLine("k1", 1))
+	before := k.Derive("audit chain")
+	mustRotate(t, k, testRand(2))
+	tests := []struct {
+		name    string
+		id      string
+		want    []byte
+		wantErr error
+	}{
+		{"the old key", "k1", before, nil},
+		{"the current key", "k2", k.Derive("audit chain"), nil},
+		{"an unknown key", "k9", nil, ErrUnknownKey},
+		{"a malformed id", "k01", nil, ErrUnknownKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := k.DeriveWith(tt.id, "audit chain")
+			if !errors.Is(err, tt.wantErr) || !bytes.Equal(got, tt.want) {
+				t.Errorf("DeriveWith(%q) = %x, %v; want %x, %v", tt.id, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	if got, want := k.IDs(), []string{"k1", "k2"}; !slices.Equal(got, want) {
+		t.Errorf("IDs = %v, want %v", got, want)
 	}
 }

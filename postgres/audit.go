@@ -34,10 +34,20 @@ func (q *queries) LockAuditHead(ctx context.Context, chainID string) (audit.Head
 }
 
 func (q *queries) selectHeadForUpdate(ctx context.Context, chainID string) (audit.Head, error) {
-	h := audit.Head{ChainID: chainID}
-	err := q.db.QueryRow(ctx, `
-		SELECT seq, hash, base_seq, base_hash FROM audit_heads WHERE chain_id = $1 FOR UPDATE`, chainID).
-		Scan(&h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
+	return scanHead(q.db.QueryRow(ctx, `SELECT `+headColumns+` FROM audit_heads WHERE chain_id = $1 FOR UPDATE`, chainID))
+}
+
+const headColumns = `chain_id, seq, hash, seal, base_seq, base_hash, base_mac, base_time`
+
+func scanHead(row pgx.Row) (audit.Head, error) {
+	var (
+		h    audit.Head
+		base *time.Time
+	)
+	err := row.Scan(&h.ChainID, &h.Seq, &h.Hash, &h.Seal, &h.BaseSeq, &h.BaseHash, &h.BaseMAC, &base)
+	if base != nil {
+		h.BaseTime = base.UTC()
+	}
 	return h, err
 }
 
@@ -50,19 +60,19 @@ func (q *queries) selectHeadForUpdate(ctx context.Context, chainID string) (audi
 // overlook, so the statement can wait to be sent with COMMIT (tx.deferExec).
 const appendEventSQL = `
 	WITH ins AS (
-		INSERT INTO audit_heads (chain_id, seq, hash)
-		SELECT $1, $2::bigint, $14 WHERE $2::bigint = 1
+		INSERT INTO audit_heads (chain_id, seq, hash, seal)
+		SELECT $1, $2::bigint, $14, $16 WHERE $2::bigint = 1
 		ON CONFLICT (chain_id) DO NOTHING
 		RETURNING 1
 	), upd AS (
-		UPDATE audit_heads SET seq = $2::bigint, hash = $14
+		UPDATE audit_heads SET seq = $2::bigint, hash = $14, seal = $16
 		WHERE chain_id = $1 AND seq = $2::bigint - 1
 		RETURNING 1
 	)
 	INSERT INTO audit_events (chain_id, seq, id, time, type, outcome, reason, ip, user_agent,
-		session_id, actor, details, prev_hash, hash)
+		session_id, actor, details, prev_hash, hash, mac)
 	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-		CASE WHEN EXISTS (SELECT 1 FROM ins UNION ALL SELECT 1 FROM upd) THEN $14::bytea END`
+		CASE WHEN EXISTS (SELECT 1 FROM ins UNION ALL SELECT 1 FROM upd) THEN $14::bytea END, $15`
 
 // AppendEvent in a transaction is sent with the transaction's next
 // statement, or with its COMMIT: a mismatch with the head is then reported
@@ -77,7 +87,7 @@ func (q *queries) AppendEvent(ctx context.Context, e *keyward.Event) error {
 		return wrap("append event", err)
 	}
 	args := []any{e.ChainID, e.Seq, e.ID, e.Time, string(e.Type), string(e.Outcome), e.Reason, e.IP, e.UserAgent,
-		e.SessionID, string(e.Actor), details, e.PrevHash, e.Hash}
+		e.SessionID, string(e.Actor), details, e.PrevHash, e.Hash, e.MAC, e.HeadSeal}
 	check := func(tag pgconn.CommandTag, err error) error {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (pe.Code == "23505" || // unique_violation: (chain_id, seq) taken
@@ -117,7 +127,7 @@ func encodeDetails(d map[string]string) ([]byte, error) {
 }
 
 const eventColumns = `chain_id, seq, id, time, type, outcome, reason, ip, user_agent,
-	session_id, actor, details, prev_hash, hash`
+	session_id, actor, details, prev_hash, hash, mac`
 
 // eventScanner scans events, reusing its buffer for details.
 type eventScanner struct {
@@ -130,7 +140,7 @@ type eventScanner struct {
 func (s *eventScanner) scan(row pgx.Row, e *keyward.Event) error {
 	s.details = s.details[:0]
 	err := row.Scan(&e.ChainID, &e.Seq, &e.ID, &e.Time, &s.typ, &s.outcome, &e.Reason, &e.IP, &e.UserAgent,
-		&e.SessionID, &s.actor, &s.details, &e.PrevHash, &e.Hash)
+		&e.SessionID, &s.actor, &s.details, &e.PrevHash, &e.Hash, &e.MAC)
 	if err != nil {
 		return err
 	}
@@ -277,17 +287,20 @@ func (q *queries) EachChainEvent(ctx context.Context, chainID string, fn func(*k
 
 func (q *queries) AuditHeads(ctx context.Context) ([]audit.Head, error) {
 	// A head at seq 0 was locked but never appended to: not a chain yet.
-	rows, err := q.db.Query(ctx, `
-		SELECT chain_id, seq, hash, base_seq, base_hash FROM audit_heads WHERE seq > 0 ORDER BY chain_id`)
+	rows, err := q.db.Query(ctx, `SELECT `+headColumns+` FROM audit_heads WHERE seq > 0 ORDER BY chain_id`)
 	if err != nil {
 		return nil, wrap("audit heads", err)
 	}
-	heads, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (audit.Head, error) {
-		var h audit.Head
-		err := row.Scan(&h.ChainID, &h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
-		return h, err
-	})
+	heads, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (audit.Head, error) { return scanHead(row) })
 	return heads, wrap("audit heads", err)
+}
+
+func (q *queries) SealAuditHead(ctx context.Context, chainID string, seq int64, seal string) (bool, error) {
+	tag, err := q.db.Exec(ctx, `UPDATE audit_heads SET seal = $1 WHERE chain_id = $2 AND seq = $3 AND seal = ''`, seal, chainID, seq)
+	if err != nil {
+		return false, wrap("seal audit head", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 func (q *queries) PruneEvents(ctx context.Context, chainID string, before time.Time) (int, error) {
@@ -296,21 +309,33 @@ func (q *queries) PruneEvents(ctx context.Context, chainID string, before time.T
 	// by time alone could leave a hole that no checkpoint describes.
 	// The checkpoint only moves forward, so concurrent prunes agree.
 	var n int64
-	err := q.db.QueryRow(ctx, `
+	prune := func(q *queries) error {
+		// The append-only trigger lets this transaction, and only it, delete.
+		if _, err := q.db.Exec(ctx, `SELECT set_config('keyward.audit_prune', 'on', true)`); err != nil {
+			return err
+		}
+		return q.db.QueryRow(ctx, `
 		WITH del AS (
 			DELETE FROM audit_events
 			WHERE chain_id = $1 AND time < $2
 			  AND seq < COALESCE(
 				(SELECT seq FROM audit_events WHERE chain_id = $1 AND time >= $2 ORDER BY seq LIMIT 1),
 				9223372036854775807)
-			RETURNING seq, hash
+			RETURNING seq, hash, mac, time
 		), last AS (
-			SELECT seq, hash FROM del ORDER BY seq DESC LIMIT 1
+			SELECT seq, hash, mac, time FROM del ORDER BY seq DESC LIMIT 1
 		), upd AS (
-			UPDATE audit_heads h SET base_seq = last.seq, base_hash = last.hash
+			UPDATE audit_heads h SET base_seq = last.seq, base_hash = last.hash, base_mac = last.mac, base_time = last.time
 			FROM last WHERE h.chain_id = $1 AND h.base_seq < last.seq
 		)
 		SELECT count(*) FROM del`, chainID, before).Scan(&n)
+	}
+	var err error
+	if _, ok := q.db.(*tx); ok {
+		err = prune(q)
+	} else {
+		err = q.s.inTx(ctx, prune)
+	}
 	if err != nil {
 		return 0, wrap("prune events", err)
 	}

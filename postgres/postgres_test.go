@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -520,6 +521,9 @@ func BenchmarkAppendEvent(b *testing.B) {
 	})
 }
 
+// benchKeys seal benchmark events as the service does.
+var benchKeys = audit.OneKey{ID: "k1", Secret: make([]byte, 32)}
+
 func benchAppend(b *testing.B, s *postgres.Store, chain, id string) {
 	ctx := context.Background()
 	err := s.InTx(ctx, func(q keyward.Queries) error {
@@ -533,6 +537,7 @@ func benchAppend(b *testing.B, s *postgres.Store, chain, id string) {
 			SessionID: "sess-1", Actor: audit.ActorSelf, Details: map[string]string{"device": "Firefox on Linux"},
 		}
 		audit.Link(h, e)
+		audit.Seal(benchKeys, h, e) // what the service adds: two HMACs
 		return q.AppendEvent(ctx, e)
 	})
 	if err != nil {
@@ -761,5 +766,49 @@ func TestTxStatementsEndByTheTxDeadline(t *testing.T) {
 	// The store is still usable afterwards.
 	if err := s.InTx(t.Context(), func(q keyward.Queries) error { return q.SetPasswordHash(t.Context(), a.ID, "later") }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAuditEventsAppendOnly: the trigger refuses every UPDATE, TRUNCATE and
+// DELETE of audit events, as SQLite's refuses UPDATE, except the DELETE of
+// retention pruning (PruneEvents), which sets keyward.audit_prune for its
+// own transaction only.
+func TestAuditEventsAppendOnly(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := t.Context()
+	s, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 2 {
+		e := &keyward.Event{ID: fmt.Sprint("e", i), ChainID: "c", Time: time.UnixMicro(int64(5 + i)).UTC(), Type: audit.Signout}
+		h, err := s.LockAuditHead(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		audit.Link(h, e)
+		if err := s.AppendEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, stmt := range []string{
+		`UPDATE audit_events SET ip = '10.9.9.9'`,
+		`UPDATE audit_events SET hash = '\x02' WHERE id = 'e1'`,
+		`DELETE FROM audit_events WHERE seq = 2`,
+		`TRUNCATE audit_events`,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: got %v, want the append-only trigger to refuse", stmt, err)
+		}
+	}
+	n, err := s.PruneEvents(ctx, "c", time.UnixMicro(6).UTC())
+	if err != nil || n != 1 {
+		t.Fatalf("PruneEvents = %d, %v; want the one older event pruned", n, err)
 	}
 }

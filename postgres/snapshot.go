@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/audit"
 )
 
 var _ keyward.Snapshotter = (*Store)(nil)
@@ -111,10 +110,9 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 		return err
 	}
 	// A head at seq 0 was locked but never appended to: not a chain yet.
-	err = each("audit heads", `SELECT chain_id, seq, hash, base_seq, base_hash FROM audit_heads WHERE seq > 0 ORDER BY chain_id`,
+	err = each("audit heads", `SELECT `+headColumns+` FROM audit_heads WHERE seq > 0 ORDER BY chain_id`,
 		func(row pgx.Rows) (keyward.Record, error) {
-			var h audit.Head
-			err := row.Scan(&h.ChainID, &h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
+			h, err := scanHead(row)
 			return keyward.Record{AuditHead: &h}, err
 		})
 	if err != nil {
@@ -358,8 +356,12 @@ func (im *pgImport) put(ctx context.Context, r keyward.Record) error {
 		return im.add(ctx, "throttles", []string{"key", "failures", "last_failure"}, t.Key, int32(t.Failures), t.LastFailure)
 	case r.AuditHead != nil:
 		h := r.AuditHead
-		return im.add(ctx, "audit_heads", []string{"chain_id", "seq", "hash", "base_seq", "base_hash"},
-			h.ChainID, h.Seq, nilIfEmpty(h.Hash), h.BaseSeq, nilIfEmpty(h.BaseHash))
+		var baseTime *time.Time
+		if !h.BaseTime.IsZero() {
+			baseTime = &h.BaseTime
+		}
+		return im.add(ctx, "audit_heads", []string{"chain_id", "seq", "hash", "seal", "base_seq", "base_hash", "base_mac", "base_time"},
+			h.ChainID, h.Seq, nilIfEmpty(h.Hash), h.Seal, h.BaseSeq, nilIfEmpty(h.BaseHash), h.BaseMAC, baseTime)
 	case r.Event != nil:
 		e := r.Event
 		details, err := encodeDetails(e.Details)
@@ -367,9 +369,9 @@ func (im *pgImport) put(ctx context.Context, r keyward.Record) error {
 			return wrap("import event "+e.ID, err)
 		}
 		return im.add(ctx, "audit_events", []string{"chain_id", "seq", "id", "time", "type", "outcome", "reason", "ip", "user_agent",
-			"session_id", "actor", "details", "prev_hash", "hash"},
+			"session_id", "actor", "details", "prev_hash", "hash", "mac"},
 			e.ChainID, e.Seq, e.ID, e.Time, string(e.Type), string(e.Outcome), e.Reason, e.IP, e.UserAgent,
-			e.SessionID, string(e.Actor), details, nilIfEmpty(e.PrevHash), e.Hash)
+			e.SessionID, string(e.Actor), details, nilIfEmpty(e.PrevHash), e.Hash, e.MAC)
 	case r.InvalidationSeq != nil:
 		seq := *r.InvalidationSeq
 		cur, err := lastInvalidationSeq(ctx, im.tx)

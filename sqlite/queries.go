@@ -612,10 +612,11 @@ func (q *queries) DeleteThrottlesBefore(ctx context.Context, before time.Time) (
 // writerStmts). Moving the head is also the check that e follows it, so an
 // append reads the head once (LockAuditHead), not twice.
 const (
-	headSQL        = `SELECT seq, hash, base_seq, base_hash FROM audit_heads WHERE chain_id = ?`
-	moveHeadSQL    = `UPDATE audit_heads SET seq = ?1, hash = ?2 WHERE chain_id = ?3 AND seq = ?1 - 1`
-	newHeadSQL     = `INSERT INTO audit_heads (chain_id, seq, hash) VALUES (?, 1, ?) ON CONFLICT (chain_id) DO NOTHING`
-	insertEventSQL = `INSERT INTO audit_events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	headSQL        = `SELECT ` + headCols + ` FROM audit_heads WHERE chain_id = ?`
+	moveHeadSQL    = `UPDATE audit_heads SET seq = ?1, hash = ?2, seal = ?4 WHERE chain_id = ?3 AND seq = ?1 - 1`
+	newHeadSQL     = `INSERT INTO audit_heads (chain_id, seq, hash, seal) VALUES (?, 1, ?, ?) ON CONFLICT (chain_id) DO NOTHING`
+	insertEventSQL = `INSERT INTO audit_events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	headCols       = `chain_id, seq, hash, seal, base_seq, base_hash, base_mac, base_time_us`
 )
 
 // writerStmts are the writes prepared on the writer connection at Open: the
@@ -625,8 +626,7 @@ var writerStmts = []string{headSQL, moveHeadSQL, newHeadSQL, insertEventSQL}
 func (q *queries) LockAuditHead(ctx context.Context, chainID string) (audit.Head, error) {
 	// Inside InTx the writer's BEGIN IMMEDIATE already holds the database's
 	// write lock, which covers every head: reading is enough.
-	h := audit.Head{ChainID: chainID}
-	err := q.row(ctx, headSQL, chainID).Scan(&h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
+	h, err := scanHead(q.row(ctx, headSQL, chainID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return audit.Head{ChainID: chainID}, nil
 	}
@@ -636,7 +636,20 @@ func (q *queries) LockAuditHead(ctx context.Context, chainID string) (audit.Head
 	return h, nil
 }
 
-const eventCols = `id, chain_id, seq, time_us, type, outcome, reason, ip, user_agent, session_id, actor, details, prev_hash, hash`
+// scanHead reads the columns of headCols.
+func scanHead(sc scanner) (audit.Head, error) {
+	var (
+		h  audit.Head
+		us int64
+	)
+	err := sc.Scan(&h.ChainID, &h.Seq, &h.Hash, &h.Seal, &h.BaseSeq, &h.BaseHash, &h.BaseMAC, &us)
+	if us != 0 {
+		h.BaseTime = fromUS(us)
+	}
+	return h, err
+}
+
+const eventCols = `id, chain_id, seq, time_us, type, outcome, reason, ip, user_agent, session_id, actor, details, prev_hash, hash, mac`
 
 func (q *queries) AppendEvent(ctx context.Context, e *keyward.Event) error {
 	details := "{}"
@@ -650,13 +663,13 @@ func (q *queries) AppendEvent(ctx context.Context, e *keyward.Event) error {
 	return q.atomic(ctx, func(q *queries) error {
 		// The head moves first: it moves only from e.Seq-1, so when nothing
 		// moved, e does not follow it and nothing was written.
-		n, err := q.execCount(ctx, "append event", moveHeadSQL, e.Seq, blob(e.Hash), e.ChainID)
+		n, err := q.execCount(ctx, "append event", moveHeadSQL, e.Seq, blob(e.Hash), e.ChainID, e.HeadSeal)
 		if err != nil {
 			return err
 		}
 		if n == 0 && e.Seq == 1 {
 			// A new chain: its head is made here.
-			n, err = q.execCount(ctx, "append event", newHeadSQL, e.ChainID, blob(e.Hash))
+			n, err = q.execCount(ctx, "append event", newHeadSQL, e.ChainID, blob(e.Hash), e.HeadSeal)
 			if err != nil {
 				return err
 			}
@@ -666,7 +679,7 @@ func (q *queries) AppendEvent(ctx context.Context, e *keyward.Event) error {
 		}
 		_, err = q.exec(ctx, insertEventSQL,
 			e.ID, e.ChainID, e.Seq, toUS(e.Time), string(e.Type), string(e.Outcome), e.Reason, e.IP, e.UserAgent,
-			e.SessionID, string(e.Actor), details, blob(e.PrevHash), blob(e.Hash))
+			e.SessionID, string(e.Actor), details, blob(e.PrevHash), blob(e.Hash), e.MAC)
 		return mapErr(ctx, "append event", err)
 	})
 }
@@ -689,7 +702,7 @@ func scanEvent(sc scanner) (*keyward.Event, error) {
 		details string
 	)
 	err := sc.Scan(&e.ID, &e.ChainID, &e.Seq, &us, &e.Type, &e.Outcome, &e.Reason, &e.IP, &e.UserAgent,
-		&e.SessionID, &e.Actor, &details, &e.PrevHash, &e.Hash)
+		&e.SessionID, &e.Actor, &details, &e.PrevHash, &e.Hash, &e.MAC)
 	if err != nil {
 		return nil, err
 	}
@@ -821,19 +834,24 @@ func (q *queries) EachChainEvent(ctx context.Context, chainID string, fn func(*k
 }
 
 func (q *queries) AuditHeads(ctx context.Context) ([]audit.Head, error) {
-	rows, err := q.query(ctx, `SELECT chain_id, seq, hash, base_seq, base_hash FROM audit_heads ORDER BY chain_id`)
+	rows, err := q.query(ctx, `SELECT `+headCols+` FROM audit_heads ORDER BY chain_id`)
 	if err != nil {
 		return nil, mapErr(ctx, "list audit heads", err)
 	}
 	return collect(ctx, "list audit heads", rows, func(sc scanner) (*audit.Head, error) {
-		var h audit.Head
-		return &h, sc.Scan(&h.ChainID, &h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
+		h, err := scanHead(sc)
+		return &h, err
 	})
+}
+
+func (q *queries) SealAuditHead(ctx context.Context, chainID string, seq int64, seal string) (bool, error) {
+	n, err := q.execCount(ctx, "seal audit head", `UPDATE audit_heads SET seal = ? WHERE chain_id = ? AND seq = ? AND seal = ''`, seal, chainID, seq)
+	return n == 1, err
 }
 
 // lastPrunedSQL finds the last event PruneEvents deletes: the one before
 // the first event, in Seq order, that is not older than before.
-const lastPrunedSQL = `SELECT seq, hash FROM audit_events
+const lastPrunedSQL = `SELECT seq, hash, mac, time_us FROM audit_events
 	WHERE chain_id = ?1 AND seq < coalesce((SELECT seq FROM audit_events WHERE chain_id = ?1 AND +time_us >= ?2 ORDER BY seq LIMIT 1), 9223372036854775807)
 	ORDER BY seq DESC LIMIT 1`
 
@@ -848,8 +866,10 @@ func (q *queries) PruneEvents(ctx context.Context, chainID string, before time.T
 		var (
 			lastSeq  int64
 			lastHash []byte
+			lastMAC  string
+			lastUS   int64
 		)
-		err := q.row(ctx, lastPrunedSQL, chainID, toUS(before)).Scan(&lastSeq, &lastHash)
+		err := q.row(ctx, lastPrunedSQL, chainID, toUS(before)).Scan(&lastSeq, &lastHash, &lastMAC, &lastUS)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -859,7 +879,8 @@ func (q *queries) PruneEvents(ctx context.Context, chainID string, before time.T
 		if n, err = q.execCount(ctx, "prune events", `DELETE FROM audit_events WHERE chain_id = ? AND seq <= ?`, chainID, lastSeq); err != nil {
 			return err
 		}
-		_, err = q.exec(ctx, `UPDATE audit_heads SET base_seq = ?, base_hash = ? WHERE chain_id = ?`, lastSeq, blob(lastHash), chainID)
+		_, err = q.exec(ctx, `UPDATE audit_heads SET base_seq = ?, base_hash = ?, base_mac = ?, base_time_us = ? WHERE chain_id = ?`,
+			lastSeq, blob(lastHash), lastMAC, lastUS, chainID)
 		return mapErr(ctx, "prune events", err)
 	})
 	if err != nil {

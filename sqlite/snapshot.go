@@ -9,7 +9,6 @@ import (
 	"io"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/audit"
 )
 
 var _ keyward.Snapshotter = (*Store)(nil)
@@ -110,10 +109,9 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 	if err != nil {
 		return err
 	}
-	err = each("audit heads", `SELECT chain_id, seq, hash, base_seq, base_hash FROM audit_heads WHERE seq > 0 ORDER BY chain_id`,
+	err = each("audit heads", `SELECT `+headCols+` FROM audit_heads WHERE seq > 0 ORDER BY chain_id`,
 		func(sc scanner) (keyward.Record, error) {
-			var h audit.Head
-			err := sc.Scan(&h.ChainID, &h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
+			h, err := scanHead(sc)
 			return keyward.Record{AuditHead: &h}, err
 		})
 	if err != nil {
@@ -291,8 +289,12 @@ func (im *sqliteImport) put(ctx context.Context, r keyward.Record) error {
 			t.Key, t.Failures, toUS(t.LastFailure))
 	case r.AuditHead != nil:
 		h := r.AuditHead
-		return im.exec(ctx, "audit head", `INSERT INTO audit_heads (chain_id, seq, hash, base_seq, base_hash) VALUES (?, ?, ?, ?, ?)`,
-			h.ChainID, h.Seq, blob(h.Hash), h.BaseSeq, blob(h.BaseHash))
+		var baseUS int64
+		if !h.BaseTime.IsZero() {
+			baseUS = toUS(h.BaseTime)
+		}
+		return im.exec(ctx, "audit head", `INSERT INTO audit_heads (`+headCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			h.ChainID, h.Seq, blob(h.Hash), h.Seal, h.BaseSeq, blob(h.BaseHash), h.BaseMAC, baseUS)
 	case r.Event != nil:
 		e := r.Event
 		details := "{}"
@@ -303,9 +305,9 @@ func (im *sqliteImport) put(ctx context.Context, r keyward.Record) error {
 			}
 			details = string(b)
 		}
-		return im.exec(ctx, "audit event", `INSERT INTO audit_events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		return im.exec(ctx, "audit event", `INSERT INTO audit_events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.ChainID, e.Seq, toUS(e.Time), string(e.Type), string(e.Outcome), e.Reason, e.IP, e.UserAgent,
-			e.SessionID, string(e.Actor), details, blob(e.PrevHash), blob(e.Hash))
+			e.SessionID, string(e.Actor), details, blob(e.PrevHash), blob(e.Hash), e.MAC)
 	case r.InvalidationSeq != nil:
 		// Numbering continues after the source's; it never goes back.
 		seq := *r.InvalidationSeq

@@ -194,6 +194,10 @@ func (s *Store) AuditHeads(ctx context.Context) ([]audit.Head, error) {
 	return s.r.AuditHeads(ctx)
 }
 
+func (s *Store) SealAuditHead(ctx context.Context, chainID string, seq int64, seal string) (bool, error) {
+	return s.w.SealAuditHead(ctx, chainID, seq, seal)
+}
+
 func (s *Store) PruneEvents(ctx context.Context, chainID string, before time.Time) (int, error) {
 	return s.w.PruneEvents(ctx, chainID, before)
 }

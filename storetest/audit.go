@@ -40,11 +40,18 @@ func appendEvents(t testing.TB, s keyward.Store, evs ...*keyward.Event) {
 			}
 			e.Seq, e.PrevHash = h.Seq+1, h.Hash
 			e.Hash = fakeHash(h.Hash, e.ID, e.Seq)
+			// Stand-ins for the keyed MACs (audit.Seal): the store keeps
+			// them as given, the event's with it, the head's in the head.
+			e.MAC, e.HeadSeal = "k1:mac-"+e.ID, headSealOf(e)
 			return q.AppendEvent(t.Context(), e)
 		})
 		must(t, err, "append event to "+e.ChainID)
+		e.HeadSeal = "" // never read back with the event
 	}
 }
+
+// headSealOf is the stand-in head seal appendEvents gives e.
+func headSealOf(e *keyward.Event) string { return "k1:seal-" + e.ID }
 
 func chainEvents(t testing.TB, s keyward.Queries, chainID string) []*keyward.Event {
 	t.Helper()
@@ -153,10 +160,10 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 				t.Errorf("listed event %d: Details is nil, want an empty map", e.Seq)
 			}
 		}
-		check(t, "head", head(t, s, a.ID), audit.Head{ChainID: a.ID, Seq: 3, Hash: e3.Hash})
+		check(t, "head", head(t, s, a.ID), audit.Head{ChainID: a.ID, Seq: 3, Hash: e3.Hash, Seal: headSealOf(e3)})
 		heads, err := s.AuditHeads(ctx)
 		must(t, err, "AuditHeads")
-		check(t, "AuditHeads", heads, []audit.Head{{ChainID: a.ID, Seq: 3, Hash: e3.Hash}})
+		check(t, "AuditHeads", heads, []audit.Head{{ChainID: a.ID, Seq: 3, Hash: e3.Hash, Seal: headSealOf(e3)}})
 	})
 
 	t.Run("append out of sequence", func(t *testing.T) {
@@ -347,7 +354,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 					continue
 				}
 				last := evs[len(evs)-1]
-				want = append(want, audit.Head{ChainID: chain, Seq: last.Seq, Hash: last.Hash})
+				want = append(want, audit.Head{ChainID: chain, Seq: last.Seq, Hash: last.Hash, Seal: headSealOf(last)})
 			}
 			got, err := s.AuditHeads(ctx)
 			must(t, err, "AuditHeads")
@@ -356,6 +363,63 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			slices.SortFunc(want, byChain)
 			check(t, "AuditHeads", got, want)
 		})
+	})
+
+	t.Run("seal head", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "seal@example.com")
+		e1, e2 := newEvent(a.ID, audit.AccountCreated, at(0), newID()), newEvent(a.ID, audit.Signout, at(time.Minute), newID())
+		appendEvents(t, s, e1, e2)
+		steps := []struct {
+			name  string
+			seq   int64
+			seal  string
+			want  bool
+			after string
+		}{
+			// A head written before sealing existed has seal "".
+			{"sealed already", 2, "k1:other", false, headSealOf(e2)},
+			{"unknown chain", 1, "k1:other", false, ""},
+		}
+		for _, st := range steps {
+			t.Run(st.name, func(t *testing.T) {
+				chain := a.ID
+				if st.name == "unknown chain" {
+					chain = newID()
+				}
+				ok, err := s.SealAuditHead(ctx, chain, st.seq, st.seal)
+				must(t, err, "SealAuditHead")
+				check(t, "sealed", ok, st.want)
+				if chain == a.ID {
+					check(t, "seal", head(t, s, chain).Seal, st.after)
+				}
+			})
+		}
+		// An unsealed head: a chain appended to with no seal, as before sealing.
+		b := newAccount(t, s, "unsealed@example.com")
+		old := newEvent(b.ID, audit.AccountCreated, at(0), newID())
+		must(t, s.InTx(ctx, func(q keyward.Queries) error {
+			h, err := q.LockAuditHead(ctx, b.ID)
+			if err != nil {
+				return err
+			}
+			old.Seq, old.PrevHash, old.Hash = h.Seq+1, h.Hash, fakeHash(h.Hash, old.ID, 1)
+			return q.AppendEvent(ctx, old)
+		}), "append without a seal")
+		check(t, "unsealed head", head(t, s, b.ID).Seal, "")
+		ok, err := s.SealAuditHead(ctx, b.ID, 2, "k1:moved")
+		must(t, err, "SealAuditHead at a seq the head is not at")
+		check(t, "sealed a head that moved", ok, false)
+		check(t, "seal after a refused one", head(t, s, b.ID).Seal, "")
+		ok, err = s.SealAuditHead(ctx, b.ID, 1, "k1:first")
+		must(t, err, "SealAuditHead")
+		check(t, "sealed", ok, true)
+		check(t, "seal", head(t, s, b.ID).Seal, "k1:first")
+		ok, err = s.SealAuditHead(ctx, b.ID, 1, "k1:second")
+		must(t, err, "SealAuditHead again")
+		check(t, "sealed twice", ok, false)
+		check(t, "seal after a second one", head(t, s, b.ID).Seal, "k1:first")
 	})
 
 	t.Run("prune", func(t *testing.T) {
@@ -373,21 +437,24 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		appendEvents(t, s, pe...)
 		appendEvents(t, s, qe...)
 		last := pe[9]
+		// The checkpoint is the last pruned event: its seq, hash, MAC and time.
+		base := func(e *keyward.Event) audit.Head {
+			return audit.Head{ChainID: p.ID, Seq: 10, Hash: last.Hash, Seal: headSealOf(last), BaseSeq: e.Seq, BaseHash: e.Hash, BaseMAC: e.MAC, BaseTime: e.Time}
+		}
 		steps := []struct {
-			name     string
-			chain    string
-			before   time.Time
-			deleted  int
-			left     []int64
-			baseSeq  int64
-			baseHash []byte
+			name    string
+			chain   string
+			before  time.Time
+			deleted int
+			left    []int64
+			head    audit.Head
 		}{
-			{"older than the fifth", p.ID, at(4 * time.Minute), 4, []int64{5, 6, 7, 8, 9, 10}, 4, pe[3].Hash},
-			{"again", p.ID, at(4 * time.Minute), 0, []int64{5, 6, 7, 8, 9, 10}, 4, pe[3].Hash},
-			{"earlier", p.ID, at(time.Minute), 0, []int64{5, 6, 7, 8, 9, 10}, 4, pe[3].Hash},
-			{"one microsecond later", p.ID, at(4*time.Minute + time.Microsecond), 1, []int64{6, 7, 8, 9, 10}, 5, pe[4].Hash},
-			{"everything", p.ID, at(time.Hour), 5, []int64{}, 10, last.Hash},
-			{"unknown chain", newID(), at(time.Hour), 0, []int64{}, 0, nil},
+			{"older than the fifth", p.ID, at(4 * time.Minute), 4, []int64{5, 6, 7, 8, 9, 10}, base(pe[3])},
+			{"again", p.ID, at(4 * time.Minute), 0, []int64{5, 6, 7, 8, 9, 10}, base(pe[3])},
+			{"earlier", p.ID, at(time.Minute), 0, []int64{5, 6, 7, 8, 9, 10}, base(pe[3])},
+			{"one microsecond later", p.ID, at(4*time.Minute + time.Microsecond), 1, []int64{6, 7, 8, 9, 10}, base(pe[4])},
+			{"everything", p.ID, at(time.Hour), 5, []int64{}, base(last)},
+			{"unknown chain", newID(), at(time.Hour), 0, []int64{}, audit.Head{}},
 		}
 		for _, st := range steps {
 			t.Run(st.name, func(t *testing.T) {
@@ -396,7 +463,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 				check(t, "deleted", n, st.deleted)
 				check(t, "left", seqs(chainEvents(t, s, st.chain)), st.left)
 				if st.chain == p.ID {
-					check(t, "head", head(t, s, p.ID), audit.Head{ChainID: p.ID, Seq: 10, Hash: last.Hash, BaseSeq: st.baseSeq, BaseHash: st.baseHash})
+					check(t, "head", head(t, s, p.ID), st.head)
 				}
 				list, err := s.ListEvents(ctx, keyward.EventFilter{ChainID: st.chain})
 				must(t, err, "ListEvents")
@@ -410,7 +477,9 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			appendEvents(t, s, e)
 			check(t, "seq", e.Seq, int64(11))
 			check(t, "prev hash", e.PrevHash, last.Hash)
-			check(t, "head", head(t, s, p.ID), audit.Head{ChainID: p.ID, Seq: 11, Hash: e.Hash, BaseSeq: 10, BaseHash: last.Hash})
+			want := base(last)
+			want.Seq, want.Hash, want.Seal = 11, e.Hash, headSealOf(e)
+			check(t, "head", head(t, s, p.ID), want)
 		})
 
 		t.Run("heads", func(t *testing.T) {

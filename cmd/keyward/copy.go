@@ -329,7 +329,9 @@ func printCounts(w io.Writer, counts []int) {
 	}
 }
 
-// verifyChains checks every audit chain of store, as `keyward audit verify` does.
+// verifyChains checks every audit chain of store, as `keyward audit verify`
+// does first: the hash chain. The MACs and seals are copied as they are,
+// under the same keys, so `audit verify` on the target checks them too.
 func verifyChains(ctx context.Context, store keyward.Store) (chains, events int, err error) {
 	heads, err := store.AuditHeads(ctx)
 	if err != nil {

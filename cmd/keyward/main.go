@@ -76,7 +76,7 @@ func commands() []*command {
 		{name: "keys reencrypt", short: "re-encrypt every TOTP seed under the current key",
 			flags: []flagGroup{storeFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return keysReencrypt(ctx, c, e.log, e.stdout) }},
-		{name: "audit verify", short: "check every audit chain; a non-zero exit names what is wrong",
+		{name: "audit verify", short: "check every audit chain and its seal; a non-zero exit names each problem",
 			flags: []flagGroup{storeFlags, retentionFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return auditVerify(ctx, c, e.log, e.stdout) }},
 		{name: "audit list", args: "[--email E|system] [--type T] [--since D]", short: "print audit events as JSON lines",

@@ -23,6 +23,9 @@ import (
 	_ "modernc.org/sqlite"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/postgres/pgtest"
 	"github.com/keyward/keyward/totp"
 )
 
@@ -592,4 +595,127 @@ func TestHealthcheck(t *testing.T) {
 	check("127.0.0.1:"+port, 1)
 	srv.Close()
 	check("127.0.0.1:"+port, 1)
+}
+
+// TestAuditVerifyNamesSQLTampering runs `keyward audit verify` after plain-SQL
+// tampering that only the keyed seal and the account check catch, on SQLite
+// and on PostgreSQL: exit 3 and a sentence naming what was found.
+func TestAuditVerifyNamesSQLTampering(t *testing.T) {
+	type scene struct {
+		engine string
+		sql    keywardtest.SQL
+		ada    string // account id
+		tc     string // the engine's event time column
+		events func(t *testing.T) []keyward.Event
+	}
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, s scene)
+		says   string
+	}{
+		{"intact", func(*testing.T, scene) {}, ""},
+		{"(a) a chain's events and head deleted", func(t *testing.T, s scene) {
+			s.sql(t, `DELETE FROM audit_events WHERE chain_id = $1`, s.ada)
+			s.sql(t, `DELETE FROM audit_heads WHERE chain_id = $1`, s.ada)
+		}, "has no audit chain"},
+		{"(b) the newest event deleted and the head moved back", func(t *testing.T, s scene) {
+			s.sql(t, `DELETE FROM audit_events WHERE chain_id = $1 AND seq = 12`, s.ada)
+			s.sql(t, `UPDATE audit_heads SET seq = 11, hash = (SELECT hash FROM audit_events WHERE chain_id = $1 AND seq = 11) WHERE chain_id = $1`, s.ada)
+		}, "has a wrong seal"},
+		{"(c) events 1-10 deleted as if pruned", func(t *testing.T, s scene) {
+			s.sql(t, `UPDATE audit_heads SET base_seq = 10,
+				base_hash = (SELECT hash FROM audit_events WHERE chain_id = $1 AND seq = 10),
+				base_mac = (SELECT mac FROM audit_events WHERE chain_id = $1 AND seq = 10),
+				base_`+s.tc+` = (SELECT `+s.tc+` FROM audit_events WHERE chain_id = $1 AND seq = 10) WHERE chain_id = $1`, s.ada)
+			s.sql(t, `DELETE FROM audit_events WHERE chain_id = $1 AND seq <= 10`, s.ada)
+		}, "younger than the retention period"},
+		{"(d) the chain rehashed with every IP changed", func(t *testing.T, s scene) {
+			// The attacker reads the chain, changes every IP and re-hashes
+			// it with the published algorithm (audit.Link).
+			head := audit.Head{ChainID: s.ada}
+			for _, e := range s.events(t) {
+				e.IP = "10.6.6.6"
+				audit.Link(head, &e)
+				head.Seq, head.Hash = e.Seq, e.Hash
+				s.sql(t, `UPDATE audit_events SET ip = $1, prev_hash = $2, hash = $3 WHERE chain_id = $4 AND seq = $5`,
+					e.IP, e.PrevHash, e.Hash, e.ChainID, e.Seq)
+			}
+			s.sql(t, `UPDATE audit_heads SET hash = $1 WHERE chain_id = $2`, head.Hash, s.ada)
+		}, "was forged"},
+	}
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					dir := t.TempDir()
+					var extra []string
+					target := filepath.Join(dir, "keyward.db")
+					if engine == "postgres" {
+						target = pgtest.NewDatabase(t)
+						extra = []string{"--database-url", target}
+					}
+					cmd := func(stdin string, args ...string) (int, string) {
+						return runCmd(t, dir, stdin, append(args, extra...)...)
+					}
+					code, out := cmd(testPassword+"\n", "account", "create", "--email", "ada@example.com")
+					if code != 0 {
+						t.Fatalf("account create = %d %q", code, out)
+					}
+					ada := strings.Fields(out)[2]
+					evs := signIns(t, dir, extra, "ada@example.com", 11) // seqs 2..12
+					s := scene{engine: engine, sql: keywardtest.OpenSQL(t, engine, target), ada: ada, tc: "time",
+						events: func(*testing.T) []keyward.Event { return evs }}
+					if engine == "sqlite" {
+						s.tc = "time_us"
+					}
+					keywardtest.Unprotect(t, engine, s.sql)
+					tt.tamper(t, s)
+					code, out = cmd("", "audit", "verify")
+					if tt.says == "" {
+						if code != 0 || !strings.Contains(out, "audit log intact") {
+							t.Fatalf("verify = %d %q", code, out)
+						}
+						return
+					}
+					if code != 3 || !strings.Contains(out, "BROKEN") || !strings.Contains(out, tt.says) {
+						t.Fatalf("verify = %d %q, want exit 3 naming %q", code, out, tt.says)
+					}
+					t.Logf("verify said: %s", strings.TrimSpace(out))
+				})
+			}
+		})
+	}
+}
+
+// signIns signs in n times through a wired service, and returns the
+// account's chain then.
+func signIns(t *testing.T, dir string, extra []string, email string, n int) []keyward.Event {
+	t.Helper()
+	c, err := parseServeConfig(append([]string{"--data-dir", dir, "--argon2-memory", "64", "--argon2-time", "1"}, extra...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := wire(ctx, c, newLogger("text", &bytes.Buffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for range n {
+		if _, err := a.svc.SignIn(ctx, email, testPassword, keyward.Client{IP: "192.0.2.1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acct, err := a.store.AccountByEmail(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []keyward.Event
+	if err := a.store.EachChainEvent(ctx, acct.ID, func(e *keyward.Event) error {
+		evs = append(evs, *e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return evs
 }

@@ -19,6 +19,10 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 		return err
 	}
 	defer a.Close()
+	// Before any request can append to a chain: see SealAudit.
+	if _, err := a.svc.SealAudit(ctx); err != nil {
+		return fmt.Errorf("sealing the audit log: %w", err)
+	}
 	srv, err := web.New(a.svc, web.Config{PublicURL: c.parsedPublicURL, TrustedProxies: c.parsedProxies}, log)
 	if err != nil {
 		return err
