@@ -309,7 +309,7 @@ func (k *Keyring) Retire() error {
 // It follows the current key: after a rotation every subkey changes, and
 // whatever was MACed with the old one no longer verifies. That suits
 // short-lived values such as pagination cursors (a client starts again from
-// the first page); do not use it for anything that must outlive a rotation.
+// the first page); for anything that must outlive a rotation use DeriveWith.
 func (k *Keyring) Derive(purpose string) []byte {
 	k.mu.RLock()
 	cur := current(k.keys)
@@ -318,7 +318,39 @@ func (k *Keyring) Derive(purpose string) []byte {
 		// A nil subkey would make every MAC forgeable; failing loudly is safer.
 		panic("keyring: Derive on a keyring with no key")
 	}
-	sub, err := hkdf.Key(sha256.New, cur.raw, nil, "keyward keyring derive: "+purpose, KeySize)
+	return derive(cur, purpose)
+}
+
+// DeriveWith is Derive under the key named id instead of the current one,
+// for MACs that must outlive a rotation: the value names the key it was made
+// under (CurrentID), and verifies while that key is in the ring. A retired
+// key's id gives ErrUnknownKey, so what was made under it stops verifying.
+// Like Open, an id newer than every key held re-reads the key file first.
+func (k *Keyring) DeriveWith(id, purpose string) ([]byte, error) {
+	n, ok := parseID(id)
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	c, err := k.find(id, n)
+	if err != nil {
+		return nil, err
+	}
+	return derive(c, purpose), nil
+}
+
+// IDs returns the ids of the keys held, oldest first (the current one last).
+func (k *Keyring) IDs() []string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	ids := make([]string, len(k.keys))
+	for i, c := range k.keys {
+		ids[i] = c.id
+	}
+	return ids
+}
+
+func derive(c *key, purpose string) []byte {
+	sub, err := hkdf.Key(sha256.New, c.raw, nil, "keyward keyring derive: "+purpose, KeySize)
 	if err != nil {
 		panic("keyring: hkdf: " + err.Error()) // only for lengths far above 32
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -697,5 +698,48 @@ func BenchmarkOpen(b *testing.B) {
 		if _, err := k.Open(s, aad); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestDeriveWith(t *testing.T) {
+	k := mustParse(t, keyLine("k1", 1))
+	before := k.Derive("device token")
+	mustRotate(t, k, testRand(2))
+	tests := []struct {
+		name    string
+		id      string
+		want    []byte // nil: ErrUnknownKey
+		notWant []byte
+	}{
+		{"the old key outlives a rotation", "k1", before, nil},
+		{"the current key is Derive's", "k2", k.Derive("device token"), before},
+		{"unknown id", "k9", nil, nil},
+		{"malformed id", "k01", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := k.DeriveWith(tt.id, "device token")
+			if tt.want == nil {
+				if !errors.Is(err, ErrUnknownKey) {
+					t.Fatalf("DeriveWith(%q) = %x, %v; want ErrUnknownKey", tt.id, got, err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, tt.want) {
+				t.Fatalf("DeriveWith(%q) = %x, %v; want %x", tt.id, got, err, tt.want)
+			}
+			if tt.notWant != nil && bytes.Equal(got, tt.notWant) {
+				t.Fatalf("DeriveWith(%q) = the other key's subkey", tt.id)
+			}
+		})
+	}
+	if got, want := k.IDs(), []string{"k1", "k2"}; !slices.Equal(got, want) {
+		t.Errorf("IDs() = %v, want %v", got, want)
+	}
+	if err := k.Retire(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.DeriveWith("k1", "device token"); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("DeriveWith a retired key: err = %v, want ErrUnknownKey", err)
 	}
 }
