@@ -20,6 +20,9 @@ type SignInResult struct {
 	Session  *Session
 	Token    string // the session token; shown once, never stored
 	MFAToken string // set when a second factor is required
+	// DeviceToken comes with every session: the device presents it at its
+	// next sign-in to the account (see Client.DeviceToken).
+	DeviceToken string
 	// UsedBackupCode and BackupCodesRemaining tell the person how many
 	// codes are left after signing in with one.
 	UsedBackupCode       bool
@@ -42,35 +45,32 @@ func invalidCode() *Error {
 }
 
 // SignIn is the password step. Unknown emails and wrong passwords take the
-// same path: the same throttling, a hash of the same cost, one audit write,
-// and the same answer.
+// same path: the same throttling, a hash of the same cost, the same store
+// reads and writes, one audit write, and the same answer.
 func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*SignInResult, error) {
 	now := s.clock()
-	// Whatever was typed becomes a throttle key and, for an unknown email, a
-	// line of the system log: make it fit to store first.
+	// Whatever was typed becomes a throttle key: make it fit to store first.
 	email = cleanText(email, maxEmailLength)
 	addr := clientAddress(c.IP)
 	if !s.checks.enter(addr) {
 		return nil, throttled(time.Second)
 	}
 	defer s.checks.leave(addr)
-	// The tight rule counts an email from one address, so an attacker
-	// elsewhere slows only himself; the looser one counts the email from
-	// everywhere, against guessing spread over many addresses.
-	reserved := []throttleCheck{
-		{pairThrottleKey(email, addr), s.cfg.SignInThrottle},
-		{emailThrottleKey(email), s.cfg.AccountThrottle},
-	}
-	address := throttleCheck{addressThrottleKey(addr), s.cfg.AddressThrottle}
-	if err := s.checkThrottle(ctx, now, address); err != nil {
+	at := signInAttempt{email: email, client: c, now: now,
+		address: throttleCheck{addressThrottleKey(addr), s.cfg.AddressThrottle}}
+	if err := s.checkThrottle(ctx, now, at.address); err != nil {
 		return nil, err
 	}
-	wait, err := s.reserveAttempt(ctx, now, reserved...)
-	if err != nil {
-		return nil, err
-	}
+	// The account is read before the per-email counts: which counts apply
+	// depends on whether the device token is this account's.
 	a, err := s.store.AccountByEmail(ctx, email)
 	if err != nil && !IsCode(err, CodeNotFound) {
+		return nil, err
+	}
+	at.account = a
+	at.reserved = s.signInChecks(a, email, addr, c.DeviceToken, now)
+	wait, err := s.reserveAttempt(ctx, now, at.reserved...)
+	if err != nil {
 		return nil, err
 	}
 	var ok, rehash bool
@@ -83,7 +83,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, err
 	}
 	if !ok {
-		if err := s.signInFailed(ctx, a, email, c, now, address, wait); err != nil {
+		if err := s.signInFailed(ctx, &at, wait); err != nil {
 			return nil, err
 		}
 		return nil, invalidCredentials()
@@ -97,7 +97,10 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 			return nil, err
 		}
 	}
-	keys := []string{reserved[0].key, reserved[1].key}
+	keys := make([]string, len(at.reserved))
+	for i, r := range at.reserved {
+		keys[i] = r.key
+	}
 	if a.TwoFactorEnabled() {
 		return s.beginSecondFactor(ctx, a, newHash, keys, c, now)
 	}
@@ -114,6 +117,35 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, err
 	}
 	return res, nil
+}
+
+// signInAttempt is one password attempt, as its failure is recorded.
+type signInAttempt struct {
+	account  *Account // nil for an unknown email
+	email    string   // as typed (cleaned): only its keyed digest is ever stored
+	client   Client
+	now      time.Time
+	address  throttleCheck   // counted after a failure
+	reserved []throttleCheck // counted before the check
+}
+
+// signInChecks are the counts a password attempt is reserved against. The
+// tight rule counts an email from one address, so an attacker elsewhere
+// slows only himself; the looser one counts the email from everywhere,
+// against guessing spread over many addresses. An attempt from a device
+// that completed a sign-in to this very account before is counted in the
+// device's own bucket instead, so that such guessing cannot keep the owner
+// out from his devices. The token is read whether or not the email has an
+// account: an unknown email with any token is an unknown email.
+func (s *Service) signInChecks(a *Account, email, addr, deviceToken string, now time.Time) []throttleCheck {
+	d, trusted := s.readDeviceToken(deviceToken, now)
+	if trusted && a != nil && d.accountID == a.ID {
+		return []throttleCheck{{d.throttleKey(), s.cfg.DeviceThrottle}}
+	}
+	return []throttleCheck{
+		{pairThrottleKey(email, addr), s.cfg.SignInThrottle},
+		{emailThrottleKey(email), s.cfg.AccountThrottle},
+	}
 }
 
 // passwordAccepted confirms, under the account's lock, that the password
@@ -141,37 +173,45 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, n
 	return nil
 }
 
-// signInFailed counts the failure against the address (the per-email
-// counts were taken before the check) and records it: in the account's
-// log, or for an unknown email in the system log that only operators read.
-func (s *Service) signInFailed(ctx context.Context, a *Account, email string, c Client, now time.Time, address throttleCheck, wait time.Duration) error {
+// signInFailed counts the failure against the address (the other counts
+// were taken before the check) and records it: in the account's log, or for
+// an unknown email in the system log that only operators read. There the
+// email is a keyed digest, never the text: whatever was typed (a password,
+// at times) must not sit in the log for its retention.
+func (s *Service) signInFailed(ctx context.Context, at *signInAttempt, wait time.Duration) error {
+	chain := audit.SystemChain
+	// Computed for known emails too, so both take the same work.
+	digest, err := s.emailDigest(at.email)
+	if err != nil {
+		return err
+	}
+	details := func(m map[string]string) map[string]string {
+		if at.account == nil {
+			m[audit.DetailEmailDigest] = digest
+		}
+		return m
+	}
+	if at.account != nil {
+		chain = at.account.ID
+	}
 	return s.store.InTx(ctx, func(q Queries) error {
-		w, err := addFailure(ctx, q, address, now)
+		w, err := addFailure(ctx, q, at.address, at.now)
 		if err != nil {
 			return err
 		}
 		wait := max(wait, w)
-		chain := audit.SystemChain
-		details := map[string]string{audit.DetailMethod: audit.MethodPassword}
-		if a != nil {
-			chain = a.ID
-		} else {
-			details["email"] = email
-		}
-		e := event(chain, audit.SigninFailed, c, "")
-		e.Outcome, e.Reason, e.Details, e.Time = audit.Failure, "invalid_password", details, now
+		e := event(chain, audit.SigninFailed, at.client, "")
+		e.Outcome, e.Reason, e.Time = audit.Failure, "invalid_password", at.now
+		e.Details = details(map[string]string{audit.DetailMethod: audit.MethodPassword})
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
 		if wait == 0 {
 			return nil
 		}
-		t := event(chain, audit.SigninThrottled, c, "")
-		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, now
-		t.Details = map[string]string{audit.DetailMethod: audit.MethodPassword, audit.DetailRetryAfter: waitSeconds(wait)}
-		if a == nil {
-			t.Details["email"] = email
-		}
+		t := event(chain, audit.SigninThrottled, at.client, "")
+		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, at.now
+		t.Details = details(map[string]string{audit.DetailMethod: audit.MethodPassword, audit.DetailRetryAfter: waitSeconds(wait)})
 		return s.record(ctx, q, t)
 	})
 }
@@ -422,5 +462,10 @@ func (s *Service) openSession(ctx context.Context, q Queries, a *Account, aal in
 	if err := s.record(ctx, q, e); err != nil {
 		return nil, err
 	}
-	return &SignInResult{Account: a, Session: sess, Token: token}, nil
+	// A complete sign-in marks the device (see devicetoken.go).
+	dev, err := s.newDeviceToken(a.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	return &SignInResult{Account: a, Session: sess, Token: token, DeviceToken: dev}, nil
 }

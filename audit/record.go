@@ -89,7 +89,19 @@ const (
 	DetailRetryAfter = "retry_after"
 	// DetailRevokedSessions (password.changed): other sessions ended, a decimal.
 	DetailRevokedSessions = "revoked_sessions"
+	// DetailEmailDigest (signin.failed and signin.throttled in the system
+	// chain): a keyed digest of the email typed for an unknown account,
+	// "<key id>:<hex>", never the text (`keyward audit list --email` finds
+	// them).
+	DetailEmailDigest = "email_digest"
+	// DetailReason (signin.mfa_failed): why the code was refused when not
+	// merely wrong, e.g. ReasonTOTPSuspended.
+	DetailReason = "reason"
 )
+
+// ReasonTOTPSuspended: TOTP codes are refused after too many consecutive
+// wrong codes, until a backup code signs in.
+const ReasonTOTPSuspended = "totp_suspended"
 
 // Sign-in methods, the values of DetailMethod (the names API.md uses).
 const (
