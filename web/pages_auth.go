@@ -31,9 +31,20 @@ func (s *Server) signedIn(r *http.Request) bool {
 	return err == nil && p != nil
 }
 
-// startSession hands the browser its session cookie.
+// startSession hands the browser its session cookie, and the device
+// cookie that lets its next sign-ins to the account past the per-email
+// throttle. Signing out leaves the device cookie: it marks the browser, not
+// the session.
 func (s *Server) startSession(w http.ResponseWriter, res *keyward.SignInResult) {
 	s.setCookie(w, s.cookie.session, res.Token, res.Session.ExpiresAt)
+	if res.DeviceToken != "" {
+		life := s.svc.Config().DeviceTokenLifetime
+		http.SetCookie(w, &http.Cookie{
+			Name: s.cookie.device, Value: res.DeviceToken, Path: "/",
+			MaxAge: int(life.Seconds()), Expires: s.requestTime().Add(life),
+			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+		})
+	}
 }
 
 func (s *Server) signupView() SignupView {
@@ -132,7 +143,11 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 	case pw == "":
 		return fail(invalid("Enter your password."), "password")
 	}
-	res, err := s.svc.SignIn(r.Context(), email, pw, s.client(r))
+	c := s.client(r)
+	if dc, err := r.Cookie(s.cookie.device); err == nil {
+		c.DeviceToken = dc.Value
+	}
+	res, err := s.svc.SignIn(r.Context(), email, pw, c)
 	if err != nil {
 		return fail(err, "password")
 	}
