@@ -23,6 +23,9 @@ type SignInResult struct {
 	// DeviceToken comes with every session: the device presents it at its
 	// next sign-in to the account (see Client.DeviceToken).
 	DeviceToken string
+	// TOTPSuspended is set with MFAToken when the account has had too many
+	// consecutive wrong codes: only a backup code can pass the second step.
+	TOTPSuspended bool
 	// UsedBackupCode and BackupCodesRemaining tell the person how many
 	// codes are left after signing in with one.
 	UsedBackupCode       bool
@@ -43,6 +46,16 @@ func mfaTokenExpired() *Error {
 func invalidCode() *Error {
 	return Errorf(CodeInvalidCode, "That code is not valid. Check your authenticator app or backup codes and try again.")
 }
+
+func totpSuspended() *Error {
+	return Errorf(CodeInvalidCode, "Codes from your authenticator app are turned off for this account after too many wrong codes. Sign in with one of your backup codes.")
+}
+
+// MaxSecondFactorFailures caps consecutive wrong second-factor codes
+// (NIST SP 800-63B 5.2.2 allows at most 100): past it TOTP codes are
+// refused without being checked until a backup code signs in. The
+// throttle alone would allow some 12 guesses an hour forever.
+const MaxSecondFactorFailures = 100
 
 // SignIn is the password step. Unknown emails and wrong passwords take the
 // same path: the same throttling, a hash of the same cost, the same store
@@ -223,6 +236,10 @@ func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash str
 	if err != nil {
 		return nil, err
 	}
+	cred, err := s.store.TOTPCredential(ctx, a.ID)
+	if err != nil {
+		return nil, notFoundAs(err, invalidCredentials())
+	}
 	c = c.clean()
 	ch := &MFAChallenge{TokenHash: hash, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MFATokenTTL), IP: c.IP, UserAgent: c.UserAgent}
 	err = s.store.InTx(ctx, func(q Queries) error {
@@ -234,7 +251,7 @@ func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash str
 	if err != nil {
 		return nil, err
 	}
-	return &SignInResult{Account: a, MFAToken: token}, nil
+	return &SignInResult{Account: a, MFAToken: token, TOTPSuspended: cred.Failures >= MaxSecondFactorFailures}, nil
 }
 
 // errCodeLost rolls back a second-factor transaction whose code was taken by
@@ -273,17 +290,36 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 		return nil, notFoundAs(err, mfaTokenExpired())
 	}
 
-	method := audit.MethodTOTP
+	// Every attempt is counted before the check, like the throttle's, so
+	// that attempts in flight together cannot pass the cap; a success
+	// clears the count.
+	failures, err := s.store.AddSecondFactorFailure(ctx, a.ID)
+	if err != nil {
+		return nil, notFoundAs(err, mfaTokenExpired())
+	}
+	f := secondFactorFailure{account: a, method: audit.MethodTOTP, client: c, now: now, wait: wait, failures: failures}
 	var res *SignInResult
-	if digits, isTOTP := totpInput(code); isTOTP {
+	digits, isTOTP := totpInput(code)
+	switch {
+	case isTOTP && failures > MaxSecondFactorFailures:
+		// Refused unchecked: only a backup code proves the account now.
+		f.reason = audit.ReasonTOTPSuspended
+		if err := s.secondFactorFailed(ctx, f); err != nil {
+			return nil, err
+		}
+		return nil, totpSuspended()
+	case isTOTP:
 		res, err = s.signInWithTOTP(ctx, a, cred, hash, digits, c, now)
-	} else {
-		method = audit.MethodBackupCode
+	default:
+		f.method = audit.MethodBackupCode
 		res, err = s.signInWithBackupCode(ctx, a, cred, hash, code, c, now)
 	}
 	if errors.Is(err, errCodeLost) {
-		if err := s.secondFactorFailed(ctx, a, method, c, now, wait); err != nil {
+		if err := s.secondFactorFailed(ctx, f); err != nil {
 			return nil, err
+		}
+		if failures >= MaxSecondFactorFailures {
+			return nil, totpSuspended()
 		}
 		return nil, invalidCode()
 	}
@@ -327,7 +363,7 @@ func (s *Service) signInWithTOTP(ctx context.Context, a *Account, cred *TOTPCred
 		if consumed, err := q.ConsumeMFAChallenge(ctx, mfaHash); err != nil || !consumed {
 			return orExpired(err)
 		}
-		if err := q.ClearThrottle(ctx, secondFactorThrottleKey(a.ID)); err != nil {
+		if err := secondFactorPassed(ctx, q, a.ID); err != nil {
 			return err
 		}
 		var err error
@@ -363,7 +399,7 @@ func (s *Service) signInWithBackupCode(ctx context.Context, a *Account, cred *TO
 		if err != nil {
 			return err
 		}
-		if err := q.ClearThrottle(ctx, secondFactorThrottleKey(a.ID)); err != nil {
+		if err := secondFactorPassed(ctx, q, a.ID); err != nil {
 			return err
 		}
 		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{audit.DetailMethod: audit.MethodBackupCode})
@@ -415,21 +451,55 @@ func notFoundAs(err error, replacement *Error) error {
 	return err
 }
 
-// secondFactorFailed records a wrong code (counted before the check).
-func (s *Service) secondFactorFailed(ctx context.Context, a *Account, method string, c Client, now time.Time, wait time.Duration) error {
+// secondFactorPassed clears the counts of wrong codes: the throttle's and
+// the consecutive failures.
+func secondFactorPassed(ctx context.Context, q Queries, accountID string) error {
+	if err := q.ClearThrottle(ctx, secondFactorThrottleKey(accountID)); err != nil {
+		return err
+	}
+	return q.ClearSecondFactorFailures(ctx, accountID)
+}
+
+// secondFactorFailure is one refused code, as it is recorded.
+type secondFactorFailure struct {
+	account  *Account
+	method   string
+	reason   string // "" for a wrong code
+	client   Client
+	now      time.Time
+	wait     time.Duration // the throttle's wait this failure starts
+	failures int           // consecutive failures, this one included
+}
+
+// secondFactorFailed records a refused code (counted before the check),
+// the throttling it starts, and once, at the cap, that TOTP codes are
+// refused from now on.
+func (s *Service) secondFactorFailed(ctx context.Context, f secondFactorFailure) error {
+	a, c, now := f.account, f.client, f.now
 	return s.store.InTx(ctx, func(q Queries) error {
 		e := event(a.ID, audit.SigninMFAFailed, c, "")
 		e.Outcome, e.Reason, e.Time = audit.Failure, "invalid_code", now
-		e.Details = map[string]string{audit.DetailMethod: method}
+		if f.reason != "" {
+			e.Reason = f.reason
+		}
+		e.Details = map[string]string{audit.DetailMethod: f.method}
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		if wait == 0 {
+		if f.failures == MaxSecondFactorFailures {
+			t := event(a.ID, audit.SigninThrottled, c, "")
+			t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, audit.ReasonTOTPSuspended, audit.ActorSystem, now
+			t.Details = map[string]string{audit.DetailMethod: audit.MethodTOTP}
+			if err := s.record(ctx, q, t); err != nil {
+				return err
+			}
+		}
+		if f.wait == 0 {
 			return nil
 		}
 		t := event(a.ID, audit.SigninThrottled, c, "")
 		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, now
-		t.Details = map[string]string{audit.DetailMethod: "second_factor", audit.DetailRetryAfter: waitSeconds(wait)}
+		t.Details = map[string]string{audit.DetailMethod: "second_factor", audit.DetailRetryAfter: waitSeconds(f.wait)}
 		return s.record(ctx, q, t)
 	})
 }

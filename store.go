@@ -74,6 +74,11 @@ type Queries interface {
 	// AdvanceTOTPStep sets LastStep to step only if it is greater than the
 	// stored one, and reports whether it did: the replay guard.
 	AdvanceTOTPStep(ctx context.Context, accountID string, step int64) (bool, error)
+	// AddSecondFactorFailure counts one more consecutive wrong second-factor
+	// code on the account's credential and returns the new count.
+	AddSecondFactorFailure(ctx context.Context, accountID string) (int, error)
+	// ClearSecondFactorFailures sets the count back to 0.
+	ClearSecondFactorFailures(ctx context.Context, accountID string) error
 	// SetTOTPSecret replaces the sealed seed (key rotation).
 	SetTOTPSecret(ctx context.Context, accountID, sealed string) error
 	// DisableTOTP deletes the credential, the backup codes and any pending

@@ -94,13 +94,12 @@ const (
 	// "<key id>:<hex>", never the text (`keyward audit list --email` finds
 	// them).
 	DetailEmailDigest = "email_digest"
-	// DetailReason (signin.mfa_failed): why the code was refused when not
-	// merely wrong, e.g. ReasonTOTPSuspended.
-	DetailReason = "reason"
 )
 
-// ReasonTOTPSuspended: TOTP codes are refused after too many consecutive
-// wrong codes, until a backup code signs in.
+// ReasonTOTPSuspended is the reason of a signin.mfa_failed whose TOTP code
+// was refused unchecked, and of the signin.throttled recorded once when
+// that starts: after too many consecutive wrong second-factor codes, until
+// a backup code signs in.
 const ReasonTOTPSuspended = "totp_suspended"
 
 // Sign-in methods, the values of DetailMethod (the names API.md uses).
@@ -146,6 +145,9 @@ func describe(e *Event) string {
 	case SigninMFAFailed:
 		return withReason("Failed two-factor check", e.Reason)
 	case SigninThrottled:
+		if e.Reason == ReasonTOTPSuspended {
+			return "Authenticator codes turned off after too many wrong codes in a row, until a backup code is used"
+		}
 		if n, ok := count(d[DetailRetryAfter]); ok {
 			return "Sign-in paused for " + plural(n, "second", "seconds") + " after too many failed attempts"
 		}

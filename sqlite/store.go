@@ -96,6 +96,14 @@ func (s *Store) AdvanceTOTPStep(ctx context.Context, accountID string, step int6
 	return s.w.AdvanceTOTPStep(ctx, accountID, step)
 }
 
+func (s *Store) AddSecondFactorFailure(ctx context.Context, accountID string) (int, error) {
+	return s.w.AddSecondFactorFailure(ctx, accountID)
+}
+
+func (s *Store) ClearSecondFactorFailures(ctx context.Context, accountID string) error {
+	return s.w.ClearSecondFactorFailures(ctx, accountID)
+}
+
 func (s *Store) SetTOTPSecret(ctx context.Context, accountID, sealed string) error {
 	return s.w.SetTOTPSecret(ctx, accountID, sealed)
 }

@@ -173,7 +173,12 @@ func (s *Server) apiSignIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if res.MFARequired() {
-		writeJSON(w, http.StatusOK, mfaRequiredJSON{MFARequired: true, MFAToken: res.MFAToken, Methods: []string{"totp", "backup_code"}})
+		methods := []string{"totp", "backup_code"}
+		if res.TOTPSuspended {
+			// Too many wrong codes in a row: only a backup code passes.
+			methods = []string{"backup_code"}
+		}
+		writeJSON(w, http.StatusOK, mfaRequiredJSON{MFARequired: true, MFAToken: res.MFAToken, Methods: methods})
 		return nil
 	}
 	writeJSON(w, http.StatusCreated, signedIn(res))

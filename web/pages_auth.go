@@ -154,7 +154,12 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 	if res.MFARequired() {
 		// The mfa token travels only in its cookie, never in a URL.
 		s.setCookie(w, s.cookie.mfa, res.MFAToken, s.requestTime().Add(s.svc.Config().MFATokenTTL))
-		return seeOther(w, r, "/signin/2fa?"+url.Values{"next": {next}}.Encode())
+		q := url.Values{"next": {next}}
+		if res.TOTPSuspended {
+			q.Set("method", "backup")
+			s.setFlash(w, flashWarning, totpSuspendedFlash)
+		}
+		return seeOther(w, r, "/signin/2fa?"+q.Encode())
 	}
 	s.startSession(w, res)
 	return seeOther(w, r, next)
@@ -168,6 +173,8 @@ func (s *Server) mfaExpired(w http.ResponseWriter, r *http.Request, next, msg st
 }
 
 const mfaMissing = "Your sign-in has expired. Sign in again with your password."
+
+const totpSuspendedFlash = "Codes from your authenticator app are turned off for this account after too many wrong codes. Sign in with one of your backup codes."
 
 func (s *Server) signinMFAPage(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.URL.Query().Get("next"))
