@@ -217,6 +217,8 @@ func reasonText(reason string) string {
 		return "took too long to enter the code"
 	case "too_many_attempts":
 		return "too many attempts"
+	case ReasonTOTPSuspended:
+		return "authenticator codes are turned off after too many wrong codes; use a backup code"
 	}
 	return strings.ReplaceAll(clean(reason), "_", " ")
 }

@@ -26,7 +26,9 @@ func TestTOTPSuspendedOverHTTP(t *testing.T) {
 	r := e.call(t, "POST", "/api/v1/account/2fa/setup", tok, nil)
 	secret := r.json(t)["secret"].(string)
 	code, _ := totp.Code(secret, e.Clock.Now())
-	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/enable", tok, map[string]string{"code": code}), 200, "")
+	r = e.call(t, "POST", "/api/v1/account/2fa/enable", tok, map[string]string{"code": code})
+	wantStatus(t, r, 200, "")
+	backup := r.json(t)["backup_codes"].([]any)[0].(string)
 	a, err := e.Store.AccountByEmail(ctx, "ada@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +51,17 @@ func TestTOTPSuspendedOverHTTP(t *testing.T) {
 	wantStatus(t, r, 401, "invalid_code")
 	if !strings.Contains(string(r.body), "backup code") {
 		t.Fatalf("the refusal does not point to backup codes: %s", r.body)
+	}
+	// A backup code still signs in, and the second step hands out a device token too.
+	r = e.call(t, "POST", "/api/v1/sessions/mfa", "", map[string]string{"mfa_token": step["mfa_token"].(string), "code": backup})
+	wantStatus(t, r, 201, "")
+	if dt, _ := r.json(t)["device_token"].(string); !strings.HasPrefix(dt, "kwd_") {
+		t.Fatalf("second step's body has device_token %q: %s", dt, r.body)
+	}
+	for range keyward.MaxSecondFactorFailures {
+		if _, err := e.Store.AddSecondFactorFailure(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	res := e.form(t, "/signin", url.Values{"email": {"ada@example.com"}, "password": {apiPassword}, "next": {"/settings/security"}})
