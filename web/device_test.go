@@ -115,3 +115,31 @@ func TestDeviceTokenOverHTTP(t *testing.T) {
 		e.Clock.Advance(time.Second)
 	}
 }
+
+// TestDeviceCookieNames: page sign-up's first session marks the browser
+// too, and under https the cookie is __Host- and Secure like the session's.
+func TestDeviceCookieNames(t *testing.T) {
+	u, _ := url.Parse("https://id.example.com")
+	tests := []struct {
+		name   string
+		cfg    web.Config
+		cookie string
+		secure bool
+	}{
+		{"http", web.Config{}, "keyward_device", false},
+		{"https", web.Config{PublicURL: u}, "__Host-keyward_device", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newAPI(t, keyward.DefaultConfig(), tt.cfg)
+			res := e.form(t, "/signup", url.Values{"email": {"ada@example.com"}, "password": {apiPassword}, "password_confirmation": {apiPassword}})
+			c := cookieNamed(res, tt.cookie)
+			if res.StatusCode != http.StatusSeeOther || c == nil || !strings.HasPrefix(c.Value, "kwd_") {
+				t.Fatalf("sign-up = %d, cookies %v: want %s", res.StatusCode, res.Cookies(), tt.cookie)
+			}
+			if c.Secure != tt.secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" {
+				t.Fatalf("cookie %+v: want Secure=%v, HttpOnly, Path=/, no Domain", c, tt.secure)
+			}
+		})
+	}
+}
