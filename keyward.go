@@ -54,6 +54,9 @@ type TOTPCredential struct {
 	EnabledAt    time.Time
 	LastStep     int64  // the last accepted time step; no step <= it is accepted again
 	BackupSalt   []byte // salt shared by the current set of backup codes
+	// Failures counts consecutive wrong second-factor codes: never
+	// forgotten by time, reset by a second factor that succeeds.
+	Failures int
 }
 
 // PendingTOTP is a setup that waits for its confirming code. It belongs to

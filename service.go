@@ -34,6 +34,10 @@ type Config struct {
 	AddressThrottle    ThrottleRule  // per client address, for passwords
 	SignupThrottle     ThrottleRule  // per client address, every sign-up attempt
 	SecondFactorRule   ThrottleRule  // per account, for TOTP and backup codes
+	DeviceThrottle     ThrottleRule  // per device token, for passwords from a device that signed in before
+	// DeviceTokenLifetime is how long a device token marks a browser or
+	// client as one that signed in to the account before.
+	DeviceTokenLifetime time.Duration
 	// PasswordChecksPerAddress bounds the sign-ins and sign-ups one client
 	// address has waiting for or in a password hash on this node; more get
 	// 429 at once.
@@ -62,6 +66,10 @@ func DefaultConfig() Config {
 		AddressThrottle:  ThrottleRule{Free: 50, Base: time.Second, Max: time.Minute, Forget: time.Hour},
 		SignupThrottle:   ThrottleRule{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: time.Hour},
 		SecondFactorRule: ThrottleRule{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: time.Hour},
+		DeviceThrottle:   ThrottleRule{Free: 5, Base: time.Second, Max: time.Minute, Forget: time.Hour},
+		// OWASP's example; the owner's known devices keep skipping the
+		// per-email count as long as he signs in within it.
+		DeviceTokenLifetime: 180 * 24 * time.Hour,
 		// 8 checks at 25-40 ms each still let one office behind one NAT
 		// sign in some 200 people a second, while a flood from one address
 		// keeps at most 8 hashes ahead of everyone else.
@@ -120,6 +128,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	fillDuration(&cfg.MFATokenTTL, def.MFATokenTTL)
 	fillDuration(&cfg.PendingSetupTTL, def.PendingSetupTTL)
 	fillDuration(&cfg.TouchInterval, def.TouchInterval)
+	fillDuration(&cfg.DeviceTokenLifetime, def.DeviceTokenLifetime)
 	if cfg.PasswordChecksPerAddress <= 0 {
 		cfg.PasswordChecksPerAddress = def.PasswordChecksPerAddress
 	}
@@ -140,6 +149,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	if cfg.SecondFactorRule == (ThrottleRule{}) {
 		cfg.SecondFactorRule = def.SecondFactorRule
+	}
+	if cfg.DeviceThrottle == (ThrottleRule{}) {
+		cfg.DeviceThrottle = def.DeviceThrottle
 	}
 	log := d.Logger
 	if log == nil {
@@ -185,6 +197,9 @@ func (s *Service) Store() Store { return s.store }
 type Client struct {
 	IP        string
 	UserAgent string
+	// DeviceToken is the device token the client presented (sign-in
+	// only; never recorded).
+	DeviceToken string
 }
 
 // clock returns now in UTC at the microsecond precision every store keeps.

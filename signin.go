@@ -20,6 +20,12 @@ type SignInResult struct {
 	Session  *Session
 	Token    string // the session token; shown once, never stored
 	MFAToken string // set when a second factor is required
+	// DeviceToken comes with every session: the device presents it at its
+	// next sign-in to the account (see Client.DeviceToken).
+	DeviceToken string
+	// TOTPSuspended is set with MFAToken when the account has had too many
+	// consecutive wrong codes: only a backup code can pass the second step.
+	TOTPSuspended bool
 	// UsedBackupCode and BackupCodesRemaining tell the person how many
 	// codes are left after signing in with one.
 	UsedBackupCode       bool
@@ -41,36 +47,43 @@ func invalidCode() *Error {
 	return Errorf(CodeInvalidCode, "That code is not valid. Check your authenticator app or backup codes and try again.")
 }
 
+func totpSuspended() *Error {
+	return Errorf(CodeInvalidCode, "Codes from your authenticator app are turned off for this account after too many wrong codes. Sign in with one of your backup codes.")
+}
+
+// MaxSecondFactorFailures caps consecutive wrong second-factor codes
+// (NIST SP 800-63B 5.2.2 allows at most 100): past it TOTP codes are
+// refused without being checked until a backup code signs in. The
+// throttle alone would allow some 12 guesses an hour forever.
+const MaxSecondFactorFailures = 100
+
 // SignIn is the password step. Unknown emails and wrong passwords take the
-// same path: the same throttling, a hash of the same cost, one audit write,
-// and the same answer.
+// same path: the same throttling, a hash of the same cost, the same store
+// reads and writes, one audit write, and the same answer.
 func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*SignInResult, error) {
 	now := s.clock()
-	// Whatever was typed becomes a throttle key and, for an unknown email, a
-	// line of the system log: make it fit to store first.
+	// Whatever was typed becomes a throttle key: make it fit to store first.
 	email = cleanText(email, maxEmailLength)
 	addr := clientAddress(c.IP)
 	if !s.checks.enter(addr) {
 		return nil, throttled(time.Second)
 	}
 	defer s.checks.leave(addr)
-	// The tight rule counts an email from one address, so an attacker
-	// elsewhere slows only himself; the looser one counts the email from
-	// everywhere, against guessing spread over many addresses.
-	reserved := []throttleCheck{
-		{pairThrottleKey(email, addr), s.cfg.SignInThrottle},
-		{emailThrottleKey(email), s.cfg.AccountThrottle},
-	}
-	address := throttleCheck{addressThrottleKey(addr), s.cfg.AddressThrottle}
-	if err := s.checkThrottle(ctx, now, address); err != nil {
+	at := signInAttempt{email: email, client: c, now: now,
+		address: throttleCheck{addressThrottleKey(addr), s.cfg.AddressThrottle}}
+	if err := s.checkThrottle(ctx, now, at.address); err != nil {
 		return nil, err
 	}
-	wait, err := s.reserveAttempt(ctx, now, reserved...)
-	if err != nil {
-		return nil, err
-	}
+	// The account is read before the per-email counts: which counts apply
+	// depends on whether the device token is this account's.
 	a, err := s.store.AccountByEmail(ctx, email)
 	if err != nil && !IsCode(err, CodeNotFound) {
+		return nil, err
+	}
+	at.account = a
+	at.reserved = s.signInChecks(a, email, addr, c.DeviceToken, now)
+	wait, err := s.reserveAttempt(ctx, now, at.reserved...)
+	if err != nil {
 		return nil, err
 	}
 	var ok, rehash bool
@@ -83,7 +96,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, err
 	}
 	if !ok {
-		if err := s.signInFailed(ctx, a, email, c, now, address, wait); err != nil {
+		if err := s.signInFailed(ctx, &at, wait); err != nil {
 			return nil, err
 		}
 		return nil, invalidCredentials()
@@ -97,7 +110,10 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 			return nil, err
 		}
 	}
-	keys := []string{reserved[0].key, reserved[1].key}
+	keys := make([]string, len(at.reserved))
+	for i, r := range at.reserved {
+		keys[i] = r.key
+	}
 	if a.TwoFactorEnabled() {
 		return s.beginSecondFactor(ctx, a, newHash, keys, c, now)
 	}
@@ -114,6 +130,35 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, err
 	}
 	return res, nil
+}
+
+// signInAttempt is one password attempt, as its failure is recorded.
+type signInAttempt struct {
+	account  *Account // nil for an unknown email
+	email    string   // as typed (cleaned): only its keyed digest is ever stored
+	client   Client
+	now      time.Time
+	address  throttleCheck   // counted after a failure
+	reserved []throttleCheck // counted before the check
+}
+
+// signInChecks are the counts a password attempt is reserved against. The
+// tight rule counts an email from one address, so an attacker elsewhere
+// slows only himself; the looser one counts the email from everywhere,
+// against guessing spread over many addresses. An attempt from a device
+// that completed a sign-in to this very account before is counted in the
+// device's own bucket instead, so that such guessing cannot keep the owner
+// out from his devices. The token is read whether or not the email has an
+// account: an unknown email with any token is an unknown email.
+func (s *Service) signInChecks(a *Account, email, addr, deviceToken string, now time.Time) []throttleCheck {
+	d, trusted := s.readDeviceToken(deviceToken, now)
+	if trusted && a != nil && d.accountID == a.ID {
+		return []throttleCheck{{d.throttleKey(), s.cfg.DeviceThrottle}}
+	}
+	return []throttleCheck{
+		{pairThrottleKey(email, addr), s.cfg.SignInThrottle},
+		{emailThrottleKey(email), s.cfg.AccountThrottle},
+	}
 }
 
 // passwordAccepted confirms, under the account's lock, that the password
@@ -141,37 +186,45 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, n
 	return nil
 }
 
-// signInFailed counts the failure against the address (the per-email
-// counts were taken before the check) and records it: in the account's
-// log, or for an unknown email in the system log that only operators read.
-func (s *Service) signInFailed(ctx context.Context, a *Account, email string, c Client, now time.Time, address throttleCheck, wait time.Duration) error {
+// signInFailed counts the failure against the address (the other counts
+// were taken before the check) and records it: in the account's log, or for
+// an unknown email in the system log that only operators read. There the
+// email is a keyed digest, never the text: whatever was typed (a password,
+// at times) must not sit in the log for its retention.
+func (s *Service) signInFailed(ctx context.Context, at *signInAttempt, wait time.Duration) error {
+	chain := audit.SystemChain
+	// Computed for known emails too, so both take the same work.
+	digest, err := s.emailDigest(at.email)
+	if err != nil {
+		return err
+	}
+	details := func(m map[string]string) map[string]string {
+		if at.account == nil {
+			m[audit.DetailEmailDigest] = digest
+		}
+		return m
+	}
+	if at.account != nil {
+		chain = at.account.ID
+	}
 	return s.store.InTx(ctx, func(q Queries) error {
-		w, err := addFailure(ctx, q, address, now)
+		w, err := addFailure(ctx, q, at.address, at.now)
 		if err != nil {
 			return err
 		}
 		wait := max(wait, w)
-		chain := audit.SystemChain
-		details := map[string]string{audit.DetailMethod: audit.MethodPassword}
-		if a != nil {
-			chain = a.ID
-		} else {
-			details["email"] = email
-		}
-		e := event(chain, audit.SigninFailed, c, "")
-		e.Outcome, e.Reason, e.Details, e.Time = audit.Failure, "invalid_password", details, now
+		e := event(chain, audit.SigninFailed, at.client, "")
+		e.Outcome, e.Reason, e.Time = audit.Failure, "invalid_password", at.now
+		e.Details = details(map[string]string{audit.DetailMethod: audit.MethodPassword})
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
 		if wait == 0 {
 			return nil
 		}
-		t := event(chain, audit.SigninThrottled, c, "")
-		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, now
-		t.Details = map[string]string{audit.DetailMethod: audit.MethodPassword, audit.DetailRetryAfter: waitSeconds(wait)}
-		if a == nil {
-			t.Details["email"] = email
-		}
+		t := event(chain, audit.SigninThrottled, at.client, "")
+		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, at.now
+		t.Details = details(map[string]string{audit.DetailMethod: audit.MethodPassword, audit.DetailRetryAfter: waitSeconds(wait)})
 		return s.record(ctx, q, t)
 	})
 }
@@ -182,6 +235,10 @@ func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash str
 	token, hash, err := s.newToken(mfaTokenPrefix)
 	if err != nil {
 		return nil, err
+	}
+	cred, err := s.store.TOTPCredential(ctx, a.ID)
+	if err != nil {
+		return nil, notFoundAs(err, invalidCredentials())
 	}
 	c = c.clean()
 	ch := &MFAChallenge{TokenHash: hash, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MFATokenTTL), IP: c.IP, UserAgent: c.UserAgent}
@@ -194,7 +251,7 @@ func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash str
 	if err != nil {
 		return nil, err
 	}
-	return &SignInResult{Account: a, MFAToken: token}, nil
+	return &SignInResult{Account: a, MFAToken: token, TOTPSuspended: cred.Failures >= MaxSecondFactorFailures}, nil
 }
 
 // errCodeLost rolls back a second-factor transaction whose code was taken by
@@ -233,17 +290,36 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 		return nil, notFoundAs(err, mfaTokenExpired())
 	}
 
-	method := audit.MethodTOTP
+	// Every attempt is counted before the check, like the throttle's, so
+	// that attempts in flight together cannot pass the cap; a success
+	// clears the count.
+	failures, err := s.store.AddSecondFactorFailure(ctx, a.ID)
+	if err != nil {
+		return nil, notFoundAs(err, mfaTokenExpired())
+	}
+	f := secondFactorFailure{account: a, method: audit.MethodTOTP, client: c, now: now, wait: wait, failures: failures}
 	var res *SignInResult
-	if digits, isTOTP := totpInput(code); isTOTP {
+	digits, isTOTP := totpInput(code)
+	switch {
+	case isTOTP && failures > MaxSecondFactorFailures:
+		// Refused unchecked: only a backup code proves the account now.
+		f.reason = audit.ReasonTOTPSuspended
+		if err := s.secondFactorFailed(ctx, f); err != nil {
+			return nil, err
+		}
+		return nil, totpSuspended()
+	case isTOTP:
 		res, err = s.signInWithTOTP(ctx, a, cred, hash, digits, c, now)
-	} else {
-		method = audit.MethodBackupCode
+	default:
+		f.method = audit.MethodBackupCode
 		res, err = s.signInWithBackupCode(ctx, a, cred, hash, code, c, now)
 	}
 	if errors.Is(err, errCodeLost) {
-		if err := s.secondFactorFailed(ctx, a, method, c, now, wait); err != nil {
+		if err := s.secondFactorFailed(ctx, f); err != nil {
 			return nil, err
+		}
+		if failures >= MaxSecondFactorFailures {
+			return nil, totpSuspended()
 		}
 		return nil, invalidCode()
 	}
@@ -287,7 +363,7 @@ func (s *Service) signInWithTOTP(ctx context.Context, a *Account, cred *TOTPCred
 		if consumed, err := q.ConsumeMFAChallenge(ctx, mfaHash); err != nil || !consumed {
 			return orExpired(err)
 		}
-		if err := q.ClearThrottle(ctx, secondFactorThrottleKey(a.ID)); err != nil {
+		if err := secondFactorPassed(ctx, q, a.ID); err != nil {
 			return err
 		}
 		var err error
@@ -323,7 +399,7 @@ func (s *Service) signInWithBackupCode(ctx context.Context, a *Account, cred *TO
 		if err != nil {
 			return err
 		}
-		if err := q.ClearThrottle(ctx, secondFactorThrottleKey(a.ID)); err != nil {
+		if err := secondFactorPassed(ctx, q, a.ID); err != nil {
 			return err
 		}
 		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{audit.DetailMethod: audit.MethodBackupCode})
@@ -375,21 +451,55 @@ func notFoundAs(err error, replacement *Error) error {
 	return err
 }
 
-// secondFactorFailed records a wrong code (counted before the check).
-func (s *Service) secondFactorFailed(ctx context.Context, a *Account, method string, c Client, now time.Time, wait time.Duration) error {
+// secondFactorPassed clears the counts of wrong codes: the throttle's and
+// the consecutive failures.
+func secondFactorPassed(ctx context.Context, q Queries, accountID string) error {
+	if err := q.ClearThrottle(ctx, secondFactorThrottleKey(accountID)); err != nil {
+		return err
+	}
+	return q.ClearSecondFactorFailures(ctx, accountID)
+}
+
+// secondFactorFailure is one refused code, as it is recorded.
+type secondFactorFailure struct {
+	account  *Account
+	method   string
+	reason   string // "" for a wrong code
+	client   Client
+	now      time.Time
+	wait     time.Duration // the throttle's wait this failure starts
+	failures int           // consecutive failures, this one included
+}
+
+// secondFactorFailed records a refused code (counted before the check),
+// the throttling it starts, and once, at the cap, that TOTP codes are
+// refused from now on.
+func (s *Service) secondFactorFailed(ctx context.Context, f secondFactorFailure) error {
+	a, c, now := f.account, f.client, f.now
 	return s.store.InTx(ctx, func(q Queries) error {
 		e := event(a.ID, audit.SigninMFAFailed, c, "")
 		e.Outcome, e.Reason, e.Time = audit.Failure, "invalid_code", now
-		e.Details = map[string]string{audit.DetailMethod: method}
+		if f.reason != "" {
+			e.Reason = f.reason
+		}
+		e.Details = map[string]string{audit.DetailMethod: f.method}
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		if wait == 0 {
+		if f.failures == MaxSecondFactorFailures {
+			t := event(a.ID, audit.SigninThrottled, c, "")
+			t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, audit.ReasonTOTPSuspended, audit.ActorSystem, now
+			t.Details = map[string]string{audit.DetailMethod: audit.MethodTOTP}
+			if err := s.record(ctx, q, t); err != nil {
+				return err
+			}
+		}
+		if f.wait == 0 {
 			return nil
 		}
 		t := event(a.ID, audit.SigninThrottled, c, "")
 		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, now
-		t.Details = map[string]string{audit.DetailMethod: "second_factor", audit.DetailRetryAfter: waitSeconds(wait)}
+		t.Details = map[string]string{audit.DetailMethod: "second_factor", audit.DetailRetryAfter: waitSeconds(f.wait)}
 		return s.record(ctx, q, t)
 	})
 }
@@ -422,5 +532,10 @@ func (s *Service) openSession(ctx context.Context, q Queries, a *Account, aal in
 	if err := s.record(ctx, q, e); err != nil {
 		return nil, err
 	}
-	return &SignInResult{Account: a, Session: sess, Token: token}, nil
+	// A complete sign-in marks the device (see devicetoken.go).
+	dev, err := s.newDeviceToken(a.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	return &SignInResult{Account: a, Session: sess, Token: token, DeviceToken: dev}, nil
 }

@@ -74,6 +74,11 @@ type Queries interface {
 	// AdvanceTOTPStep sets LastStep to step only if it is greater than the
 	// stored one, and reports whether it did: the replay guard.
 	AdvanceTOTPStep(ctx context.Context, accountID string, step int64) (bool, error)
+	// AddSecondFactorFailure counts one more consecutive wrong second-factor
+	// code on the account's credential and returns the new count.
+	AddSecondFactorFailure(ctx context.Context, accountID string) (int, error)
+	// ClearSecondFactorFailures sets the count back to 0.
+	ClearSecondFactorFailures(ctx context.Context, accountID string) error
 	// SwapTOTPSecret replaces the sealed seed with sealed only while it is
 	// still old (compare-and-swap, for key rotation), and reports whether it
 	// did: a seed disabled, or replaced by a new enrolment, since it was read

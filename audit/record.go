@@ -89,7 +89,18 @@ const (
 	DetailRetryAfter = "retry_after"
 	// DetailRevokedSessions (password.changed): other sessions ended, a decimal.
 	DetailRevokedSessions = "revoked_sessions"
+	// DetailEmailDigest (signin.failed and signin.throttled in the system
+	// chain): a keyed digest of the email typed for an unknown account,
+	// "<key id>:<hex>", never the text (`keyward audit list --email` finds
+	// them).
+	DetailEmailDigest = "email_digest"
 )
+
+// ReasonTOTPSuspended is the reason of a signin.mfa_failed whose TOTP code
+// was refused unchecked, and of the signin.throttled recorded once when
+// that starts: after too many consecutive wrong second-factor codes, until
+// a backup code signs in.
+const ReasonTOTPSuspended = "totp_suspended"
 
 // Sign-in methods, the values of DetailMethod (the names API.md uses).
 const (
@@ -134,6 +145,9 @@ func describe(e *Event) string {
 	case SigninMFAFailed:
 		return withReason("Failed two-factor check", e.Reason)
 	case SigninThrottled:
+		if e.Reason == ReasonTOTPSuspended {
+			return "Authenticator codes turned off after too many wrong codes in a row, until a backup code is used"
+		}
 		if n, ok := count(d[DetailRetryAfter]); ok {
 			return "Sign-in paused for " + plural(n, "second", "seconds") + " after too many failed attempts"
 		}
@@ -203,6 +217,8 @@ func reasonText(reason string) string {
 		return "took too long to enter the code"
 	case "too_many_attempts":
 		return "too many attempts"
+	case ReasonTOTPSuspended:
+		return "authenticator codes are turned off after too many wrong codes; use a backup code"
 	}
 	return strings.ReplaceAll(clean(reason), "_", " ")
 }

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -97,6 +98,33 @@ type Hasher struct {
 	maxWait  time.Duration
 	dummy    string // a hash no password matches, for DummyVerify
 	maxBytes int    // longer passwords are refused before any work
+	work     *workCounts
+}
+
+// workCounts are shared by a Hasher and its WithMaxBytes copies, like the
+// slots.
+type workCounts struct {
+	argon2s, argon2Cost, bcrypts atomic.Int64 // see Work
+}
+
+// Work is the slow hashing a Hasher has done, so that tests can compare
+// code paths by the work they do instead of by time (which a loaded
+// machine blurs): sign-in must cost the same for an unknown email and a
+// wrong password.
+type Work struct {
+	Argon2     int64 // argon2id computations
+	Argon2Cost int64 // their memory (KiB) × passes × lanes, summed
+	Bcrypt     int64 // bcrypt comparisons
+}
+
+// Work returns the hashing done so far.
+func (h *Hasher) Work() Work {
+	return Work{Argon2: h.work.argon2s.Load(), Argon2Cost: h.work.argon2Cost.Load(), Bcrypt: h.work.bcrypts.Load()}
+}
+
+func (h *Hasher) countArgon2(p Params) {
+	h.work.argon2s.Add(1)
+	h.work.argon2Cost.Add(int64(p.Memory) * int64(p.Time) * int64(p.Threads))
 }
 
 // NewHasher returns a Hasher with parameters p. Zero fields of p take the
@@ -121,6 +149,7 @@ func NewHasher(p Params, maxConcurrent int, maxWait time.Duration) *Hasher {
 		maxWait:  maxWait,
 		dummy:    encodePHC(p, make([]byte, p.SaltLen), make([]byte, p.KeyLen)),
 		maxBytes: DefaultPolicy().MaxBytes(),
+		work:     &workCounts{},
 	}
 }
 
@@ -181,6 +210,7 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 		return "", err
 	}
 	defer release()
+	h.countArgon2(h.p)
 	key := argon2.IDKey(nfkc, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
 	return encodePHC(h.p, salt, key), nil
 }
@@ -209,6 +239,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, needsRehas
 		}
 		rehash = p != h.p
 		check = func(pw string) (bool, error) {
+			h.countArgon2(p)
 			got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 			return subtle.ConstantTimeCompare(got, key) == 1, nil
 		}
@@ -221,6 +252,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, needsRehas
 			if len(pw) > bcryptMaxPwBytes {
 				return false, nil
 			}
+			h.work.bcrypts.Add(1)
 			err := bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw))
 			if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 				return false, nil

@@ -424,3 +424,48 @@ func BenchmarkWorstInput(b *testing.B) {
 		})
 	}
 }
+
+// TestWork: every slow hash is counted with its cost, and DummyVerify does
+// the work of a wrong password against a hash of the hasher's parameters.
+func TestWork(t *testing.T) {
+	ctx := context.Background()
+	h := newHasher(t, weakParams())
+	other := newHasher(t, Params{Memory: 9216, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	current, err := h.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	older, err := other.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := bcrypt.GenerateFromPassword([]byte("correct horse battery staple"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := int64(weakParams().Memory)
+	tests := []struct {
+		name string
+		do   func()
+		want Work
+	}{
+		{"hash", func() { h.Hash(ctx, "x") }, Work{Argon2: 1, Argon2Cost: cost}},
+		{"wrong password", func() { h.Verify(ctx, current, "wrong") }, Work{Argon2: 1, Argon2Cost: cost}},
+		{"dummy verify", func() { h.DummyVerify(ctx, "wrong") }, Work{Argon2: 1, Argon2Cost: cost}},
+		{"wrong password, not in NFKC form", func() { h.Verify(ctx, current, "ﬁve") }, Work{Argon2: 2, Argon2Cost: 2 * cost}},
+		{"dummy verify, not in NFKC form", func() { h.DummyVerify(ctx, "ﬁve") }, Work{Argon2: 2, Argon2Cost: 2 * cost}},
+		{"a hash of other parameters costs its own", func() { h.Verify(ctx, older, "wrong") }, Work{Argon2: 1, Argon2Cost: 9216}},
+		{"bcrypt", func() { h.Verify(ctx, string(legacy), "wrong") }, Work{Bcrypt: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.Work()
+			tt.do()
+			after := h.Work()
+			got := Work{after.Argon2 - before.Argon2, after.Argon2Cost - before.Argon2Cost, after.Bcrypt - before.Bcrypt}
+			if got != tt.want {
+				t.Errorf("work = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

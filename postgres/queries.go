@@ -282,10 +282,11 @@ func (q *queries) EnableTOTP(ctx context.Context, c *keyward.TOTPCredential) err
 		WITH a AS (
 			UPDATE accounts SET two_factor_enabled_at = $3 WHERE id = $1 RETURNING id
 		), c AS (
-			INSERT INTO totp_credentials (account_id, sealed_secret, enabled_at, last_step)
-			SELECT id, $2, $3, $4 FROM a
+			INSERT INTO totp_credentials (account_id, sealed_secret, enabled_at, last_step, second_factor_failures)
+			SELECT id, $2, $3, $4, $6 FROM a
 			ON CONFLICT (account_id) DO UPDATE
-			SET sealed_secret = EXCLUDED.sealed_secret, enabled_at = EXCLUDED.enabled_at, last_step = EXCLUDED.last_step
+			SET sealed_secret = EXCLUDED.sealed_secret, enabled_at = EXCLUDED.enabled_at, last_step = EXCLUDED.last_step,
+				second_factor_failures = EXCLUDED.second_factor_failures
 			RETURNING 1
 		), s AS (
 			INSERT INTO backup_code_sets (account_id, salt)
@@ -293,7 +294,7 @@ func (q *queries) EnableTOTP(ctx context.Context, c *keyward.TOTPCredential) err
 			ON CONFLICT (account_id) DO UPDATE SET salt = EXCLUDED.salt
 		)
 		SELECT count(*) FROM c`,
-		c.AccountID, c.SealedSecret, c.EnabledAt, c.LastStep, c.BackupSalt).Scan(&n)
+		c.AccountID, c.SealedSecret, c.EnabledAt, c.LastStep, c.BackupSalt, c.Failures).Scan(&n)
 	if err != nil {
 		return wrap("enable totp", err)
 	}
@@ -303,12 +304,12 @@ func (q *queries) EnableTOTP(ctx context.Context, c *keyward.TOTPCredential) err
 	return nil
 }
 
-const totpColumns = `c.account_id, c.sealed_secret, c.enabled_at, c.last_step, s.salt`
+const totpColumns = `c.account_id, c.sealed_secret, c.enabled_at, c.last_step, s.salt, c.second_factor_failures`
 
 const totpFrom = ` FROM totp_credentials c LEFT JOIN backup_code_sets s ON s.account_id = c.account_id`
 
 func scanTOTP(row pgx.Row, c *keyward.TOTPCredential) error {
-	return row.Scan(&c.AccountID, &c.SealedSecret, &c.EnabledAt, &c.LastStep, &c.BackupSalt)
+	return row.Scan(&c.AccountID, &c.SealedSecret, &c.EnabledAt, &c.LastStep, &c.BackupSalt, &c.Failures)
 }
 
 func (q *queries) TOTPCredential(ctx context.Context, accountID string) (*keyward.TOTPCredential, error) {
@@ -332,6 +333,27 @@ func (q *queries) AdvanceTOTPStep(ctx context.Context, accountID string, step in
 		return false, wrap("advance totp step", err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+func (q *queries) AddSecondFactorFailure(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := q.db.QueryRow(ctx, `UPDATE totp_credentials SET second_factor_failures = second_factor_failures + 1
+		WHERE account_id = $1 RETURNING second_factor_failures`, accountID).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, notFound("Two-factor credential")
+	}
+	return n, wrap("add second factor failure", err)
+}
+
+func (q *queries) ClearSecondFactorFailures(ctx context.Context, accountID string) error {
+	tag, err := q.db.Exec(ctx, `UPDATE totp_credentials SET second_factor_failures = 0 WHERE account_id = $1`, accountID)
+	if err != nil {
+		return wrap("clear second factor failures", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Two-factor credential")
+	}
+	return nil
 }
 
 func (q *queries) SwapTOTPSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {

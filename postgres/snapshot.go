@@ -328,8 +328,8 @@ func (im *pgImport) put(ctx context.Context, r keyward.Record) error {
 			p.AccountID, p.SessionID, p.SealedSecret, p.CreatedAt, p.ExpiresAt)
 	case r.TOTPCredential != nil:
 		c := r.TOTPCredential
-		return im.add(ctx, "totp_credentials", []string{"account_id", "sealed_secret", "enabled_at", "last_step"},
-			c.AccountID, c.SealedSecret, c.EnabledAt, c.LastStep)
+		return im.add(ctx, "totp_credentials", []string{"account_id", "sealed_secret", "enabled_at", "last_step", "second_factor_failures"},
+			c.AccountID, c.SealedSecret, c.EnabledAt, c.LastStep, c.Failures)
 	case r.BackupCodes != nil:
 		b := r.BackupCodes
 		if err := im.add(ctx, "backup_code_sets", []string{"account_id", "salt"}, b.AccountID, nilIfEmpty(b.Salt)); err != nil {

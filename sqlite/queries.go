@@ -409,7 +409,7 @@ func (q *queries) ListPendingSecrets(ctx context.Context) ([]keyward.PendingTOTP
 	return collect(ctx, "list pending totp", rows, scanPending)
 }
 
-const credentialSelect = `SELECT c.account_id, c.sealed_secret, c.enabled_us, c.last_step, s.salt
+const credentialSelect = `SELECT c.account_id, c.sealed_secret, c.enabled_us, c.last_step, s.salt, c.second_factor_failures
 	FROM totp_credentials c LEFT JOIN backup_code_sets s ON s.account_id = c.account_id`
 
 func scanCredential(sc scanner) (*keyward.TOTPCredential, error) {
@@ -417,7 +417,7 @@ func scanCredential(sc scanner) (*keyward.TOTPCredential, error) {
 		c       keyward.TOTPCredential
 		enabled int64
 	)
-	if err := sc.Scan(&c.AccountID, &c.SealedSecret, &enabled, &c.LastStep, &c.BackupSalt); err != nil {
+	if err := sc.Scan(&c.AccountID, &c.SealedSecret, &enabled, &c.LastStep, &c.BackupSalt, &c.Failures); err != nil {
 		return nil, err
 	}
 	c.EnabledAt = fromUS(enabled)
@@ -426,8 +426,8 @@ func scanCredential(sc scanner) (*keyward.TOTPCredential, error) {
 
 func (q *queries) EnableTOTP(ctx context.Context, c *keyward.TOTPCredential) error {
 	return q.atomic(ctx, func(q *queries) error {
-		_, err := q.exec(ctx, `INSERT INTO totp_credentials (account_id, sealed_secret, enabled_us, last_step) VALUES (?, ?, ?, ?)`,
-			c.AccountID, c.SealedSecret, toUS(c.EnabledAt), c.LastStep)
+		_, err := q.exec(ctx, `INSERT INTO totp_credentials (account_id, sealed_secret, enabled_us, last_step, second_factor_failures) VALUES (?, ?, ?, ?, ?)`,
+			c.AccountID, c.SealedSecret, toUS(c.EnabledAt), c.LastStep, c.Failures)
 		if err != nil {
 			return mapErr(ctx, "enable totp", err)
 		}
@@ -465,6 +465,20 @@ func (q *queries) ListTOTPCredentials(ctx context.Context) ([]keyward.TOTPCreden
 func (q *queries) AdvanceTOTPStep(ctx context.Context, accountID string, step int64) (bool, error) {
 	n, err := q.execCount(ctx, "advance totp step", `UPDATE totp_credentials SET last_step = ? WHERE account_id = ? AND last_step < ?`, step, accountID, step)
 	return n == 1, err
+}
+
+func (q *queries) AddSecondFactorFailure(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := q.row(ctx, `UPDATE totp_credentials SET second_factor_failures = second_factor_failures + 1
+		WHERE account_id = ? RETURNING second_factor_failures`, accountID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound("Two-factor credential")
+	}
+	return n, mapErr(ctx, "add second factor failure", err)
+}
+
+func (q *queries) ClearSecondFactorFailures(ctx context.Context, accountID string) error {
+	return q.updateOne(ctx, "Two-factor credential", `UPDATE totp_credentials SET second_factor_failures = 0 WHERE account_id = ?`, accountID)
 }
 
 func (q *queries) SwapTOTPSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {

@@ -258,8 +258,8 @@ func (im *sqliteImport) put(ctx context.Context, r keyward.Record) error {
 			p.AccountID, p.SessionID, p.SealedSecret, toUS(p.CreatedAt), toUS(p.ExpiresAt))
 	case r.TOTPCredential != nil:
 		c := r.TOTPCredential
-		return im.exec(ctx, "totp credential", `INSERT INTO totp_credentials (account_id, sealed_secret, enabled_us, last_step) VALUES (?, ?, ?, ?)`,
-			c.AccountID, c.SealedSecret, toUS(c.EnabledAt), c.LastStep)
+		return im.exec(ctx, "totp credential", `INSERT INTO totp_credentials (account_id, sealed_secret, enabled_us, last_step, second_factor_failures) VALUES (?, ?, ?, ?, ?)`,
+			c.AccountID, c.SealedSecret, toUS(c.EnabledAt), c.LastStep, c.Failures)
 	case r.BackupCodes != nil:
 		b := r.BackupCodes
 		err := im.exec(ctx, "backup code set", `INSERT INTO backup_code_sets (account_id, salt) VALUES (?, ?)`, b.AccountID, blob(b.Salt))

@@ -96,6 +96,14 @@ func (s *Store) AdvanceTOTPStep(ctx context.Context, accountID string, step int6
 	return s.w.AdvanceTOTPStep(ctx, accountID, step)
 }
 
+func (s *Store) AddSecondFactorFailure(ctx context.Context, accountID string) (int, error) {
+	return s.w.AddSecondFactorFailure(ctx, accountID)
+}
+
+func (s *Store) ClearSecondFactorFailures(ctx context.Context, accountID string) error {
+	return s.w.ClearSecondFactorFailures(ctx, accountID)
+}
+
 func (s *Store) SwapTOTPSecret(ctx context.Context, accountID, old, sealed string) (bool, error) {
 	return s.w.SwapTOTPSecret(ctx, accountID, old, sealed)
 }

@@ -152,6 +152,65 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		check(t, "LastStep", cred.LastStep, int64(1002))
 	})
 
+	t.Run("second factor failures", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		b := newAccount(t, s, "b@example.com")
+		_, err := s.AddSecondFactorFailure(ctx, a.ID)
+		wantCode(t, "AddSecondFactorFailure without a credential", err, keyward.CodeNotFound)
+		wantCode(t, "ClearSecondFactorFailures without a credential", s.ClearSecondFactorFailures(ctx, a.ID), keyward.CodeNotFound)
+		for _, acct := range []*keyward.Account{a, b} {
+			must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: acct.ID, SealedSecret: "k1:" + acct.ID, EnabledAt: at(0), LastStep: 1}), "EnableTOTP")
+		}
+		for want := 1; want <= 3; want++ {
+			n, err := s.AddSecondFactorFailure(ctx, a.ID)
+			must(t, err, "AddSecondFactorFailure")
+			check(t, "count", n, want)
+		}
+		got, err := s.TOTPCredential(ctx, a.ID)
+		must(t, err, "TOTPCredential")
+		check(t, "Failures", got.Failures, 3)
+		got, err = s.TOTPCredential(ctx, b.ID)
+		must(t, err, "TOTPCredential b")
+		check(t, "b's Failures", got.Failures, 0)
+
+		// Concurrent failures are all counted, each with its own count.
+		res, errs := race(20, func(int) (int, error) {
+			var n int
+			err := s.InTx(ctx, func(q keyward.Queries) error {
+				var err error
+				n, err = q.AddSecondFactorFailure(ctx, b.ID)
+				return err
+			})
+			return n, err
+		})
+		for _, err := range errs {
+			must(t, err, "concurrent AddSecondFactorFailure")
+		}
+		slices.Sort(res)
+		want := make([]int, 20)
+		for i := range want {
+			want[i] = i + 1
+		}
+		check(t, "concurrent counts", res, want)
+
+		must(t, s.ClearSecondFactorFailures(ctx, a.ID), "ClearSecondFactorFailures")
+		got, err = s.TOTPCredential(ctx, a.ID)
+		must(t, err, "TOTPCredential")
+		check(t, "Failures after clear", got.Failures, 0)
+		got, err = s.TOTPCredential(ctx, b.ID)
+		must(t, err, "TOTPCredential b")
+		check(t, "b's Failures untouched", got.Failures, 20)
+
+		// A credential enabled anew starts from its own count.
+		must(t, s.DisableTOTP(ctx, b.ID), "DisableTOTP")
+		must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: b.ID, SealedSecret: "k1:again", EnabledAt: at(time.Hour), LastStep: 2}), "EnableTOTP again")
+		got, err = s.TOTPCredential(ctx, b.ID)
+		must(t, err, "TOTPCredential b again")
+		check(t, "Failures after re-enabling", got.Failures, 0)
+	})
+
 	// Key rotation writes a re-sealed seed back only over the value it
 	// read: a seed turned off, or off and on again, meanwhile stays as it is.
 	t.Run("swap secret", func(t *testing.T) {

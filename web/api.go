@@ -136,12 +136,15 @@ type mfaRequiredJSON struct {
 type signedInJSON struct {
 	Token   string      `json:"token"`
 	Session sessionJSON `json:"session"`
+	// DeviceToken is presented back at the client's next sign-in to the
+	// account (keyward's extension: see docs/api.md).
+	DeviceToken string `json:"device_token,omitempty"`
 	// BackupCodesRemaining is set after signing in with a backup code.
 	BackupCodesRemaining *int `json:"backup_codes_remaining,omitempty"`
 }
 
 func signedIn(res *keyward.SignInResult) signedInJSON {
-	out := signedInJSON{Token: res.Token, Session: sessionOf(res.Session, res.Session.ID)}
+	out := signedInJSON{Token: res.Token, Session: sessionOf(res.Session, res.Session.ID), DeviceToken: res.DeviceToken}
 	if res.UsedBackupCode {
 		n := res.BackupCodesRemaining
 		out.BackupCodesRemaining = &n
@@ -150,16 +153,32 @@ func signedIn(res *keyward.SignInResult) signedInJSON {
 }
 
 func (s *Server) apiSignIn(w http.ResponseWriter, r *http.Request) error {
-	var in credentials
-	if err := in.read(r); err != nil {
+	var in struct {
+		Email       *string `json:"email"`
+		Password    *string `json:"password"`
+		DeviceToken *string `json:"device_token"` // optional: from an earlier sign-in
+	}
+	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	res, err := s.svc.SignIn(r.Context(), *in.Email, *in.Password, s.client(r))
+	if err := required(namedField{"email", in.Email}, namedField{"password", in.Password}); err != nil {
+		return err
+	}
+	c := s.client(r)
+	if in.DeviceToken != nil {
+		c.DeviceToken = *in.DeviceToken
+	}
+	res, err := s.svc.SignIn(r.Context(), *in.Email, *in.Password, c)
 	if err != nil {
 		return err
 	}
 	if res.MFARequired() {
-		writeJSON(w, http.StatusOK, mfaRequiredJSON{MFARequired: true, MFAToken: res.MFAToken, Methods: []string{"totp", "backup_code"}})
+		methods := []string{"totp", "backup_code"}
+		if res.TOTPSuspended {
+			// Too many wrong codes in a row: only a backup code passes.
+			methods = []string{"backup_code"}
+		}
+		writeJSON(w, http.StatusOK, mfaRequiredJSON{MFARequired: true, MFAToken: res.MFAToken, Methods: methods})
 		return nil
 	}
 	writeJSON(w, http.StatusCreated, signedIn(res))

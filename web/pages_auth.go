@@ -31,9 +31,20 @@ func (s *Server) signedIn(r *http.Request) bool {
 	return err == nil && p != nil
 }
 
-// startSession hands the browser its session cookie.
+// startSession hands the browser its session cookie, and the device
+// cookie that lets its next sign-ins to the account past the per-email
+// throttle. Signing out leaves the device cookie: it marks the browser, not
+// the session.
 func (s *Server) startSession(w http.ResponseWriter, res *keyward.SignInResult) {
 	s.setCookie(w, s.cookie.session, res.Token, res.Session.ExpiresAt)
+	if res.DeviceToken != "" {
+		life := s.svc.Config().DeviceTokenLifetime
+		http.SetCookie(w, &http.Cookie{
+			Name: s.cookie.device, Value: res.DeviceToken, Path: "/",
+			MaxAge: int(life.Seconds()), Expires: s.requestTime().Add(life),
+			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+		})
+	}
 }
 
 func (s *Server) signupView() SignupView {
@@ -132,14 +143,23 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 	case pw == "":
 		return fail(invalid("Enter your password."), "password")
 	}
-	res, err := s.svc.SignIn(r.Context(), email, pw, s.client(r))
+	c := s.client(r)
+	if dc, err := r.Cookie(s.cookie.device); err == nil {
+		c.DeviceToken = dc.Value
+	}
+	res, err := s.svc.SignIn(r.Context(), email, pw, c)
 	if err != nil {
 		return fail(err, "password")
 	}
 	if res.MFARequired() {
 		// The mfa token travels only in its cookie, never in a URL.
 		s.setCookie(w, s.cookie.mfa, res.MFAToken, s.requestTime().Add(s.svc.Config().MFATokenTTL))
-		return seeOther(w, r, "/signin/2fa?"+url.Values{"next": {next}}.Encode())
+		q := url.Values{"next": {next}}
+		if res.TOTPSuspended {
+			q.Set("method", "backup")
+			s.setFlash(w, flashWarning, totpSuspendedFlash)
+		}
+		return seeOther(w, r, "/signin/2fa?"+q.Encode())
 	}
 	s.startSession(w, res)
 	return seeOther(w, r, next)
@@ -153,6 +173,8 @@ func (s *Server) mfaExpired(w http.ResponseWriter, r *http.Request, next, msg st
 }
 
 const mfaMissing = "Your sign-in has expired. Sign in again with your password."
+
+const totpSuspendedFlash = "Codes from your authenticator app are turned off for this account after too many wrong codes. Sign in with one of your backup codes."
 
 func (s *Server) signinMFAPage(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.URL.Query().Get("next"))

@@ -45,6 +45,7 @@ type cookieNames struct {
 	session string
 	mfa     string
 	flash   string
+	device  string // marks a browser that signed in before; outlives sessions
 }
 
 // The session-check answer cache holds at most maxCheckAnswers answers
@@ -64,10 +65,10 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	secure := cfg.PublicURL != nil && cfg.PublicURL.Scheme == "https"
-	names := cookieNames{session: "keyward_session", mfa: "keyward_mfa", flash: "keyward_flash"}
+	names := cookieNames{session: "keyward_session", mfa: "keyward_mfa", flash: "keyward_flash", device: "keyward_device"}
 	if secure {
 		// __Host- binds a cookie to this exact origin: Secure, Path=/, no Domain.
-		names = cookieNames{session: "__Host-keyward_session", mfa: "__Host-keyward_mfa", flash: "__Host-keyward_flash"}
+		names = cookieNames{session: "__Host-keyward_session", mfa: "__Host-keyward_mfa", flash: "__Host-keyward_flash", device: "__Host-keyward_device"}
 	}
 	p, err := parsePages()
 	if err != nil {

@@ -217,25 +217,31 @@ func auditList(ctx context.Context, c *config, log *slog.Logger, stdout io.Write
 			return fmt.Errorf("--since: want an RFC 3339 time or a YYYY-MM-DD date, got %q", c.auditSince)
 		}
 	}
+	enc := json.NewEncoder(stdout)
+	print := func(e *keyward.Event) error {
+		rec := struct {
+			Chain string `json:"chain"`
+			audit.Record
+		}{e.ChainID, audit.RecordOf(e)}
+		return enc.Encode(rec)
+	}
 	chain := ""
 	switch {
 	case c.email == "system":
 		chain = audit.SystemChain
 	case c.email != "":
 		acct, err := a.store.AccountByEmail(ctx, c.email)
+		if keyward.IsCode(err, keyward.CodeNotFound) {
+			// No account: its failed sign-ins are in the system log, under
+			// a keyed digest of the email.
+			return a.svc.UnknownEmailEvents(ctx, c.email, q, print)
+		}
 		if err != nil {
 			return operatorError(err)
 		}
 		chain = acct.ID
 	}
-	enc := json.NewEncoder(stdout)
-	return a.svc.OperatorEvents(ctx, chain, q, func(e *keyward.Event) error {
-		rec := struct {
-			Chain string `json:"chain"`
-			audit.Record
-		}{e.ChainID, audit.RecordOf(e)}
-		return enc.Encode(rec)
-	})
+	return a.svc.OperatorEvents(ctx, chain, q, print)
 }
 
 func migrate(ctx context.Context, c *config, sub string, stdout io.Writer) error {

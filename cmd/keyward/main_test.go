@@ -719,3 +719,46 @@ func signIns(t *testing.T, dir string, extra []string, email string, n int) []ke
 	}
 	return evs
 }
+
+// TestAuditListFindsUnknownEmails: the system log keeps only a keyed digest
+// of an email that has no account; `audit list --email` still finds its
+// failed sign-ins, in any case, and only those.
+func TestAuditListFindsUnknownEmails(t *testing.T) {
+	dir := t.TempDir()
+	runCmd(t, dir, testPassword+"\n", "account", "create", "--email", "ada@example.com")
+	c, err := parseServeConfig([]string{"--data-dir", dir, "--argon2-memory", "64", "--argon2-time", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := wire(ctx, c, newLogger("text", &bytes.Buffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, email := range []string{"ghost@example.com", "other@example.com", "ghost@example.com"} {
+		if _, err := a.svc.SignIn(ctx, email, "wrong password", keyward.Client{IP: "192.0.2.1"}); !keyward.IsCode(err, keyward.CodeInvalidCredentials) {
+			t.Fatalf("SignIn(%q) = %v, want invalid_credentials", email, err)
+		}
+	}
+	a.Close()
+	tests := []struct {
+		email string
+		want  int
+	}{
+		{"ghost@example.com", 2},
+		{"GHOST@example.com", 2},
+		{"other@example.com", 1},
+		{"never@example.com", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.email, func(t *testing.T) {
+			code, out := runCmd(t, dir, "", "audit", "list", "--email", tt.email)
+			if got := strings.Count(out, `"type":"signin.failed"`); code != 0 || got != tt.want {
+				t.Fatalf("audit list --email %s = %d, %d failures, want %d: %q", tt.email, code, got, tt.want, out)
+			}
+			if strings.Contains(out, "example.com") {
+				t.Fatalf("the output shows an email: %q", out)
+			}
+		})
+	}
+}
