@@ -18,8 +18,8 @@ const (
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, p *principal) error {
 	qv := r.URL.Query()
 	filters := auditFilters(qv)
-	v := AuditView{
-		Layout:    layoutFor(p, "Audit log", sectionAudit),
+	v := auditView{
+		layout:    layoutFor(p, "Audit log", sectionAudit),
 		Types:     typeOptions(qv.Get("type")),
 		Since:     qv.Get("since"),
 		Until:     qv.Get("until"),
@@ -47,11 +47,11 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, p *principal)
 	now := s.requestTime()
 	for i := range page.Events {
 		e := &page.Events[i]
-		row := EventRow{
+		row := eventRow{
 			Sentence: audit.Describe(e),
 			IP:       e.IP,
 			Failed:   e.Outcome == audit.Failure,
-			When:     timeView(e.Time, now),
+			When:     newTimeView(e.Time, now),
 		}
 		v.Events = append(v.Events, row)
 	}

@@ -47,9 +47,9 @@ func (s *Server) startSession(w http.ResponseWriter, res *keyward.SignInResult) 
 	}
 }
 
-func (s *Server) signupView() SignupView {
-	return SignupView{
-		Layout:   Layout{Title: "Create your account", Scripts: []string{passwordMeterJS}},
+func (s *Server) newSignupView() signupView {
+	return signupView{
+		layout:   layout{Title: "Create your account", Scripts: []string{passwordMeterJS}},
 		Disabled: !s.svc.Config().SignupEnabled,
 	}
 }
@@ -58,7 +58,7 @@ func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
 	if s.signedIn(r) {
 		return seeOther(w, r, "/settings/security")
 	}
-	v := s.signupView()
+	v := s.newSignupView()
 	return s.renderPage(w, r, http.StatusOK, "signup.html", &v)
 }
 
@@ -67,7 +67,7 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	email, pw, confirm := r.PostForm.Get("email"), r.PostForm.Get("password"), r.PostForm.Get("password_confirmation")
-	v := s.signupView()
+	v := s.newSignupView()
 	v.EmailValue = email
 	fail := func(err error, field string) error {
 		if !formError(err) {
@@ -104,9 +104,9 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 	return seeOther(w, r, "/settings/security")
 }
 
-func (s *Server) signinView(email, next string) SigninView {
-	return SigninView{
-		Layout:     Layout{Title: "Sign in"},
+func (s *Server) newSigninView(email, next string) signinView {
+	return signinView{
+		layout:     layout{Title: "Sign in"},
 		EmailValue: email,
 		Next:       next,
 		CanSignUp:  s.svc.Config().SignupEnabled,
@@ -118,7 +118,7 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
 	if s.signedIn(r) {
 		return seeOther(w, r, next)
 	}
-	v := s.signinView("", next)
+	v := s.newSigninView("", next)
 	return s.renderPage(w, r, http.StatusOK, "signin.html", &v)
 }
 
@@ -128,7 +128,7 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	email, pw := r.PostForm.Get("email"), r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
-	v := s.signinView(email, next)
+	v := s.newSigninView(email, next)
 	fail := func(err error, field string) error {
 		if !formError(err) {
 			return err

@@ -26,13 +26,13 @@ const maxFlashLen = 600
 func (s *Server) requestTime() time.Time { return s.svc.Now() }
 
 // layoutFor is the frame of a signed-in page.
-func layoutFor(p *principal, title, section string) Layout {
-	return Layout{Title: title, Email: p.account.Email, Section: section}
+func layoutFor(p *principal, title, section string) layout {
+	return layout{Title: title, Email: p.account.Email, Section: section}
 }
 
 // renderPage renders a page view, showing (and clearing) a pending flash.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, v layouter) error {
-	l := v.layout()
+	l := v.frame()
 	if text, kind, ok := s.takeFlash(w, r); ok {
 		l.Flash, l.FlashKind = text, kind
 	}
@@ -81,7 +81,7 @@ func formError(err error) bool {
 
 // showError puts err's message on the page, about field.
 // A wait is nobody's typing mistake, so it is about no field.
-func (l *Layout) showError(err error, field string) {
+func (l *layout) showError(err error, field string) {
 	if keyward.IsCode(err, keyward.CodeTooManyAttempts) {
 		field = ""
 	}

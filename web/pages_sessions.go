@@ -14,19 +14,19 @@ const sessionsPath = "/settings/security/sessions"
 
 func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *principal, list []keyward.Session, code int, err error) error {
 	now := s.requestTime()
-	v := SessionsView{Layout: layoutFor(p, "Sessions", sectionSessions)}
+	v := sessionsView{layout: layoutFor(p, "Sessions", sectionSessions)}
 	// The current session first, then the others, newest activity first
 	// (the order the service returns).
 	for _, x := range list {
-		row := SessionRow{
+		row := sessionRow{
 			ID:         x.ID,
 			Device:     x.Device.String(),
 			Type:       deviceType(x.Device),
 			IP:         x.IP,
 			Current:    x.ID == p.session.ID,
 			SecondStep: x.AAL >= 2,
-			Started:    timeView(x.CreatedAt, now),
-			LastActive: timeView(x.LastSeenAt, now),
+			Started:    newTimeView(x.CreatedAt, now),
+			LastActive: newTimeView(x.LastSeenAt, now),
 			EndAction:  sessionsPath + "/" + url.PathEscape(x.ID) + "/end",
 		}
 		if row.IP == "" {
@@ -34,7 +34,7 @@ func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *princip
 		}
 		if row.Current {
 			row.LastActive.Relative = "now"
-			v.Sessions = append([]SessionRow{row}, v.Sessions...)
+			v.Sessions = append([]sessionRow{row}, v.Sessions...)
 			continue
 		}
 		v.Sessions = append(v.Sessions, row)

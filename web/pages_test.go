@@ -66,8 +66,8 @@ func TestRelativeTime(t *testing.T) {
 func TestTimeView(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	at := time.Date(2026, 3, 10, 13, 58, 0, 0, time.FixedZone("CEST", 2*3600)) // 11:58 UTC
-	got := timeView(at, now)
-	want := TimeView{Relative: "2 minutes ago", ISO: "2026-03-10T11:58:00Z", Exact: "10 Mar 2026, 11:58:00 UTC", Date: "10 March 2026"}
+	got := newTimeView(at, now)
+	want := timeView{Relative: "2 minutes ago", ISO: "2026-03-10T11:58:00Z", Exact: "10 Mar 2026, 11:58:00 UTC", Date: "10 March 2026"}
 	if got != want {
 		t.Errorf("timeView = %+v, want %+v", got, want)
 	}
@@ -167,10 +167,10 @@ func TestDecodeFlash(t *testing.T) {
 }
 
 func TestTabs(t *testing.T) {
-	if tabs := (Layout{}).Tabs(); tabs != nil {
+	if tabs := (layout{}).Tabs(); tabs != nil {
 		t.Errorf("Tabs outside Security = %v, want none", tabs)
 	}
-	tabs := Layout{Section: sectionSessions}.Tabs()
+	tabs := layout{Section: sectionSessions}.Tabs()
 	var current []string
 	for _, tab := range tabs {
 		if tab.Current {

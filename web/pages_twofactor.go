@@ -23,19 +23,19 @@ const (
 	fieldDisablePassword    = "disable_password"
 )
 
-func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time) TwoFactorView {
+func (s *Server) newTwoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time) twoFactorView {
 	l := layoutFor(p, "Two-factor authentication", sectionTwoFactor)
 	l.Scripts = []string{"/static/copy.js", "/static/print.js"}
-	v := TwoFactorView{Layout: l, Enabled: st.Enabled, NeedsPassword: now.Sub(p.session.CreatedAt) > keyward.RecentSignIn}
+	v := twoFactorView{layout: l, Enabled: st.Enabled, NeedsPassword: now.Sub(p.session.CreatedAt) > keyward.RecentSignIn}
 	if st.Enabled {
 		if st.EnabledAt != nil {
-			v.EnabledOn = timeView(*st.EnabledAt, now)
+			v.EnabledOn = newTimeView(*st.EnabledAt, now)
 		}
 		v.CodesLeft, v.CodesLow = backupCodesLeft(st.BackupCodesRemaining)
 		return v
 	}
 	if ps := setup; ps != nil {
-		v.Setup = &SetupView{
+		v.Setup = &setupView{
 			QR:         template.URL(pngDataURL(ps.QRPNG)),
 			GroupedKey: totp.GroupKey(ps.Secret),
 			Account:    ps.Account,
@@ -44,7 +44,7 @@ func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, setup 
 			Algorithm:  "SHA-1",
 			Digits:     totp.Digits,
 			Period:     strconv.Itoa(int(totp.Period/time.Second)) + " seconds",
-			Expires:    timeView(ps.ExpiresAt, now),
+			Expires:    newTimeView(ps.ExpiresAt, now),
 		}
 	}
 	return v
@@ -66,7 +66,7 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 			return serr
 		}
 	}
-	v := s.twoFactorView(p, st, setup, s.requestTime())
+	v := s.newTwoFactorView(p, st, setup, s.requestTime())
 	code := http.StatusOK
 	if err != nil {
 		setRetryAfter(w, err, status(err))
@@ -84,10 +84,10 @@ func (s *Server) showBackupCodes(w http.ResponseWriter, r *http.Request, p *prin
 	l.Scripts = []string{"/static/print.js"}
 	issuer := s.svc.Config().Issuer
 	file := backupCodesFile(issuer, p.account.Email, codes, now)
-	v := TwoFactorView{
-		Layout:  l,
+	v := twoFactorView{
+		layout:  l,
 		Enabled: true,
-		BackupCodes: &BackupCodesView{
+		BackupCodes: &backupCodesView{
 			Heading:  heading,
 			For:      issuer + " backup codes for " + p.account.Email + ", " + now.Format("2 January 2006"),
 			Codes:    codes,

@@ -46,8 +46,8 @@ func parsePages() (*pages, error) {
 	return p, nil
 }
 
-// Layout is what every page's view carries for the shared frame.
-type Layout struct {
+// layout is what every page's view carries for the shared frame.
+type layout struct {
 	Title   string
 	Email   string // the signed-in person; "" when signed out
 	Section string // the Security section shown, for the navigation
@@ -57,7 +57,7 @@ type Layout struct {
 	FlashKind string
 	// ErrorField names the form field Error is about (usually its name
 	// attribute), so the field is marked with aria-invalid and points at the
-	// error with aria-describedby (Layout.Invalid, Layout.DescribedBy).
+	// error with aria-describedby (layout.Invalid, layout.DescribedBy).
 	ErrorField string
 	// Scripts are the page's own scripts under /static/ (progressive
 	// enhancement only: every page works without them).
@@ -83,9 +83,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	_, _ = buf.WriteTo(w)
 }
 
-// ErrorView is the friendly page a person sees instead of an error body.
-type ErrorView struct {
-	Layout
+// errorView is the friendly page a person sees instead of an error body.
+type errorView struct {
+	layout
 	Status  int
 	Heading string
 	Message string
@@ -96,7 +96,7 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status 
 	if heading == "" {
 		heading = "Error"
 	}
-	v := ErrorView{Layout: Layout{Title: heading}, Status: status, Heading: heading, Message: msg}
+	v := errorView{layout: layout{Title: heading}, Status: status, Heading: heading, Message: msg}
 	t, ok := s.pages.byName["error.html"]
 	var buf bytes.Buffer
 	if !ok || t.Execute(&buf, v) != nil {
