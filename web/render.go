@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"path"
 	"strings"
 
@@ -106,30 +105,6 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
-}
-
-// Page handlers return errors like API handlers, through the same adapter
-// (handle): writeError answers a page request with an error page.
-type signedInFunc func(w http.ResponseWriter, r *http.Request, p *principal) error
-
-// pageAuthed sends a signed-out visitor to sign in, and back afterwards.
-func (s *Server) pageAuthed(h signedInFunc) http.Handler {
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := s.authenticate(r)
-		if keyward.IsCode(err, keyward.CodeUnauthenticated) {
-			s.clearCookie(w, s.cookie.session)
-			next := r.URL.RequestURI()
-			if r.Method != http.MethodGet {
-				next = "/settings/security"
-			}
-			http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return h(w, r, p)
-	})
 }
 
 func (s *Server) static() http.Handler {
