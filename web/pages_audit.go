@@ -38,11 +38,10 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, p *principal)
 		// A filter typed into the form is shown again with the reason; a
 		// cursor is only ever one of our links, so a bad one is the error
 		// page, like the API's 400.
-		if v.Paged || !formError(err) {
+		if v.Paged {
 			return err
 		}
-		v.showError(err, "")
-		return s.renderPage(w, r, status(err), "audit.html", &v)
+		return s.rerender(w, r, "audit.html", &v, err, "")
 	}
 	now := s.requestTime()
 	for i := range page.Events {

@@ -88,6 +88,19 @@ func (l *layout) showError(err error, field string) {
 	l.Error, l.ErrorField = keyward.ErrorMessage(err), field
 }
 
+// rerender shows a form's page again with err's message about field, with
+// err's status (and Retry-After when err says to wait). An error that is
+// not the person's to fix is returned instead, for the error page.
+func (s *Server) rerender(w http.ResponseWriter, r *http.Request, name string, v layouter, err error, field string) error {
+	if !formError(err) {
+		return err
+	}
+	st := status(err)
+	setRetryAfter(w, err, st)
+	v.frame().showError(err, field)
+	return s.renderPage(w, r, st, name, v)
+}
+
 // Flash: a one-line message that survives one redirect, in an HttpOnly
 // cookie holding "<kind>.<base64url of the text>". It is read and cleared by
 // the next page that renders.

@@ -108,21 +108,14 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, p *princ
 	signOut := f.Get("sign_out_other_sessions") != ""
 	v := newPasswordView(p)
 	v.SignOutOthers = signOut
-	fail := func(err error, field string) error {
-		if !formError(err) {
-			return err
-		}
-		setRetryAfter(w, err, status(err))
-		v.showError(err, field)
-		return s.renderPage(w, r, status(err), "password.html", &v)
-	}
+	const page = "password.html"
 	switch {
 	case current == "":
-		return fail(invalid("Enter your current password."), "current_password")
+		return s.rerender(w, r, page, &v, invalid("Enter your current password."), "current_password")
 	case next == "":
-		return fail(invalid("Enter a new password."), "new_password")
+		return s.rerender(w, r, page, &v, invalid("Enter a new password."), "new_password")
 	case next != confirm:
-		return fail(invalid("The new passwords do not match. Nothing was changed."), "new_password_confirmation")
+		return s.rerender(w, r, page, &v, invalid("The new passwords do not match. Nothing was changed."), "new_password_confirmation")
 	}
 	n, err := s.svc.ChangePassword(r.Context(), p.session, current, next, signOut, s.client(r))
 	if err != nil {
@@ -130,7 +123,7 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, p *princ
 		if keyward.IsCode(err, keyward.CodeInvalidCurrentPass) {
 			field = "current_password"
 		}
-		return fail(err, field)
+		return s.rerender(w, r, page, &v, err, field)
 	}
 	s.setFlash(w, flashOK, passwordChangedFlash(n, signOut))
 	return seeOther(w, r, "/settings/security/password")

@@ -54,7 +54,7 @@ func (s *Server) newTwoFactorView(p *principal, st *keyward.TwoFactorStatus, set
 // about field when err is set.
 func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *principal, err error, field string) error {
 	if err != nil && !formError(err) {
-		return err
+		return err // for the error page: no need to load the state
 	}
 	st, serr := s.svc.TwoFactor(r.Context(), p.account)
 	if serr != nil {
@@ -67,13 +67,10 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 		}
 	}
 	v := s.newTwoFactorView(p, st, setup, s.requestTime())
-	code := http.StatusOK
 	if err != nil {
-		setRetryAfter(w, err, status(err))
-		v.showError(err, field)
-		code = status(err)
+		return s.rerender(w, r, "two_factor.html", &v, err, field)
 	}
-	return s.renderPage(w, r, code, "two_factor.html", &v)
+	return s.renderPage(w, r, http.StatusOK, "two_factor.html", &v)
 }
 
 // showBackupCodes renders a new set of codes: with 200, not a redirect,
