@@ -26,7 +26,7 @@ const (
 func (s *Server) newTwoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time) twoFactorView {
 	l := layoutFor(p, "Two-factor authentication", sectionTwoFactor)
 	l.Scripts = []string{"/static/copy.js", "/static/print.js"}
-	v := twoFactorView{layout: l, Enabled: st.Enabled, NeedsPassword: now.Sub(p.session.CreatedAt) > keyward.RecentSignIn}
+	v := twoFactorView{layout: l, Enabled: st.Enabled, NeedsPassword: s.svc.SetupNeedsPassword(p.session)}
 	if st.Enabled {
 		if st.EnabledAt != nil {
 			v.EnabledOn = newTimeView(*st.EnabledAt, now)

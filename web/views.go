@@ -171,8 +171,8 @@ type twoFactorView struct {
 	CodesLow    bool   // three or fewer: warning styling
 	Setup       *setupView
 	BackupCodes *backupCodesView
-	// NeedsPassword: the session is older than keyward.RecentSignIn, so
-	// setting up asks for the password again.
+	// NeedsPassword: setting up asks for the password again, as the
+	// service says (Service.SetupNeedsPassword).
 	NeedsPassword bool
 }
 
