@@ -205,8 +205,5 @@ func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, e
 			return rows, fmt.Errorf("sign-in flood: %w", err)
 		}
 	}
-	if t.kw.exited() {
-		return rows, fmt.Errorf("keyward exited during the run (%v); its log:\n%s", t.kw.err, t.kw.logTail())
-	}
-	return rows, nil
+	return rows, t.kw.exitedDuring("the run")
 }

@@ -178,8 +178,8 @@ func (b *bench) signInFlood(ctx context.Context, t *target) ([]row, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	if t.kw.exited() {
-		return nil, fmt.Errorf("keyward exited during the flood (%v); its log:\n%s", t.kw.err, t.kw.logTail())
+	if err := t.kw.exitedDuring("the flood"); err != nil {
+		return nil, err
 	}
 
 	rows := []row{
