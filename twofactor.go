@@ -93,6 +93,13 @@ func noPendingSetup() *Error {
 // authentication factors is a sensitive action).
 const RecentSignIn = 10 * time.Minute
 
+// SetupNeedsPassword reports whether caller must give the password again
+// to start a setup (BeginTOTPSetup): its sign-in is older than RecentSignIn.
+// The pages ask for the password only when it does.
+func (s *Service) SetupNeedsPassword(caller *Session) bool {
+	return s.clock().Sub(caller.CreatedAt) > RecentSignIn
+}
+
 func reauthRequired() *Error {
 	return Errorf(CodeReauthRequired, "Enter your password again to change two-factor authentication.")
 }

@@ -9,29 +9,6 @@ import (
 	"github.com/keyward/keyward/device"
 )
 
-// Handlers return errors (the way tsweb does): the adapter turns an error
-// into the client's answer, JSON or a page, in one place.
-type apiFunc func(w http.ResponseWriter, r *http.Request) error
-type authedFunc func(w http.ResponseWriter, r *http.Request, p *principal) error
-
-func (s *Server) handle(h apiFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			s.writeError(w, r, err)
-		}
-	})
-}
-
-func (s *Server) apiAuthed(h authedFunc) http.Handler {
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := s.authenticate(r)
-		if err != nil {
-			return err
-		}
-		return h(w, r, p)
-	})
-}
-
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -624,6 +624,30 @@ func TestAPITwoFactorSetupAsksForThePasswordAfterAWhile(t *testing.T) {
 	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, map[string]string{"password": apiPassword}), 200, "")
 }
 
+// The page's setup form has a password field exactly when the service
+// would refuse to start a setup without one.
+func TestTwoFactorPageAsksForThePasswordAfterAWhile(t *testing.T) {
+	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
+	tok := e.signUpIn(t, "ada@example.com")
+	const field = `id="setup-password-first" name="password"`
+	for _, c := range []struct {
+		name    string
+		advance time.Duration
+		want    bool
+	}{
+		{"just signed in", 0, false},
+		{"at RecentSignIn", keyward.RecentSignIn, false},
+		{"past RecentSignIn", time.Second, true},
+	} {
+		e.Clock.Advance(c.advance)
+		r := e.call(t, "GET", "/settings/security/two-factor", tok, nil)
+		wantStatus(t, r, 200, "")
+		if got := bytes.Contains(r.body, []byte(field)); got != c.want {
+			t.Errorf("%s: password field shown = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // The attack on a pending setup, over HTTP: a session older than
 // RecentSignIn (someone else's, left signed in) may not start a setup
 // without the password; it must not read the owner's setup on the page nor

@@ -18,8 +18,8 @@ const (
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, p *principal) error {
 	qv := r.URL.Query()
 	filters := auditFilters(qv)
-	v := AuditView{
-		Layout:    layoutFor(p, "Audit log", sectionAudit),
+	v := auditView{
+		layout:    layoutFor(p, "Audit log", sectionAudit),
 		Types:     typeOptions(qv.Get("type")),
 		Since:     qv.Get("since"),
 		Until:     qv.Get("until"),
@@ -38,20 +38,19 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, p *principal)
 		// A filter typed into the form is shown again with the reason; a
 		// cursor is only ever one of our links, so a bad one is the error
 		// page, like the API's 400.
-		if v.Paged || !formError(err) {
+		if v.Paged {
 			return err
 		}
-		v.showError(err, "")
-		return s.renderPage(w, r, status(err), "audit.html", &v)
+		return s.rerender(w, r, "audit.html", &v, err, "")
 	}
 	now := s.requestTime()
 	for i := range page.Events {
 		e := &page.Events[i]
-		row := EventRow{
+		row := eventRow{
 			Sentence: audit.Describe(e),
 			IP:       e.IP,
 			Failed:   e.Outcome == audit.Failure,
-			When:     timeView(e.Time, now),
+			When:     newTimeView(e.Time, now),
 		}
 		v.Events = append(v.Events, row)
 	}

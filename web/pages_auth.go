@@ -47,9 +47,9 @@ func (s *Server) startSession(w http.ResponseWriter, res *keyward.SignInResult) 
 	}
 }
 
-func (s *Server) signupView() SignupView {
-	return SignupView{
-		Layout:   Layout{Title: "Create your account", Scripts: []string{passwordMeterJS}},
+func (s *Server) newSignupView() signupView {
+	return signupView{
+		layout:   layout{Title: "Create your account", Scripts: []string{passwordMeterJS}},
 		Disabled: !s.svc.Config().SignupEnabled,
 	}
 }
@@ -58,7 +58,7 @@ func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
 	if s.signedIn(r) {
 		return seeOther(w, r, "/settings/security")
 	}
-	v := s.signupView()
+	v := s.newSignupView()
 	return s.renderPage(w, r, http.StatusOK, "signup.html", &v)
 }
 
@@ -67,29 +67,19 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	email, pw, confirm := r.PostForm.Get("email"), r.PostForm.Get("password"), r.PostForm.Get("password_confirmation")
-	v := s.signupView()
+	v := s.newSignupView()
 	v.EmailValue = email
-	fail := func(err error, field string) error {
-		if !formError(err) {
-			return err
-		}
-		setRetryAfter(w, err, status(err))
-		v.showError(err, field)
-		if keyward.IsCode(err, keyward.CodeSignupDisabled) {
-			v.Disabled = true
-		}
-		return s.renderPage(w, r, status(err), "signup.html", &v)
-	}
+	const page = "signup.html"
 	if v.Disabled {
-		return fail(keyward.Errorf(keyward.CodeSignupDisabled, "Sign-up is turned off here. Ask the operator for an account."), "")
+		return s.rerender(w, r, page, &v, keyward.Errorf(keyward.CodeSignupDisabled, "Sign-up is turned off here. Ask the operator for an account."), "")
 	}
 	switch {
 	case email == "":
-		return fail(invalid("Enter your email address."), "email")
+		return s.rerender(w, r, page, &v, invalid("Enter your email address."), "email")
 	case pw == "":
-		return fail(invalid("Choose a password."), "password")
+		return s.rerender(w, r, page, &v, invalid("Choose a password."), "password")
 	case pw != confirm:
-		return fail(invalid("The passwords do not match. Type the same password twice."), "password_confirmation")
+		return s.rerender(w, r, page, &v, invalid("The passwords do not match. Type the same password twice."), "password_confirmation")
 	}
 	res, err := s.svc.SignUpAndSignIn(r.Context(), email, pw, s.client(r))
 	if err != nil {
@@ -97,16 +87,19 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 		if keyward.IsCode(err, keyward.CodeInvalidEmail) || keyward.IsCode(err, keyward.CodeEmailTaken) {
 			field = "email"
 		}
-		return fail(err, field)
+		if keyward.IsCode(err, keyward.CodeSignupDisabled) {
+			v.Disabled = true // turned off since the form was shown
+		}
+		return s.rerender(w, r, page, &v, err, field)
 	}
 	s.startSession(w, res)
 	s.setFlash(w, flashOK, "Your account is ready. Welcome to keyward.")
 	return seeOther(w, r, "/settings/security")
 }
 
-func (s *Server) signinView(email, next string) SigninView {
-	return SigninView{
-		Layout:     Layout{Title: "Sign in"},
+func (s *Server) newSigninView(email, next string) signinView {
+	return signinView{
+		layout:     layout{Title: "Sign in"},
 		EmailValue: email,
 		Next:       next,
 		CanSignUp:  s.svc.Config().SignupEnabled,
@@ -118,7 +111,7 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
 	if s.signedIn(r) {
 		return seeOther(w, r, next)
 	}
-	v := s.signinView("", next)
+	v := s.newSigninView("", next)
 	return s.renderPage(w, r, http.StatusOK, "signin.html", &v)
 }
 
@@ -128,20 +121,13 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	email, pw := r.PostForm.Get("email"), r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
-	v := s.signinView(email, next)
-	fail := func(err error, field string) error {
-		if !formError(err) {
-			return err
-		}
-		setRetryAfter(w, err, status(err))
-		v.showError(err, field)
-		return s.renderPage(w, r, status(err), "signin.html", &v)
-	}
+	v := s.newSigninView(email, next)
+	const page = "signin.html"
 	switch {
 	case email == "":
-		return fail(invalid("Enter your email address."), "email")
+		return s.rerender(w, r, page, &v, invalid("Enter your email address."), "email")
 	case pw == "":
-		return fail(invalid("Enter your password."), "password")
+		return s.rerender(w, r, page, &v, invalid("Enter your password."), "password")
 	}
 	c := s.client(r)
 	if dc, err := r.Cookie(s.cookie.device); err == nil {
@@ -149,7 +135,7 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := s.svc.SignIn(r.Context(), email, pw, c)
 	if err != nil {
-		return fail(err, "password")
+		return s.rerender(w, r, page, &v, err, "password")
 	}
 	if res.MFARequired() {
 		// The mfa token travels only in its cookie, never in a URL.
@@ -198,27 +184,21 @@ func (s *Server) signinMFASubmit(w http.ResponseWriter, r *http.Request) error {
 		return s.mfaExpired(w, r, next, mfaMissing)
 	}
 	v := newSigninMFAView(next, r.PostForm.Get("method") == "backup")
-	fail := func(err error) error {
-		if !formError(err) {
-			return err
-		}
-		setRetryAfter(w, err, status(err))
-		v.showError(err, "code")
-		return s.renderPage(w, r, status(err), "signin_2fa.html", &v)
-	}
+	const page = "signin_2fa.html"
 	code := r.PostForm.Get("code")
 	if code == "" {
+		msg := "Enter the 6-digit code from your authenticator app."
 		if v.Backup {
-			return fail(invalid("Enter one of your backup codes."))
+			msg = "Enter one of your backup codes."
 		}
-		return fail(invalid("Enter the 6-digit code from your authenticator app."))
+		return s.rerender(w, r, page, &v, invalid(msg), "code")
 	}
 	res, err := s.svc.CompleteSignIn(r.Context(), c.Value, code, s.client(r))
 	if keyward.IsCode(err, keyward.CodeMFATokenExpired) {
 		return s.mfaExpired(w, r, next, keyward.ErrorMessage(err))
 	}
 	if err != nil {
-		return fail(err)
+		return s.rerender(w, r, page, &v, err, "code")
 	}
 	s.clearCookie(w, s.cookie.mfa)
 	s.startSession(w, res)

@@ -26,13 +26,13 @@ const maxFlashLen = 600
 func (s *Server) requestTime() time.Time { return s.svc.Now() }
 
 // layoutFor is the frame of a signed-in page.
-func layoutFor(p *principal, title, section string) Layout {
-	return Layout{Title: title, Email: p.account.Email, Section: section}
+func layoutFor(p *principal, title, section string) layout {
+	return layout{Title: title, Email: p.account.Email, Section: section}
 }
 
 // renderPage renders a page view, showing (and clearing) a pending flash.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, v layouter) error {
-	l := v.layout()
+	l := v.frame()
 	if text, kind, ok := s.takeFlash(w, r); ok {
 		l.Flash, l.FlashKind = text, kind
 	}
@@ -81,11 +81,24 @@ func formError(err error) bool {
 
 // showError puts err's message on the page, about field.
 // A wait is nobody's typing mistake, so it is about no field.
-func (l *Layout) showError(err error, field string) {
+func (l *layout) showError(err error, field string) {
 	if keyward.IsCode(err, keyward.CodeTooManyAttempts) {
 		field = ""
 	}
 	l.Error, l.ErrorField = keyward.ErrorMessage(err), field
+}
+
+// rerender shows a form's page again with err's message about field, with
+// err's status (and Retry-After when err says to wait). An error that is
+// not the person's to fix is returned instead, for the error page.
+func (s *Server) rerender(w http.ResponseWriter, r *http.Request, name string, v layouter, err error, field string) error {
+	if !formError(err) {
+		return err
+	}
+	st := status(err)
+	setRetryAfter(w, err, st)
+	v.frame().showError(err, field)
+	return s.renderPage(w, r, st, name, v)
 }
 
 // Flash: a one-line message that survives one redirect, in an HttpOnly

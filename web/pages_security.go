@@ -14,7 +14,7 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, p *princip
 	ctx := r.Context()
 	now := s.requestTime()
 
-	password := SecurityCard{
+	password := securityCard{
 		Title:   "Password",
 		Href:    "/settings/security/password",
 		Summary: "Change the password you sign in with.",
@@ -24,14 +24,14 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, p *princip
 		return err
 	}
 	if len(changed.Events) > 0 {
-		t := timeView(changed.Events[0].Time, now)
+		t := newTimeView(changed.Events[0].Time, now)
 		password.Status, password.When, password.StatusEnd = "Last changed", &t, "."
 	} else {
-		t := timeView(p.account.CreatedAt, now)
+		t := newTimeView(p.account.CreatedAt, now)
 		password.Status, password.When, password.StatusEnd = "Set when the account was created,", &t, "."
 	}
 
-	twoFactor := SecurityCard{
+	twoFactor := securityCard{
 		Title:   "Two-factor authentication",
 		Href:    "/settings/security/two-factor",
 		Summary: "Ask for a code from your phone as well as your password.",
@@ -47,7 +47,7 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, p *princip
 		twoFactor.Status, twoFactor.Warning = "Off. Turn it on to protect your account even if your password leaks.", true
 	}
 
-	sessions := SecurityCard{
+	sessions := securityCard{
 		Title:   "Sessions",
 		Href:    "/settings/security/sessions",
 		Summary: "See where you are signed in, and sign out devices you do not recognise.",
@@ -62,7 +62,7 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, p *princip
 		sessions.Status = plural(n, "active session", "active sessions") + ", including this device."
 	}
 
-	auditCard := SecurityCard{
+	auditCard := securityCard{
 		Title:   "Audit log",
 		Href:    "/settings/security/audit",
 		Summary: "Every sign-in and security change on your account.",
@@ -73,28 +73,28 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, p *princip
 	}
 	if len(latest.Events) > 0 {
 		e := &latest.Events[0]
-		t := timeView(e.Time, now)
+		t := newTimeView(e.Time, now)
 		auditCard.Status, auditCard.When, auditCard.StatusEnd = "Latest event", &t, ": "+audit.Describe(e)+"."
 		auditCard.Warning = e.Outcome == audit.Failure
 	} else {
 		auditCard.Status = "No events yet."
 	}
 
-	v := SecurityView{
-		Layout: layoutFor(p, "Security", sectionOverview),
-		Cards:  []SecurityCard{password, twoFactor, sessions, auditCard},
+	v := securityView{
+		layout: layoutFor(p, "Security", sectionOverview),
+		Cards:  []securityCard{password, twoFactor, sessions, auditCard},
 	}
 	return s.renderPage(w, r, http.StatusOK, "security.html", &v)
 }
 
-func passwordView(p *principal) PasswordView {
+func newPasswordView(p *principal) passwordView {
 	l := layoutFor(p, "Password", sectionPassword)
 	l.Scripts = []string{passwordMeterJS}
-	return PasswordView{Layout: l, SignOutOthers: true}
+	return passwordView{layout: l, SignOutOthers: true}
 }
 
 func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, p *principal) error {
-	v := passwordView(p)
+	v := newPasswordView(p)
 	return s.renderPage(w, r, http.StatusOK, "password.html", &v)
 }
 
@@ -106,23 +106,16 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, p *princ
 	current, next, confirm := f.Get("current_password"), f.Get("new_password"), f.Get("new_password_confirmation")
 	// An unticked checkbox sends nothing.
 	signOut := f.Get("sign_out_other_sessions") != ""
-	v := passwordView(p)
+	v := newPasswordView(p)
 	v.SignOutOthers = signOut
-	fail := func(err error, field string) error {
-		if !formError(err) {
-			return err
-		}
-		setRetryAfter(w, err, status(err))
-		v.showError(err, field)
-		return s.renderPage(w, r, status(err), "password.html", &v)
-	}
+	const page = "password.html"
 	switch {
 	case current == "":
-		return fail(invalid("Enter your current password."), "current_password")
+		return s.rerender(w, r, page, &v, invalid("Enter your current password."), "current_password")
 	case next == "":
-		return fail(invalid("Enter a new password."), "new_password")
+		return s.rerender(w, r, page, &v, invalid("Enter a new password."), "new_password")
 	case next != confirm:
-		return fail(invalid("The new passwords do not match. Nothing was changed."), "new_password_confirmation")
+		return s.rerender(w, r, page, &v, invalid("The new passwords do not match. Nothing was changed."), "new_password_confirmation")
 	}
 	n, err := s.svc.ChangePassword(r.Context(), p.session, current, next, signOut, s.client(r))
 	if err != nil {
@@ -130,7 +123,7 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, p *princ
 		if keyward.IsCode(err, keyward.CodeInvalidCurrentPass) {
 			field = "current_password"
 		}
-		return fail(err, field)
+		return s.rerender(w, r, page, &v, err, field)
 	}
 	s.setFlash(w, flashOK, passwordChangedFlash(n, signOut))
 	return seeOther(w, r, "/settings/security/password")

@@ -12,21 +12,22 @@ import (
 
 const sessionsPath = "/settings/security/sessions"
 
-func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *principal, list []keyward.Session, code int, err error) error {
+// showSessions renders the list, with err's message when err is set.
+func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *principal, list []keyward.Session, err error) error {
 	now := s.requestTime()
-	v := SessionsView{Layout: layoutFor(p, "Sessions", sectionSessions)}
+	v := sessionsView{layout: layoutFor(p, "Sessions", sectionSessions)}
 	// The current session first, then the others, newest activity first
 	// (the order the service returns).
 	for _, x := range list {
-		row := SessionRow{
+		row := sessionRow{
 			ID:         x.ID,
 			Device:     x.Device.String(),
 			Type:       deviceType(x.Device),
 			IP:         x.IP,
 			Current:    x.ID == p.session.ID,
 			SecondStep: x.AAL >= 2,
-			Started:    timeView(x.CreatedAt, now),
-			LastActive: timeView(x.LastSeenAt, now),
+			Started:    newTimeView(x.CreatedAt, now),
+			LastActive: newTimeView(x.LastSeenAt, now),
 			EndAction:  sessionsPath + "/" + url.PathEscape(x.ID) + "/end",
 		}
 		if row.IP == "" {
@@ -34,17 +35,16 @@ func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *princip
 		}
 		if row.Current {
 			row.LastActive.Relative = "now"
-			v.Sessions = append([]SessionRow{row}, v.Sessions...)
+			v.Sessions = append([]sessionRow{row}, v.Sessions...)
 			continue
 		}
 		v.Sessions = append(v.Sessions, row)
 		v.Others++
 	}
 	if err != nil {
-		setRetryAfter(w, err, status(err))
-		v.showError(err, "")
+		return s.rerender(w, r, "sessions.html", &v, err, "")
 	}
-	return s.renderPage(w, r, code, "sessions.html", &v)
+	return s.renderPage(w, r, http.StatusOK, "sessions.html", &v)
 }
 
 func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -52,7 +52,7 @@ func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request, p *princip
 	if err != nil {
 		return err
 	}
-	return s.showSessions(w, r, p, list, http.StatusOK, nil)
+	return s.showSessions(w, r, p, list, nil)
 }
 
 func (s *Server) endOtherSessionsSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -81,13 +81,10 @@ func (s *Server) endSessionSubmit(w http.ResponseWriter, r *http.Request, p *pri
 		}
 	}
 	if err := s.svc.RevokeSession(r.Context(), p.session, id, s.client(r)); err != nil {
-		if !formError(err) {
-			return err
-		}
 		if keyward.IsCode(err, keyward.CodeNotFound) {
 			err = keyward.Errorf(keyward.CodeNotFound, "That session has already ended.")
 		}
-		return s.showSessions(w, r, p, list, status(err), err)
+		return s.showSessions(w, r, p, list, err)
 	}
 	msg := "Session ended. That device is signed out."
 	if name != "" {

@@ -66,8 +66,8 @@ func TestRelativeTime(t *testing.T) {
 func TestTimeView(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	at := time.Date(2026, 3, 10, 13, 58, 0, 0, time.FixedZone("CEST", 2*3600)) // 11:58 UTC
-	got := timeView(at, now)
-	want := TimeView{Relative: "2 minutes ago", ISO: "2026-03-10T11:58:00Z", Exact: "10 Mar 2026, 11:58:00 UTC", Date: "10 March 2026"}
+	got := newTimeView(at, now)
+	want := timeView{Relative: "2 minutes ago", ISO: "2026-03-10T11:58:00Z", Exact: "10 Mar 2026, 11:58:00 UTC", Date: "10 March 2026"}
 	if got != want {
 		t.Errorf("timeView = %+v, want %+v", got, want)
 	}
@@ -167,10 +167,10 @@ func TestDecodeFlash(t *testing.T) {
 }
 
 func TestTabs(t *testing.T) {
-	if tabs := (Layout{}).Tabs(); tabs != nil {
+	if tabs := (layout{}).Tabs(); tabs != nil {
 		t.Errorf("Tabs outside Security = %v, want none", tabs)
 	}
-	tabs := Layout{Section: sectionSessions}.Tabs()
+	tabs := layout{Section: sectionSessions}.Tabs()
 	var current []string
 	for _, tab := range tabs {
 		if tab.Current {
@@ -769,5 +769,54 @@ func TestStaticFiles(t *testing.T) {
 	for _, f := range []string{"style.css", "password-meter.js", "copy.js", "print.js"} {
 		p := e.get("/static/" + f)
 		wantStatus(t, f, p, 200)
+	}
+}
+
+// rerender shows the form again for the person's own mistakes (with the
+// status, the message, the field and any wait) and leaves every other error
+// to the error page.
+func TestRerender(t *testing.T) {
+	srv, err := New(nil, Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		err        error
+		field      string
+		wantErr    bool   // returned for the error page, nothing written
+		wantStatus int    // else the form again, with
+		wantField  string // the field the message is about
+		wantRetry  string // Retry-After
+	}{
+		{"a typing mistake", invalid("Enter your password."), "password", false, 400, "password", ""},
+		{"a wrong password", keyward.Errorf(keyward.CodeInvalidCredentials, "That email and password do not match."), "password", false, 401, "password", ""},
+		{"a wait is about no field", &keyward.Error{Code: keyward.CodeTooManyAttempts, Message: "Too many attempts.", RetryAfter: 3 * time.Second}, "password", false, 429, "", "3"},
+		{"the store is down", &keyward.Error{Code: keyward.CodeUnavailable, Message: "The server is busy.", RetryAfter: time.Second}, "password", true, 0, "", ""},
+		{"a fault", keyward.Internal(io.ErrUnexpectedEOF), "password", true, 0, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("POST", "/signin", nil)
+			v := signinView{layout: layout{Title: "Sign in"}, EmailValue: "ada@example.com", Next: "/settings/security"}
+			got := srv.rerender(w, r, "signin.html", &v, c.err, c.field)
+			if c.wantErr {
+				if got != c.err || w.Body.Len() != 0 || w.Header().Get("Retry-After") != "" {
+					t.Fatalf("rerender = %v, wrote %d bytes, Retry-After %q; want the error back and nothing written", got, w.Body.Len(), w.Header().Get("Retry-After"))
+				}
+				return
+			}
+			if got != nil {
+				t.Fatalf("rerender = %v, want nil", got)
+			}
+			if w.Code != c.wantStatus || v.ErrorField != c.wantField || v.Error != keyward.ErrorMessage(c.err) || w.Header().Get("Retry-After") != c.wantRetry {
+				t.Errorf("got status %d, field %q, error %q, Retry-After %q; want %d, %q, %q, %q",
+					w.Code, v.ErrorField, v.Error, w.Header().Get("Retry-After"), c.wantStatus, c.wantField, keyward.ErrorMessage(c.err), c.wantRetry)
+			}
+			if !strings.Contains(w.Body.String(), html.EscapeString(keyward.ErrorMessage(c.err))) {
+				t.Errorf("the page does not show %q", keyward.ErrorMessage(c.err))
+			}
+		})
 	}
 }

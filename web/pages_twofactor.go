@@ -23,19 +23,19 @@ const (
 	fieldDisablePassword    = "disable_password"
 )
 
-func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time) TwoFactorView {
+func (s *Server) newTwoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time) twoFactorView {
 	l := layoutFor(p, "Two-factor authentication", sectionTwoFactor)
 	l.Scripts = []string{"/static/copy.js", "/static/print.js"}
-	v := TwoFactorView{Layout: l, Enabled: st.Enabled, NeedsPassword: now.Sub(p.session.CreatedAt) > keyward.RecentSignIn}
+	v := twoFactorView{layout: l, Enabled: st.Enabled, NeedsPassword: s.svc.SetupNeedsPassword(p.session)}
 	if st.Enabled {
 		if st.EnabledAt != nil {
-			v.EnabledOn = timeView(*st.EnabledAt, now)
+			v.EnabledOn = newTimeView(*st.EnabledAt, now)
 		}
 		v.CodesLeft, v.CodesLow = backupCodesLeft(st.BackupCodesRemaining)
 		return v
 	}
 	if ps := setup; ps != nil {
-		v.Setup = &SetupView{
+		v.Setup = &setupView{
 			QR:         template.URL(pngDataURL(ps.QRPNG)),
 			GroupedKey: totp.GroupKey(ps.Secret),
 			Account:    ps.Account,
@@ -44,7 +44,7 @@ func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, setup 
 			Algorithm:  "SHA-1",
 			Digits:     totp.Digits,
 			Period:     strconv.Itoa(int(totp.Period/time.Second)) + " seconds",
-			Expires:    timeView(ps.ExpiresAt, now),
+			Expires:    newTimeView(ps.ExpiresAt, now),
 		}
 	}
 	return v
@@ -54,7 +54,7 @@ func (s *Server) twoFactorView(p *principal, st *keyward.TwoFactorStatus, setup 
 // about field when err is set.
 func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *principal, err error, field string) error {
 	if err != nil && !formError(err) {
-		return err
+		return err // for the error page: no need to load the state
 	}
 	st, serr := s.svc.TwoFactor(r.Context(), p.account)
 	if serr != nil {
@@ -66,14 +66,11 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 			return serr
 		}
 	}
-	v := s.twoFactorView(p, st, setup, s.requestTime())
-	code := http.StatusOK
+	v := s.newTwoFactorView(p, st, setup, s.requestTime())
 	if err != nil {
-		setRetryAfter(w, err, status(err))
-		v.showError(err, field)
-		code = status(err)
+		return s.rerender(w, r, "two_factor.html", &v, err, field)
 	}
-	return s.renderPage(w, r, code, "two_factor.html", &v)
+	return s.renderPage(w, r, http.StatusOK, "two_factor.html", &v)
 }
 
 // showBackupCodes renders a new set of codes: with 200, not a redirect,
@@ -84,10 +81,10 @@ func (s *Server) showBackupCodes(w http.ResponseWriter, r *http.Request, p *prin
 	l.Scripts = []string{"/static/print.js"}
 	issuer := s.svc.Config().Issuer
 	file := backupCodesFile(issuer, p.account.Email, codes, now)
-	v := TwoFactorView{
-		Layout:  l,
+	v := twoFactorView{
+		layout:  l,
 		Enabled: true,
-		BackupCodes: &BackupCodesView{
+		BackupCodes: &backupCodesView{
 			Heading:  heading,
 			For:      issuer + " backup codes for " + p.account.Email + ", " + now.Format("2 January 2006"),
 			Codes:    codes,

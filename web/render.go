@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"path"
 	"strings"
 
@@ -46,8 +45,8 @@ func parsePages() (*pages, error) {
 	return p, nil
 }
 
-// Layout is what every page's view carries for the shared frame.
-type Layout struct {
+// layout is what every page's view carries for the shared frame.
+type layout struct {
 	Title   string
 	Email   string // the signed-in person; "" when signed out
 	Section string // the Security section shown, for the navigation
@@ -57,7 +56,7 @@ type Layout struct {
 	FlashKind string
 	// ErrorField names the form field Error is about (usually its name
 	// attribute), so the field is marked with aria-invalid and points at the
-	// error with aria-describedby (Layout.Invalid, Layout.DescribedBy).
+	// error with aria-describedby (layout.Invalid, layout.DescribedBy).
 	ErrorField string
 	// Scripts are the page's own scripts under /static/ (progressive
 	// enhancement only: every page works without them).
@@ -83,9 +82,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	_, _ = buf.WriteTo(w)
 }
 
-// ErrorView is the friendly page a person sees instead of an error body.
-type ErrorView struct {
-	Layout
+// errorView is the friendly page a person sees instead of an error body.
+type errorView struct {
+	layout
 	Status  int
 	Heading string
 	Message string
@@ -96,7 +95,7 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status 
 	if heading == "" {
 		heading = "Error"
 	}
-	v := ErrorView{Layout: Layout{Title: heading}, Status: status, Heading: heading, Message: msg}
+	v := errorView{layout: layout{Title: heading}, Status: status, Heading: heading, Message: msg}
 	t, ok := s.pages.byName["error.html"]
 	var buf bytes.Buffer
 	if !ok || t.Execute(&buf, v) != nil {
@@ -106,30 +105,6 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
-}
-
-// Page handlers return errors like API handlers, through the same adapter
-// (handle): writeError answers a page request with an error page.
-type signedInFunc func(w http.ResponseWriter, r *http.Request, p *principal) error
-
-// pageAuthed sends a signed-out visitor to sign in, and back afterwards.
-func (s *Server) pageAuthed(h signedInFunc) http.Handler {
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := s.authenticate(r)
-		if keyward.IsCode(err, keyward.CodeUnauthenticated) {
-			s.clearCookie(w, s.cookie.session)
-			next := r.URL.RequestURI()
-			if r.Method != http.MethodGet {
-				next = "/settings/security"
-			}
-			http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return h(w, r, p)
-	})
 }
 
 func (s *Server) static() http.Handler {

@@ -16,6 +16,10 @@ import (
 // This file holds one typed view per page and the formatting they share.
 // Every string a template shows is computed here, in Go, from the request
 // time, so templates stay simple and the formatting is tested in tables.
+//
+// The views are the package's own business, so their types are unexported;
+// their fields and methods stay exported because html/template reads only
+// those.
 
 // Flash kinds: how a one-line message after a redirect is styled.
 const (
@@ -33,8 +37,8 @@ const (
 	sectionAudit     = "audit"
 )
 
-// Tab is one entry of the Security section navigation.
-type Tab struct {
+// tab is one entry of the Security section navigation.
+type tab struct {
 	Label   string
 	Href    string
 	Current bool
@@ -49,24 +53,24 @@ var securityTabs = []struct{ section, label, href string }{
 }
 
 // Tabs is the section navigation of the Security pages; empty outside them.
-func (l Layout) Tabs() []Tab {
+func (l layout) Tabs() []tab {
 	if l.Section == "" {
 		return nil
 	}
-	tabs := make([]Tab, len(securityTabs))
+	tabs := make([]tab, len(securityTabs))
 	for i, t := range securityTabs {
-		tabs[i] = Tab{Label: t.label, Href: t.href, Current: t.section == l.Section}
+		tabs[i] = tab{Label: t.label, Href: t.href, Current: t.section == l.Section}
 	}
 	return tabs
 }
 
 // Invalid reports whether the page's error is about the form field name, so
 // the field is marked aria-invalid and described by the error.
-func (l Layout) Invalid(field string) bool { return l.Error != "" && l.ErrorField == field }
+func (l layout) Invalid(field string) bool { return l.Error != "" && l.ErrorField == field }
 
 // DescribedBy is the aria-describedby value of the field name: its hint,
 // and the page's error when the error is about this field.
-func (l Layout) DescribedBy(field, hint string) string {
+func (l layout) DescribedBy(field, hint string) string {
 	ids := make([]string, 0, 2)
 	if hint != "" {
 		ids = append(ids, hint)
@@ -80,29 +84,29 @@ func (l Layout) DescribedBy(field, hint string) string {
 // errorID is the id of the page's error paragraph (layout.html).
 const errorID = "form-error"
 
-// layouter is implemented by every view through its embedded Layout.
-type layouter interface{ layout() *Layout }
+// layouter is implemented by every view through its embedded layout.
+type layouter interface{ frame() *layout }
 
-func (l *Layout) layout() *Layout { return l }
+func (l *layout) frame() *layout { return l }
 
-// SignupView is /signup.
-type SignupView struct {
-	Layout
-	EmailValue string // as typed (Layout.Email is the signed-in person)
+// signupView is /signup.
+type signupView struct {
+	layout
+	EmailValue string // as typed (layout.Email is the signed-in person)
 	Disabled   bool
 }
 
-// SigninView is /signin.
-type SigninView struct {
-	Layout
-	EmailValue string // as typed (Layout.Email is the signed-in person)
+// signinView is /signin.
+type signinView struct {
+	layout
+	EmailValue string // as typed (layout.Email is the signed-in person)
 	Next       string
 	CanSignUp  bool
 }
 
-// SigninMFAView is /signin/2fa, for an authenticator code or a backup code.
-type SigninMFAView struct {
-	Layout
+// signinMFAView is /signin/2fa, for an authenticator code or a backup code.
+type signinMFAView struct {
+	layout
 	Next         string
 	Backup       bool // a backup code rather than an authenticator code
 	Label        string
@@ -114,8 +118,8 @@ type SigninMFAView struct {
 	SwitchText   string
 }
 
-func newSigninMFAView(next string, backup bool) SigninMFAView {
-	v := SigninMFAView{Layout: Layout{Title: "Two-factor authentication"}, Next: next, Backup: backup}
+func newSigninMFAView(next string, backup bool) signinMFAView {
+	v := signinMFAView{layout: layout{Title: "Two-factor authentication"}, Next: next, Backup: backup}
 	q := url.Values{"next": {next}}
 	if backup {
 		v.Label = "Backup code"
@@ -132,48 +136,48 @@ func newSigninMFAView(next string, backup bool) SigninMFAView {
 	return v
 }
 
-// SecurityView is /settings/security: the four sections as cards.
-type SecurityView struct {
-	Layout
-	Cards []SecurityCard
+// securityView is /settings/security: the four sections as cards.
+type securityView struct {
+	layout
+	Cards []securityCard
 }
 
-// SecurityCard is one section on the overview.
-type SecurityCard struct {
+// securityCard is one section on the overview.
+type securityCard struct {
 	Title   string
 	Href    string
 	Summary string // what the section is for
 	// Status says where the account stands, in one line: Status, then
 	// When (if any), then StatusEnd.
 	Status    string
-	When      *TimeView
+	When      *timeView
 	StatusEnd string
 	Warning   bool // the status needs attention
 }
 
-// PasswordView is /settings/security/password.
-type PasswordView struct {
-	Layout
+// passwordView is /settings/security/password.
+type passwordView struct {
+	layout
 	SignOutOthers bool
 }
 
-// TwoFactorView is /settings/security/two-factor in its states: off (with
+// twoFactorView is /settings/security/two-factor in its states: off (with
 // or without a pending setup), on, or showing a new set of backup codes.
-type TwoFactorView struct {
-	Layout
+type twoFactorView struct {
+	layout
 	Enabled     bool
-	EnabledOn   TimeView
+	EnabledOn   timeView
 	CodesLeft   string // "8 backup codes left."
 	CodesLow    bool   // three or fewer: warning styling
-	Setup       *SetupView
-	BackupCodes *BackupCodesView
-	// NeedsPassword: the session is older than keyward.RecentSignIn, so
-	// setting up asks for the password again.
+	Setup       *setupView
+	BackupCodes *backupCodesView
+	// NeedsPassword: setting up asks for the password again, as the
+	// service says (Service.SetupNeedsPassword).
 	NeedsPassword bool
 }
 
-// SetupView is a pending setup: steps 2 and 3.
-type SetupView struct {
+// setupView is a pending setup: steps 2 and 3.
+type setupView struct {
 	QR         template.URL // data:image/png;base64,…
 	GroupedKey string       // "ABCD EFGH …"
 	Account    string
@@ -182,42 +186,42 @@ type SetupView struct {
 	Algorithm  string
 	Digits     int
 	Period     string
-	Expires    TimeView
+	Expires    timeView
 }
 
-// BackupCodesView is a freshly generated set, shown once.
-type BackupCodesView struct {
+// backupCodesView is a freshly generated set, shown once.
+type backupCodesView struct {
 	Heading  string
 	For      string // "keyward backup codes for ada@example.com, 2 March 2026": the printed sheet's title
 	Codes    []string
 	Download template.URL // data:text/plain;charset=utf-8,…
 }
 
-// SessionsView is /settings/security/sessions.
-type SessionsView struct {
-	Layout
-	Sessions []SessionRow
+// sessionsView is /settings/security/sessions.
+type sessionsView struct {
+	layout
+	Sessions []sessionRow
 	Others   int
 }
 
-// SessionRow is one signed-in device.
-type SessionRow struct {
+// sessionRow is one signed-in device.
+type sessionRow struct {
 	ID         string
 	Device     string // "Chrome on Windows"
 	Type       string // "Desktop"
 	IP         string
 	Current    bool
 	SecondStep bool // opened with a second factor
-	Started    TimeView
-	LastActive TimeView
+	Started    timeView
+	LastActive timeView
 	EndAction  string
 }
 
-// AuditView is /settings/security/audit.
-type AuditView struct {
-	Layout
-	Events    []EventRow
-	Types     []TypeOption
+// auditView is /settings/security/audit.
+type auditView struct {
+	layout
+	Events    []eventRow
+	Types     []typeOption
 	Since     string
 	Until     string
 	Filtered  bool
@@ -228,33 +232,33 @@ type AuditView struct {
 	JSONLHref string
 }
 
-// EventRow is one audit event as a sentence.
-type EventRow struct {
+// eventRow is one audit event as a sentence.
+type eventRow struct {
 	Sentence string
 	IP       string
 	Failed   bool
-	When     TimeView
+	When     timeView
 }
 
-// TypeOption is one entry of the event type filter.
-type TypeOption struct {
+// typeOption is one entry of the event type filter.
+type typeOption struct {
 	Value    string
 	Label    string
 	Selected bool
 }
 
-// TimeView is a moment shown relatively, with the exact UTC time for a
+// timeView is a moment shown relatively, with the exact UTC time for a
 // <time datetime> and its title.
-type TimeView struct {
+type timeView struct {
 	Relative string // "2 minutes ago"
 	ISO      string // 2026-01-02T15:04:05Z
 	Exact    string // "2 Jan 2026, 15:04:05 UTC"
 	Date     string // "2 January 2026"
 }
 
-func timeView(t, now time.Time) TimeView {
+func newTimeView(t, now time.Time) timeView {
 	t = t.UTC()
-	return TimeView{
+	return timeView{
 		Relative: relativeTime(t, now),
 		ISO:      t.Format(time.RFC3339),
 		Exact:    t.Format("2 Jan 2006, 15:04:05 UTC"),
@@ -392,10 +396,10 @@ func typeLabel(t audit.Type) string {
 }
 
 // typeOptions is the type filter: All, then the vocabulary.
-func typeOptions(selected string) []TypeOption {
-	opts := []TypeOption{{Value: "", Label: "All events", Selected: selected == ""}}
+func typeOptions(selected string) []typeOption {
+	opts := []typeOption{{Value: "", Label: "All events", Selected: selected == ""}}
 	for _, t := range audit.Types() {
-		opts = append(opts, TypeOption{Value: string(t), Label: typeLabel(t), Selected: string(t) == selected})
+		opts = append(opts, typeOption{Value: string(t), Label: typeLabel(t), Selected: string(t) == selected})
 	}
 	return opts
 }

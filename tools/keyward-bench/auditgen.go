@@ -88,6 +88,23 @@ func (g *generator) id(prefix string, t time.Time) string {
 
 func (g *generator) big() string { return g.accounts[0] }
 
+// meta is the description of a store this generator fills by method.
+func (g *generator) meta(method string) storeMeta {
+	return storeMeta{Generator: genVersion, Events: g.cfg.Events, Accounts: g.cfg.Accounts, Big: g.big(), Method: method, Append: g.accounts[1:5]}
+}
+
+// progress returns a function that logs, at most every 10 seconds, how
+// many of g's events a build has written and how fast.
+func progress(g *generator, logf func(string, ...any), prefix string) func() {
+	start, last := time.Now(), time.Now()
+	return func() {
+		if time.Since(last) > 10*time.Second {
+			last = time.Now()
+			logf("%s%s of %s events (%s)", prefix, fmtInt(int64(g.n)), fmtInt(int64(g.cfg.Events)), fmtRate(float64(g.n)/time.Since(start).Seconds()))
+		}
+	}
+}
+
 func (g *generator) done() bool { return g.n >= g.cfg.Events }
 
 // The mix of event types in an ordinary account's log, in percent.

@@ -17,7 +17,7 @@ import (
 // PostgreSQL of that size would have run by itself (autovacuum).
 func buildPostgresAudit(ctx context.Context, dbURL string, cfg genConfig, logf func(string, ...any)) (storeMeta, error) {
 	g := newGenerator(cfg)
-	meta := storeMeta{Generator: genVersion, Events: cfg.Events, Accounts: cfg.Accounts, Big: g.big(), Method: "copy", Append: g.accounts[1:5]}
+	meta := g.meta("copy")
 	st, err := postgres.Open(ctx, dbURL)
 	if err != nil {
 		return meta, err
@@ -70,17 +70,15 @@ func buildPostgresAudit(ctx context.Context, dbURL string, cfg genConfig, logf f
 		}
 	}
 
-	start, last := time.Now(), time.Now()
+	start := time.Now()
+	tick := progress(g, logf, "postgres: ")
 	cols := []string{"chain_id", "seq", "id", "time", "type", "outcome", "reason", "ip", "user_agent", "session_id", "actor", "details", "prev_hash", "hash"}
 	var copyErr error
 	src := pgx.CopyFromFunc(func() ([]any, error) {
 		if g.done() {
 			return nil, nil
 		}
-		if time.Since(last) > 10*time.Second {
-			last = time.Now()
-			logf("postgres: %s of %s events (%s)", fmtInt(int64(g.n)), fmtInt(int64(cfg.Events)), fmtRate(float64(g.n)/time.Since(start).Seconds()))
-		}
+		tick()
 		e := g.next()
 		details, err := detailsJSON(e.Details)
 		if err != nil {

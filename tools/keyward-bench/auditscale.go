@@ -81,11 +81,10 @@ func (b *bench) auditScale(ctx context.Context, engine string) ([]row, error) {
 			return restoreSQLiteHeads(context.Background(), path, heads)
 		}
 	case "postgres":
-		dbURL, drop, err := createDatabase(ctx, b.opts.databaseURL)
+		dbURL, err := createDatabase(ctx, b.opts.databaseURL, local)
 		if err != nil {
 			return nil, err
 		}
-		local.add("database", drop)
 		b.logf("postgres: building the audit store of %s events in a fresh database", fmtInt(int64(cfg.Events)))
 		if meta, err = buildPostgresAudit(ctx, dbURL, cfg, b.logf); err != nil {
 			return nil, err

@@ -168,8 +168,7 @@ func createAccounts(ctx context.Context, st keyward.Store, g *generator) error {
 // and the indexes made again from their own definitions.
 func buildSQLiteAudit(ctx context.Context, path string, cfg genConfig, method string, logf func(string, ...any)) (storeMeta, error) {
 	g := newGenerator(cfg)
-	meta := storeMeta{Generator: genVersion, Events: cfg.Events, Accounts: cfg.Accounts, Big: g.big(), Method: method}
-	meta.Append = g.accounts[1:5]
+	meta := g.meta(method)
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return meta, err
@@ -217,7 +216,8 @@ func buildSQLiteAudit(ctx context.Context, path string, cfg genConfig, method st
 	}
 
 	const batch = 50_000
-	start, last := time.Now(), time.Now()
+	start := time.Now()
+	tick := progress(g, logf, "sqlite: ")
 	for !g.done() {
 		if err := ctx.Err(); err != nil {
 			return meta, err
@@ -251,10 +251,7 @@ func buildSQLiteAudit(ctx context.Context, path string, cfg genConfig, method st
 		if err := tx.Commit(); err != nil {
 			return meta, err
 		}
-		if time.Since(last) > 10*time.Second {
-			last = time.Now()
-			logf("sqlite: %s of %s events (%s)", fmtInt(int64(g.n)), fmtInt(int64(cfg.Events)), fmtRate(float64(g.n)/time.Since(start).Seconds()))
-		}
+		tick()
 	}
 	logf("sqlite: %s events inserted in %v; setting heads and making %d indexes", fmtInt(int64(g.n)), time.Since(start).Round(time.Second), len(indexes))
 	tx, err := db.BeginTx(ctx, nil)
@@ -290,7 +287,7 @@ func buildSQLiteAudit(ctx context.Context, path string, cfg genConfig, method st
 // appendThroughStore appends every event with the Store's own AppendEvent,
 // 5,000 to a transaction.
 func appendThroughStore(ctx context.Context, st keyward.Store, g *generator, logf func(string, ...any)) error {
-	start, last := time.Now(), time.Now()
+	tick := progress(g, logf, "")
 	for !g.done() {
 		err := st.InTx(ctx, func(q keyward.Queries) error {
 			for i := 0; i < 5000 && !g.done(); i++ {
@@ -303,10 +300,7 @@ func appendThroughStore(ctx context.Context, st keyward.Store, g *generator, log
 		if err != nil {
 			return err
 		}
-		if time.Since(last) > 10*time.Second {
-			last = time.Now()
-			logf("%s of %s events (%s)", fmtInt(int64(g.n)), fmtInt(int64(g.cfg.Events)), fmtRate(float64(g.n)/time.Since(start).Seconds()))
-		}
+		tick()
 	}
 	return nil
 }

@@ -104,29 +104,31 @@ func (b *bench) run(ctx context.Context) ([]row, error) {
 		if b.bin, err = buildKeyward(ctx, b.root, b.tmp); err != nil {
 			return nil, err
 		}
-		for _, engine := range o.engines {
-			r, err := b.httpScenarios(ctx, engine)
-			rows = append(rows, r...)
-			if err != nil {
-				if ctx.Err() != nil {
-					return rows, ctx.Err()
-				}
-				rows = append(rows, row{Scenario: "keyward (" + engine + ")", Figure: "error", Value: firstLine(err.Error()), Verdict: fail})
-				b.logf("%s: %v", engine, err)
-			}
+		if rows, err = b.eachEngine(ctx, rows, "keyward", b.httpScenarios); err != nil {
+			return rows, err
 		}
 	}
 	if o.runs("audit") {
-		for _, engine := range o.engines {
-			r, err := b.auditScale(ctx, engine)
-			rows = append(rows, r...)
-			if err != nil {
-				if ctx.Err() != nil {
-					return rows, ctx.Err()
-				}
-				rows = append(rows, row{Scenario: "audit at scale (" + engine + ")", Figure: "error", Value: firstLine(err.Error()), Verdict: fail})
-				b.logf("audit %s: %v", engine, err)
+		if rows, err = b.eachEngine(ctx, rows, "audit at scale", b.auditScale); err != nil {
+			return rows, err
+		}
+	}
+	return rows, nil
+}
+
+// eachEngine runs scenarios on every engine selected and appends their rows
+// to rows. An engine's error becomes a failed row named "<name> (<engine>)"
+// and the run goes on; only an interruption is returned.
+func (b *bench) eachEngine(ctx context.Context, rows []row, name string, scenarios func(context.Context, string) ([]row, error)) ([]row, error) {
+	for _, engine := range b.opts.engines {
+		r, err := scenarios(ctx, engine)
+		rows = append(rows, r...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return rows, ctx.Err()
 			}
+			rows = append(rows, row{Scenario: name + " (" + engine + ")", Figure: "error", Value: firstLine(err.Error()), Verdict: fail})
+			b.logf("%s %s: %v", name, engine, err)
 		}
 	}
 	return rows, nil
@@ -157,11 +159,10 @@ func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, e
 	t.dataDir = filepath.Join(t.dir, "data")
 	args := []string{"serve", "--data-dir", t.dataDir, "--trusted-proxies", "127.0.0.1/32"}
 	if engine == "postgres" {
-		dbURL, drop, err := createDatabase(ctx, b.opts.databaseURL)
+		dbURL, err := createDatabase(ctx, b.opts.databaseURL, local)
 		if err != nil {
 			return nil, err
 		}
-		local.add("database", drop)
 		t.dbURL = dbURL
 		args = append(args, "--database-url", dbURL)
 	}
@@ -204,8 +205,5 @@ func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, e
 			return rows, fmt.Errorf("sign-in flood: %w", err)
 		}
 	}
-	if t.kw.exited() {
-		return rows, fmt.Errorf("keyward exited during the run (%v); its log:\n%s", t.kw.err, t.kw.logTail())
-	}
-	return rows, nil
+	return rows, t.kw.exitedDuring("the run")
 }

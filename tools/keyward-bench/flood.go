@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -69,13 +70,8 @@ func (f *floodTally) total() int {
 
 // summary is "401×62, 429×12,000, 503×120".
 func (f *floodTally) summary() string {
-	codes := make([]int, 0, len(f.status))
-	for c := range f.status {
-		codes = append(codes, c)
-	}
-	slices.Sort(codes)
 	var parts []string
-	for _, c := range codes {
+	for _, c := range slices.Sorted(maps.Keys(f.status)) {
 		parts = append(parts, strconv.Itoa(c)+"×"+fmtInt(int64(f.status[c])))
 	}
 	if f.errs > 0 {
@@ -182,8 +178,8 @@ func (b *bench) signInFlood(ctx context.Context, t *target) ([]row, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	if t.kw.exited() {
-		return nil, fmt.Errorf("keyward exited during the flood (%v); its log:\n%s", t.kw.err, t.kw.logTail())
+	if err := t.kw.exitedDuring("the flood"); err != nil {
+		return nil, err
 	}
 
 	rows := []row{

@@ -30,18 +30,18 @@ func postgresVersion(ctx context.Context, adminURL string) (string, error) {
 }
 
 // createDatabase makes a fresh database named kw_bench_<random> on the
-// server of adminURL and returns its URL and the function that drops it.
-func createDatabase(ctx context.Context, adminURL string) (string, func() error, error) {
+// server of adminURL, returns its URL, and leaves dropping it to clean.
+func createDatabase(ctx context.Context, adminURL string, clean *cleanups) (string, error) {
 	var b [6]byte
 	rand.Read(b[:])
 	name := "kw_bench_" + hex.EncodeToString(b[:])
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
-		return "", nil, fmt.Errorf("connecting to %s: %w", redactURL(adminURL), err)
+		return "", fmt.Errorf("connecting to %s: %w", redactURL(adminURL), err)
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", nil, fmt.Errorf("creating database %s: %w", name, err)
+		return "", fmt.Errorf("creating database %s: %w", name, err)
 	}
 	drop := func() error {
 		// Not ctx: dropping must happen after a Ctrl-C too. A server that is
@@ -60,12 +60,8 @@ func createDatabase(ctx context.Context, adminURL string) (string, func() error,
 			}
 		}
 	}
-	dbURL, err := withDatabase(adminURL, name)
-	if err != nil {
-		_ = drop()
-		return "", nil, err
-	}
-	return dbURL, drop, nil
+	clean.add("database", drop)
+	return withDatabase(adminURL, name)
 }
 
 func dropDatabase(ctx context.Context, adminURL, name string) error {

@@ -102,6 +102,15 @@ func (p *proc) exited() bool {
 	}
 }
 
+// exitedDuring is nil while the process runs, else the error that says it
+// ended during what, with the end of its log.
+func (p *proc) exitedDuring(what string) error {
+	if !p.exited() {
+		return nil
+	}
+	return fmt.Errorf("%s exited during %s (%v); its log:\n%s", p.name, what, p.err, p.logTail())
+}
+
 // stop asks the process to end (SIGTERM), and kills it after grace.
 func (p *proc) stop(grace time.Duration) error {
 	if p.exited() {

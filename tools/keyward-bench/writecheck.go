@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -109,13 +110,8 @@ func probeMap(keys []string, v []int64) map[string]int64 {
 
 // probeDiff lists what changed between two snapshots ("" when nothing).
 func probeDiff(before, after map[string]int64) string {
-	var keys []string
-	for k := range after {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	var out []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(after)) {
 		if before[k] != after[k] {
 			out = append(out, fmt.Sprintf("%s %d→%d", k, before[k], after[k]))
 		}
