@@ -54,7 +54,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 		return 0, err
 	}
 	revoked := 0
-	err = s.store.InTx(ctx, func(q Queries) error {
+	err = s.changeAccount(ctx, a.ID, func(q Queries) error {
 		// Under the account's lock: the password checked above is still the
 		// account's (a concurrent change wins once), and sign-ins racing
 		// this one either finish first, and their sessions end below, or
@@ -80,11 +80,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 		}
 		e := event(a.ID, audit.PasswordChanged, c, caller.ID)
 		e.Details = map[string]string{audit.DetailRevokedSessions: strconv.Itoa(revoked)}
-		if err := s.record(ctx, q, e); err != nil {
-			return err
-		}
-		return q.AddInvalidation(ctx, a.ID, s.clock())
+		return s.record(ctx, q, e)
 	})
-	s.cache.evictAccount(a.ID)
 	return revoked, err
 }

@@ -217,7 +217,7 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.InTx(ctx, func(q Queries) error {
+	err = s.changeAccount(ctx, a.ID, func(q Queries) error {
 		cur, err := q.LockAccount(ctx, a.ID)
 		if err != nil {
 			return err
@@ -261,12 +261,8 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		if _, err := s.endOtherSessions(ctx, q, a.ID, caller.ID, c, "2fa_enabled"); err != nil {
 			return err
 		}
-		if err := q.SetSessionAAL(ctx, caller.ID, 2); err != nil {
-			return err
-		}
-		return q.AddInvalidation(ctx, a.ID, now)
+		return q.SetSessionAAL(ctx, caller.ID, 2)
 	})
-	s.cache.evictAccount(a.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +382,7 @@ func (s *Service) ResetTwoFactor(ctx context.Context, email string) error {
 // disableTOTP turns 2FA off, ends waiting second steps and every session
 // but keepID ("" ends all), in one transaction with its event.
 func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, keepID string, c Client) error {
-	err := s.store.InTx(ctx, func(q Queries) error {
+	return s.changeAccount(ctx, a.ID, func(q Queries) error {
 		if _, err := q.LockAccount(ctx, a.ID); err != nil {
 			return err
 		}
@@ -399,11 +395,7 @@ func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, keepID 
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		if _, err := s.endOtherSessions(ctx, q, a.ID, keepID, c, "2fa_disabled"); err != nil {
-			return err
-		}
-		return q.AddInvalidation(ctx, a.ID, s.clock())
+		_, err := s.endOtherSessions(ctx, q, a.ID, keepID, c, "2fa_disabled")
+		return err
 	})
-	s.cache.evictAccount(a.ID)
-	return err
 }
