@@ -146,7 +146,7 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, caller *Session, c Cl
 	var n int
 	err := s.changeAccount(ctx, caller.AccountID, func(q Queries) error {
 		var err error
-		n, err = s.endOtherSessions(ctx, q, caller.AccountID, caller.ID, c, "signed_out_others")
+		n, err = s.endOtherSessions(ctx, q, sessionsEnding{accountID: caller.AccountID, keepID: caller.ID, client: c, reason: "signed_out_others"})
 		if err == nil && n == 0 {
 			return errUnchanged
 		}
@@ -155,17 +155,25 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, caller *Session, c Cl
 	return n, err
 }
 
+// sessionsEnding is every session of an account but one ending, and why.
+type sessionsEnding struct {
+	accountID string
+	keepID    string // "" ends them all
+	client    Client // the client asking
+	reason    string
+}
+
 // endOtherSessions ends all the account's sessions but keepID and records
 // one session.revoked event per ended session. It runs inside a
 // changeAccount, which tells the other nodes.
-func (s *Service) endOtherSessions(ctx context.Context, q Queries, accountID, keepID string, c Client, reason string) (int, error) {
-	ids, err := q.DeleteOtherSessions(ctx, accountID, keepID)
+func (s *Service) endOtherSessions(ctx context.Context, q Queries, end sessionsEnding) (int, error) {
+	ids, err := q.DeleteOtherSessions(ctx, end.accountID, end.keepID)
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
 	for _, id := range ids {
-		e := event(accountID, audit.SessionRevoked, c, keepID)
-		e.Details = map[string]string{"session": id, "reason": reason}
+		e := event(end.accountID, audit.SessionRevoked, end.client, end.keepID)
+		e.Details = map[string]string{"session": id, "reason": end.reason}
 		if err := s.record(ctx, q, e); err != nil {
 			return 0, err
 		}
