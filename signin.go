@@ -233,9 +233,10 @@ func (s *Service) beginSecondFactor(ctx context.Context, at *signInAttempt, newH
 	return &SignInResult{Account: a, MFAToken: token, TOTPSuspended: cred.Failures >= MaxSecondFactorFailures}, nil
 }
 
-// errCodeLost rolls back a second-factor transaction whose code was taken by
-// a concurrent request (or replayed): the caller then counts a failure.
-var errCodeLost = errors.New("code already used")
+// errCodeRefused is a second-factor code that did not pass: wrong, replayed,
+// or taken by a concurrent request (then it rolls back the transaction that
+// lost). The caller records the failure.
+var errCodeRefused = errors.New("code refused")
 
 // CompleteSignIn is the second step: a TOTP code or a backup code for the
 // account behind mfaToken. Wrong codes are throttled per account across
@@ -291,7 +292,7 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 		st.method = audit.MethodBackupCode
 		res, err = s.signInWithBackupCode(ctx, st, code)
 	}
-	if errors.Is(err, errCodeLost) {
+	if errors.Is(err, errCodeRefused) {
 		if err := s.secondFactorFailed(ctx, st, "invalid_code"); err != nil {
 			return nil, err
 		}
@@ -337,7 +338,7 @@ func (s *Service) signInWithTOTP(ctx context.Context, st *secondStep, code strin
 	}
 	step, ok := totp.Verify(secret, code, now, cred.LastStep)
 	if !ok {
-		return nil, errCodeLost
+		return nil, errCodeRefused
 	}
 	var res *SignInResult
 	err = s.store.InTx(ctx, func(q Queries) error {
@@ -347,7 +348,7 @@ func (s *Service) signInWithTOTP(ctx context.Context, st *secondStep, code strin
 		// The replay guard: a step at or before the last accepted one loses,
 		// even against a concurrent request on another node.
 		if advanced, err := q.AdvanceTOTPStep(ctx, a.ID, step); err != nil || !advanced {
-			return orLost(err)
+			return orRefused(err)
 		}
 		if consumed, err := q.ConsumeMFAChallenge(ctx, st.mfaHash); err != nil || !consumed {
 			return orExpired(err)
@@ -363,7 +364,7 @@ func (s *Service) signInWithBackupCode(ctx context.Context, st *secondStep, code
 	a, cred, now := st.account, st.cred, st.now
 	norm, ok := backupcode.Normalize(code)
 	if !ok {
-		return nil, errCodeLost
+		return nil, errCodeRefused
 	}
 	// One slow hash per attempt, within the hashing bound (so a flood of
 	// backup codes cannot exhaust memory), then a conditional update decides.
@@ -377,7 +378,7 @@ func (s *Service) signInWithBackupCode(ctx context.Context, st *secondStep, code
 			return err
 		}
 		if used, err := q.UseBackupCode(ctx, a.ID, codeHash, now); err != nil || !used {
-			return orLost(err)
+			return orRefused(err)
 		}
 		if consumed, err := q.ConsumeMFAChallenge(ctx, st.mfaHash); err != nil || !consumed {
 			return orExpired(err)
@@ -412,11 +413,11 @@ func stillTwoFactor(ctx context.Context, q Queries, accountID string) error {
 	return nil
 }
 
-func orLost(err error) error {
+func orRefused(err error) error {
 	if err != nil {
 		return err
 	}
-	return errCodeLost
+	return errCodeRefused
 }
 
 func orExpired(err error) error {
