@@ -11,7 +11,7 @@ import (
 
 // SignUp creates an account from the public sign-up API.
 func (s *Service) SignUp(ctx context.Context, email, pw string, c Client) (*Account, error) {
-	return s.signUp(ctx, email, pw, c, nil)
+	return s.signUp(ctx, newAccount{email: email, password: pw, client: c})
 }
 
 // SignUpAndSignIn is sign-up from the page: the account and its first
@@ -19,44 +19,56 @@ func (s *Service) SignUp(ctx context.Context, email, pw string, c Client) (*Acco
 // and another to check it again straight away.
 func (s *Service) SignUpAndSignIn(ctx context.Context, email, pw string, c Client) (*SignInResult, error) {
 	var res *SignInResult
-	_, err := s.signUp(ctx, email, pw, c, func(q Queries, a *Account) error {
+	_, err := s.signUp(ctx, newAccount{email: email, password: pw, client: c, also: func(q Queries, a *Account) error {
 		var err error
-		res, err = s.openSession(ctx, q, a, 1, c, s.clock(), map[string]string{audit.DetailMethod: audit.MethodPassword})
+		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, client: c, now: s.clock(), method: audit.MethodPassword})
 		return err
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// signUp creates an account; then, in the same transaction, runs also.
-func (s *Service) signUp(ctx context.Context, email, pw string, c Client, also func(Queries, *Account) error) (*Account, error) {
+// signUp creates an account as the person asked for it (actor self).
+func (s *Service) signUp(ctx context.Context, n newAccount) (*Account, error) {
 	if !s.cfg.SignupEnabled {
 		return nil, Errorf(CodeSignupDisabled, "Sign-up is turned off here. Ask the operator for an account.")
 	}
 	// Every attempt counts against the address (successes too: this bounds
 	// account creation and probing for taken emails, not guessing).
-	addr := clientAddress(c.IP)
+	addr := clientAddress(n.client.IP)
 	if !s.checks.enter(addr) {
 		return nil, throttled(time.Second)
 	}
 	defer s.checks.leave(addr)
-	check := throttleCheck{signupThrottleKey(addr), s.cfg.SignupThrottle}
-	if _, err := s.reserveAttempt(ctx, s.clock(), check); err != nil {
+	// The attempt is never passed: a success counts too.
+	if _, err := s.reserveAttempt(ctx, s.clock(), throttleCheck{signupThrottleKey(addr), s.cfg.SignupThrottle}); err != nil {
 		return nil, err
 	}
-	return s.createAccount(ctx, email, pw, c, audit.ActorSelf, also)
+	n.actor = audit.ActorSelf
+	return s.createAccount(ctx, n)
 }
 
 // CreateAccount is the operator's way in (`keyward account create`): it
 // works with sign-up turned off and is recorded as done by an admin.
 func (s *Service) CreateAccount(ctx context.Context, email, pw string) (*Account, error) {
-	return s.createAccount(ctx, email, pw, Client{}, audit.ActorAdmin, nil)
+	return s.createAccount(ctx, newAccount{email: email, password: pw, actor: audit.ActorAdmin})
 }
 
-func (s *Service) createAccount(ctx context.Context, email, pw string, c Client, actor audit.Actor, also func(Queries, *Account) error) (*Account, error) {
-	email, err := ParseEmail(email)
+// newAccount is an account asked for, by the person (sign-up) or an admin.
+type newAccount struct {
+	email, password string
+	client          Client
+	actor           audit.Actor
+	// also runs in the transaction that creates the account (a first
+	// session), if set.
+	also func(Queries, *Account) error
+}
+
+func (s *Service) createAccount(ctx context.Context, n newAccount) (*Account, error) {
+	pw := n.password
+	email, err := ParseEmail(n.email)
 	if err != nil {
 		return nil, err
 	}
@@ -79,13 +91,13 @@ func (s *Service) createAccount(ctx context.Context, email, pw string, c Client,
 		if err := q.CreateAccount(ctx, a); err != nil {
 			return err
 		}
-		e := event(a.ID, audit.AccountCreated, c, "")
-		e.Actor = actor
+		e := event(a.ID, audit.AccountCreated, n.client, "")
+		e.Actor = n.actor
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		if also != nil {
-			return also(q, a)
+		if n.also != nil {
+			return n.also(q, a)
 		}
 		return nil
 	})

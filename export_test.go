@@ -1,6 +1,9 @@
 package keyward
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // PasswordChecksInFlight is, for tests, how many password checks the
 // address of ip has in flight on this node.
@@ -38,4 +41,22 @@ func (s *Service) HoldStrengthAddress(ip string) (release func()) {
 // DeviceTokenIssuedAt is, for tests, a device token of the account issued at t.
 func (s *Service) DeviceTokenIssuedAt(accountID string, t time.Time) (string, error) {
 	return s.newDeviceToken(accountID, t)
+}
+
+// FollowInvalidations, for tests, switches the node's session cache on at
+// the present end of the invalidation log and returns what the cache
+// watcher does at each poll: apply the rows written since, reporting
+// whether there were any. Tests poll when they choose instead of waiting.
+func (s *Service) FollowInvalidations(ctx context.Context) (poll func() (bool, error), err error) {
+	seq, err := s.store.LastInvalidation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mark := invalidationMark{seq: seq, seen: make(map[int64]struct{})}
+	s.cache.setEnabled(true)
+	return func() (bool, error) {
+		before := mark.seq
+		err := mark.apply(ctx, s.store, s.cache)
+		return mark.seq > before, err
+	}, nil
 }

@@ -7,32 +7,40 @@ import (
 	"github.com/keyward/keyward/audit"
 )
 
+// sensitiveAction is a signed-in person's request to do something that
+// asks for the password again.
+type sensitiveAction struct {
+	account  *Account
+	caller   *Session
+	client   Client
+	action   audit.Type // recorded as failed when the password is wrong
+	password string
+}
+
 // reauthenticate checks the password again before a sensitive action. Wrong
 // guesses are throttled per account like sign-ins, so a stolen session
 // cannot be used to guess the password, and each one is recorded as a
 // failed attempt at the action.
-func (s *Service) reauthenticate(ctx context.Context, a *Account, pw string, action audit.Type, caller *Session, c Client) error {
-	now := s.clock()
-	check := throttleCheck{reauthThrottleKey(a.ID), s.cfg.SignInThrottle}
-	if _, err := s.reserveAttempt(ctx, now, check); err != nil {
+func (s *Service) reauthenticate(ctx context.Context, r sensitiveAction) error {
+	a := r.account
+	tried, err := s.reserveAttempt(ctx, s.clock(), throttleCheck{reauthThrottleKey(a.ID), s.cfg.SignInThrottle})
+	if err != nil {
 		return err
 	}
-	ok, _, err := s.verifyPassword(ctx, a, pw)
+	ok, _, err := s.verifyPassword(ctx, a, r.password)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		err := s.store.InTx(ctx, func(q Queries) error {
-			e := event(a.ID, action, c, caller.ID)
-			e.Outcome, e.Reason, e.Time = audit.Failure, string(CodeInvalidCurrentPass), now
-			return s.record(ctx, q, e)
-		})
+		err := s.recordFailure(ctx, failure{attempt: tried, event: event(a.ID, r.action, r.client, r.caller.ID), reason: string(CodeInvalidCurrentPass)})
 		if err != nil {
 			return err
 		}
 		return Errorf(CodeInvalidCurrentPass, "Your current password is incorrect.")
 	}
-	return s.store.ClearThrottle(ctx, check.key)
+	// Cleared on its own: the action's change comes later, and may not
+	// come at all (a new password the policy refuses).
+	return tried.passed(ctx, s.store)
 }
 
 // ChangePassword replaces the caller's password. With signOutOthers every
@@ -43,7 +51,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 	if err != nil {
 		return 0, err
 	}
-	if err := s.reauthenticate(ctx, a, current, audit.PasswordChanged, caller, c); err != nil {
+	if err := s.reauthenticate(ctx, sensitiveAction{account: a, caller: caller, client: c, action: audit.PasswordChanged, password: current}); err != nil {
 		return 0, err
 	}
 	if err := s.checkPolicy(ctx, next, a.Email); err != nil {
@@ -54,7 +62,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 		return 0, err
 	}
 	revoked := 0
-	err = s.store.InTx(ctx, func(q Queries) error {
+	err = s.changeAccount(ctx, a.ID, func(q Queries) error {
 		// Under the account's lock: the password checked above is still the
 		// account's (a concurrent change wins once), and sign-ins racing
 		// this one either finish first, and their sessions end below, or
@@ -74,17 +82,13 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 			return err
 		}
 		if signOutOthers {
-			if revoked, err = s.endOtherSessions(ctx, q, a.ID, caller.ID, c, "password_changed"); err != nil {
+			if revoked, err = s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: caller.ID, client: c, reason: "password_changed"}); err != nil {
 				return err
 			}
 		}
 		e := event(a.ID, audit.PasswordChanged, c, caller.ID)
 		e.Details = map[string]string{audit.DetailRevokedSessions: strconv.Itoa(revoked)}
-		if err := s.record(ctx, q, e); err != nil {
-			return err
-		}
-		return q.AddInvalidation(ctx, a.ID, s.clock())
+		return s.record(ctx, q, e)
 	})
-	s.cache.evictAccount(a.ID)
 	return revoked, err
 }

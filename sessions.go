@@ -87,17 +87,15 @@ func (s *Service) sessionByKey(ctx context.Context, key tokenHash) (*Session, er
 
 // SignOut ends the caller's own session.
 func (s *Service) SignOut(ctx context.Context, sess *Session, c Client) error {
-	err := s.store.InTx(ctx, func(q Queries) error {
-		if ended, err := q.DeleteSession(ctx, sess.AccountID, sess.ID); err != nil || !ended {
-			return err // already ended elsewhere: nothing changed, nothing to record
-		}
-		if err := s.record(ctx, q, event(sess.AccountID, audit.Signout, c, sess.ID)); err != nil {
+	return s.changeAccount(ctx, sess.AccountID, func(q Queries) error {
+		switch ended, err := q.DeleteSession(ctx, sess.AccountID, sess.ID); {
+		case err != nil:
 			return err
+		case !ended:
+			return errUnchanged // already ended elsewhere: nothing to record
 		}
-		return q.AddInvalidation(ctx, sess.AccountID, s.clock())
+		return s.record(ctx, q, event(sess.AccountID, audit.Signout, c, sess.ID))
 	})
-	s.cache.evictAccount(sess.AccountID)
-	return err
 }
 
 // Sessions lists the account's active sessions, newest activity first.
@@ -122,7 +120,7 @@ func (s *Service) RevokeSession(ctx context.Context, caller *Session, id string,
 	if !validID(sessionIDPrefix, id) {
 		return noSuchSession()
 	}
-	err := s.store.InTx(ctx, func(q Queries) error {
+	err := s.changeAccount(ctx, caller.AccountID, func(q Queries) error {
 		target, err := q.SessionByID(ctx, caller.AccountID, id)
 		if err != nil {
 			return err
@@ -132,12 +130,8 @@ func (s *Service) RevokeSession(ctx context.Context, caller *Session, id string,
 		}
 		e := event(caller.AccountID, audit.SessionRevoked, c, caller.ID)
 		e.Details = map[string]string{"session": id, "device": target.Device.String(), "ip": target.IP}
-		if err := s.record(ctx, q, e); err != nil {
-			return err
-		}
-		return q.AddInvalidation(ctx, caller.AccountID, s.clock())
+		return s.record(ctx, q, e)
 	})
-	s.cache.evictAccount(caller.AccountID)
 	if IsCode(err, CodeNotFound) {
 		return noSuchSession()
 	}
@@ -150,28 +144,36 @@ func noSuchSession() *Error { return Errorf(CodeNotFound, "No such session.") }
 // caller's own, and returns how many ended.
 func (s *Service) RevokeOtherSessions(ctx context.Context, caller *Session, c Client) (int, error) {
 	var n int
-	err := s.store.InTx(ctx, func(q Queries) error {
+	err := s.changeAccount(ctx, caller.AccountID, func(q Queries) error {
 		var err error
-		if n, err = s.endOtherSessions(ctx, q, caller.AccountID, caller.ID, c, "signed_out_others"); err != nil || n == 0 {
-			return err
+		n, err = s.endOtherSessions(ctx, q, sessionsEnding{accountID: caller.AccountID, keepID: caller.ID, client: c, reason: "signed_out_others"})
+		if err == nil && n == 0 {
+			return errUnchanged
 		}
-		return q.AddInvalidation(ctx, caller.AccountID, s.clock())
+		return err
 	})
-	s.cache.evictAccount(caller.AccountID)
 	return n, err
 }
 
+// sessionsEnding is every session of an account but one ending, and why.
+type sessionsEnding struct {
+	accountID string
+	keepID    string // "" ends them all
+	client    Client // the client asking
+	reason    string
+}
+
 // endOtherSessions ends all the account's sessions but keepID and records
-// one session.revoked event per ended session. The caller adds the
-// invalidation row, last in its transaction.
-func (s *Service) endOtherSessions(ctx context.Context, q Queries, accountID, keepID string, c Client, reason string) (int, error) {
-	ids, err := q.DeleteOtherSessions(ctx, accountID, keepID)
+// one session.revoked event per ended session. It runs inside a
+// changeAccount, which tells the other nodes.
+func (s *Service) endOtherSessions(ctx context.Context, q Queries, end sessionsEnding) (int, error) {
+	ids, err := q.DeleteOtherSessions(ctx, end.accountID, end.keepID)
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
 	for _, id := range ids {
-		e := event(accountID, audit.SessionRevoked, c, keepID)
-		e.Details = map[string]string{"session": id, "reason": reason}
+		e := event(end.accountID, audit.SessionRevoked, end.client, end.keepID)
+		e.Details = map[string]string{"session": id, "reason": end.reason}
 		if err := s.record(ctx, q, e); err != nil {
 			return 0, err
 		}

@@ -69,9 +69,8 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, throttled(time.Second)
 	}
 	defer s.checks.leave(addr)
-	at := signInAttempt{email: email, client: c, now: now,
-		address: throttleCheck{addressThrottleKey(addr), s.cfg.AddressThrottle}}
-	if err := s.checkThrottle(ctx, now, at.address); err != nil {
+	address := throttleCheck{addressThrottleKey(addr), s.cfg.AddressThrottle}
+	if err := s.checkThrottle(ctx, now, address); err != nil {
 		return nil, err
 	}
 	// The account is read before the per-email counts: which counts apply
@@ -80,12 +79,13 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 	if err != nil && !IsCode(err, CodeNotFound) {
 		return nil, err
 	}
-	at.account = a
-	at.reserved = s.signInChecks(a, email, addr, c.DeviceToken, now)
-	wait, err := s.reserveAttempt(ctx, now, at.reserved...)
+	tried, err := s.reserveAttempt(ctx, now, s.signInChecks(a, email, addr, c.DeviceToken, now)...)
 	if err != nil {
 		return nil, err
 	}
+	// The address, checked above, is counted only for a wrong password.
+	tried.onFail = []throttleCheck{address}
+	at := &signInAttempt{account: a, email: email, client: c, attempt: tried}
 	var ok, rehash bool
 	if a == nil {
 		err = hasherError(s.hasher.DummyVerify(ctx, pw))
@@ -96,7 +96,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, err
 	}
 	if !ok {
-		if err := s.signInFailed(ctx, &at, wait); err != nil {
+		if err := s.signInFailed(ctx, at); err != nil {
 			return nil, err
 		}
 		return nil, invalidCredentials()
@@ -110,20 +110,16 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 			return nil, err
 		}
 	}
-	keys := make([]string, len(at.reserved))
-	for i, r := range at.reserved {
-		keys[i] = r.key
-	}
 	if a.TwoFactorEnabled() {
-		return s.beginSecondFactor(ctx, a, newHash, keys, c, now)
+		return s.beginSecondFactor(ctx, at, newHash)
 	}
 	var res *SignInResult
 	err = s.store.InTx(ctx, func(q Queries) error {
-		if err := s.passwordAccepted(ctx, q, a, newHash, keys); err != nil {
+		if err := s.passwordAccepted(ctx, q, at, newHash); err != nil {
 			return err
 		}
 		var err error
-		res, err = s.openSession(ctx, q, a, 1, c, now, map[string]string{audit.DetailMethod: audit.MethodPassword})
+		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, client: c, now: now, method: audit.MethodPassword})
 		return err
 	})
 	if err != nil {
@@ -132,14 +128,12 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 	return res, nil
 }
 
-// signInAttempt is one password attempt, as its failure is recorded.
+// signInAttempt is one password attempt.
 type signInAttempt struct {
-	account  *Account // nil for an unknown email
-	email    string   // as typed (cleaned): only its keyed digest is ever stored
-	client   Client
-	now      time.Time
-	address  throttleCheck   // counted after a failure
-	reserved []throttleCheck // counted before the check
+	account *Account // nil for an unknown email
+	email   string   // as typed (cleaned): only its keyed digest is ever stored
+	client  Client
+	*attempt
 }
 
 // signInChecks are the counts a password attempt is reserved against. The
@@ -166,7 +160,8 @@ func (s *Service) signInChecks(a *Account, email, addr, deviceToken string, now 
 // account's and its factors are unchanged: a sign-in racing a password
 // change or a 2FA change must not open a session. Then it clears the
 // email's failures and stores an upgraded hash.
-func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, newHash string, throttleKeys []string) error {
+func (s *Service) passwordAccepted(ctx context.Context, q Queries, at *signInAttempt, newHash string) error {
+	a := at.account
 	cur, err := q.LockAccount(ctx, a.ID)
 	if err != nil {
 		return notFoundAs(err, invalidCredentials())
@@ -174,10 +169,8 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, n
 	if cur.PasswordHash != a.PasswordHash || cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
 		return invalidCredentials()
 	}
-	for _, key := range throttleKeys {
-		if err := q.ClearThrottle(ctx, key); err != nil {
-			return err
-		}
+	if err := at.passed(ctx, q); err != nil {
+		return err
 	}
 	if newHash != "" {
 		a.PasswordHash = newHash
@@ -191,7 +184,7 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, a *Account, n
 // an unknown email in the system log that only operators read. There the
 // email is a keyed digest, never the text: whatever was typed (a password,
 // at times) must not sit in the log for its retention.
-func (s *Service) signInFailed(ctx context.Context, at *signInAttempt, wait time.Duration) error {
+func (s *Service) signInFailed(ctx context.Context, at *signInAttempt) error {
 	chain := audit.SystemChain
 	// Computed for known emails too, so both take the same work.
 	digest, err := s.emailDigest(at.email)
@@ -207,31 +200,18 @@ func (s *Service) signInFailed(ctx context.Context, at *signInAttempt, wait time
 	if at.account != nil {
 		chain = at.account.ID
 	}
-	return s.store.InTx(ctx, func(q Queries) error {
-		w, err := addFailure(ctx, q, at.address, at.now)
-		if err != nil {
-			return err
-		}
-		wait := max(wait, w)
-		e := event(chain, audit.SigninFailed, at.client, "")
-		e.Outcome, e.Reason, e.Time = audit.Failure, "invalid_password", at.now
-		e.Details = details(map[string]string{audit.DetailMethod: audit.MethodPassword})
-		if err := s.record(ctx, q, e); err != nil {
-			return err
-		}
-		if wait == 0 {
-			return nil
-		}
-		t := event(chain, audit.SigninThrottled, at.client, "")
-		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, at.now
-		t.Details = details(map[string]string{audit.DetailMethod: audit.MethodPassword, audit.DetailRetryAfter: waitSeconds(wait)})
-		return s.record(ctx, q, t)
+	e := event(chain, audit.SigninFailed, at.client, "")
+	e.Details = details(map[string]string{audit.DetailMethod: audit.MethodPassword})
+	return s.recordFailure(ctx, failure{
+		attempt: at.attempt, event: e, reason: "invalid_password",
+		throttled: details(map[string]string{audit.DetailMethod: audit.MethodPassword}),
 	})
 }
 
 // beginSecondFactor hands out the short-lived mfa_token that opens nothing
 // but the second step.
-func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash string, throttleKeys []string, c Client, now time.Time) (*SignInResult, error) {
+func (s *Service) beginSecondFactor(ctx context.Context, at *signInAttempt, newHash string) (*SignInResult, error) {
+	a, c, now := at.account, at.client.clean(), at.now
 	token, hash, err := s.newToken(mfaTokenPrefix)
 	if err != nil {
 		return nil, err
@@ -240,10 +220,9 @@ func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash str
 	if err != nil {
 		return nil, notFoundAs(err, invalidCredentials())
 	}
-	c = c.clean()
 	ch := &MFAChallenge{TokenHash: hash, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MFATokenTTL), IP: c.IP, UserAgent: c.UserAgent}
 	err = s.store.InTx(ctx, func(q Queries) error {
-		if err := s.passwordAccepted(ctx, q, a, newHash, throttleKeys); err != nil {
+		if err := s.passwordAccepted(ctx, q, at, newHash); err != nil {
 			return err
 		}
 		return q.CreateMFAChallenge(ctx, ch)
@@ -254,9 +233,10 @@ func (s *Service) beginSecondFactor(ctx context.Context, a *Account, newHash str
 	return &SignInResult{Account: a, MFAToken: token, TOTPSuspended: cred.Failures >= MaxSecondFactorFailures}, nil
 }
 
-// errCodeLost rolls back a second-factor transaction whose code was taken by
-// a concurrent request (or replayed): the caller then counts a failure.
-var errCodeLost = errors.New("code already used")
+// errCodeRefused is a second-factor code that did not pass: wrong, replayed,
+// or taken by a concurrent request (then it rolls back the transaction that
+// lost). The caller records the failure.
+var errCodeRefused = errors.New("code refused")
 
 // CompleteSignIn is the second step: a TOTP code or a backup code for the
 // account behind mfaToken. Wrong codes are throttled per account across
@@ -275,8 +255,7 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 	if err != nil {
 		return nil, err
 	}
-	check := throttleCheck{secondFactorThrottleKey(ch.AccountID), s.cfg.SecondFactorRule}
-	wait, err := s.reserveAttempt(ctx, now, check)
+	tried, err := s.reserveAttempt(ctx, now, throttleCheck{secondFactorThrottleKey(ch.AccountID), s.cfg.SecondFactorRule})
 	if err != nil {
 		return nil, err
 	}
@@ -297,25 +276,24 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 	if err != nil {
 		return nil, notFoundAs(err, mfaTokenExpired())
 	}
-	f := secondFactorFailure{account: a, method: audit.MethodTOTP, client: c, now: now, wait: wait, failures: failures}
+	st := &secondStep{account: a, cred: cred, mfaHash: hash, client: c, attempt: tried, method: audit.MethodTOTP, failures: failures}
 	var res *SignInResult
 	digits, isTOTP := totpInput(code)
 	switch {
 	case isTOTP && failures > MaxSecondFactorFailures:
 		// Refused unchecked: only a backup code proves the account now.
-		f.reason = audit.ReasonTOTPSuspended
-		if err := s.secondFactorFailed(ctx, f); err != nil {
+		if err := s.secondFactorFailed(ctx, st, audit.ReasonTOTPSuspended); err != nil {
 			return nil, err
 		}
 		return nil, totpSuspended()
 	case isTOTP:
-		res, err = s.signInWithTOTP(ctx, a, cred, hash, digits, c, now)
+		res, err = s.signInWithTOTP(ctx, st, digits)
 	default:
-		f.method = audit.MethodBackupCode
-		res, err = s.signInWithBackupCode(ctx, a, cred, hash, code, c, now)
+		st.method = audit.MethodBackupCode
+		res, err = s.signInWithBackupCode(ctx, st, code)
 	}
-	if errors.Is(err, errCodeLost) {
-		if err := s.secondFactorFailed(ctx, f); err != nil {
+	if errors.Is(err, errCodeRefused) {
+		if err := s.secondFactorFailed(ctx, st, "invalid_code"); err != nil {
 			return nil, err
 		}
 		if failures >= MaxSecondFactorFailures {
@@ -324,6 +302,17 @@ func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c C
 		return nil, invalidCode()
 	}
 	return res, err
+}
+
+// secondStep is one second-factor attempt under way.
+type secondStep struct {
+	account  *Account
+	cred     *TOTPCredential
+	mfaHash  []byte
+	client   Client
+	method   string // audit.MethodTOTP or audit.MethodBackupCode
+	failures int    // consecutive failures, this attempt included
+	*attempt
 }
 
 // totpInput reports whether code looks like a TOTP code (six digits, spaces
@@ -341,14 +330,15 @@ func totpInput(code string) (string, bool) {
 	return digits, true
 }
 
-func (s *Service) signInWithTOTP(ctx context.Context, a *Account, cred *TOTPCredential, mfaHash []byte, code string, c Client, now time.Time) (*SignInResult, error) {
+func (s *Service) signInWithTOTP(ctx context.Context, st *secondStep, code string) (*SignInResult, error) {
+	a, cred, now := st.account, st.cred, st.now
 	secret, err := s.openSecret(cred.SealedSecret, a.ID)
 	if err != nil {
 		return nil, err
 	}
 	step, ok := totp.Verify(secret, code, now, cred.LastStep)
 	if !ok {
-		return nil, errCodeLost
+		return nil, errCodeRefused
 	}
 	var res *SignInResult
 	err = s.store.InTx(ctx, func(q Queries) error {
@@ -358,25 +348,23 @@ func (s *Service) signInWithTOTP(ctx context.Context, a *Account, cred *TOTPCred
 		// The replay guard: a step at or before the last accepted one loses,
 		// even against a concurrent request on another node.
 		if advanced, err := q.AdvanceTOTPStep(ctx, a.ID, step); err != nil || !advanced {
-			return orLost(err)
+			return orRefused(err)
 		}
-		if consumed, err := q.ConsumeMFAChallenge(ctx, mfaHash); err != nil || !consumed {
+		if consumed, err := q.ConsumeMFAChallenge(ctx, st.mfaHash); err != nil || !consumed {
 			return orExpired(err)
 		}
-		if err := secondFactorPassed(ctx, q, a.ID); err != nil {
-			return err
-		}
 		var err error
-		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{audit.DetailMethod: audit.MethodTOTP})
+		res, err = s.secondFactorPassed(ctx, q, st)
 		return err
 	})
 	return res, err
 }
 
-func (s *Service) signInWithBackupCode(ctx context.Context, a *Account, cred *TOTPCredential, mfaHash []byte, code string, c Client, now time.Time) (*SignInResult, error) {
+func (s *Service) signInWithBackupCode(ctx context.Context, st *secondStep, code string) (*SignInResult, error) {
+	a, cred, now := st.account, st.cred, st.now
 	norm, ok := backupcode.Normalize(code)
 	if !ok {
-		return nil, errCodeLost
+		return nil, errCodeRefused
 	}
 	// One slow hash per attempt, within the hashing bound (so a flood of
 	// backup codes cannot exhaust memory), then a conditional update decides.
@@ -390,23 +378,19 @@ func (s *Service) signInWithBackupCode(ctx context.Context, a *Account, cred *TO
 			return err
 		}
 		if used, err := q.UseBackupCode(ctx, a.ID, codeHash, now); err != nil || !used {
-			return orLost(err)
+			return orRefused(err)
 		}
-		if consumed, err := q.ConsumeMFAChallenge(ctx, mfaHash); err != nil || !consumed {
+		if consumed, err := q.ConsumeMFAChallenge(ctx, st.mfaHash); err != nil || !consumed {
 			return orExpired(err)
 		}
 		remaining, err := q.BackupCodesRemaining(ctx, a.ID)
 		if err != nil {
 			return err
 		}
-		if err := secondFactorPassed(ctx, q, a.ID); err != nil {
+		if res, err = s.secondFactorPassed(ctx, q, st); err != nil {
 			return err
 		}
-		res, err = s.openSession(ctx, q, a, 2, c, now, map[string]string{audit.DetailMethod: audit.MethodBackupCode})
-		if err != nil {
-			return err
-		}
-		used := event(a.ID, audit.BackupCodeUsed, c, res.Session.ID)
+		used := event(a.ID, audit.BackupCodeUsed, st.client, res.Session.ID)
 		used.Time = now
 		used.Details = map[string]string{audit.DetailRemaining: strconv.Itoa(remaining)}
 		res.UsedBackupCode, res.BackupCodesRemaining = true, remaining
@@ -429,11 +413,11 @@ func stillTwoFactor(ctx context.Context, q Queries, accountID string) error {
 	return nil
 }
 
-func orLost(err error) error {
+func orRefused(err error) error {
 	if err != nil {
 		return err
 	}
-	return errCodeLost
+	return errCodeRefused
 }
 
 func orExpired(err error) error {
@@ -451,67 +435,55 @@ func notFoundAs(err error, replacement *Error) error {
 	return err
 }
 
-// secondFactorPassed clears the counts of wrong codes: the throttle's and
-// the consecutive failures.
-func secondFactorPassed(ctx context.Context, q Queries, accountID string) error {
-	if err := q.ClearThrottle(ctx, secondFactorThrottleKey(accountID)); err != nil {
-		return err
+// secondFactorPassed, once the code has passed, clears the counts of wrong
+// codes (the throttle's and the consecutive failures) and opens the session.
+func (s *Service) secondFactorPassed(ctx context.Context, q Queries, st *secondStep) (*SignInResult, error) {
+	if err := st.passed(ctx, q); err != nil {
+		return nil, err
 	}
-	return q.ClearSecondFactorFailures(ctx, accountID)
-}
-
-// secondFactorFailure is one refused code, as it is recorded.
-type secondFactorFailure struct {
-	account  *Account
-	method   string
-	reason   string // "" for a wrong code
-	client   Client
-	now      time.Time
-	wait     time.Duration // the throttle's wait this failure starts
-	failures int           // consecutive failures, this one included
+	if err := q.ClearSecondFactorFailures(ctx, st.account.ID); err != nil {
+		return nil, err
+	}
+	return s.openSession(ctx, q, sessionOpening{account: st.account, aal: 2, client: st.client, now: st.now, method: st.method})
 }
 
 // secondFactorFailed records a refused code (counted before the check),
 // the throttling it starts, and once, at the cap, that TOTP codes are
 // refused from now on.
-func (s *Service) secondFactorFailed(ctx context.Context, f secondFactorFailure) error {
-	a, c, now := f.account, f.client, f.now
-	return s.store.InTx(ctx, func(q Queries) error {
-		e := event(a.ID, audit.SigninMFAFailed, c, "")
-		e.Outcome, e.Reason, e.Time = audit.Failure, "invalid_code", now
-		if f.reason != "" {
-			e.Reason = f.reason
-		}
-		e.Details = map[string]string{audit.DetailMethod: f.method}
-		if err := s.record(ctx, q, e); err != nil {
-			return err
-		}
-		if f.failures == MaxSecondFactorFailures {
-			t := event(a.ID, audit.SigninThrottled, c, "")
-			t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, audit.ReasonTOTPSuspended, audit.ActorSystem, now
-			t.Details = map[string]string{audit.DetailMethod: audit.MethodTOTP}
-			if err := s.record(ctx, q, t); err != nil {
-				return err
-			}
-		}
-		if f.wait == 0 {
-			return nil
-		}
+func (s *Service) secondFactorFailed(ctx context.Context, st *secondStep, reason string) error {
+	a, c, now := st.account, st.client, st.now
+	e := event(a.ID, audit.SigninMFAFailed, c, "")
+	e.Details = map[string]string{audit.DetailMethod: st.method}
+	var also []*Event
+	if st.failures == MaxSecondFactorFailures {
 		t := event(a.ID, audit.SigninThrottled, c, "")
-		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, "too_many_failures", audit.ActorSystem, now
-		t.Details = map[string]string{audit.DetailMethod: "second_factor", audit.DetailRetryAfter: waitSeconds(f.wait)}
-		return s.record(ctx, q, t)
+		t.Outcome, t.Reason, t.Actor, t.Time = audit.Failure, audit.ReasonTOTPSuspended, audit.ActorSystem, now
+		t.Details = map[string]string{audit.DetailMethod: audit.MethodTOTP}
+		also = append(also, t)
+	}
+	return s.recordFailure(ctx, failure{
+		attempt: st.attempt, event: e, reason: reason, also: also,
+		throttled: map[string]string{audit.DetailMethod: "second_factor"},
 	})
+}
+
+// sessionOpening is a session about to open, as openSession records it.
+type sessionOpening struct {
+	account *Account
+	aal     int // 1 after the password, 2 after a second factor too
+	client  Client
+	now     time.Time
+	method  string // the factor proved last: audit.MethodPassword, MethodTOTP, MethodBackupCode
 }
 
 // openSession creates a session (always a new one, with a new token) and
 // records the sign-in, inside the caller's transaction.
-func (s *Service) openSession(ctx context.Context, q Queries, a *Account, aal int, c Client, now time.Time, details map[string]string) (*SignInResult, error) {
+func (s *Service) openSession(ctx context.Context, q Queries, o sessionOpening) (*SignInResult, error) {
 	token, hash, err := s.newToken(sessionTokenPrefix)
 	if err != nil {
 		return nil, err
 	}
-	c = c.clean()
+	a, c, now := o.account, o.client.clean(), o.now
 	sess := &Session{
 		ID:         s.newID("sess_"),
 		AccountID:  a.ID,
@@ -522,13 +494,13 @@ func (s *Service) openSession(ctx context.Context, q Queries, a *Account, aal in
 		IP:         c.IP,
 		UserAgent:  c.UserAgent,
 		Device:     device.Parse(c.UserAgent),
-		AAL:        aal,
+		AAL:        o.aal,
 	}
 	if err := q.CreateSession(ctx, sess); err != nil {
 		return nil, err
 	}
 	e := event(a.ID, audit.SigninSucceeded, c, sess.ID)
-	e.Time, e.Details = now, details
+	e.Time, e.Details = now, map[string]string{audit.DetailMethod: o.method}
 	if err := s.record(ctx, q, e); err != nil {
 		return nil, err
 	}

@@ -124,55 +124,83 @@ type throttleCheck struct {
 	rule ThrottleRule
 }
 
-// addFailure counts a failure and returns the wait it starts, 0 for none
-// (so the audit log records the throttling once, not at every refused
-// attempt).
-func addFailure(ctx context.Context, q Queries, c throttleCheck, now time.Time) (time.Duration, error) {
-	t, err := q.AddFailure(ctx, c.key, now, now.Add(-c.rule.Forget))
-	if err != nil {
-		return 0, err
-	}
-	return c.rule.Delay(t.Failures), nil
-}
-
 // waitSeconds is a wait as the audit log records it: whole seconds.
 func waitSeconds(d time.Duration) string { return strconv.Itoa(int(math.Ceil(d.Seconds()))) }
 
-// reserveAttempt checks the keys and counts this attempt as a failure
-// before the slow check (a password hash, a code) runs, so that requests
-// in flight together cannot all pass a check that each of them reads
-// before any of them is counted. A success clears the keys again.
+// attempt is one try at a slow check (a password hash, a code) under
+// throttling. reserveAttempt counts it as a failure before the check runs,
+// so that requests in flight together cannot all pass a check that each of
+// them reads before any of them is counted. Then exactly one of:
+//   - passed, in the success's transaction: the reserved counts clear;
+//   - failed, in the failure's transaction (see recordFailure): the counts
+//     that apply only to failures are taken, and the wait comes back;
+//   - neither, where successes count too (sign-up).
+type attempt struct {
+	now      time.Time
+	reserved []throttleCheck // counted before the check
+	onFail   []throttleCheck // counted only when the check fails
+	wait     time.Duration   // the wait the reserved counts start if it fails
+}
+
+// reserveAttempt checks the keys and counts this attempt as a failure of
+// each; the caller adds any onFail checks, which it checks itself.
 //
 // The count comes back atomically: an attempt that finds others counted
 // between its read and its own count, at a point where the rule already
 // asks for a wait, is refused like a throttled one.
-//
-// It returns the wait this attempt starts if it fails (0 for none).
-func (s *Service) reserveAttempt(ctx context.Context, now time.Time, checks ...throttleCheck) (wait time.Duration, err error) {
-	before := make([]Throttle, len(checks))
+func (s *Service) reserveAttempt(ctx context.Context, now time.Time, reserved ...throttleCheck) (*attempt, error) {
+	at := &attempt{now: now, reserved: reserved}
+	before := make([]Throttle, len(reserved))
 	var longest time.Duration
-	for i, c := range checks {
+	for i, c := range reserved {
+		var err error
 		if before[i], err = s.store.Throttle(ctx, c.key); err != nil {
-			return 0, err
+			return nil, err
 		}
 		longest = max(longest, c.rule.wait(before[i], now))
 	}
 	if longest > 0 {
-		return 0, throttled(longest)
+		return nil, throttled(longest)
 	}
 	var raced time.Duration
-	for i, c := range checks {
+	for i, c := range reserved {
 		t, err := s.store.AddFailure(ctx, c.key, now, now.Add(-c.rule.Forget))
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if t.Failures != before[i].Failures+1 && t.Failures > 1 && c.rule.Delay(t.Failures-1) > 0 {
 			raced = max(raced, c.rule.Delay(t.Failures))
 		}
-		wait = max(wait, c.rule.Delay(t.Failures))
+		at.wait = max(at.wait, c.rule.Delay(t.Failures))
 	}
 	if raced > 0 {
-		return 0, throttled(raced)
+		return nil, throttled(raced)
+	}
+	return at, nil
+}
+
+// passed clears the reserved counts, through q: inside the transaction of
+// the success, where there is one.
+func (at *attempt) passed(ctx context.Context, q Queries) error {
+	for _, c := range at.reserved {
+		if err := q.ClearThrottle(ctx, c.key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// failed takes the counts that apply only to failures, through q, and
+// returns the wait the failure starts, 0 for none (so the audit log records
+// the throttling once, not at every refused attempt).
+func (at *attempt) failed(ctx context.Context, q Queries) (time.Duration, error) {
+	wait := at.wait
+	for _, c := range at.onFail {
+		t, err := q.AddFailure(ctx, c.key, at.now, at.now.Add(-c.rule.Forget))
+		if err != nil {
+			return 0, err
+		}
+		wait = max(wait, c.rule.Delay(t.Failures))
 	}
 	return wait, nil
 }

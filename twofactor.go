@@ -125,7 +125,7 @@ func (s *Service) BeginTOTPSetup(ctx context.Context, caller *Session, pw string
 	}
 	switch {
 	case pw != "":
-		if err := s.reauthenticate(ctx, a, pw, audit.TwoFactorEnabled, caller, c); err != nil {
+		if err := s.reauthenticate(ctx, sensitiveAction{account: a, caller: caller, client: c, action: audit.TwoFactorEnabled, password: pw}); err != nil {
 			return nil, err
 		}
 	case s.clock().Sub(caller.CreatedAt) > RecentSignIn:
@@ -192,8 +192,8 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	if p == nil {
 		return nil, noPendingSetup()
 	}
-	check := throttleCheck{secondFactorThrottleKey(a.ID), s.cfg.SecondFactorRule}
-	if _, err := s.reserveAttempt(ctx, now, check); err != nil {
+	tried, err := s.reserveAttempt(ctx, now, throttleCheck{secondFactorThrottleKey(a.ID), s.cfg.SecondFactorRule})
+	if err != nil {
 		return nil, err
 	}
 	secret, err := s.openSecret(p.SealedSecret, a.ID)
@@ -203,11 +203,7 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	digits, _ := totpInput(code)
 	step, ok := totp.Verify(secret, digits, now, 0)
 	if !ok {
-		err := s.store.InTx(ctx, func(q Queries) error {
-			e := event(a.ID, audit.TwoFactorEnabled, c, caller.ID)
-			e.Outcome, e.Reason, e.Time = audit.Failure, string(CodeInvalidCode), now
-			return s.record(ctx, q, e)
-		})
+		err := s.recordFailure(ctx, failure{attempt: tried, event: event(a.ID, audit.TwoFactorEnabled, c, caller.ID), reason: string(CodeInvalidCode)})
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +213,7 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.InTx(ctx, func(q Queries) error {
+	err = s.changeAccount(ctx, a.ID, func(q Queries) error {
 		cur, err := q.LockAccount(ctx, a.ID)
 		if err != nil {
 			return err
@@ -250,7 +246,7 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		if err := q.DeletePendingTOTP(ctx, a.ID); err != nil {
 			return err
 		}
-		if err := q.ClearThrottle(ctx, check.key); err != nil {
+		if err := tried.passed(ctx, q); err != nil {
 			return err
 		}
 		if err := s.record(ctx, q, event(a.ID, audit.TwoFactorEnabled, c, caller.ID)); err != nil {
@@ -258,15 +254,11 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		}
 		// A factor changed: every other session, opened with the password
 		// alone, ends (ASVS V7.4.3); this one has just proved the code.
-		if _, err := s.endOtherSessions(ctx, q, a.ID, caller.ID, c, "2fa_enabled"); err != nil {
+		if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: caller.ID, client: c, reason: "2fa_enabled"}); err != nil {
 			return err
 		}
-		if err := q.SetSessionAAL(ctx, caller.ID, 2); err != nil {
-			return err
-		}
-		return q.AddInvalidation(ctx, a.ID, now)
+		return q.SetSessionAAL(ctx, caller.ID, 2)
 	})
-	s.cache.evictAccount(a.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +321,7 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw
 	if caller.AAL < 2 {
 		return nil, secondFactorRequired()
 	}
-	if err := s.reauthenticate(ctx, a, pw, audit.BackupCodesRegenerated, caller, c); err != nil {
+	if err := s.reauthenticate(ctx, sensitiveAction{account: a, caller: caller, client: c, action: audit.BackupCodesRegenerated, password: pw}); err != nil {
 		return nil, err
 	}
 	codes, salt, hashes, err := s.newBackupCodes()
@@ -361,7 +353,7 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c
 	if caller.AAL < 2 {
 		return secondFactorRequired()
 	}
-	if err := s.reauthenticate(ctx, a, pw, audit.TwoFactorDisabled, caller, c); err != nil {
+	if err := s.reauthenticate(ctx, sensitiveAction{account: a, caller: caller, client: c, action: audit.TwoFactorDisabled, password: pw}); err != nil {
 		return err
 	}
 	return s.disableTOTP(ctx, a, event(a.ID, audit.TwoFactorDisabled, c, caller.ID), caller.ID, c)
@@ -386,7 +378,7 @@ func (s *Service) ResetTwoFactor(ctx context.Context, email string) error {
 // disableTOTP turns 2FA off, ends waiting second steps and every session
 // but keepID ("" ends all), in one transaction with its event.
 func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, keepID string, c Client) error {
-	err := s.store.InTx(ctx, func(q Queries) error {
+	return s.changeAccount(ctx, a.ID, func(q Queries) error {
 		if _, err := q.LockAccount(ctx, a.ID); err != nil {
 			return err
 		}
@@ -399,11 +391,7 @@ func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, keepID 
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		if _, err := s.endOtherSessions(ctx, q, a.ID, keepID, c, "2fa_disabled"); err != nil {
-			return err
-		}
-		return q.AddInvalidation(ctx, a.ID, s.clock())
+		_, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: keepID, client: c, reason: "2fa_disabled"})
+		return err
 	})
-	s.cache.evictAccount(a.ID)
-	return err
 }
