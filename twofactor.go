@@ -128,7 +128,7 @@ func (s *Service) BeginTOTPSetup(ctx context.Context, caller *Session, pw string
 		if err := s.reauthenticate(ctx, sensitiveAction{account: a, caller: caller, client: c, action: audit.TwoFactorEnabled, password: pw}); err != nil {
 			return nil, err
 		}
-	case s.clock().Sub(caller.CreatedAt) > RecentSignIn:
+	case s.SetupNeedsPassword(caller):
 		return nil, reauthRequired()
 	}
 	secret, err := totp.GenerateSecret(s.rand)
