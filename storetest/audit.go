@@ -53,7 +53,7 @@ func appendEvents(t testing.TB, s keyward.Store, evs ...*keyward.Event) {
 // headSealOf is the stand-in head seal appendEvents gives e.
 func headSealOf(e *keyward.Event) string { return "k1:seal-" + e.ID }
 
-func chainEvents(t testing.TB, s keyward.Queries, chainID string) []*keyward.Event {
+func chainEvents(t testing.TB, s queryer, chainID string) []*keyward.Event {
 	t.Helper()
 	var out []*keyward.Event
 	must(t, s.EachChainEvent(t.Context(), chainID, func(e *keyward.Event) error {

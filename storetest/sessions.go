@@ -25,7 +25,7 @@ func newSession(accountID string, created, lastSeen, expires time.Time) *keyward
 	}
 }
 
-func createSessions(t testing.TB, s keyward.Queries, ss ...*keyward.Session) {
+func createSessions(t testing.TB, s queryer, ss ...*keyward.Session) {
 	t.Helper()
 	for _, x := range ss {
 		must(t, s.CreateSession(t.Context(), x), "CreateSession")
@@ -223,14 +223,14 @@ func testSessions(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		ended := newSession(a.ID, at(0), now.Add(-time.Minute), now.Add(-time.Second))
 		endsNow := newSession(a.ID, at(0), now.Add(-time.Minute), now)
 		createSessions(t, s, live, idleEdge, idle, ended, endsNow)
-		n, err := s.DeleteExpiredSessions(ctx, now, idleBefore)
-		must(t, err, "DeleteExpiredSessions")
-		check(t, "deleted", n, 3)
+		n, err := s.DeleteExpired(ctx, keyward.Cutoffs{Now: now, SessionIdleBefore: idleBefore})
+		must(t, err, "DeleteExpired")
+		check(t, "deleted", n, keyward.Expired{Sessions: 3})
 		left, err := s.ListSessions(ctx, a.ID, at(0))
 		must(t, err, "ListSessions")
 		check(t, "left", sortedStrings(sessionIDs(left)), sortedStrings([]string{live.ID, idleEdge.ID}))
-		n, err = s.DeleteExpiredSessions(ctx, now, idleBefore)
-		must(t, err, "DeleteExpiredSessions again")
-		check(t, "deleted again", n, 0)
+		n, err = s.DeleteExpired(ctx, keyward.Cutoffs{Now: now, SessionIdleBefore: idleBefore})
+		must(t, err, "DeleteExpired again")
+		check(t, "deleted again", n, keyward.Expired{})
 	})
 }

@@ -16,16 +16,18 @@
 //   - Byte fields compare by content: nil and empty are the same.
 //   - Event.Details is never nil on read (nil and empty are stored alike).
 //   - An update of a row that does not exist (SetPasswordHash, TouchSession)
-//     is CodeNotFound; a conditional update (AdvanceTOTPStep, SwapTOTPSecret,
-//     SwapPendingSecret) of one reports false instead; deleting something
-//     absent is not an error. Lists of nothing are empty (nil or zero length), not NotFound.
+//     is CodeNotFound; a conditional update (AdvanceTOTPStep, the swap of
+//     ResealSecrets) of one reports false (counts Changed) instead; deleting
+//     something absent is not an error. Lists of nothing are empty (nil or zero length), not NotFound.
 //   - PruneEvents removes the longest run at the start of the chain whose
 //     events are all older than before, so the chain that remains never has
 //     a gap, even when clocks of several nodes disagreed.
 //   - Invalidation sequence numbers are never reused, not even after every
 //     row was deleted.
-//   - ListAccounts, ListPendingSecrets, ListTOTPCredentials, AuditHeads and
-//     DeleteOtherSessions return their rows in no particular order.
+//   - ListAccounts, AuditHeads and DeleteOtherSessions return their rows,
+//     and ResealSecrets its seeds, in no particular order.
+//   - LockAuditHead belongs to the q of InTx: a Store that has one of its
+//     own fails it rather than read the head without holding it.
 //
 // Ids are strings shaped like UUIDs (lowercase hex), so that an engine that
 // keeps ids in a uuid column passes too; event ids compare in byte order.
@@ -72,6 +74,8 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"Audit", testAudit},
 		{"InTx", testInTx},
 		{"Invalidations", testInvalidations},
+		{"Expiry", testExpiry},
+		{"HeadLockOutsideTx", testHeadLockOutsideTx},
 		{"Context", testContext},
 		{"Snapshot", testSnapshot},
 		{"MigrationStatus", testMigrationStatus},
@@ -252,8 +256,20 @@ func wantCode(t testing.TB, what string, err error, code keyward.Code) {
 	}
 }
 
+// queryer is what a Store and the q of its InTx both have: every role of
+// the contract (only q has LockAuditHead).
+type queryer interface {
+	keyward.Accounts
+	keyward.Sessions
+	keyward.Factors
+	keyward.Throttles
+	keyward.AuditLog
+	keyward.Invalidations
+	keyward.Expiry
+}
+
 // newAccount creates an account with a fresh id.
-func newAccount(t testing.TB, s keyward.Queries, email string) *keyward.Account {
+func newAccount(t testing.TB, s queryer, email string) *keyward.Account {
 	t.Helper()
 	a := &keyward.Account{ID: newID(), Email: email, PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$" + email, CreatedAt: at(0)}
 	must(t, s.CreateAccount(t.Context(), a), "CreateAccount "+email)
