@@ -304,7 +304,7 @@ func testInTx(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		sess := newSession(a.ID, at(0), at(0), at(time.Hour))
 		var b *keyward.Account
 		err := s.InTx(ctx, func(q keyward.Queries) error {
-			b = &keyward.Account{ID: newID(), Email: "rolled@example.com", PasswordHash: "x", CreatedAt: at(0)}
+			b = &keyward.Account{ID: newID(accountPrefix), Email: "rolled@example.com", PasswordHash: "x", CreatedAt: at(0)}
 			must(t, q.CreateAccount(ctx, b), "CreateAccount")
 			must(t, q.CreateSession(ctx, sess), "CreateSession")
 			must(t, q.SetPasswordHash(ctx, a.ID, "changed"), "SetPasswordHash")
@@ -325,9 +325,9 @@ func testInTx(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 	t.Run("error code kept", func(t *testing.T) {
 		err := s.InTx(ctx, func(q keyward.Queries) error { return keyward.Errorf(keyward.CodeConflict, "Try again.") })
 		wantCode(t, "InTx", err, keyward.CodeConflict)
-		_, err = s.AccountByID(ctx, newID())
+		_, err = s.AccountByID(ctx, newID(accountPrefix))
 		wantCode(t, "NotFound from outside", err, keyward.CodeNotFound)
-		err = s.InTx(ctx, func(q keyward.Queries) error { _, err := q.AccountByID(ctx, newID()); return err })
+		err = s.InTx(ctx, func(q keyward.Queries) error { _, err := q.AccountByID(ctx, newID(accountPrefix)); return err })
 		wantCode(t, "NotFound through InTx", err, keyward.CodeNotFound)
 	})
 
@@ -387,7 +387,7 @@ func testInTx(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			check(t, "used", ok, true)
 			h, err := q.LockAuditHead(ctx, a.ID)
 			must(t, err, "LockAuditHead")
-			e := newEvent(a.ID, "2fa.backup_code.used", at(time.Hour), newID())
+			e := newEvent(a.ID, "2fa.backup_code.used", at(time.Hour), newID(eventPrefix))
 			e.Seq, e.PrevHash = h.Seq+1, h.Hash
 			e.Hash = fakeHash(h.Hash, e.ID, e.Seq)
 			must(t, q.AppendEvent(ctx, e), "AppendEvent")
@@ -479,7 +479,7 @@ func testExpiry(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		for _, c := range []*keyward.MFAChallenge{newChallenge(a.ID, now), newChallenge(a.ID, now.Add(time.Second))} {
 			must(t, s.CreateMFAChallenge(ctx, c), "CreateMFAChallenge")
 		}
-		must(t, s.PutPendingTOTP(ctx, &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:p", CreatedAt: at(0), ExpiresAt: now}), "PutPendingTOTP")
+		must(t, s.PutPendingTOTP(ctx, &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:p", CreatedAt: at(0), ExpiresAt: now}), "PutPendingTOTP")
 		for i, key := range []string{"ip:192.0.2.1", "ip:192.0.2.2"} {
 			_, err := s.AddFailure(ctx, key, now.Add(-time.Duration(2-i)*time.Hour), at(0))
 			must(t, err, "AddFailure")

@@ -22,9 +22,9 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 
 		// A replacing setup may come from another session: it takes the
 		// session id along with the seed.
-		p1 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:first", CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}
-		p2 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:second", CreatedAt: at(time.Minute), ExpiresAt: at(11 * time.Minute)}
-		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(), SealedSecret: "k2:b", CreatedAt: at(2), ExpiresAt: at(3)}
+		p1 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:first", CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}
+		p2 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:second", CreatedAt: at(time.Minute), ExpiresAt: at(11 * time.Minute)}
+		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(sessionPrefix), SealedSecret: "k2:b", CreatedAt: at(2), ExpiresAt: at(3)}
 		steps := []struct {
 			name string
 			put  *keyward.PendingTOTP
@@ -119,7 +119,7 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			})
 		}
 		t.Run("no credential", func(t *testing.T) {
-			got, err := s.AdvanceTOTPStep(ctx, newID(), 5000)
+			got, err := s.AdvanceTOTPStep(ctx, newID(accountPrefix), 5000)
 			if err != nil && !keyward.IsCode(err, keyward.CodeNotFound) {
 				t.Errorf("AdvanceTOTPStep without a credential: got error %v, want none or not_found", err)
 			}
@@ -284,10 +284,10 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		ctx := t.Context()
 		a := newAccount(t, s, "a@example.com")
 		b := newAccount(t, s, "b@example.com")
-		p := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
-		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
+		p := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
+		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
 		must(t, s.PutPendingTOTP(ctx, pb), "PutPendingTOTP b")
-		replaced := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k2:replaced", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)}
+		replaced := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k2:replaced", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)}
 		cases := []struct {
 			name      string
 			meanwhile func()
@@ -473,7 +473,7 @@ func testBackupCodes(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		must(t, s.ReplaceBackupCodes(ctx, a.ID, randBytes(16), nil), "ReplaceBackupCodes empty")
 		remaining(t, a.ID, 0)
 		remaining(t, b.ID, 10)
-		remaining(t, newID(), 0)
+		remaining(t, newID(accountPrefix), 0)
 	})
 }
 
