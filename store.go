@@ -155,13 +155,14 @@ type TOTPFactors interface {
 	// setup, and clears TwoFactorEnabledAt, all together.
 	DisableTOTP(ctx context.Context, accountID string) error
 	// ResealSecrets is how keys are rotated. It reads every stored seed
-	// (enabled and pending), then calls fn with each in turn, outside any
-	// transaction of the store's; a replacement fn returns ("" leaves the
-	// seed) is written at once, but only while the seed is still the value
-	// fn was given (compare-and-swap): a seed disabled, confirmed or
-	// replaced meanwhile stays as it is and counts as Changed. An error
-	// from fn stops the walk and is returned, with what was done so far.
-	// It is not for the q of InTx.
+	// (enabled and pending), then calls fn with each in turn; a replacement
+	// fn returns ("" leaves the seed) is written at once, but only while the
+	// seed is still the value fn was given (compare-and-swap): a seed
+	// disabled, confirmed or replaced meanwhile stays as it is and counts as
+	// Changed. An error from fn stops the walk and is returned, with what
+	// was done so far. Called on a Store, fn runs outside any transaction
+	// and holds no connection, so it may be slow and changes may happen
+	// meanwhile; on the q of InTx, it runs inside that transaction.
 	ResealSecrets(ctx context.Context, fn func(SealedSecret) (string, error)) (Resealed, error)
 }
 
