@@ -259,6 +259,23 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			must(t, err, "TOTPCredential b")
 			check(t, "b's seed", cred.SealedSecret, "k1:old")
 		})
+		t.Run("in a transaction", func(t *testing.T) {
+			var got keyward.Resealed
+			must(t, s.InTx(ctx, func(q keyward.Queries) error {
+				var err error
+				got, err = q.ResealSecrets(ctx, func(v keyward.SealedSecret) (string, error) {
+					if v.AccountID != a.ID {
+						return "", nil
+					}
+					return "k3:tx", nil
+				})
+				return err
+			}), "InTx")
+			check(t, "resealed", got, keyward.Resealed{Swapped: 1})
+			cred, err := s.TOTPCredential(ctx, a.ID)
+			must(t, err, "TOTPCredential")
+			check(t, "sealed seed", cred.SealedSecret, "k3:tx")
+		})
 		t.Run("an error from fn stops the walk", func(t *testing.T) {
 			errStop := errors.New("stop")
 			calls := 0
