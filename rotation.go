@@ -41,98 +41,67 @@ const rotationPasses = 3
 func (s *Service) RotateKeys(ctx context.Context) (KeyRotation, error) {
 	r := KeyRotation{Current: s.keys.CurrentID()}
 	for pass := range rotationPasses {
-		all, err := s.sealedValues(ctx)
-		if err != nil {
-			return r, err
-		}
 		// The first pass opens every seed, those already under the current
 		// key too: a wrong key that happens to carry the current id must
-		// not pass for "everything is re-encrypted".
-		check := underOlderKeys(s.keys, all, r.Current)
-		if pass == 0 {
-			check = all
+		// not pass for "everything is re-encrypted". Nothing is written
+		// until every seed read opens.
+		var check []SealedSecret
+		_, err := s.store.ResealSecrets(ctx, func(v SealedSecret) (string, error) {
+			if pass == 0 || s.keys.KeyID(v.Sealed) != r.Current {
+				check = append(check, v)
+			}
+			return "", nil
+		})
+		if err != nil {
+			return r, err
 		}
 		if err := s.openAll(check); err != nil {
 			return r, err
 		}
-		todo := underOlderKeys(s.keys, all, r.Current)
-		if len(todo) == 0 {
-			return r, nil
-		}
-		for _, v := range todo {
-			resealed, err := s.reseal(v.sealed, v.accountID)
-			if err != nil {
-				return r, err
+		todo := 0
+		done, err := s.store.ResealSecrets(ctx, func(v SealedSecret) (string, error) {
+			if s.keys.KeyID(v.Sealed) == r.Current {
+				return "", nil
 			}
-			swap := s.store.SwapTOTPSecret
-			if v.pending {
-				swap = s.store.SwapPendingSecret
+			todo++
+			resealed, err := s.reseal(v.Sealed, v.AccountID)
+			if errors.Is(err, keyring.ErrUnknownKey) || errors.Is(err, keyring.ErrDecrypt) {
+				// Written since it was checked, under a key this keyring
+				// does not open: left for the next pass to report.
+				return "", nil
 			}
-			ok, err := swap(ctx, v.accountID, v.sealed, resealed)
-			if err != nil {
-				return r, err
-			}
-			if ok {
-				r.Resealed++
-			} else {
-				r.Changed++
-			}
+			return resealed, err
+		})
+		r.Resealed += done.Swapped
+		r.Changed += done.Changed
+		if err != nil || todo == 0 {
+			return r, err
 		}
 	}
-	all, err := s.sealedValues(ctx)
-	r.Left = len(underOlderKeys(s.keys, all, r.Current))
+	n, err := s.SeedsUnderOlderKeys(ctx)
+	r.Left = n
 	return r, err
 }
 
 // SeedsUnderOlderKeys counts the TOTP seeds (enabled and pending) not
 // sealed under the keyring's current key: what RotateKeys would re-encrypt.
 func (s *Service) SeedsUnderOlderKeys(ctx context.Context) (int, error) {
-	all, err := s.sealedValues(ctx)
-	return len(underOlderKeys(s.keys, all, s.keys.CurrentID())), err
-}
-
-// sealedValue is one stored seed as read.
-type sealedValue struct {
-	accountID, sealed string
-	pending           bool
-}
-
-// sealedValues reads every stored seed, enabled and pending.
-func (s *Service) sealedValues(ctx context.Context) ([]sealedValue, error) {
-	creds, err := s.store.ListTOTPCredentials(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pending, err := s.store.ListPendingSecrets(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]sealedValue, 0, len(creds)+len(pending))
-	for _, c := range creds {
-		out = append(out, sealedValue{accountID: c.AccountID, sealed: c.SealedSecret})
-	}
-	for _, p := range pending {
-		out = append(out, sealedValue{accountID: p.AccountID, sealed: p.SealedSecret, pending: true})
-	}
-	return out, nil
-}
-
-func underOlderKeys(keys *keyring.Keyring, vs []sealedValue, current string) []sealedValue {
-	var out []sealedValue
-	for _, v := range vs {
-		if keys.KeyID(v.sealed) != current {
-			out = append(out, v)
+	current, n := s.keys.CurrentID(), 0
+	_, err := s.store.ResealSecrets(ctx, func(v SealedSecret) (string, error) {
+		if s.keys.KeyID(v.Sealed) != current {
+			n++
 		}
-	}
-	return out
+		return "", nil
+	})
+	return n, err
 }
 
 // openAll checks that every value opens, and otherwise says, for the
 // operator, how many do not and why the first does not.
-func (s *Service) openAll(vs []sealedValue) error {
+func (s *Service) openAll(vs []SealedSecret) error {
 	bad, first := 0, error(nil)
 	for _, v := range vs {
-		if _, err := s.keys.Open(v.sealed, []byte(v.accountID)); err != nil {
+		if _, err := s.keys.Open(v.Sealed, []byte(v.AccountID)); err != nil {
 			bad++
 			if first == nil {
 				first = s.openFailure(v, err)
@@ -145,19 +114,19 @@ func (s *Service) openAll(vs []sealedValue) error {
 	return fmt.Errorf("%d of %d seeds do not open with these keys; the first: %w", bad, len(vs), first)
 }
 
-func (s *Service) openFailure(v sealedValue, err error) error {
+func (s *Service) openFailure(v SealedSecret, err error) error {
 	what := "the TOTP seed"
-	if v.pending {
+	if v.Pending {
 		what = "the pending 2FA setup"
 	}
-	id := s.keys.KeyID(v.sealed)
+	id := s.keys.KeyID(v.Sealed)
 	switch {
 	case errors.Is(err, keyring.ErrUnknownKey):
-		return fmt.Errorf("%s of account %s is sealed with key %s, which these keys (%s) do not hold: %w", what, v.accountID, id, s.keys, err)
+		return fmt.Errorf("%s of account %s is sealed with key %s, which these keys (%s) do not hold: %w", what, v.AccountID, id, s.keys, err)
 	case errors.Is(err, keyring.ErrDecrypt) && id != "":
-		return fmt.Errorf("%s of account %s does not open with key %s: the key given under that id is not the one it was sealed with: %w", what, v.accountID, id, err)
+		return fmt.Errorf("%s of account %s does not open with key %s: the key given under that id is not the one it was sealed with: %w", what, v.AccountID, id, err)
 	default:
-		return fmt.Errorf("%s of account %s: %w", what, v.accountID, err)
+		return fmt.Errorf("%s of account %s: %w", what, v.AccountID, err)
 	}
 }
 

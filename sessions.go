@@ -185,23 +185,16 @@ func (s *Service) endOtherSessions(ctx context.Context, q Queries, end sessionsE
 // setups, forgotten throttle counts, old invalidation rows. serve runs it now and then.
 func (s *Service) CleanUp(ctx context.Context) error {
 	now := s.clock()
-	if _, err := s.store.DeleteExpiredSessions(ctx, now, now.Add(-s.cfg.SessionIdleTimeout)); err != nil {
-		return err
-	}
-	if _, err := s.store.DeleteExpiredMFAChallenges(ctx, now); err != nil {
-		return err
-	}
-	if _, err := s.store.DeleteExpiredPendingTOTP(ctx, now); err != nil {
-		return err
-	}
 	// A throttle count is forgotten after the longest Forget of the rules.
 	var forget time.Duration
 	for _, r := range s.cfg.throttleRules() {
 		forget = max(forget, r.Forget)
 	}
-	if _, err := s.store.DeleteThrottlesBefore(ctx, now.Add(-forget)); err != nil {
-		return err
-	}
-	_, err := s.store.DeleteInvalidationsBefore(ctx, now.Add(-invalidationKeep))
+	_, err := s.store.DeleteExpired(ctx, Cutoffs{
+		Now:                 now,
+		SessionIdleBefore:   now.Add(-s.cfg.SessionIdleTimeout),
+		ThrottlesBefore:     now.Add(-forget),
+		InvalidationsBefore: now.Add(-invalidationKeep),
+	})
 	return err
 }

@@ -150,29 +150,29 @@ func TestPendingSetupBelongsToItsSession(t *testing.T) {
 	}
 }
 
-// rotationHookStore runs a hook right after each listing of seeds that key
-// rotation reads: a deterministic interleaving of a change between
-// RotateKeys reading a seed and writing it back.
+// rotationHookStore runs a hook between key rotation reading a seed and
+// writing it back (after RotateKeys' fn returned a re-sealed seed, before the
+// store's compare-and-swap): a deterministic interleaving of a change
+// meanwhile. beforeSwapCredential is for an enabled seed, beforeSwapPending
+// for a pending setup's.
 type rotationHookStore struct {
 	keyward.Store
-	afterListCredentials func()
-	afterListPending     func()
+	beforeSwapCredential func()
+	beforeSwapPending    func()
 }
 
-func (h *rotationHookStore) ListTOTPCredentials(c context.Context) ([]keyward.TOTPCredential, error) {
-	out, err := h.Store.ListTOTPCredentials(c)
-	if h.afterListCredentials != nil {
-		h.afterListCredentials()
-	}
-	return out, err
-}
-
-func (h *rotationHookStore) ListPendingSecrets(c context.Context) ([]keyward.PendingTOTP, error) {
-	out, err := h.Store.ListPendingSecrets(c)
-	if h.afterListPending != nil {
-		h.afterListPending()
-	}
-	return out, err
+func (h *rotationHookStore) ResealSecrets(c context.Context, fn func(keyward.SealedSecret) (string, error)) (keyward.Resealed, error) {
+	return h.Store.ResealSecrets(c, func(v keyward.SealedSecret) (string, error) {
+		sealed, err := fn(v)
+		hook := h.beforeSwapCredential
+		if v.Pending {
+			hook = h.beforeSwapPending
+		}
+		if sealed != "" && hook != nil {
+			hook()
+		}
+		return sealed, err
+	})
 }
 
 // wantSeed checks that the account's enabled seed is secret, sealed under key.
@@ -208,7 +208,7 @@ func TestRotateKeysNeverBringsBackAnOldSeed(t *testing.T) {
 	}
 	var once sync.Once
 	var newSecret string
-	h.afterListCredentials = func() {
+	h.beforeSwapCredential = func() {
 		once.Do(func() {
 			if err := e.Svc.DisableTOTP(ctx, me.Session, goodPassword, laptop); err != nil {
 				t.Fatalf("DisableTOTP: %v", err)
@@ -287,7 +287,7 @@ func TestRotateKeysNeverBringsBackAnOldPendingSetup(t *testing.T) {
 			}
 			var once sync.Once
 			var secret string
-			h.afterListPending = func() { once.Do(func() { secret = tc.change(t, e, me, first.Secret) }) }
+			h.beforeSwapPending = func() { once.Do(func() { secret = tc.change(t, e, me, first.Secret) }) }
 			r, err := e.Svc.RotateKeys(ctx)
 			if err != nil {
 				t.Fatalf("RotateKeys: %v", err)
@@ -336,7 +336,7 @@ func TestRotateKeysCountsSeedsLeftUnderOlderKeys(t *testing.T) {
 	if _, err := e.Keys.Rotate(crand.Reader); err != nil {
 		t.Fatal(err)
 	}
-	h.afterListCredentials = func() {
+	h.beforeSwapCredential = func() {
 		if err := laggard.Svc.DisableTOTP(ctx, me.Session, goodPassword, laptop); err != nil {
 			t.Fatalf("DisableTOTP: %v", err)
 		}

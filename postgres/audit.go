@@ -20,7 +20,13 @@ import (
 // to a slow client may take minutes).
 const eachBatch = 500
 
+// LockAuditHead implements keyward.Queries: SELECT ... FOR UPDATE. Outside
+// a transaction the lock would end with the statement, and a plain read
+// would pass for a lock: it fails instead.
 func (q *queries) LockAuditHead(ctx context.Context, chainID string) (audit.Head, error) {
+	if !q.inTx {
+		return audit.Head{}, keyward.Internal(errors.New("postgres: LockAuditHead outside a transaction"))
+	}
 	h, err := q.selectHeadForUpdate(ctx, chainID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A new chain: make its head row, then lock it. ON CONFLICT lets

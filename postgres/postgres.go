@@ -210,6 +210,35 @@ func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	return c, nil
 }
 
+// queries implements keyward.Queries on the pool (each call on its own) or on
+// one transaction (the q of InTx).
+type queries struct {
+	db   dbtx
+	s    *Store
+	inTx bool
+}
+
+var _ keyward.Queries = (*queries)(nil)
+
+// atomic runs fn in the caller's transaction, or in a new one: for the few
+// operations that take more than one statement.
+func (q *queries) atomic(ctx context.Context, fn func(q *queries) error) error {
+	if q.inTx {
+		return fn(q)
+	}
+	return q.s.inTx(ctx, fn)
+}
+
+// accountMissing turns the foreign key violation of a row written for an
+// account that does not exist into CodeNotFound.
+func accountMissing(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23503" { // foreign_key_violation
+		return &keyward.Error{Code: keyward.CodeNotFound, Message: "Account not found.", Err: err}
+	}
+	return err
+}
+
 // dbtx is what queries run on: a transaction, or the pool.
 type dbtx interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

@@ -783,12 +783,15 @@ func TestAuditEventsAppendOnly(t *testing.T) {
 	defer s.Close()
 	for i := range 2 {
 		e := &keyward.Event{ID: fmt.Sprint("e", i), ChainID: "c", Time: time.UnixMicro(int64(5 + i)).UTC(), Type: audit.Signout}
-		h, err := s.LockAuditHead(ctx, "c")
+		err := s.InTx(ctx, func(q keyward.Queries) error {
+			h, err := q.LockAuditHead(ctx, "c")
+			if err != nil {
+				return err
+			}
+			audit.Link(h, e)
+			return q.AppendEvent(ctx, e)
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		audit.Link(h, e)
-		if err := s.AppendEvent(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -31,7 +31,7 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 		return mapErr(ctx, "export: begin", err)
 	}
 	defer tx.Rollback()
-	q := &queries{db: tx}
+	q := &queries{store: s, tx: tx} // no stmts: the writer's are not this transaction's
 	each := func(op, query string, row func(scanner) (keyward.Record, error)) error {
 		rows, err := q.query(ctx, query)
 		if err != nil {
@@ -233,7 +233,7 @@ func (im *sqliteImport) close() {
 func (im *sqliteImport) exec(ctx context.Context, op, query string, args ...any) error {
 	st, ok := im.stmts[query]
 	if !ok {
-		tx := im.q.db.(*sql.Tx)
+		tx := im.q.tx
 		var err error
 		if st, err = tx.PrepareContext(ctx, query); err != nil {
 			return mapErr(ctx, "import "+op, err)

@@ -8,9 +8,10 @@
 // queue in Go (respecting their context) instead of spinning on SQLITE_BUSY,
 // and a read-modify-write inside InTx can never be overtaken. The reader pool
 // has several query_only connections; in WAL mode readers never wait for the
-// writer and see every committed write. Outside InTx, reads go to the reader
-// pool and writes to the writer; inside InTx everything goes through the one
-// transaction.
+// writer and see every committed write. Outside InTx, each statement picks
+// its pool by its kind: a SELECT goes to the reader pool, anything else
+// (INSERT, UPDATE, DELETE, with or without RETURNING) to the writer; inside
+// InTx everything goes through the one transaction.
 //
 // Because there is one writer connection, code inside InTx must use the q it
 // is given: a write through the Store itself would wait for the transaction
@@ -34,15 +35,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -56,15 +56,18 @@ const busyTimeout = 5 * time.Second
 
 // Store is the SQLite keyward.Store. Its zero value is not usable: Open one.
 type Store struct {
+	// queries outside a transaction: each statement picks its pool by its
+	// kind (see queries.on).
+	queries
+
 	// Now is the clock, used only to record when a migration was applied.
 	Now func() time.Time
 
 	path   string
 	writer *sql.DB
 	reader *sql.DB
-	w      *queries   // writes outside a transaction
-	r      *queries   // reads outside a transaction
 	ws     *stmtCache // the writer's prepared statements; nil while Open migrates
+	rs     *stmtCache // the reader pool's; nil while Open migrates
 }
 
 var _ keyward.Store = (*Store)(nil)
@@ -89,6 +92,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 	s := &Store{Now: time.Now, path: path, writer: writer}
+	s.queries = queries{store: s}
 	if err := writer.PingContext(ctx); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -121,8 +125,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s.ws = ws
-	s.w = &queries{db: writer, store: s, stmts: ws}
-	s.r = &queries{db: reader, store: s, stmts: &stmtCache{db: reader, m: map[string]*sql.Stmt{}}}
+	s.rs = &stmtCache{db: reader, m: map[string]*sql.Stmt{}}
 	return s, nil
 }
 
@@ -168,9 +171,7 @@ func dsn(path string, params []string) string {
 // Close closes both pools.
 func (s *Store) Close() error {
 	var errs []error
-	if s.r != nil {
-		s.r.stmts.close()
-	}
+	s.rs.close()
 	s.ws.close()
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
@@ -208,7 +209,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) (err error)
 			_ = tx.Rollback()
 		}
 	}()
-	if err := fn(&queries{db: tx, tx: tx, stmts: s.ws}); err != nil {
+	if err := fn(&queries{store: s, tx: tx, stmts: s.ws}); err != nil {
 		done = true
 		_ = tx.Rollback()
 		return err
@@ -220,9 +221,235 @@ func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) (err error)
 	return nil
 }
 
+// dbtx is what queries run on: a pool or a transaction.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queries implements keyward.Queries. Outside a transaction (the Store's
+// own, tx nil) each statement picks its pool by its kind: a read goes to
+// the reader pool, a write to the writer, and an operation of several
+// statements opens a transaction of its own on the writer. Inside one, every
+// statement runs in tx.
+//
+// Prepared statements are cached (parsing is a third of a point lookup's
+// time, and a quarter of an audit append's): every statement for the reader
+// pool, the hot writes for the writer.
+type queries struct {
+	store *Store
+	tx    *sql.Tx    // the transaction, or nil
+	stmts *stmtCache // tx's prepared statements (the writer's), or nil
+}
+
+// isRead reports whether query only reads: it may run on the reader pool,
+// whose connections are query_only. Every write of this package starts with
+// INSERT, UPDATE or DELETE, a read with SELECT.
+func isRead(query string) bool {
+	return strings.HasPrefix(strings.TrimLeft(query, " \t\r\n"), "SELECT")
+}
+
+// on returns where query runs and its prepared statement, or nil: run it
+// unprepared on db.
+func (q *queries) on(ctx context.Context, query string) (dbtx, *sql.Stmt) {
+	if q.tx != nil {
+		st := q.stmts.get(ctx, query)
+		if st != nil {
+			// Prepared on the writer's one connection, which the transaction
+			// holds: Tx.StmtContext finds it there and prepares nothing.
+			st = q.tx.StmtContext(ctx, st)
+		}
+		return q.tx, st
+	}
+	if isRead(query) {
+		return q.store.reader, q.store.rs.get(ctx, query)
+	}
+	return q.store.writer, q.store.ws.get(ctx, query)
+}
+
+func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	db, st := q.on(ctx, query)
+	if st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return db.ExecContext(ctx, query, args...)
+}
+
+func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	db, st := q.on(ctx, query)
+	if st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return db.QueryContext(ctx, query, args...)
+}
+
+func (q *queries) row(ctx context.Context, query string, args ...any) *sql.Row {
+	db, st := q.on(ctx, query)
+	if st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.QueryRowContext(ctx, query, args...)
+}
+
+// stmtCache holds the prepared statements of one pool, by query text. It
+// stops growing at maxStmts (the event filters make a few hundred shapes at
+// most); beyond, statements are parsed each time.
+//
+// The writer's cache is fixed: its statements are prepared at Open, and it
+// never prepares another. Preparing on a *sql.DB takes a free connection,
+// and inside a transaction the writer's only one is taken: that would wait
+// for itself.
+type stmtCache struct {
+	db    *sql.DB
+	fixed bool
+	mu    sync.Mutex
+	m     map[string]*sql.Stmt
+}
+
+const maxStmts = 1000
+
+// prepareStmts returns a fixed cache of queries prepared on db.
+func prepareStmts(ctx context.Context, db *sql.DB, queries []string) (*stmtCache, error) {
+	c := &stmtCache{db: db, fixed: true, m: make(map[string]*sql.Stmt, len(queries))}
+	for _, query := range queries {
+		st, err := db.PrepareContext(ctx, query)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("prepare %q: %w", query, err)
+		}
+		c.m[query] = st
+	}
+	return c, nil
+}
+
+// get returns the prepared statement of query, or nil when c is nil, when
+// the statement could not be prepared (the caller then runs query
+// unprepared, and meets the error, if any, there) or when c is fixed and
+// does not hold it.
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	if c.fixed {
+		return c.m[query] // never written after prepareStmts
+	}
+	c.mu.Lock()
+	st, ok := c.m[query]
+	full := len(c.m) >= maxStmts
+	c.mu.Unlock()
+	if ok || full {
+		return st
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		st.Close()
+		return prev
+	}
+	c.m[query] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	if !c.fixed {
+		clear(c.m)
+	}
+}
+
+var _ keyward.Queries = (*queries)(nil)
+
+// atomic runs fn in a transaction: q's own, or a new one on the writer.
+func (q *queries) atomic(ctx context.Context, fn func(q *queries) error) error {
+	if q.tx != nil {
+		return fn(q)
+	}
+	return q.store.inTx(ctx, fn)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// blob stores an empty byte slice as NULL; NULL reads back as nil.
+func blob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// affected reports the number of rows res changed.
+func affected(res sql.Result) (int, error) {
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// updateOne runs an UPDATE that must change one row: none is notFound(what).
+func (q *queries) updateOne(ctx context.Context, what, query string, args ...any) error {
+	res, err := q.exec(ctx, query, args...)
+	if err != nil {
+		return mapErr(ctx, "update "+strings.ToLower(what), err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return mapErr(ctx, "update "+strings.ToLower(what), err)
+	}
+	if n == 0 {
+		return notFound(what)
+	}
+	return nil
+}
+
+func (q *queries) SetPasswordHash(ctx context.Context, accountID, hash string) error {
+	return q.updateOne(ctx, "Account", `UPDATE accounts SET password_hash = ? WHERE id = ?`, hash, accountID)
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](ctx context.Context, op string, rows *sql.Rows, scan func(scanner) (*T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, mapErr(ctx, op, err)
+		}
+		out = append(out, *v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(ctx, op, err)
+	}
+	return out, nil
+}
+
+func (q *queries) execCount(ctx context.Context, op, query string, args ...any) (int, error) {
+	res, err := q.exec(ctx, query, args...)
+	if err != nil {
+		return 0, mapErr(ctx, op, err)
+	}
+	n, err := affected(res)
+	return n, mapErr(ctx, op, err)
+}
+
 // unavailable is the error of a database that cannot answer now.
 func unavailable(err error) error {
 	return &keyward.Error{Code: keyward.CodeUnavailable, Message: "The service is busy. Please try again.", RetryAfter: time.Second, Err: err}
+}
+
+// errNoTx is the error of a method that only the q of InTx may call,
+// called on the Store.
+func errNoTx(method string) error {
+	return keyward.Internal(fmt.Errorf("sqlite: %s outside a transaction", method))
 }
 
 // notFound is the error of a missing row.
@@ -267,186 +494,6 @@ func mapErr(ctx context.Context, op string, err error) error {
 		}
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
-}
-
-// migration is one numbered schema change.
-type migration struct {
-	Version   int
-	Name      string    // from the file name: 0001_init.sql is "init"
-	AppliedAt time.Time // zero while pending
-}
-
-// Applied reports whether the migration has been applied.
-func (m migration) Applied() bool { return !m.AppliedAt.IsZero() }
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-type migrationFile struct {
-	migration
-	sql string
-}
-
-// migrations returns the embedded migrations in order.
-func migrations() ([]migrationFile, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migrationFile
-	for _, e := range entries {
-		name := e.Name()
-		num, rest, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("sqlite: migration %s: want NNNN_name.sql", name)
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, err
-		}
-		if len(out) > 0 && out[len(out)-1].Version == v {
-			return nil, fmt.Errorf("sqlite: two migrations numbered %d", v)
-		}
-		out = append(out, migrationFile{migration{Version: v, Name: rest}, string(b)})
-	}
-	slices.SortFunc(out, func(a, b migrationFile) int { return a.Version - b.Version })
-	return out, nil
-}
-
-const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
-	version    INTEGER PRIMARY KEY,
-	name       TEXT NOT NULL,
-	applied_us INTEGER NOT NULL
-) STRICT`
-
-// MigrationStatus lists the embedded migrations with when each was applied,
-// followed by any the database has that this binary does not know (for
-// `keyward migrate status`).
-func (s *Store) MigrationStatus(ctx context.Context) ([]keyward.Migration, error) {
-	ms, err := s.migrationStatus(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]keyward.Migration, len(ms))
-	for i, m := range ms {
-		out[i] = keyward.Migration{Version: m.Version, Name: m.Name}
-		if m.Applied() {
-			at := m.AppliedAt
-			out[i].AppliedAt = &at
-		}
-	}
-	return out, nil
-}
-
-func (s *Store) migrationStatus(ctx context.Context) ([]migration, error) {
-	files, err := migrations()
-	if err != nil {
-		return nil, err
-	}
-	applied := map[int]migration{}
-	var exists int
-	if err := s.writer.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists); err != nil {
-		return nil, mapErr(ctx, "migration status", err)
-	}
-	if exists > 0 {
-		rows, err := s.writer.QueryContext(ctx, `SELECT version, name, applied_us FROM schema_migrations ORDER BY version`)
-		if err != nil {
-			return nil, mapErr(ctx, "migration status", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var m migration
-			var us int64
-			if err := rows.Scan(&m.Version, &m.Name, &us); err != nil {
-				return nil, mapErr(ctx, "migration status", err)
-			}
-			m.AppliedAt = fromUS(us)
-			applied[m.Version] = m
-		}
-		if err := rows.Err(); err != nil {
-			return nil, mapErr(ctx, "migration status", err)
-		}
-	}
-	var out []migration
-	for _, f := range files {
-		m := f.migration
-		if a, ok := applied[m.Version]; ok {
-			m.AppliedAt = a.AppliedAt
-			delete(applied, m.Version)
-		}
-		out = append(out, m)
-	}
-	for _, m := range applied {
-		out = append(out, m)
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.Version - b.Version })
-	return out, nil
-}
-
-// MigrationStatusAt reports the migrations of the database file at path
-// without applying any, for `keyward migrate status`: the file is opened
-// read-only and never created (a missing one has every migration pending).
-func MigrationStatusAt(ctx context.Context, path string) ([]keyward.Migration, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		files, err := migrations()
-		if err != nil {
-			return nil, err
-		}
-		out := make([]keyward.Migration, len(files))
-		for i, f := range files {
-			out[i] = keyward.Migration{Version: f.Version, Name: f.Name}
-		}
-		return out, nil
-	}
-	db, err := sql.Open("sqlite", dsn(path, append(slices.Clone(readerParams), "mode=ro")))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	return (&Store{path: path, writer: db}).MigrationStatus(ctx)
-}
-
-// Migrate applies the pending migrations, each in its own transaction, and
-// refuses a database migrated by a newer keyward. It is safe to run from
-// several processes at once: BEGIN IMMEDIATE makes them take turns.
-func (s *Store) Migrate(ctx context.Context) error {
-	files, err := migrations()
-	if err != nil {
-		return err
-	}
-	if _, err := s.writer.ExecContext(ctx, createMigrationsTable); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", mapErr(ctx, "migrate", err))
-	}
-	var newest int
-	if err := s.writer.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
-		return mapErr(ctx, "migrate", err)
-	}
-	if known := files[len(files)-1].Version; newest > known {
-		return fmt.Errorf("sqlite: the database schema is at version %d, newer than this keyward knows (%d): upgrade keyward", newest, known)
-	}
-	for _, f := range files {
-		err := s.inTx(ctx, func(q *queries) error {
-			var n int
-			if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, f.Version).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := q.db.ExecContext(ctx, f.sql); err != nil {
-				return err
-			}
-			_, err := q.db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_us) VALUES (?, ?, ?)`,
-				f.Version, f.Name, toUS(s.Now()))
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("sqlite: migration %04d_%s: %w", f.Version, f.Name, err)
-		}
-	}
-	return nil
 }
 
 // toUS and fromUS convert between time.Time and stored unix microseconds.

@@ -11,8 +11,8 @@ func testAccounts(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 	s := newStore(t)
 	ctx := t.Context()
 	enabled := at(2*time.Hour + 7*time.Microsecond)
-	alice := &keyward.Account{ID: newID(), Email: "Alice.Smith@Example.COM", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", CreatedAt: at(0)}
-	bob := &keyward.Account{ID: newID(), Email: "bob@exämple.org", PasswordHash: "h2", CreatedAt: at(time.Minute + 1), TwoFactorEnabledAt: &enabled}
+	alice := &keyward.Account{ID: newID(accountPrefix), Email: "Alice.Smith@Example.COM", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", CreatedAt: at(0)}
+	bob := &keyward.Account{ID: newID(accountPrefix), Email: "bob@exämple.org", PasswordHash: "h2", CreatedAt: at(time.Minute + 1), TwoFactorEnabledAt: &enabled}
 	must(t, s.CreateAccount(ctx, alice), "CreateAccount alice")
 	must(t, s.CreateAccount(ctx, bob), "CreateAccount bob")
 
@@ -29,7 +29,7 @@ func testAccounts(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			{"by email lower case", func() (*keyward.Account, error) { return s.AccountByEmail(ctx, "alice.smith@example.com") }, alice, ""},
 			{"by email upper case with spaces", func() (*keyward.Account, error) { return s.AccountByEmail(ctx, "  ALICE.SMITH@EXAMPLE.COM ") }, alice, ""},
 			{"by email non-ascii", func() (*keyward.Account, error) { return s.AccountByEmail(ctx, "BOB@EXÄMPLE.ORG") }, bob, ""},
-			{"unknown id", func() (*keyward.Account, error) { return s.AccountByID(ctx, newID()) }, nil, keyward.CodeNotFound},
+			{"unknown id", func() (*keyward.Account, error) { return s.AccountByID(ctx, newID(accountPrefix)) }, nil, keyward.CodeNotFound},
 			{"unknown email", func() (*keyward.Account, error) { return s.AccountByEmail(ctx, "carol@example.com") }, nil, keyward.CodeNotFound},
 			{"empty email", func() (*keyward.Account, error) { return s.AccountByEmail(ctx, "") }, nil, keyward.CodeNotFound},
 			{"email prefix", func() (*keyward.Account, error) { return s.AccountByEmail(ctx, "alice") }, nil, keyward.CodeNotFound},
@@ -63,13 +63,13 @@ func testAccounts(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				err := s.CreateAccount(ctx, &keyward.Account{ID: newID(), Email: c.email, PasswordHash: "x", CreatedAt: at(time.Hour)})
+				err := s.CreateAccount(ctx, &keyward.Account{ID: newID(accountPrefix), Email: c.email, PasswordHash: "x", CreatedAt: at(time.Hour)})
 				wantCode(t, "CreateAccount", err, keyward.CodeEmailTaken)
 			})
 		}
 		t.Run("in a transaction", func(t *testing.T) {
 			err := s.InTx(ctx, func(q keyward.Queries) error {
-				return q.CreateAccount(ctx, &keyward.Account{ID: newID(), Email: "ALICE.smith@example.com", PasswordHash: "x", CreatedAt: at(time.Hour)})
+				return q.CreateAccount(ctx, &keyward.Account{ID: newID(accountPrefix), Email: "ALICE.smith@example.com", PasswordHash: "x", CreatedAt: at(time.Hour)})
 			})
 			wantCode(t, "InTx CreateAccount", err, keyward.CodeEmailTaken)
 		})
@@ -101,7 +101,7 @@ func testAccounts(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		other, err := s.AccountByID(ctx, bob.ID)
 		must(t, err, "AccountByID bob")
 		check(t, "other account's hash", other.PasswordHash, bob.PasswordHash)
-		wantCode(t, "SetPasswordHash unknown account", s.SetPasswordHash(ctx, newID(), "x"), keyward.CodeNotFound)
+		wantCode(t, "SetPasswordHash unknown account", s.SetPasswordHash(ctx, newID(accountPrefix), "x"), keyward.CodeNotFound)
 	})
 
 	t.Run("two-factor flag follows TOTP", func(t *testing.T) {

@@ -53,7 +53,7 @@ func appendEvents(t testing.TB, s keyward.Store, evs ...*keyward.Event) {
 // headSealOf is the stand-in head seal appendEvents gives e.
 func headSealOf(e *keyward.Event) string { return "k1:seal-" + e.ID }
 
-func chainEvents(t testing.TB, s keyward.Queries, chainID string) []*keyward.Event {
+func chainEvents(t testing.TB, s queryer, chainID string) []*keyward.Event {
 	t.Helper()
 	var out []*keyward.Event
 	must(t, s.EachChainEvent(t.Context(), chainID, func(e *keyward.Event) error {
@@ -132,13 +132,13 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		h := head(t, s, a.ID)
 		check(t, "head of a new chain", h, audit.Head{ChainID: a.ID})
 
-		e1 := newEvent(a.ID, audit.AccountCreated, at(0), newID())
+		e1 := newEvent(a.ID, audit.AccountCreated, at(0), newID(eventPrefix))
 		e1.Details = nil
-		e2 := newEvent(a.ID, audit.SigninFailed, at(time.Second+time.Microsecond), newID())
+		e2 := newEvent(a.ID, audit.SigninFailed, at(time.Second+time.Microsecond), newID(eventPrefix))
 		e2.Outcome, e2.Reason, e2.Actor = audit.Failure, "invalid_password", audit.ActorSystem
 		e2.Details = map[string]string{"email": "A@example.com", "note": "ünïcødé ✓", "empty": ""}
-		e3 := newEvent(a.ID, audit.SessionRevoked, at(2*time.Second), newID())
-		e3.SessionID, e3.Actor, e3.IP, e3.UserAgent = newID(), audit.ActorAdmin, "", ""
+		e3 := newEvent(a.ID, audit.SessionRevoked, at(2*time.Second), newID(eventPrefix))
+		e3.SessionID, e3.Actor, e3.IP, e3.UserAgent = newID(sessionPrefix), audit.ActorAdmin, "", ""
 		appendEvents(t, s, e1, e2, e3)
 
 		got := chainEvents(t, s, a.ID)
@@ -170,9 +170,9 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		s := newStore(t)
 		ctx := t.Context()
 		a := newAccount(t, s, "a@example.com")
-		appendEvents(t, s, newEvent(a.ID, audit.AccountCreated, at(0), newID()), newEvent(a.ID, audit.SigninSucceeded, at(1), newID()))
+		appendEvents(t, s, newEvent(a.ID, audit.AccountCreated, at(0), newID(eventPrefix)), newEvent(a.ID, audit.SigninSucceeded, at(1), newID(eventPrefix)))
 		before := head(t, s, a.ID)
-		newChain := newID()
+		newChain := newID(accountPrefix)
 		cases := []struct {
 			name  string
 			chain string
@@ -185,7 +185,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				e := newEvent(c.chain, audit.Signout, at(time.Hour), newID())
+				e := newEvent(c.chain, audit.Signout, at(time.Hour), newID(eventPrefix))
 				err := s.InTx(ctx, func(q keyward.Queries) error {
 					h, err := q.LockAuditHead(ctx, c.chain)
 					if err != nil {
@@ -209,7 +209,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		check(t, "new chain after failed appends", seqs(chainEvents(t, s, newChain)), []int64{})
 
 		t.Run("outside a transaction, in sequence", func(t *testing.T) {
-			e := newEvent(a.ID, audit.Signout, at(time.Hour), newID())
+			e := newEvent(a.ID, audit.Signout, at(time.Hour), newID(eventPrefix))
 			e.Seq, e.PrevHash = before.Seq+1, before.Hash
 			e.Hash = fakeHash(e.PrevHash, e.ID, e.Seq)
 			must(t, s.AppendEvent(ctx, e), "AppendEvent")
@@ -232,7 +232,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 				id[i] = byte(r.IntN(256))
 			}
 			// 12 instants for 60 events: many ties on Time.
-			e := newEvent(chains[r.IntN(len(chains))], types[r.IntN(len(types))], at(time.Duration(r.IntN(12))*time.Minute), uuidString(id))
+			e := newEvent(chains[r.IntN(len(chains))], types[r.IntN(len(types))], at(time.Duration(r.IntN(12))*time.Minute), idString(eventPrefix, id))
 			all = append(all, e)
 		}
 		appendEvents(t, s, all...)
@@ -255,7 +255,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			{"everything", keyward.EventFilter{}},
 			{"one chain", keyward.EventFilter{ChainID: a.ID}},
 			{"system chain", keyward.EventFilter{ChainID: audit.SystemChain}},
-			{"unknown chain", keyward.EventFilter{ChainID: newID()}},
+			{"unknown chain", keyward.EventFilter{ChainID: newID(accountPrefix)}},
 			{"one type", keyward.EventFilter{Types: []audit.Type{audit.SigninFailed}}},
 			{"two types of one chain", keyward.EventFilter{ChainID: b.ID, Types: []audit.Type{audit.SigninFailed, audit.Signout}}},
 			{"a type with no events", keyward.EventFilter{Types: []audit.Type{audit.TwoFactorEnabled}}},
@@ -266,10 +266,10 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			{"limit", keyward.EventFilter{Limit: 7}},
 			{"limit above count", keyward.EventFilter{ChainID: a.ID, Limit: 1000}},
 			{"before, tie on time broken by id", keyward.EventFilter{Before: &keyward.EventCursor{Time: tie.Time, ID: tie.ID}}},
-			{"before an instant", keyward.EventFilter{Before: &keyward.EventCursor{Time: at(6 * time.Minute), ID: "00000000-0000-0000-0000-000000000000"}}},
-			{"before, between two instants", keyward.EventFilter{Before: &keyward.EventCursor{Time: at(6*time.Minute + time.Second), ID: "ffffffff-ffff-4fff-bfff-ffffffffffff"}}},
+			{"before an instant", keyward.EventFilter{Before: &keyward.EventCursor{Time: at(6 * time.Minute), ID: idString(eventPrefix, [16]byte{})}}},
+			{"before, between two instants", keyward.EventFilter{Before: &keyward.EventCursor{Time: at(6*time.Minute + time.Second), ID: "ev_zzzzzzzzzzzzzzzzzzzzzzzzzw"}}},
 			{"before, one chain and limit", keyward.EventFilter{ChainID: tie.ChainID, Before: &keyward.EventCursor{Time: tie.Time, ID: tie.ID}, Limit: 4}},
-			{"everything at once", keyward.EventFilter{ChainID: a.ID, Types: types[:3], Since: at(time.Minute), Until: at(10 * time.Minute), Before: &keyward.EventCursor{Time: at(8 * time.Minute), ID: "80000000-0000-4000-8000-000000000000"}, Limit: 3}},
+			{"everything at once", keyward.EventFilter{ChainID: a.ID, Types: types[:3], Since: at(time.Minute), Until: at(10 * time.Minute), Before: &keyward.EventCursor{Time: at(8 * time.Minute), ID: "ev_g0000000000000000000000000"}, Limit: 3}},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -343,7 +343,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 					}
 				}
 			}
-			check(t, "unknown chain", len(chainEvents(t, s, newID())), 0)
+			check(t, "unknown chain", len(chainEvents(t, s, newID(accountPrefix))), 0)
 		})
 
 		t.Run("heads", func(t *testing.T) {
@@ -369,7 +369,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		s := newStore(t)
 		ctx := t.Context()
 		a := newAccount(t, s, "seal@example.com")
-		e1, e2 := newEvent(a.ID, audit.AccountCreated, at(0), newID()), newEvent(a.ID, audit.Signout, at(time.Minute), newID())
+		e1, e2 := newEvent(a.ID, audit.AccountCreated, at(0), newID(eventPrefix)), newEvent(a.ID, audit.Signout, at(time.Minute), newID(eventPrefix))
 		appendEvents(t, s, e1, e2)
 		steps := []struct {
 			name  string
@@ -386,7 +386,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			t.Run(st.name, func(t *testing.T) {
 				chain := a.ID
 				if st.name == "unknown chain" {
-					chain = newID()
+					chain = newID(accountPrefix)
 				}
 				ok, err := s.SealAuditHead(ctx, chain, st.seq, st.seal)
 				must(t, err, "SealAuditHead")
@@ -398,7 +398,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		}
 		// An unsealed head: a chain appended to with no seal, as before sealing.
 		b := newAccount(t, s, "unsealed@example.com")
-		old := newEvent(b.ID, audit.AccountCreated, at(0), newID())
+		old := newEvent(b.ID, audit.AccountCreated, at(0), newID(eventPrefix))
 		must(t, s.InTx(ctx, func(q keyward.Queries) error {
 			h, err := q.LockAuditHead(ctx, b.ID)
 			if err != nil {
@@ -429,10 +429,10 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		q := newAccount(t, s, "q@example.com")
 		var pe, qe []*keyward.Event
 		for i := range 10 {
-			pe = append(pe, newEvent(p.ID, audit.SigninSucceeded, at(time.Duration(i)*time.Minute), newID()))
+			pe = append(pe, newEvent(p.ID, audit.SigninSucceeded, at(time.Duration(i)*time.Minute), newID(eventPrefix)))
 		}
 		for i := range 3 {
-			qe = append(qe, newEvent(q.ID, audit.SigninSucceeded, at(time.Duration(i)*time.Minute), newID()))
+			qe = append(qe, newEvent(q.ID, audit.SigninSucceeded, at(time.Duration(i)*time.Minute), newID(eventPrefix)))
 		}
 		appendEvents(t, s, pe...)
 		appendEvents(t, s, qe...)
@@ -454,7 +454,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			{"earlier", p.ID, at(time.Minute), 0, []int64{5, 6, 7, 8, 9, 10}, base(pe[3])},
 			{"one microsecond later", p.ID, at(4*time.Minute + time.Microsecond), 1, []int64{6, 7, 8, 9, 10}, base(pe[4])},
 			{"everything", p.ID, at(time.Hour), 5, []int64{}, base(last)},
-			{"unknown chain", newID(), at(time.Hour), 0, []int64{}, audit.Head{}},
+			{"unknown chain", newID(accountPrefix), at(time.Hour), 0, []int64{}, audit.Head{}},
 		}
 		for _, st := range steps {
 			t.Run(st.name, func(t *testing.T) {
@@ -473,7 +473,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		check(t, "other chain untouched", seqs(chainEvents(t, s, q.ID)), []int64{1, 2, 3})
 
 		t.Run("append after pruning everything", func(t *testing.T) {
-			e := newEvent(p.ID, audit.Signout, at(2*time.Hour), newID())
+			e := newEvent(p.ID, audit.Signout, at(2*time.Hour), newID(eventPrefix))
 			appendEvents(t, s, e)
 			check(t, "seq", e.Seq, int64(11))
 			check(t, "prev hash", e.PrevHash, last.Hash)
@@ -499,7 +499,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			k := newAccount(t, s, "k@example.com")
 			var ke []*keyward.Event
 			for _, m := range []int{0, 1, 5, 2, 6} {
-				ke = append(ke, newEvent(k.ID, audit.SigninSucceeded, at(time.Duration(m)*time.Minute), newID()))
+				ke = append(ke, newEvent(k.ID, audit.SigninSucceeded, at(time.Duration(m)*time.Minute), newID(eventPrefix)))
 			}
 			appendEvents(t, s, ke...)
 			n, err := s.PruneEvents(ctx, k.ID, at(3*time.Minute))
@@ -517,8 +517,8 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		s := newStore(t)
 		ctx := t.Context()
 		a := newAccount(t, s, "a@example.com")
-		e1 := newEvent(a.ID, audit.PasswordChanged, at(0), newID())
-		e2 := newEvent(a.ID, audit.SessionRevoked, at(time.Second), newID())
+		e1 := newEvent(a.ID, audit.PasswordChanged, at(0), newID(eventPrefix))
+		e2 := newEvent(a.ID, audit.SessionRevoked, at(time.Second), newID(eventPrefix))
 		must(t, s.InTx(ctx, func(q keyward.Queries) error {
 			for i, e := range []*keyward.Event{e1, e2} {
 				h, err := q.LockAuditHead(ctx, a.ID)
@@ -544,7 +544,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		s := newStore(t)
 		ctx := t.Context()
 		a := newAccount(t, s, "a@example.com")
-		appendEvents(t, s, newEvent(a.ID, audit.AccountCreated, at(0), newID()))
+		appendEvents(t, s, newEvent(a.ID, audit.AccountCreated, at(0), newID(eventPrefix)))
 		before := head(t, s, a.ID)
 		err := s.InTx(ctx, func(q keyward.Queries) error {
 			if err := q.SetPasswordHash(ctx, a.ID, "changed"); err != nil {
@@ -554,7 +554,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			if err != nil {
 				return err
 			}
-			e := newEvent(a.ID, audit.PasswordChanged, at(time.Second), newID())
+			e := newEvent(a.ID, audit.PasswordChanged, at(time.Second), newID(eventPrefix))
 			e.Seq, e.PrevHash = h.Seq+2, h.Hash // a gap
 			e.Hash = fakeHash(h.Hash, e.ID, e.Seq)
 			return q.AppendEvent(ctx, e)
@@ -579,7 +579,7 @@ func testAudit(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 					if err != nil {
 						return err
 					}
-					e := newEvent(a.ID, audit.SigninSucceeded, at(time.Duration(w*each+i)*time.Millisecond), newID())
+					e := newEvent(a.ID, audit.SigninSucceeded, at(time.Duration(w*each+i)*time.Millisecond), newID(eventPrefix))
 					audit.Link(h, e) // the real hash: the chain must verify, as `keyward audit verify` does
 					return q.AppendEvent(ctx, e)
 				})

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,12 +9,14 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 )
 
+func newChallenge(accountID string, expires time.Time) *keyward.MFAChallenge {
+	return &keyward.MFAChallenge{TokenHash: randBytes(32), AccountID: accountID, CreatedAt: at(0), ExpiresAt: expires, IP: "198.51.100.4", UserAgent: "curl/8.5.0"}
+}
+
 func testMFAChallenges(t *testing.T, newStore func(t testing.TB) keyward.Store) {
-	newChallenge := func(accountID string, expires time.Time) *keyward.MFAChallenge {
-		return &keyward.MFAChallenge{TokenHash: randBytes(32), AccountID: accountID, CreatedAt: at(0), ExpiresAt: expires, IP: "198.51.100.4", UserAgent: "curl/8.5.0"}
-	}
 	t.Run("consume once", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
@@ -76,9 +79,9 @@ func testMFAChallenges(t *testing.T, newStore func(t testing.TB) keyward.Store) 
 		for _, c := range []*keyward.MFAChallenge{past, edge, future} {
 			must(t, s.CreateMFAChallenge(ctx, c), "CreateMFAChallenge")
 		}
-		n, err := s.DeleteExpiredMFAChallenges(ctx, now)
-		must(t, err, "DeleteExpiredMFAChallenges")
-		check(t, "deleted", n, 2)
+		n, err := s.DeleteExpired(ctx, keyward.Cutoffs{Now: now})
+		must(t, err, "DeleteExpired")
+		check(t, "deleted", n, keyward.Expired{MFAChallenges: 2})
 		_, err = s.MFAChallenge(ctx, future.TokenHash)
 		must(t, err, "live challenge survives")
 		_, err = s.MFAChallenge(ctx, edge.TokenHash)
@@ -148,10 +151,10 @@ func testThrottle(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		must(t, err, "AddFailure stale")
 		_, err = s.AddFailure(ctx, fresh, at(12*time.Hour), at(11*time.Hour))
 		must(t, err, "AddFailure fresh")
-		n, err := s.DeleteThrottlesBefore(ctx, at(11*time.Hour))
-		must(t, err, "DeleteThrottlesBefore")
-		if n < 1 {
-			t.Errorf("DeleteThrottlesBefore deleted %d rows, want the stale one at least", n)
+		n, err := s.DeleteExpired(ctx, keyward.Cutoffs{ThrottlesBefore: at(11 * time.Hour)})
+		must(t, err, "DeleteExpired")
+		if n.Throttles < 1 || n != (keyward.Expired{Throttles: n.Throttles}) {
+			t.Errorf("DeleteExpired deleted %+v, want the stale throttle at least, and nothing else", n)
 		}
 		got, err := s.Throttle(ctx, stale)
 		must(t, err, "Throttle stale")
@@ -260,15 +263,15 @@ func testInvalidations(t *testing.T, newStore func(t testing.TB) keyward.Store) 
 	})
 
 	t.Run("delete before", func(t *testing.T) {
-		n, err := s.DeleteInvalidationsBefore(ctx, at(2*time.Minute))
-		must(t, err, "DeleteInvalidationsBefore")
-		check(t, "deleted", n, 2)
+		n, err := s.DeleteExpired(ctx, keyward.Cutoffs{InvalidationsBefore: at(2 * time.Minute)})
+		must(t, err, "DeleteExpired")
+		check(t, "deleted", n, keyward.Expired{Invalidations: 2})
 		got, err := s.InvalidationsSince(ctx, 0, 100)
 		must(t, err, "InvalidationsSince")
 		check(t, "left", len(got), 3)
-		n, err = s.DeleteInvalidationsBefore(ctx, at(time.Hour))
-		must(t, err, "DeleteInvalidationsBefore all")
-		check(t, "deleted the rest", n, 3)
+		n, err = s.DeleteExpired(ctx, keyward.Cutoffs{InvalidationsBefore: at(time.Hour)})
+		must(t, err, "DeleteExpired all invalidations")
+		check(t, "deleted the rest", n, keyward.Expired{Invalidations: 3})
 	})
 
 	t.Run("seq never reused", func(t *testing.T) {
@@ -301,7 +304,7 @@ func testInTx(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		sess := newSession(a.ID, at(0), at(0), at(time.Hour))
 		var b *keyward.Account
 		err := s.InTx(ctx, func(q keyward.Queries) error {
-			b = &keyward.Account{ID: newID(), Email: "rolled@example.com", PasswordHash: "x", CreatedAt: at(0)}
+			b = &keyward.Account{ID: newID(accountPrefix), Email: "rolled@example.com", PasswordHash: "x", CreatedAt: at(0)}
 			must(t, q.CreateAccount(ctx, b), "CreateAccount")
 			must(t, q.CreateSession(ctx, sess), "CreateSession")
 			must(t, q.SetPasswordHash(ctx, a.ID, "changed"), "SetPasswordHash")
@@ -322,9 +325,9 @@ func testInTx(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 	t.Run("error code kept", func(t *testing.T) {
 		err := s.InTx(ctx, func(q keyward.Queries) error { return keyward.Errorf(keyward.CodeConflict, "Try again.") })
 		wantCode(t, "InTx", err, keyward.CodeConflict)
-		_, err = s.AccountByID(ctx, newID())
+		_, err = s.AccountByID(ctx, newID(accountPrefix))
 		wantCode(t, "NotFound from outside", err, keyward.CodeNotFound)
-		err = s.InTx(ctx, func(q keyward.Queries) error { _, err := q.AccountByID(ctx, newID()); return err })
+		err = s.InTx(ctx, func(q keyward.Queries) error { _, err := q.AccountByID(ctx, newID(accountPrefix)); return err })
 		wantCode(t, "NotFound through InTx", err, keyward.CodeNotFound)
 	})
 
@@ -384,7 +387,7 @@ func testInTx(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			check(t, "used", ok, true)
 			h, err := q.LockAuditHead(ctx, a.ID)
 			must(t, err, "LockAuditHead")
-			e := newEvent(a.ID, "2fa.backup_code.used", at(time.Hour), newID())
+			e := newEvent(a.ID, "2fa.backup_code.used", at(time.Hour), newID(eventPrefix))
 			e.Seq, e.PrevHash = h.Seq+1, h.Hash
 			e.Hash = fakeHash(h.Hash, e.ID, e.Seq)
 			must(t, q.AppendEvent(ctx, e), "AppendEvent")
@@ -458,4 +461,82 @@ func testFactorChanges(t *testing.T, newStore func(t testing.TB) keyward.Store) 
 		check(t, "aal", got.AAL, 2)
 		wantCode(t, "SetSessionAAL missing", s.SetSessionAAL(ctx, "sess_missing", 2), keyward.CodeNotFound)
 	})
+}
+
+// testExpiry deletes every kind at once, counting each, and a zero cut-off
+// deletes nothing of its kind.
+func testExpiry(t *testing.T, newStore func(t testing.TB) keyward.Store) {
+	now := at(10 * time.Hour)
+	fill := func(t *testing.T, s keyward.Store) {
+		t.Helper()
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		createSessions(t, s,
+			newSession(a.ID, at(0), now.Add(-time.Minute), now),                // expired
+			newSession(a.ID, at(0), now.Add(-time.Hour), now.Add(time.Hour)),   // idle
+			newSession(a.ID, at(0), now.Add(-time.Minute), now.Add(time.Hour)), // live
+		)
+		for _, c := range []*keyward.MFAChallenge{newChallenge(a.ID, now), newChallenge(a.ID, now.Add(time.Second))} {
+			must(t, s.CreateMFAChallenge(ctx, c), "CreateMFAChallenge")
+		}
+		must(t, s.PutPendingTOTP(ctx, &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:p", CreatedAt: at(0), ExpiresAt: now}), "PutPendingTOTP")
+		for i, key := range []string{"ip:192.0.2.1", "ip:192.0.2.2"} {
+			_, err := s.AddFailure(ctx, key, now.Add(-time.Duration(2-i)*time.Hour), at(0))
+			must(t, err, "AddFailure")
+		}
+		for i := range 3 {
+			must(t, s.AddInvalidation(ctx, a.ID, now.Add(-time.Duration(i)*time.Hour)), "AddInvalidation")
+		}
+	}
+	all := keyward.Cutoffs{Now: now, SessionIdleBefore: now.Add(-30 * time.Minute), ThrottlesBefore: now.Add(-90 * time.Minute), InvalidationsBefore: now.Add(-30 * time.Minute)}
+	cases := []struct {
+		name    string
+		cutoffs keyward.Cutoffs
+		want    keyward.Expired
+	}{
+		{"every kind", all, keyward.Expired{Sessions: 2, MFAChallenges: 1, PendingTOTP: 1, Throttles: 1, Invalidations: 2}},
+		{"only the idle timeout", keyward.Cutoffs{SessionIdleBefore: all.SessionIdleBefore}, keyward.Expired{Sessions: 1}},
+		{"only now", keyward.Cutoffs{Now: now}, keyward.Expired{Sessions: 1, MFAChallenges: 1, PendingTOTP: 1}},
+		{"no cut-offs", keyward.Cutoffs{}, keyward.Expired{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			fill(t, s)
+			got, err := s.DeleteExpired(t.Context(), tc.cutoffs)
+			must(t, err, "DeleteExpired")
+			check(t, "deleted", got, tc.want)
+			again, err := s.DeleteExpired(t.Context(), tc.cutoffs)
+			must(t, err, "DeleteExpired again")
+			check(t, "deleted again", again, keyward.Expired{})
+		})
+	}
+	t.Run("in a transaction", func(t *testing.T) {
+		s := newStore(t)
+		fill(t, s)
+		var got keyward.Expired
+		must(t, s.InTx(t.Context(), func(q keyward.Queries) error {
+			var err error
+			got, err = q.DeleteExpired(t.Context(), all)
+			return err
+		}), "InTx")
+		check(t, "deleted", got, cases[0].want)
+	})
+}
+
+// testHeadLockOutsideTx: LockAuditHead holds the head for the rest of a
+// transaction; on a Store, outside one, a read would only pass for a lock.
+func testHeadLockOutsideTx(t *testing.T, newStore func(t testing.TB) keyward.Store) {
+	s := newStore(t)
+	a := newAccount(t, s, "a@example.com")
+	l, ok := s.(interface {
+		LockAuditHead(ctx context.Context, chainID string) (audit.Head, error)
+	})
+	if !ok {
+		return // the contract's way: only q has it
+	}
+	h, err := l.LockAuditHead(t.Context(), a.ID)
+	if err == nil {
+		t.Errorf("LockAuditHead outside a transaction = %+v, nil; want an error", h)
+	}
 }

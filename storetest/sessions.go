@@ -12,7 +12,7 @@ import (
 // seen at lastSeen and ends at expires.
 func newSession(accountID string, created, lastSeen, expires time.Time) *keyward.Session {
 	return &keyward.Session{
-		ID:         newID(),
+		ID:         newID(sessionPrefix),
 		AccountID:  accountID,
 		TokenHash:  randBytes(32),
 		CreatedAt:  created,
@@ -25,7 +25,7 @@ func newSession(accountID string, created, lastSeen, expires time.Time) *keyward
 	}
 }
 
-func createSessions(t testing.TB, s keyward.Queries, ss ...*keyward.Session) {
+func createSessions(t testing.TB, s queryer, ss ...*keyward.Session) {
 	t.Helper()
 	for _, x := range ss {
 		must(t, s.CreateSession(t.Context(), x), "CreateSession")
@@ -64,7 +64,7 @@ func testSessions(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			{"by token hash, empty fields", func() (*keyward.Session, error) { return s.SessionByTokenHash(ctx, sb.TokenHash) }, sb, ""},
 			{"by id", func() (*keyward.Session, error) { return s.SessionByID(ctx, a.ID, sa.ID) }, sa, ""},
 			{"by id of another account", func() (*keyward.Session, error) { return s.SessionByID(ctx, b.ID, sa.ID) }, nil, keyward.CodeNotFound},
-			{"by unknown id", func() (*keyward.Session, error) { return s.SessionByID(ctx, a.ID, newID()) }, nil, keyward.CodeNotFound},
+			{"by unknown id", func() (*keyward.Session, error) { return s.SessionByID(ctx, a.ID, newID(sessionPrefix)) }, nil, keyward.CodeNotFound},
 			{"by unknown token hash", func() (*keyward.Session, error) { return s.SessionByTokenHash(ctx, randBytes(32)) }, nil, keyward.CodeNotFound},
 			{"by token hash prefix", func() (*keyward.Session, error) { return s.SessionByTokenHash(ctx, sa.TokenHash[:31]) }, nil, keyward.CodeNotFound},
 			{"by empty token hash", func() (*keyward.Session, error) { return s.SessionByTokenHash(ctx, nil) }, nil, keyward.CodeNotFound},
@@ -81,7 +81,7 @@ func testSessions(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			})
 		}
 		t.Run("unknown account", func(t *testing.T) {
-			if err := s.CreateSession(ctx, newSession(newID(), at(0), at(0), at(time.Hour))); err == nil {
+			if err := s.CreateSession(ctx, newSession(newID(accountPrefix), at(0), at(0), at(time.Hour))); err == nil {
 				t.Errorf("CreateSession for an account that does not exist: got no error, want one")
 			}
 		})
@@ -111,7 +111,7 @@ func testSessions(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			{"earlier, expired ones are live again", a.ID, now.Add(-2 * time.Second), []string{expired.ID, endsNow.ID, newer.ID, older.ID, oldest.ID}},
 			{"later, fewer", a.ID, now.Add(2 * time.Hour), []string{oldest.ID}},
 			{"other account", b.ID, now, []string{other.ID}},
-			{"unknown account", newID(), now, []string{}},
+			{"unknown account", newID(accountPrefix), now, []string{}},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -142,7 +142,7 @@ func testSessions(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		list, err := s.ListSessions(ctx, a.ID, at(0))
 		must(t, err, "ListSessions")
 		check(t, "order after touch", sessionIDs(list), []string{s1.ID, s2.ID})
-		wantCode(t, "TouchSession unknown", s.TouchSession(ctx, newID(), seen), keyward.CodeNotFound)
+		wantCode(t, "TouchSession unknown", s.TouchSession(ctx, newID(sessionPrefix), seen), keyward.CodeNotFound)
 	})
 
 	t.Run("delete", func(t *testing.T) {
@@ -159,7 +159,7 @@ func testSessions(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			want        bool
 		}{
 			{"another account's session", b.ID, sa.ID, false},
-			{"unknown id", a.ID, newID(), false},
+			{"unknown id", a.ID, newID(sessionPrefix), false},
 			{"own session", a.ID, sa.ID, true},
 			{"again", a.ID, sa.ID, false},
 		}
@@ -223,14 +223,14 @@ func testSessions(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		ended := newSession(a.ID, at(0), now.Add(-time.Minute), now.Add(-time.Second))
 		endsNow := newSession(a.ID, at(0), now.Add(-time.Minute), now)
 		createSessions(t, s, live, idleEdge, idle, ended, endsNow)
-		n, err := s.DeleteExpiredSessions(ctx, now, idleBefore)
-		must(t, err, "DeleteExpiredSessions")
-		check(t, "deleted", n, 3)
+		n, err := s.DeleteExpired(ctx, keyward.Cutoffs{Now: now, SessionIdleBefore: idleBefore})
+		must(t, err, "DeleteExpired")
+		check(t, "deleted", n, keyward.Expired{Sessions: 3})
 		left, err := s.ListSessions(ctx, a.ID, at(0))
 		must(t, err, "ListSessions")
 		check(t, "left", sortedStrings(sessionIDs(left)), sortedStrings([]string{live.ID, idleEdge.ID}))
-		n, err = s.DeleteExpiredSessions(ctx, now, idleBefore)
-		must(t, err, "DeleteExpiredSessions again")
-		check(t, "deleted again", n, 0)
+		n, err = s.DeleteExpired(ctx, keyward.Cutoffs{Now: now, SessionIdleBefore: idleBefore})
+		must(t, err, "DeleteExpired again")
+		check(t, "deleted again", n, keyward.Expired{})
 	})
 }

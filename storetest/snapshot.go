@@ -77,10 +77,10 @@ func fillEveryKind(t *testing.T, s keyward.Store) {
 	must(t, s.CreateMFAChallenge(ctx, &keyward.MFAChallenge{TokenHash: randBytes(32), AccountID: a.ID, CreatedAt: at(0), ExpiresAt: at(5 * time.Minute), IP: "192.0.2.1", UserAgent: "curl/8"}), "CreateMFAChallenge")
 	_, err = s.AddFailure(ctx, "signin:ip:192.0.2.1", at(time.Second), at(-time.Hour))
 	must(t, err, "AddFailure")
-	e1 := newEvent(a.ID, audit.AccountCreated, at(0), newID())
-	e2 := newEvent(a.ID, audit.SigninSucceeded, at(time.Second), newID())
+	e1 := newEvent(a.ID, audit.AccountCreated, at(0), newID(eventPrefix))
+	e2 := newEvent(a.ID, audit.SigninSucceeded, at(time.Second), newID(eventPrefix))
 	e2.SessionID, e2.Details = sess.ID, map[string]string{audit.DetailMethod: audit.MethodTOTP}
-	e3 := newEvent(audit.SystemChain, audit.SigninFailed, at(2*time.Second), newID())
+	e3 := newEvent(audit.SystemChain, audit.SigninFailed, at(2*time.Second), newID(eventPrefix))
 	e3.Outcome, e3.Reason = audit.Failure, "invalid_password"
 	appendEvents(t, s, e1, e2, e3)
 	must(t, s.AddInvalidation(ctx, a.ID, at(time.Minute)), "AddInvalidation")

@@ -16,19 +16,22 @@
 //   - Byte fields compare by content: nil and empty are the same.
 //   - Event.Details is never nil on read (nil and empty are stored alike).
 //   - An update of a row that does not exist (SetPasswordHash, TouchSession)
-//     is CodeNotFound; a conditional update (AdvanceTOTPStep, SwapTOTPSecret,
-//     SwapPendingSecret) of one reports false instead; deleting something
-//     absent is not an error. Lists of nothing are empty (nil or zero length), not NotFound.
+//     is CodeNotFound; a conditional update (AdvanceTOTPStep, the swap of
+//     ResealSecrets) of one reports false (counts Changed) instead; deleting
+//     something absent is not an error. Lists of nothing are empty (nil or zero length), not NotFound.
 //   - PruneEvents removes the longest run at the start of the chain whose
 //     events are all older than before, so the chain that remains never has
 //     a gap, even when clocks of several nodes disagreed.
 //   - Invalidation sequence numbers are never reused, not even after every
 //     row was deleted.
-//   - ListAccounts, ListPendingSecrets, ListTOTPCredentials, AuditHeads and
-//     DeleteOtherSessions return their rows in no particular order.
+//   - ListAccounts, AuditHeads and DeleteOtherSessions return their rows,
+//     and ResealSecrets its seeds, in no particular order.
+//   - LockAuditHead belongs to the q of InTx: a Store that has one of its
+//     own fails it rather than read the head without holding it.
 //
-// Ids are strings shaped like UUIDs (lowercase hex), so that an engine that
-// keeps ids in a uuid column passes too; event ids compare in byte order.
+// Ids are shaped like the ones the service makes: a prefix ("acct_",
+// "sess_", "ev_") and 26 characters of its base32 alphabet; event ids
+// compare in byte order.
 // Subtests do not run in parallel; newStore must return a store of its own
 // at each call (the snapshot case holds two at once).
 package storetest
@@ -37,6 +40,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -72,6 +76,8 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"Audit", testAudit},
 		{"InTx", testInTx},
 		{"Invalidations", testInvalidations},
+		{"Expiry", testExpiry},
+		{"HeadLockOutsideTx", testHeadLockOutsideTx},
 		{"Context", testContext},
 		{"Snapshot", testSnapshot},
 		{"MigrationStatus", testMigrationStatus},
@@ -87,18 +93,27 @@ var base = time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 // at returns base+d truncated to microseconds, as the service stores times.
 func at(d time.Duration) time.Time { return base.Add(d).Truncate(time.Microsecond) }
 
-// newID returns a random id shaped like a version 4 UUID.
-func newID() string {
+// The prefixes of the ids the service makes (Service.newID).
+const (
+	accountPrefix = "acct_"
+	sessionPrefix = "sess_"
+	eventPrefix   = "ev_"
+)
+
+// idEncoding is the service's: base32 in an alphabet without i, l, o or u,
+// in byte order, so ids compare as the bytes they encode.
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// newID returns a random id shaped like the service's: prefix, then 128
+// bits as 26 characters of its alphabet.
+func newID(prefix string) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return uuidString(b)
+	return idString(prefix, b)
 }
 
-func uuidString(b [16]byte) string {
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+func idString(prefix string, b [16]byte) string {
+	return prefix + idEncoding.EncodeToString(b[:])
 }
 
 // randBytes returns n random bytes whose first byte is zero and which hold
@@ -252,10 +267,22 @@ func wantCode(t testing.TB, what string, err error, code keyward.Code) {
 	}
 }
 
+// queryer is what a Store and the q of its InTx both have: every role of
+// the contract (only q has LockAuditHead).
+type queryer interface {
+	keyward.Accounts
+	keyward.Sessions
+	keyward.Factors
+	keyward.Throttles
+	keyward.AuditLog
+	keyward.Invalidations
+	keyward.Expiry
+}
+
 // newAccount creates an account with a fresh id.
-func newAccount(t testing.TB, s keyward.Queries, email string) *keyward.Account {
+func newAccount(t testing.TB, s queryer, email string) *keyward.Account {
 	t.Helper()
-	a := &keyward.Account{ID: newID(), Email: email, PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$" + email, CreatedAt: at(0)}
+	a := &keyward.Account{ID: newID(accountPrefix), Email: email, PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$" + email, CreatedAt: at(0)}
 	must(t, s.CreateAccount(t.Context(), a), "CreateAccount "+email)
 	return a
 }

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -20,9 +22,9 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 
 		// A replacing setup may come from another session: it takes the
 		// session id along with the seed.
-		p1 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:first", CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}
-		p2 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:second", CreatedAt: at(time.Minute), ExpiresAt: at(11 * time.Minute)}
-		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(), SealedSecret: "k2:b", CreatedAt: at(2), ExpiresAt: at(3)}
+		p1 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:first", CreatedAt: at(0), ExpiresAt: at(10 * time.Minute)}
+		p2 := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:second", CreatedAt: at(time.Minute), ExpiresAt: at(11 * time.Minute)}
+		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(sessionPrefix), SealedSecret: "k2:b", CreatedAt: at(2), ExpiresAt: at(3)}
 		steps := []struct {
 			name string
 			put  *keyward.PendingTOTP
@@ -40,12 +42,10 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			})
 		}
 		must(t, s.PutPendingTOTP(ctx, pb), "PutPendingTOTP b")
-		all, err := s.ListPendingSecrets(ctx)
-		must(t, err, "ListPendingSecrets")
-		slices.SortFunc(all, func(x, y keyward.PendingTOTP) int { return strings.Compare(x.AccountID, y.AccountID) })
-		want := []keyward.PendingTOTP{*p2, *pb}
-		slices.SortFunc(want, func(x, y keyward.PendingTOTP) int { return strings.Compare(x.AccountID, y.AccountID) })
-		check(t, "ListPendingSecrets", all, want)
+		check(t, "ResealSecrets reads", sealedSecrets(t, s), sortSealed([]keyward.SealedSecret{
+			{AccountID: a.ID, Pending: true, Sealed: p2.SealedSecret},
+			{AccountID: b.ID, Pending: true, Sealed: pb.SealedSecret},
+		}))
 
 		must(t, s.DeletePendingTOTP(ctx, a.ID), "DeletePendingTOTP")
 		_, err = s.PendingTOTP(ctx, a.ID)
@@ -57,9 +57,9 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 
 		// pb expired at at(3); a fresh setup of a's stays.
 		must(t, s.PutPendingTOTP(ctx, p1), "PutPendingTOTP again")
-		n, err := s.DeleteExpiredPendingTOTP(ctx, at(3))
-		must(t, err, "DeleteExpiredPendingTOTP")
-		check(t, "expired setups deleted", n, 1)
+		n, err := s.DeleteExpired(ctx, keyward.Cutoffs{Now: at(3)})
+		must(t, err, "DeleteExpired")
+		check(t, "expired setups deleted", n, keyward.Expired{PendingTOTP: 1})
 		_, err = s.PendingTOTP(ctx, b.ID)
 		wantCode(t, "expired setup", err, keyward.CodeNotFound)
 		got, err = s.PendingTOTP(ctx, a.ID)
@@ -84,12 +84,10 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		acct, err := s.AccountByID(ctx, a.ID)
 		must(t, err, "AccountByID")
 		check(t, "TwoFactorEnabledAt", acct.TwoFactorEnabledAt, &ca.EnabledAt)
-		all, err := s.ListTOTPCredentials(ctx)
-		must(t, err, "ListTOTPCredentials")
-		slices.SortFunc(all, func(x, y keyward.TOTPCredential) int { return strings.Compare(x.AccountID, y.AccountID) })
-		want := []keyward.TOTPCredential{*ca, *cb}
-		slices.SortFunc(want, func(x, y keyward.TOTPCredential) int { return strings.Compare(x.AccountID, y.AccountID) })
-		check(t, "ListTOTPCredentials", all, want)
+		check(t, "ResealSecrets reads", sealedSecrets(t, s), sortSealed([]keyward.SealedSecret{
+			{AccountID: a.ID, Sealed: ca.SealedSecret},
+			{AccountID: b.ID, Sealed: cb.SealedSecret},
+		}))
 	})
 
 	t.Run("advance step", func(t *testing.T) {
@@ -121,7 +119,7 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			})
 		}
 		t.Run("no credential", func(t *testing.T) {
-			got, err := s.AdvanceTOTPStep(ctx, newID(), 5000)
+			got, err := s.AdvanceTOTPStep(ctx, newID(accountPrefix), 5000)
 			if err != nil && !keyward.IsCode(err, keyward.CodeNotFound) {
 				t.Errorf("AdvanceTOTPStep without a credential: got error %v, want none or not_found", err)
 			}
@@ -213,7 +211,7 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 
 	// Key rotation writes a re-sealed seed back only over the value it
 	// read: a seed turned off, or off and on again, meanwhile stays as it is.
-	t.Run("swap secret", func(t *testing.T) {
+	t.Run("reseal secret", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
 		a := newAccount(t, s, "a@example.com")
@@ -222,36 +220,34 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		must(t, s.EnableTOTP(ctx, c), "EnableTOTP")
 		must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: b.ID, SealedSecret: "k1:old", EnabledAt: at(0), LastStep: 1}), "EnableTOTP b")
 		cases := []struct {
-			name     string
-			op       func() (bool, error)
-			want     bool
-			wantSeed string
+			name      string
+			meanwhile func() // runs between reading a's seed and writing it back
+			want      keyward.Resealed
+			wantSeed  string // "" for no credential
 		}{
-			{"from a value it no longer has", func() (bool, error) { return s.SwapTOTPSecret(ctx, a.ID, "k1:other", "k2:x") }, false, "k1:old"},
-			{"from the value it has", func() (bool, error) { return s.SwapTOTPSecret(ctx, a.ID, "k1:old", "k2:new") }, true, "k2:new"},
-			{"the same swap again", func() (bool, error) { return s.SwapTOTPSecret(ctx, a.ID, "k1:old", "k2:again") }, false, "k2:new"},
-			{"after off and on with a new seed", func() (bool, error) {
+			{"from the value it has", nil, keyward.Resealed{Swapped: 1}, "k2:new"},
+			{"after off and on with a new seed", func() {
 				must(t, s.DisableTOTP(ctx, a.ID), "DisableTOTP")
 				must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: "k2:reenrolled", EnabledAt: at(time.Hour), LastStep: 9}), "EnableTOTP again")
-				return s.SwapTOTPSecret(ctx, a.ID, "k2:new", "k3:stale")
-			}, false, "k2:reenrolled"},
+			}, keyward.Resealed{Changed: 1}, "k2:reenrolled"},
+			{"turned off", func() { must(t, s.DisableTOTP(ctx, a.ID), "DisableTOTP") }, keyward.Resealed{Changed: 1}, ""},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				got, err := tc.op()
-				must(t, err, "SwapTOTPSecret")
-				check(t, "swapped", got, tc.want)
+				got := resealOne(t, s, a.ID, false, tc.meanwhile, "k2:new")
+				check(t, "resealed", got, tc.want)
 				cred, err := s.TOTPCredential(ctx, a.ID)
+				if tc.wantSeed == "" {
+					wantCode(t, "TOTPCredential", err, keyward.CodeNotFound)
+					return
+				}
 				must(t, err, "TOTPCredential")
 				check(t, "sealed seed", cred.SealedSecret, tc.wantSeed)
 			})
 		}
 		t.Run("rest of the credential kept", func(t *testing.T) {
-			must(t, s.DisableTOTP(ctx, a.ID), "DisableTOTP")
 			must(t, s.EnableTOTP(ctx, c), "EnableTOTP")
-			ok, err := s.SwapTOTPSecret(ctx, a.ID, "k1:old", "k2:new")
-			must(t, err, "SwapTOTPSecret")
-			check(t, "swapped", ok, true)
+			check(t, "resealed", resealOne(t, s, a.ID, false, nil, "k2:new"), keyward.Resealed{Swapped: 1})
 			got, err := s.TOTPCredential(ctx, a.ID)
 			must(t, err, "TOTPCredential")
 			want := *c
@@ -263,53 +259,73 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 			must(t, err, "TOTPCredential b")
 			check(t, "b's seed", cred.SealedSecret, "k1:old")
 		})
-		t.Run("turned off", func(t *testing.T) {
-			must(t, s.DisableTOTP(ctx, a.ID), "DisableTOTP")
-			got, err := s.SwapTOTPSecret(ctx, a.ID, "k2:new", "k3:x")
-			must(t, err, "SwapTOTPSecret")
-			check(t, "swapped", got, false)
-			_, err = s.TOTPCredential(ctx, a.ID)
-			wantCode(t, "TOTPCredential after a swap of a disabled seed", err, keyward.CodeNotFound)
-			got, err = s.SwapTOTPSecret(ctx, newID(), "k1:old", "k3:x")
-			must(t, err, "SwapTOTPSecret unknown account")
-			check(t, "swapped", got, false)
+		t.Run("in a transaction", func(t *testing.T) {
+			var got keyward.Resealed
+			must(t, s.InTx(ctx, func(q keyward.Queries) error {
+				var err error
+				got, err = q.ResealSecrets(ctx, func(v keyward.SealedSecret) (string, error) {
+					if v.AccountID != a.ID {
+						return "", nil
+					}
+					return "k3:tx", nil
+				})
+				return err
+			}), "InTx")
+			check(t, "resealed", got, keyward.Resealed{Swapped: 1})
+			cred, err := s.TOTPCredential(ctx, a.ID)
+			must(t, err, "TOTPCredential")
+			check(t, "sealed seed", cred.SealedSecret, "k3:tx")
+		})
+		t.Run("an error from fn stops the walk", func(t *testing.T) {
+			errStop := errors.New("stop")
+			calls := 0
+			got, err := s.ResealSecrets(ctx, func(keyward.SealedSecret) (string, error) {
+				calls++
+				return "k9:never", errStop
+			})
+			check(t, "error is fn's", errors.Is(err, errStop), true)
+			check(t, "calls", calls, 1)
+			check(t, "resealed", got, keyward.Resealed{})
+			for _, id := range []string{a.ID, b.ID} {
+				cred, err := s.TOTPCredential(ctx, id)
+				must(t, err, "TOTPCredential")
+				if cred.SealedSecret == "k9:never" {
+					t.Errorf("a seed was written from a call that failed")
+				}
+			}
 		})
 	})
 
-	t.Run("swap pending secret", func(t *testing.T) {
+	t.Run("reseal pending secret", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
 		a := newAccount(t, s, "a@example.com")
 		b := newAccount(t, s, "b@example.com")
-		p := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
-		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
-		must(t, s.PutPendingTOTP(ctx, p), "PutPendingTOTP")
+		p := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
+		pb := &keyward.PendingTOTP{AccountID: b.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:old", CreatedAt: at(0), ExpiresAt: at(time.Hour)}
 		must(t, s.PutPendingTOTP(ctx, pb), "PutPendingTOTP b")
-		replaced := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(), SealedSecret: "k2:replaced", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)}
+		replaced := &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k2:replaced", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)}
 		cases := []struct {
-			name string
-			op   func() (bool, error)
-			want bool
+			name      string
+			meanwhile func()
+			want      keyward.Resealed
 			// wantPending is the setup then stored, nil for none.
 			wantPending *keyward.PendingTOTP
 		}{
-			{"from a value it no longer has", func() (bool, error) { return s.SwapPendingSecret(ctx, a.ID, "k1:other", "k2:x") }, false, p},
-			{"from the value it has", func() (bool, error) { return s.SwapPendingSecret(ctx, a.ID, "k1:old", "k2:new") }, true,
+			{"from the value it has", nil, keyward.Resealed{Swapped: 1},
 				&keyward.PendingTOTP{AccountID: a.ID, SessionID: p.SessionID, SealedSecret: "k2:new", CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt}},
-			{"after another setup replaced it", func() (bool, error) {
+			{"after another setup replaced it", func() {
 				must(t, s.PutPendingTOTP(ctx, replaced), "PutPendingTOTP replacing")
-				return s.SwapPendingSecret(ctx, a.ID, "k2:new", "k3:stale")
-			}, false, replaced},
-			{"after it was deleted", func() (bool, error) {
+			}, keyward.Resealed{Changed: 1}, replaced},
+			{"after it was deleted", func() {
 				must(t, s.DeletePendingTOTP(ctx, a.ID), "DeletePendingTOTP")
-				return s.SwapPendingSecret(ctx, a.ID, "k2:replaced", "k3:stale")
-			}, false, nil},
+			}, keyward.Resealed{Changed: 1}, nil},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				got, err := tc.op()
-				must(t, err, "SwapPendingSecret")
-				check(t, "swapped", got, tc.want)
+				must(t, s.PutPendingTOTP(ctx, p), "PutPendingTOTP")
+				got := resealOne(t, s, a.ID, true, tc.meanwhile, "k2:new")
+				check(t, "resealed", got, tc.want)
 				cur, err := s.PendingTOTP(ctx, a.ID)
 				if tc.wantPending == nil {
 					wantCode(t, "PendingTOTP", err, keyward.CodeNotFound)
@@ -319,6 +335,17 @@ func testTOTP(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 				check(t, "pending", cur, tc.wantPending)
 			})
 		}
+		t.Run("confirmed with the same sealed seed", func(t *testing.T) {
+			must(t, s.PutPendingTOTP(ctx, p), "PutPendingTOTP")
+			got := resealOne(t, s, a.ID, true, func() {
+				must(t, s.DeletePendingTOTP(ctx, a.ID), "DeletePendingTOTP")
+				must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: p.SealedSecret, EnabledAt: at(time.Hour)}), "EnableTOTP")
+			}, "k2:new")
+			check(t, "resealed", got, keyward.Resealed{Changed: 1})
+			cred, err := s.TOTPCredential(ctx, a.ID)
+			must(t, err, "TOTPCredential")
+			check(t, "the credential's seed (a pending swap never writes it)", cred.SealedSecret, p.SealedSecret)
+		})
 		got, err := s.PendingTOTP(ctx, b.ID)
 		must(t, err, "PendingTOTP b")
 		check(t, "other account's setup", got, pb)
@@ -463,6 +490,47 @@ func testBackupCodes(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		must(t, s.ReplaceBackupCodes(ctx, a.ID, randBytes(16), nil), "ReplaceBackupCodes empty")
 		remaining(t, a.ID, 0)
 		remaining(t, b.ID, 10)
-		remaining(t, newID(), 0)
+		remaining(t, newID(accountPrefix), 0)
 	})
+}
+
+// sealedSecrets returns every seed ResealSecrets reads, writing none.
+func sealedSecrets(t testing.TB, s keyward.Store) []keyward.SealedSecret {
+	t.Helper()
+	var out []keyward.SealedSecret
+	done, err := s.ResealSecrets(t.Context(), func(v keyward.SealedSecret) (string, error) {
+		out = append(out, v)
+		return "", nil
+	})
+	must(t, err, "ResealSecrets")
+	check(t, "ResealSecrets wrote", done, keyward.Resealed{})
+	return sortSealed(out)
+}
+
+func sortSealed(vs []keyward.SealedSecret) []keyward.SealedSecret {
+	slices.SortFunc(vs, func(x, y keyward.SealedSecret) int {
+		if c := strings.Compare(x.AccountID, y.AccountID); c != 0 {
+			return c
+		}
+		return strings.Compare(fmt.Sprint(x.Pending), fmt.Sprint(y.Pending))
+	})
+	return vs
+}
+
+// resealOne runs ResealSecrets replacing the seed of accountID (the pending
+// setup's when pending) with sealed, and no other; meanwhile, unless nil,
+// runs between the seed being read and written.
+func resealOne(t testing.TB, s keyward.Store, accountID string, pending bool, meanwhile func(), sealed string) keyward.Resealed {
+	t.Helper()
+	done, err := s.ResealSecrets(t.Context(), func(v keyward.SealedSecret) (string, error) {
+		if v.AccountID != accountID || v.Pending != pending {
+			return "", nil
+		}
+		if meanwhile != nil {
+			meanwhile()
+		}
+		return sealed, nil
+	})
+	must(t, err, "ResealSecrets")
+	return done
 }

@@ -68,14 +68,6 @@ func (q *queries) LastInvalidation(ctx context.Context) (int64, error) {
 	return seq, wrap("last invalidation", err)
 }
 
-func (q *queries) DeleteInvalidationsBefore(ctx context.Context, before time.Time) (int, error) {
-	tag, err := q.db.Exec(ctx, `DELETE FROM invalidations WHERE at < $1`, before)
-	if err != nil {
-		return 0, wrap("delete invalidations", err)
-	}
-	return int(tag.RowsAffected()), nil
-}
-
 // WatchInvalidations implements keyward.InvalidationNotifier. It listens on
 // a connection of its own (not one of the pool's), calls ready once
 // listening and notify for every invalidation committed by any node. It
