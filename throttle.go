@@ -181,7 +181,7 @@ func (s *Service) reserveAttempt(ctx context.Context, now time.Time, reserved ..
 
 // passed clears the reserved counts, through q: inside the transaction of
 // the success, where there is one.
-func (at *attempt) passed(ctx context.Context, q Queries) error {
+func (at *attempt) passed(ctx context.Context, q Throttles) error {
 	for _, c := range at.reserved {
 		if err := q.ClearThrottle(ctx, c.key); err != nil {
 			return err
@@ -193,7 +193,7 @@ func (at *attempt) passed(ctx context.Context, q Queries) error {
 // failed takes the counts that apply only to failures, through q, and
 // returns the wait the failure starts, 0 for none (so the audit log records
 // the throttling once, not at every refused attempt).
-func (at *attempt) failed(ctx context.Context, q Queries) (time.Duration, error) {
+func (at *attempt) failed(ctx context.Context, q Throttles) (time.Duration, error) {
 	wait := at.wait
 	for _, c := range at.onFail {
 		t, err := q.AddFailure(ctx, c.key, at.now, at.now.Add(-c.rule.Forget))
