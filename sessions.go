@@ -123,6 +123,9 @@ func (s *Service) RevokeSession(ctx context.Context, caller *Session, id string,
 		return noSuchSession()
 	}
 	err := s.store.InTx(ctx, func(q Queries) error {
+		if err := callerStillSignedIn(ctx, q, caller); err != nil {
+			return err
+		}
 		target, err := q.SessionByID(ctx, caller.AccountID, id)
 		if err != nil {
 			return err
@@ -151,6 +154,9 @@ func noSuchSession() *Error { return Errorf(CodeNotFound, "No such session.") }
 func (s *Service) RevokeOtherSessions(ctx context.Context, caller *Session, c Client) (int, error) {
 	var n int
 	err := s.store.InTx(ctx, func(q Queries) error {
+		if err := callerStillSignedIn(ctx, q, caller); err != nil {
+			return err
+		}
 		var err error
 		if n, err = s.endOtherSessions(ctx, q, caller.AccountID, caller.ID, c, "signed_out_others"); err != nil || n == 0 {
 			return err
@@ -159,6 +165,19 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, caller *Session, c Cl
 	})
 	s.cache.evictAccount(caller.AccountID)
 	return n, err
+}
+
+// callerStillSignedIn refuses, inside the transaction of a change, a caller
+// whose session ended after its request was authenticated (in flight when
+// it was revoked, or on a node the news has not reached yet): an ended
+// session must end nothing else.
+func callerStillSignedIn(ctx context.Context, q Queries, caller *Session) error {
+	switch _, err := q.SessionByID(ctx, caller.AccountID, caller.ID); {
+	case IsCode(err, CodeNotFound):
+		return unauthenticated()
+	default:
+		return err
+	}
 }
 
 // endOtherSessions ends all the account's sessions but keepID and records
