@@ -206,12 +206,32 @@ func (s *Service) VerifyAudit(ctx context.Context) ([]ChainReport, error) {
 	reports := make([]ChainReport, 0, len(heads))
 	chains := make(map[string]bool, len(heads))
 	for _, h := range heads {
+		if h.Seq == 0 {
+			// Locked but never appended to: not a chain (PostgreSQL's store
+			// does not even list it). Counting it would let a log erased
+			// down to an empty head pass for an account's chain.
+			continue
+		}
 		chains[h.ChainID] = true
+		var first Event // the first event read: its seq, id and type
 		problem, n, err := audit.VerifySealed(h, sealed, func(fn func(*Event) error) error {
-			return s.store.EachChainEvent(ctx, h.ChainID, fn)
+			return s.store.EachChainEvent(ctx, h.ChainID, func(e *Event) error {
+				if first.Seq == 0 {
+					first = Event{Seq: e.Seq, ID: e.ID, Type: e.Type}
+				}
+				return fn(e)
+			})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("verifying chain %s: %w", h.ChainID, err)
+		}
+		if problem == nil && h.ChainID != audit.SystemChain && h.BaseSeq == 0 && first.Seq == 1 && first.Type != audit.AccountCreated {
+			// The chain verifies from a genuine first link, but an account's
+			// log starts with account.created: the old chain and its head
+			// were deleted, and the next append (a failed sign-in anyone can
+			// cause) started a new one.
+			problem = &audit.Problem{ChainID: h.ChainID, Kind: audit.KindMissingChain,
+				Detail: fmt.Sprintf("its log starts with %q (event %s), not account.created: the account's chain and its head were deleted and a new chain started at the next event", string(first.Type), first.ID)}
 		}
 		if problem == nil && h.ChainID != audit.SystemChain && !known[h.ChainID] {
 			problem = &audit.Problem{ChainID: h.ChainID, Kind: audit.KindOrphanChain,

@@ -121,6 +121,9 @@ func (s *Service) RevokeSession(ctx context.Context, caller *Session, id string,
 		return noSuchSession()
 	}
 	err := s.changeAccount(ctx, caller.AccountID, func(q Queries) error {
+		if err := callerStillSignedIn(ctx, q, caller); err != nil {
+			return err
+		}
 		target, err := q.SessionByID(ctx, caller.AccountID, id)
 		if err != nil {
 			return err
@@ -145,6 +148,9 @@ func noSuchSession() *Error { return Errorf(CodeNotFound, "No such session.") }
 func (s *Service) RevokeOtherSessions(ctx context.Context, caller *Session, c Client) (int, error) {
 	var n int
 	err := s.changeAccount(ctx, caller.AccountID, func(q Queries) error {
+		if err := callerStillSignedIn(ctx, q, caller); err != nil {
+			return err
+		}
 		var err error
 		n, err = s.endOtherSessions(ctx, q, sessionsEnding{accountID: caller.AccountID, keepID: caller.ID, client: c, reason: "signed_out_others"})
 		if err == nil && n == 0 {
@@ -153,6 +159,19 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, caller *Session, c Cl
 		return err
 	})
 	return n, err
+}
+
+// callerStillSignedIn refuses, inside the transaction of a change, a caller
+// whose session ended after its request was authenticated (in flight when
+// it was revoked, or on a node the news has not reached yet): an ended
+// session must end nothing else.
+func callerStillSignedIn(ctx context.Context, q Queries, caller *Session) error {
+	switch _, err := q.SessionByID(ctx, caller.AccountID, caller.ID); {
+	case IsCode(err, CodeNotFound):
+		return unauthenticated()
+	default:
+		return err
+	}
 }
 
 // sessionsEnding is every session of an account but one ending, and why.

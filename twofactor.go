@@ -223,10 +223,7 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		}
 		// The setup belongs to the caller's session: one that ended (signed
 		// out, revoked) since this request was authenticated confirms nothing.
-		switch _, err := q.SessionByID(ctx, a.ID, caller.ID); {
-		case IsCode(err, CodeNotFound):
-			return unauthenticated()
-		case err != nil:
+		if err := callerStillSignedIn(ctx, q, caller); err != nil {
 			return err
 		}
 		// The setup may have been replaced (by another session) since it

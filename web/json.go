@@ -51,6 +51,10 @@ func decodeJSON(r *http.Request, v any) error {
 		return keyward.Errorf(keyward.CodeInvalidRequest, "The body is empty; send a JSON object.")
 	case !utf8.Valid(body):
 		return keyward.Errorf(keyward.CodeInvalidRequest, "The body is not valid UTF-8.")
+	case bytes.TrimSpace(body)[0] != '{':
+		// null decodes into a struct as nothing at all, so a route whose
+		// fields are all optional would take it for an empty object.
+		return keyward.Errorf(keyward.CodeInvalidRequest, "The body must be a JSON object.")
 	}
 	dec := jsontext.NewDecoder(bytes.NewReader(body), jsonInput)
 	if err := json.UnmarshalDecode(dec, v, jsonInput); err != nil {
