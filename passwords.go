@@ -18,12 +18,12 @@ type sensitiveAction struct {
 }
 
 // reauthenticate checks the password again before a sensitive action. Wrong
-// guesses are throttled per account like sign-ins, so a stolen session
-// cannot be used to guess the password, and each one is recorded as a
-// failed attempt at the action.
+// guesses are throttled per account (Config.ReauthThrottle), tightly, so
+// that a stolen session adds little to what sign-in allows a guesser, and
+// each one is recorded as a failed attempt at the action.
 func (s *Service) reauthenticate(ctx context.Context, r sensitiveAction) error {
 	a := r.account
-	tried, err := s.reserveAttempt(ctx, s.clock(), throttleCheck{reauthThrottleKey(a.ID), s.cfg.SignInThrottle})
+	tried, err := s.reserveAttempt(ctx, s.clock(), throttleCheck{reauthThrottleKey(a.ID), s.cfg.ReauthThrottle})
 	if err != nil {
 		return err
 	}
