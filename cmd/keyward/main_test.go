@@ -44,6 +44,21 @@ func runCmd(t testing.TB, dataDir, stdin string, args ...string) (int, string) {
 	return code, out.String() + errOut.String()
 }
 
+// wireTest wires keyward in-process on dir with cheap argon2 parameters
+// and the serve flags in extra; the caller closes it.
+func wireTest(t *testing.T, dir string, extra ...string) *app {
+	t.Helper()
+	c, err := parseServeConfig(append([]string{"--data-dir", dir, "--argon2-memory", "64", "--argon2-time", "1"}, extra...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := wire(context.Background(), c, newLogger("text", io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // parseServeConfig parses args as `keyward serve` does.
 func parseServeConfig(args []string) (*config, error) {
 	cmd, _ := findCommand(commands(), []string{"serve"})
@@ -211,15 +226,8 @@ func TestAccountCommands(t *testing.T) {
 // enable2FA turns 2FA on for an account through the service and returns the seed.
 func enable2FA(t *testing.T, dir, email string) string {
 	t.Helper()
-	c, err := parseServeConfig([]string{"--data-dir", dir, "--argon2-memory", "64", "--argon2-time", "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	a, err := wire(ctx, c, newLogger("text", &bytes.Buffer{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := wireTest(t, dir)
 	defer a.Close()
 	res, err := a.svc.SignIn(ctx, email, testPassword, keyward.Client{IP: "192.0.2.1"})
 	if err != nil {
@@ -691,15 +699,8 @@ func TestAuditVerifyNamesSQLTampering(t *testing.T) {
 // account's chain then.
 func signIns(t *testing.T, dir string, extra []string, email string, n int) []keyward.Event {
 	t.Helper()
-	c, err := parseServeConfig(append([]string{"--data-dir", dir, "--argon2-memory", "64", "--argon2-time", "1"}, extra...))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	a, err := wire(ctx, c, newLogger("text", &bytes.Buffer{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := wireTest(t, dir, extra...)
 	defer a.Close()
 	for range n {
 		if _, err := a.svc.SignIn(ctx, email, testPassword, keyward.Client{IP: "192.0.2.1"}); err != nil {
@@ -726,15 +727,8 @@ func signIns(t *testing.T, dir string, extra []string, email string, n int) []ke
 func TestAuditListFindsUnknownEmails(t *testing.T) {
 	dir := t.TempDir()
 	runCmd(t, dir, testPassword+"\n", "account", "create", "--email", "ada@example.com")
-	c, err := parseServeConfig([]string{"--data-dir", dir, "--argon2-memory", "64", "--argon2-time", "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	a, err := wire(ctx, c, newLogger("text", &bytes.Buffer{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := wireTest(t, dir)
 	for _, email := range []string{"ghost@example.com", "other@example.com", "ghost@example.com"} {
 		if _, err := a.svc.SignIn(ctx, email, "wrong password", keyward.Client{IP: "192.0.2.1"}); !keyward.IsCode(err, keyward.CodeInvalidCredentials) {
 			t.Fatalf("SignIn(%q) = %v, want invalid_credentials", email, err)
