@@ -102,8 +102,15 @@ func (g *requestIDs) next() string {
 // each of its own requests.
 const sessionCheckPath = "/api/v1/sessions/current"
 
+// isCheckPath reports whether path is one of the checks made on each of
+// the applications' own requests.
+func isCheckPath(path string) bool {
+	return path == sessionCheckPath || path == authCheckPath || path == authForwardPath
+}
+
 // accessLog logs one line per request: never a query string, header, cookie
-// or body, so no token or code can reach the log. Session checks are the
+// or body, so no token or code can reach the log. Session checks (and the
+// proxies' auth checks, whose 302 to sign-in counts as answered) are the
 // exception: they are as frequent as the applications' own requests, so
 // answered ones (200, and 401 for a token that opens nothing) are counted
 // and summed up once a minute (LogSessionChecks) instead of drowning
@@ -116,9 +123,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		w.Header()["X-Request-Id"] = []string{id}
 		rec := &statusRecorder{ResponseWriter: w, id: id}
 		next.ServeHTTP(rec, r)
-		if r.Method == http.MethodGet && r.URL.Path == sessionCheckPath {
+		if r.Method == http.MethodGet && isCheckPath(r.URL.Path) {
 			switch rec.status {
-			case http.StatusOK:
+			case http.StatusOK, http.StatusFound:
 				s.sessionChecks.Add(1)
 				return
 			case http.StatusUnauthorized:
