@@ -36,13 +36,15 @@ func requestID(w http.ResponseWriter) string {
 
 // middleware wraps the routes in what every response needs, outermost first:
 // a request id and the access log, security headers, panic recovery, the
-// body limit, and cross-origin protection for state-changing requests.
+// body limit, CORS for the configured origins, and cross-origin protection
+// for state-changing requests that a bearer token does not authenticate.
 func (s *Server) middleware(h http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, keyward.Errorf(keyward.CodeForbidden, "This request came from another site and was refused."))
 	}))
-	h = cop.Handler(h)
+	h = bearerExempt(cop.Handler(h), h)
+	h = s.cors(h)
 	h = s.limitBody(h)
 	h = s.recoverPanics(h)
 	h = s.securityHeaders(h)
