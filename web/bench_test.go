@@ -23,6 +23,18 @@ func (d *discard) WriteHeader(int)             {}
 // whole server (middleware, cache, JSON), the request every application
 // behind keyward makes.
 func BenchmarkServeSessionCheck(b *testing.B) {
+	benchCheck(b, sessionCheckPath)
+}
+
+// BenchmarkAuthCheck is GET /api/v1/auth/check through the whole server,
+// the request a proxy makes before each request to the application: it
+// must cost what the session check costs.
+func BenchmarkAuthCheck(b *testing.B) {
+	benchCheck(b, authCheckPath)
+}
+
+func benchCheck(b *testing.B, path string) {
+	b.Helper()
 	env := keywardtest.New(b, keywardtest.Options{RealTime: true})
 	s, err := New(env.Svc, Config{}, nil)
 	if err != nil {
@@ -43,8 +55,12 @@ func BenchmarkServeSessionCheck(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := httptest.NewRequest("GET", sessionCheckPath, nil)
+	req := httptest.NewRequest("GET", path, nil)
 	req.Header.Set("Authorization", "Bearer "+res.Token)
+	w := httptest.NewRecorder()
+	if s.ServeHTTP(w, req); w.Code != http.StatusOK {
+		b.Fatalf("%s = %d, want 200", path, w.Code)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		w := &discard{h: http.Header{}}

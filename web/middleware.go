@@ -36,13 +36,15 @@ func requestID(w http.ResponseWriter) string {
 
 // middleware wraps the routes in what every response needs, outermost first:
 // a request id and the access log, security headers, panic recovery, the
-// body limit, and cross-origin protection for state-changing requests.
+// body limit, CORS for the configured origins, and cross-origin protection
+// for state-changing requests that a bearer token does not authenticate.
 func (s *Server) middleware(h http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, keyward.Errorf(keyward.CodeForbidden, "This request came from another site and was refused."))
 	}))
-	h = cop.Handler(h)
+	h = bearerExempt(cop.Handler(h), h)
+	h = s.cors(h)
 	h = s.limitBody(h)
 	h = s.recoverPanics(h)
 	h = s.securityHeaders(h)
@@ -102,8 +104,15 @@ func (g *requestIDs) next() string {
 // each of its own requests.
 const sessionCheckPath = "/api/v1/sessions/current"
 
+// isCheckPath reports whether path is one of the checks made on each of
+// the applications' own requests.
+func isCheckPath(path string) bool {
+	return path == sessionCheckPath || path == authCheckPath || path == authForwardPath
+}
+
 // accessLog logs one line per request: never a query string, header, cookie
-// or body, so no token or code can reach the log. Session checks are the
+// or body, so no token or code can reach the log. Session checks (and the
+// proxies' auth checks, whose 302 to sign-in counts as answered) are the
 // exception: they are as frequent as the applications' own requests, so
 // answered ones (200, and 401 for a token that opens nothing) are counted
 // and summed up once a minute (LogSessionChecks) instead of drowning
@@ -116,9 +125,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		w.Header()["X-Request-Id"] = []string{id}
 		rec := &statusRecorder{ResponseWriter: w, id: id}
 		next.ServeHTTP(rec, r)
-		if r.Method == http.MethodGet && r.URL.Path == sessionCheckPath {
+		if r.Method == http.MethodGet && isCheckPath(r.URL.Path) {
 			switch rec.status {
-			case http.StatusOK:
+			case http.StatusOK, http.StatusFound:
 				s.sessionChecks.Add(1)
 				return
 			case http.StatusUnauthorized:

@@ -32,6 +32,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /api/v1/account/2fa/disable", authed(s.apiTwoFactorDisable))
 	mux.Handle("GET /api/v1/account/audit", authed(s.apiAuditEvents))
 	mux.Handle("GET /api/v1/account/audit/export", authed(s.apiAuditExport))
+	mux.Handle("GET "+authCheckPath, api(s.apiAuthCheck))
+	mux.Handle("GET "+authForwardPath, api(s.apiAuthForward))
 	mux.Handle("/api/", api(s.apiNotFound))
 
 	// Pages.

@@ -21,6 +21,9 @@ type Config struct {
 	PublicURL *url.URL
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins (scheme://host[:port]) may call the API from a browser
+	// with a bearer token; credentials are never allowed.
+	CORSOrigins []string
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go

@@ -29,6 +29,7 @@ type config struct {
 	sessionIdle       time.Duration
 	sessionLifetime   time.Duration
 	trustedProxies    string
+	corsOrigins       string
 	logFormat         string
 	passwordMinLength int
 	passwordMinScore  int
@@ -48,6 +49,7 @@ type config struct {
 	secretKey         string // KEYWARD_SECRET_KEY only: a secret never goes on a command line
 	parsedPublicURL   *url.URL
 	parsedProxies     []netip.Prefix
+	parsedCORS        []string
 }
 
 // defaultConfig is every setting before flags and the environment.
@@ -93,6 +95,7 @@ func addrFlags(fs *flag.FlagSet, c *config) {
 func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.publicURL, "public-url", c.publicURL, "URL people reach keyward at; with https, cookies are Secure and __Host- prefixed and HSTS is sent")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", c.trustedProxies, "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&c.corsOrigins, "cors-origins", c.corsOrigins, "comma-separated origins (scheme://host[:port]) whose pages may call the API with a bearer token; credentials are never allowed")
 	fs.Var(durationFlag{&c.shutdownGrace}, "shutdown-grace", "time in-flight requests get to finish on SIGTERM")
 }
 
@@ -408,6 +411,16 @@ func (c *config) validate() error {
 		}
 		c.parsedProxies = append(c.parsedProxies, prefix.Masked())
 	}
+	for _, o := range strings.Split(c.corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		origin, err := parseOrigin(o)
+		if err != nil {
+			return fmt.Errorf("--cors-origins: %w", err)
+		}
+		c.parsedCORS = append(c.parsedCORS, origin)
+	}
 	if c.passwordMinLength < 8 {
 		return fmt.Errorf("--password-min-length must be at least 8")
 	}
@@ -425,4 +438,15 @@ func (c *config) validate() error {
 		return fmt.Errorf("argon2 parameters out of range")
 	}
 	return nil
+}
+
+// parseOrigin checks that o is an origin as a browser sends it in Origin
+// (scheme://host[:port], nothing more) and returns it in that form.
+func parseOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q is not an origin (scheme://host[:port])", o)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }

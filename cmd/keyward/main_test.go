@@ -90,6 +90,15 @@ func TestParseConfig(t *testing.T) {
 		}, ""},
 		{"bad public url", []string{"--public-url", "ftp://x"}, nil, nil, "--public-url"},
 		{"bad proxy", []string{"--trusted-proxies", "nope"}, nil, nil, "--trusted-proxies"},
+		{"cors origins", []string{"--cors-origins", "https://App.example.com, http://localhost:3000/"}, nil, func(c *config) bool {
+			return len(c.parsedCORS) == 2 && c.parsedCORS[0] == "https://app.example.com" && c.parsedCORS[1] == "http://localhost:3000"
+		}, ""},
+		{"cors origins from the environment", nil, map[string]string{"KEYWARD_CORS_ORIGINS": "https://app.example.com"}, func(c *config) bool {
+			return len(c.parsedCORS) == 1 && c.parsedCORS[0] == "https://app.example.com"
+		}, ""},
+		{"cors origin with a path", []string{"--cors-origins", "https://app.example.com/x"}, nil, nil, "--cors-origins"},
+		{"cors origin with userinfo", []string{"--cors-origins", "https://a@app.example.com"}, nil, nil, "--cors-origins"},
+		{"cors origin without scheme", []string{"--cors-origins", "app.example.com"}, nil, nil, "--cors-origins"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, nil, "log-format: want one of text, json"},
 		{"issuer with colon", []string{"--issuer", "a:b"}, nil, nil, "colon"},
 		{"short min length", []string{"--password-min-length", "6"}, nil, nil, "at least 8"},
