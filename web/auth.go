@@ -65,12 +65,15 @@ func (s *Server) clearCookie(w http.ResponseWriter, name string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
-// safeNext keeps a post-sign-in redirect on this site: a local path, never
-// another origin. The check is made on the result, after parsing and
+// safeNext keeps a post-sign-in redirect on this site: a local path, or an
+// absolute URL on one of the allowed return origins, never another origin. The check is made on the result, after parsing and
 // re-encoding, since that is what the browser will follow ("/%2Fevil.example/{"
 // re-encodes to "//evil.example/...").
-func safeNext(next string) string {
+func safeNext(next string, allowed map[string]bool) string {
 	const home = "/settings/security"
+	if out, ok := absoluteNext(next, allowed); ok {
+		return out
+	}
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return home

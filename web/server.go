@@ -4,6 +4,7 @@
 package web
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -21,6 +22,9 @@ type Config struct {
 	PublicURL *url.URL
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// AllowedReturnOrigins are the origins (scheme://host[:port]) a
+	// post-sign-in next may point at; see ParseReturnOrigins.
+	AllowedReturnOrigins []string
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go
@@ -39,6 +43,7 @@ type Server struct {
 	sessionChecks        atomic.Int64
 	sessionChecksRefused atomic.Int64
 	checkAnswers         *checkAnswers
+	returnOrigins        map[string]bool // canonical origins next may leave for
 }
 
 type cookieNames struct {
@@ -74,8 +79,18 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	origins, err := ParseReturnOrigins(strings.Join(cfg.AllowedReturnOrigins, ","), cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("allowed return origins: %w", err)
+	}
 	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
 		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes)}
+	for _, o := range origins {
+		if s.returnOrigins == nil {
+			s.returnOrigins = map[string]bool{}
+		}
+		s.returnOrigins[o] = true
+	}
 	s.mux = s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil

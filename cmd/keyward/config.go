@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/password"
+	"github.com/keyward/keyward/web"
 )
 
 // config is every setting, from flags with KEYWARD_* environment twins
@@ -29,6 +30,7 @@ type config struct {
 	sessionIdle       time.Duration
 	sessionLifetime   time.Duration
 	trustedProxies    string
+	returnOrigins     string
 	logFormat         string
 	passwordMinLength int
 	passwordMinScore  int
@@ -48,6 +50,7 @@ type config struct {
 	secretKey         string // KEYWARD_SECRET_KEY only: a secret never goes on a command line
 	parsedPublicURL   *url.URL
 	parsedProxies     []netip.Prefix
+	parsedOrigins     []string
 }
 
 // defaultConfig is every setting before flags and the environment.
@@ -93,6 +96,7 @@ func addrFlags(fs *flag.FlagSet, c *config) {
 func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.publicURL, "public-url", c.publicURL, "URL people reach keyward at; with https, cookies are Secure and __Host- prefixed and HSTS is sent")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", c.trustedProxies, "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&c.returnOrigins, "allowed-return-origins", c.returnOrigins, "comma-separated origins (scheme://host[:port]) a sign-in's next may return to; http only for loopback unless --public-url is http")
 	fs.Var(durationFlag{&c.shutdownGrace}, "shutdown-grace", "time in-flight requests get to finish on SIGTERM")
 }
 
@@ -408,6 +412,11 @@ func (c *config) validate() error {
 		}
 		c.parsedProxies = append(c.parsedProxies, prefix.Masked())
 	}
+	origins, err := web.ParseReturnOrigins(c.returnOrigins, c.parsedPublicURL)
+	if err != nil {
+		return fmt.Errorf("--allowed-return-origins: %v", err)
+	}
+	c.parsedOrigins = origins
 	if c.passwordMinLength < 8 {
 		return fmt.Errorf("--password-min-length must be at least 8")
 	}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -90,6 +91,15 @@ func TestParseConfig(t *testing.T) {
 		}, ""},
 		{"bad public url", []string{"--public-url", "ftp://x"}, nil, nil, "--public-url"},
 		{"bad proxy", []string{"--trusted-proxies", "nope"}, nil, nil, "--trusted-proxies"},
+		{"return origins", []string{"--public-url", "https://id.example.com", "--allowed-return-origins", "https://App.example.com:443, http://localhost:3000"}, nil, func(c *config) bool {
+			return slices.Equal(c.parsedOrigins, []string{"https://app.example.com", "http://localhost:3000"})
+		}, ""},
+		{"return origins from the environment", nil, map[string]string{"KEYWARD_ALLOWED_RETURN_ORIGINS": "https://app.example.com"}, func(c *config) bool {
+			return slices.Equal(c.parsedOrigins, []string{"https://app.example.com"})
+		}, ""},
+		{"return origin with a path", []string{"--allowed-return-origins", "https://app.example.com/home"}, nil, nil, "--allowed-return-origins: \"https://app.example.com/home\" is not an origin: no path"},
+		{"return origin with userinfo", []string{"--allowed-return-origins", "https://u@app.example.com"}, nil, nil, "no userinfo"},
+		{"plain http return origin behind https", []string{"--public-url", "https://id.example.com", "--allowed-return-origins", "http://app.example.com"}, nil, nil, "http is allowed only for loopback"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, nil, "log-format: want one of text, json"},
 		{"issuer with colon", []string{"--issuer", "a:b"}, nil, nil, "colon"},
 		{"short min length", []string{"--password-min-length", "6"}, nil, nil, "at least 8"},
