@@ -39,11 +39,9 @@ func (s *Server) startSession(w http.ResponseWriter, res *keyward.SignInResult) 
 	s.setCookie(w, s.cookie.session, res.Token, res.Session.ExpiresAt)
 	if res.DeviceToken != "" {
 		life := s.svc.Config().DeviceTokenLifetime
-		http.SetCookie(w, &http.Cookie{
-			Name: s.cookie.device, Value: res.DeviceToken, Path: "/",
-			MaxAge: int(life.Seconds()), Expires: s.requestTime().Add(life),
-			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
-		})
+		c := s.newCookie(s.cookie.device, res.DeviceToken)
+		c.MaxAge, c.Expires = int(life.Seconds()), s.requestTime().Add(life)
+		http.SetCookie(w, c)
 	}
 }
 

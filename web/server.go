@@ -25,6 +25,10 @@ type Config struct {
 	// AllowedReturnOrigins are the origins (scheme://host[:port]) a
 	// post-sign-in next may point at; see ParseReturnOrigins.
 	AllowedReturnOrigins []string
+	// CookieDomain, when set, shares the session, second-step and device
+	// cookies with sibling subdomains (see ParseCookieDomain). Empty keeps
+	// every cookie host-only.
+	CookieDomain string
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go
@@ -74,6 +78,16 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if secure {
 		// __Host- binds a cookie to this exact origin: Secure, Path=/, no Domain.
 		names = cookieNames{session: "__Host-keyward_session", mfa: "__Host-keyward_mfa", flash: "__Host-keyward_flash", device: "__Host-keyward_device"}
+	}
+	domain, err := ParseCookieDomain(cfg.CookieDomain, cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("cookie domain: %w", err)
+	}
+	cfg.CookieDomain = domain
+	if domain != "" && secure {
+		// __Host- forbids Domain; __Secure- still demands Secure. The flash
+		// message stays host-only: only keyward's pages read it.
+		names.session, names.mfa, names.device = "__Secure-keyward_session", "__Secure-keyward_mfa", "__Secure-keyward_device"
 	}
 	p, err := parsePages()
 	if err != nil {

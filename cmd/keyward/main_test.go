@@ -99,6 +99,16 @@ func TestParseConfig(t *testing.T) {
 		}, ""},
 		{"return origin with a path", []string{"--allowed-return-origins", "https://app.example.com/home"}, nil, nil, "--allowed-return-origins: \"https://app.example.com/home\" is not an origin: no path"},
 		{"return origin with userinfo", []string{"--allowed-return-origins", "https://u@app.example.com"}, nil, nil, "no userinfo"},
+		{"cookie domain", []string{"--public-url", "https://id.example.com", "--cookie-domain", ".Example.com"}, nil, func(c *config) bool {
+			return c.parsedDomain == "example.com"
+		}, ""},
+		{"cookie domain from the environment", nil, map[string]string{"KEYWARD_PUBLIC_URL": "http://id.example.test", "KEYWARD_COOKIE_DOMAIN": "example.test"}, func(c *config) bool {
+			return c.parsedDomain == "example.test"
+		}, ""},
+		{"cookie domain not covering the host", []string{"--public-url", "https://id.example.com", "--cookie-domain", "example.net"}, nil, nil, `--cookie-domain: "example.net" does not cover the public URL's host "id.example.com"`},
+		{"cookie domain without a public url", []string{"--cookie-domain", "example.com"}, nil, nil, "--cookie-domain: \"example.com\" needs --public-url"},
+		{"cookie domain a single label", []string{"--public-url", "https://id.example.com", "--cookie-domain", "com"}, nil, nil, "single label"},
+		{"cookie domain an address", []string{"--public-url", "https://127.0.0.1", "--cookie-domain", "127.0.0.1"}, nil, nil, "IP address"},
 		{"plain http return origin behind https", []string{"--public-url", "https://id.example.com", "--allowed-return-origins", "http://app.example.com"}, nil, nil, "http is allowed only for loopback"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, nil, "log-format: want one of text, json"},
 		{"issuer with colon", []string{"--issuer", "a:b"}, nil, nil, "colon"},
