@@ -47,30 +47,39 @@ func (s *Server) client(r *http.Request) keyward.Client {
 // setCookie sets one of keyward's cookies with the attributes every one of
 // them must have.
 func (s *Server) setCookie(w http.ResponseWriter, name, value string, expires time.Time) {
-	c := &http.Cookie{
-		Name:     name,
-		Value:    value,
-		Path:     "/",
-		HttpOnly: true,
-		Secure:   s.secure,
-		SameSite: http.SameSiteLaxMode,
-	}
+	c := s.newCookie(name, value)
 	if !expires.IsZero() {
 		c.Expires = expires
 	}
 	http.SetCookie(w, c)
 }
 
-func (s *Server) clearCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+// newCookie is a cookie with the attributes every one of keyward's has; the
+// Domain (when --cookie-domain is set) goes on all but the flash message.
+func (s *Server) newCookie(name, value string) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	if name != s.cookie.flash {
+		c.Domain = s.cfg.CookieDomain
+	}
+	return c
 }
 
-// safeNext keeps a post-sign-in redirect on this site: a local path, never
-// another origin. The check is made on the result, after parsing and
+// clearCookie must repeat the Domain, or the browser keeps the cookie.
+func (s *Server) clearCookie(w http.ResponseWriter, name string) {
+	c := s.newCookie(name, "")
+	c.MaxAge = -1
+	http.SetCookie(w, c)
+}
+
+// safeNext keeps a post-sign-in redirect on this site: a local path, or an
+// absolute URL on one of the allowed return origins, never another origin. The check is made on the result, after parsing and
 // re-encoding, since that is what the browser will follow ("/%2Fevil.example/{"
 // re-encodes to "//evil.example/...").
-func safeNext(next string) string {
+func safeNext(next string, allowed map[string]bool) string {
 	const home = "/settings/security"
+	if out, ok := absoluteNext(next, allowed); ok {
+		return out
+	}
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return home

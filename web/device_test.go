@@ -118,27 +118,44 @@ func TestDeviceTokenOverHTTP(t *testing.T) {
 
 // TestDeviceCookieNames: page sign-up's first session marks the browser
 // too, and under https the cookie is __Host- and Secure like the session's.
+// With a cookie domain, the session and device cookies carry it (and become
+// __Secure- under https, since __Host- forbids Domain); the flash stays
+// host-only.
 func TestDeviceCookieNames(t *testing.T) {
 	u, _ := url.Parse("https://id.example.com")
+	plain, _ := url.Parse("http://id.example.test")
+	type want struct{ name, domain string }
 	tests := []struct {
-		name   string
-		cfg    web.Config
-		cookie string
-		secure bool
+		name                   string
+		cfg                    web.Config
+		session, device, flash want
+		secure                 bool
 	}{
-		{"http", web.Config{}, "keyward_device", false},
-		{"https", web.Config{PublicURL: u}, "__Host-keyward_device", true},
+		{"http", web.Config{}, want{"keyward_session", ""}, want{"keyward_device", ""}, want{"keyward_flash", ""}, false},
+		{"https", web.Config{PublicURL: u}, want{"__Host-keyward_session", ""}, want{"__Host-keyward_device", ""}, want{"__Host-keyward_flash", ""}, true},
+		{"http with a cookie domain", web.Config{PublicURL: plain, CookieDomain: "example.test"},
+			want{"keyward_session", "example.test"}, want{"keyward_device", "example.test"}, want{"keyward_flash", ""}, false},
+		{"https with a cookie domain", web.Config{PublicURL: u, CookieDomain: ".Example.com"},
+			want{"__Secure-keyward_session", "example.com"}, want{"__Secure-keyward_device", "example.com"}, want{"__Host-keyward_flash", ""}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newAPI(t, keyward.DefaultConfig(), tt.cfg)
 			res := e.form(t, "/signup", url.Values{"email": {"ada@example.com"}, "password": {apiPassword}, "password_confirmation": {apiPassword}})
-			c := cookieNamed(res, tt.cookie)
-			if res.StatusCode != http.StatusSeeOther || c == nil || !strings.HasPrefix(c.Value, "kwd_") {
-				t.Fatalf("sign-up = %d, cookies %v: want %s", res.StatusCode, res.Cookies(), tt.cookie)
+			if res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-up = %d, want 303", res.StatusCode)
 			}
-			if c.Secure != tt.secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" {
-				t.Fatalf("cookie %+v: want Secure=%v, HttpOnly, Path=/, no Domain", c, tt.secure)
+			if c := cookieNamed(res, tt.device.name); c == nil || !strings.HasPrefix(c.Value, "kwd_") {
+				t.Fatalf("sign-up cookies %v: want %s", res.Cookies(), tt.device.name)
+			}
+			for _, w := range []want{tt.session, tt.device, tt.flash} {
+				c := cookieNamed(res, w.name)
+				if c == nil {
+					t.Fatalf("sign-up cookies %v: no %s", res.Cookies(), w.name)
+				}
+				if c.Secure != tt.secure || !c.HttpOnly || c.Path != "/" || c.Domain != w.domain || c.SameSite != http.SameSiteLaxMode {
+					t.Fatalf("cookie %+v: want Secure=%v, HttpOnly, Path=/, Domain=%q, SameSite=Lax", c, tt.secure, w.domain)
+				}
 			}
 		})
 	}

@@ -39,11 +39,9 @@ func (s *Server) startSession(w http.ResponseWriter, res *keyward.SignInResult) 
 	s.setCookie(w, s.cookie.session, res.Token, res.Session.ExpiresAt)
 	if res.DeviceToken != "" {
 		life := s.svc.Config().DeviceTokenLifetime
-		http.SetCookie(w, &http.Cookie{
-			Name: s.cookie.device, Value: res.DeviceToken, Path: "/",
-			MaxAge: int(life.Seconds()), Expires: s.requestTime().Add(life),
-			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
-		})
+		c := s.newCookie(s.cookie.device, res.DeviceToken)
+		c.MaxAge, c.Expires = int(life.Seconds()), s.requestTime().Add(life)
+		http.SetCookie(w, c)
 	}
 }
 
@@ -107,7 +105,7 @@ func (s *Server) newSigninView(email, next string) signinView {
 }
 
 func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
-	next := safeNext(r.URL.Query().Get("next"))
+	next := safeNext(r.URL.Query().Get("next"), s.returnOrigins)
 	if s.signedIn(r) {
 		return seeOther(w, r, next)
 	}
@@ -120,7 +118,7 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	email, pw := r.PostForm.Get("email"), r.PostForm.Get("password")
-	next := safeNext(r.PostForm.Get("next"))
+	next := safeNext(r.PostForm.Get("next"), s.returnOrigins)
 	v := s.newSigninView(email, next)
 	const page = "signin.html"
 	switch {
@@ -163,7 +161,7 @@ const mfaMissing = "Your sign-in has expired. Sign in again with your password."
 const totpSuspendedFlash = "Codes from your authenticator app are turned off for this account after too many wrong codes. Sign in with one of your backup codes."
 
 func (s *Server) signinMFAPage(w http.ResponseWriter, r *http.Request) error {
-	next := safeNext(r.URL.Query().Get("next"))
+	next := safeNext(r.URL.Query().Get("next"), s.returnOrigins)
 	if c, err := r.Cookie(s.cookie.mfa); err != nil || c.Value == "" {
 		if s.signedIn(r) {
 			return seeOther(w, r, next)
@@ -178,7 +176,7 @@ func (s *Server) signinMFASubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := readForm(r); err != nil {
 		return err
 	}
-	next := safeNext(r.PostForm.Get("next"))
+	next := safeNext(r.PostForm.Get("next"), s.returnOrigins)
 	c, err := r.Cookie(s.cookie.mfa)
 	if err != nil || c.Value == "" {
 		return s.mfaExpired(w, r, next, mfaMissing)

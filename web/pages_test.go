@@ -234,6 +234,12 @@ type pageEnv struct {
 
 func newPageEnv(t testing.TB, cfg keyward.Config) *pageEnv {
 	t.Helper()
+	return newPageEnvWeb(t, cfg, Config{})
+}
+
+// newPageEnvWeb is newPageEnv with the web settings given.
+func newPageEnvWeb(t testing.TB, cfg keyward.Config, webCfg Config) *pageEnv {
+	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "keyward.db"))
@@ -256,7 +262,7 @@ func newPageEnv(t testing.TB, cfg keyward.Config) *pageEnv {
 	if err != nil {
 		t.Fatalf("keyward.New: %v", err)
 	}
-	srv, err := New(svc, Config{}, nil)
+	srv, err := New(svc, webCfg, nil)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
@@ -462,6 +468,30 @@ func TestSignupAndSignin(t *testing.T) {
 	p = e.post("/signin", url.Values{"email": {testEmail}, "password": {testPassword}, "next": {"https://evil.example/"}})
 	wantRedirect(t, "sign in with a foreign next", p, "/settings/security")
 	wantStatus(t, "signed in", e.get("/settings/security"), 200)
+}
+
+// An absolute next on an allowed return origin survives the password step
+// and the second step; any other absolute next still lands on settings.
+func TestSigninReturnsToAllowedOrigin(t *testing.T) {
+	e := newPageEnvWeb(t, keyward.DefaultConfig(), Config{AllowedReturnOrigins: []string{"https://app.example.com"}})
+	e.signUp()
+	wantRedirect(t, "signed in", e.get("/signin?next=https%3A%2F%2Fapp.example.com%2Fdash"), "https://app.example.com/dash")
+	wantRedirect(t, "signed in, foreign", e.get("/signin?next=https%3A%2F%2Fapp.example.com.evil.net%2F"), "/settings/security")
+	_, codes := e.enableTwoFactor()
+	wantRedirect(t, "sign out", e.post("/signout", url.Values{}), "/signin")
+
+	p := e.get("/signin?next=https%3A%2F%2Fapp.example.com%2Fdash")
+	wantBody(t, "sign-in page", p, `name="next" value="https://app.example.com/dash"`)
+	p = e.post("/signin", url.Values{"email": {testEmail}, "password": {testPassword}, "next": {"https://app.example.com/dash"}})
+	wantRedirect(t, "password step", p, "/signin/2fa?next=https%3A%2F%2Fapp.example.com%2Fdash")
+	p = e.post("/signin/2fa", url.Values{"code": {codes[0]}, "method": {"backup"}, "next": {"https://evil.net@app.example.com/"}})
+	wantRedirect(t, "second step, userinfo", p, "/settings/security")
+
+	wantRedirect(t, "sign out again", e.post("/signout", url.Values{}), "/signin")
+	p = e.post("/signin", url.Values{"email": {testEmail}, "password": {testPassword}, "next": {"https://app.example.com/dash"}})
+	wantRedirect(t, "password step again", p, "/signin/2fa?next=https%3A%2F%2Fapp.example.com%2Fdash")
+	p = e.post("/signin/2fa", url.Values{"code": {codes[1]}, "method": {"backup"}, "next": {"https://app.example.com/dash"}})
+	wantRedirect(t, "second step", p, "https://app.example.com/dash")
 }
 
 func TestSignupDisabled(t *testing.T) {

@@ -4,6 +4,7 @@
 package web
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -24,6 +25,13 @@ type Config struct {
 	// CORSOrigins (scheme://host[:port]) may call the API from a browser
 	// with a bearer token; credentials are never allowed.
 	CORSOrigins []string
+	// AllowedReturnOrigins are the origins (scheme://host[:port]) a
+	// post-sign-in next may point at; see ParseReturnOrigins.
+	AllowedReturnOrigins []string
+	// CookieDomain, when set, shares the session, second-step and device
+	// cookies with sibling subdomains (see ParseCookieDomain). Empty keeps
+	// every cookie host-only.
+	CookieDomain string
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go
@@ -42,6 +50,7 @@ type Server struct {
 	sessionChecks        atomic.Int64
 	sessionChecksRefused atomic.Int64
 	checkAnswers         *checkAnswers
+	returnOrigins        map[string]bool // canonical origins next may leave for
 }
 
 type cookieNames struct {
@@ -73,12 +82,32 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		// __Host- binds a cookie to this exact origin: Secure, Path=/, no Domain.
 		names = cookieNames{session: "__Host-keyward_session", mfa: "__Host-keyward_mfa", flash: "__Host-keyward_flash", device: "__Host-keyward_device"}
 	}
+	domain, err := ParseCookieDomain(cfg.CookieDomain, cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("cookie domain: %w", err)
+	}
+	cfg.CookieDomain = domain
+	if domain != "" && secure {
+		// __Host- forbids Domain; __Secure- still demands Secure. The flash
+		// message stays host-only: only keyward's pages read it.
+		names.session, names.mfa, names.device = "__Secure-keyward_session", "__Secure-keyward_mfa", "__Secure-keyward_device"
+	}
 	p, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
+	origins, err := ParseReturnOrigins(strings.Join(cfg.AllowedReturnOrigins, ","), cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("allowed return origins: %w", err)
+	}
 	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
 		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes)}
+	for _, o := range origins {
+		if s.returnOrigins == nil {
+			s.returnOrigins = map[string]bool{}
+		}
+		s.returnOrigins[o] = true
+	}
 	s.mux = s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil

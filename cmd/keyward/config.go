@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/password"
+	"github.com/keyward/keyward/web"
 )
 
 // config is every setting, from flags with KEYWARD_* environment twins
@@ -30,6 +31,8 @@ type config struct {
 	sessionLifetime   time.Duration
 	trustedProxies    string
 	corsOrigins       string
+	returnOrigins     string
+	cookieDomain      string
 	logFormat         string
 	passwordMinLength int
 	passwordMinScore  int
@@ -50,6 +53,8 @@ type config struct {
 	parsedPublicURL   *url.URL
 	parsedProxies     []netip.Prefix
 	parsedCORS        []string
+	parsedOrigins     []string
+	parsedDomain      string
 }
 
 // defaultConfig is every setting before flags and the environment.
@@ -96,6 +101,8 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.publicURL, "public-url", c.publicURL, "URL people reach keyward at; with https, cookies are Secure and __Host- prefixed and HSTS is sent")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", c.trustedProxies, "comma-separated CIDRs whose X-Forwarded-For is believed")
 	fs.StringVar(&c.corsOrigins, "cors-origins", c.corsOrigins, "comma-separated origins (scheme://host[:port]) whose pages may call the API with a bearer token; credentials are never allowed")
+	fs.StringVar(&c.returnOrigins, "allowed-return-origins", c.returnOrigins, "comma-separated origins (scheme://host[:port]) a sign-in's next may return to; http only for loopback unless --public-url is http")
+	fs.StringVar(&c.cookieDomain, "cookie-domain", c.cookieDomain, "domain (example.com) that shares the session cookie with its subdomains; must cover --public-url's host; empty keeps cookies host-only")
 	fs.Var(durationFlag{&c.shutdownGrace}, "shutdown-grace", "time in-flight requests get to finish on SIGTERM")
 }
 
@@ -421,6 +428,16 @@ func (c *config) validate() error {
 		}
 		c.parsedCORS = append(c.parsedCORS, origin)
 	}
+	origins, err := web.ParseReturnOrigins(c.returnOrigins, c.parsedPublicURL)
+	if err != nil {
+		return fmt.Errorf("--allowed-return-origins: %v", err)
+	}
+	c.parsedOrigins = origins
+	domain, err := web.ParseCookieDomain(c.cookieDomain, c.parsedPublicURL)
+	if err != nil {
+		return fmt.Errorf("--cookie-domain: %v", err)
+	}
+	c.parsedDomain = domain
 	if c.passwordMinLength < 8 {
 		return fmt.Errorf("--password-min-length must be at least 8")
 	}

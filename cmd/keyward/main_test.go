@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -99,6 +100,25 @@ func TestParseConfig(t *testing.T) {
 		{"cors origin with a path", []string{"--cors-origins", "https://app.example.com/x"}, nil, nil, "--cors-origins"},
 		{"cors origin with userinfo", []string{"--cors-origins", "https://a@app.example.com"}, nil, nil, "--cors-origins"},
 		{"cors origin without scheme", []string{"--cors-origins", "app.example.com"}, nil, nil, "--cors-origins"},
+		{"return origins", []string{"--public-url", "https://id.example.com", "--allowed-return-origins", "https://App.example.com:443, http://localhost:3000"}, nil, func(c *config) bool {
+			return slices.Equal(c.parsedOrigins, []string{"https://app.example.com", "http://localhost:3000"})
+		}, ""},
+		{"return origins from the environment", nil, map[string]string{"KEYWARD_ALLOWED_RETURN_ORIGINS": "https://app.example.com"}, func(c *config) bool {
+			return slices.Equal(c.parsedOrigins, []string{"https://app.example.com"})
+		}, ""},
+		{"return origin with a path", []string{"--allowed-return-origins", "https://app.example.com/home"}, nil, nil, "--allowed-return-origins: \"https://app.example.com/home\" is not an origin: no path"},
+		{"return origin with userinfo", []string{"--allowed-return-origins", "https://u@app.example.com"}, nil, nil, "no userinfo"},
+		{"cookie domain", []string{"--public-url", "https://id.example.com", "--cookie-domain", ".Example.com"}, nil, func(c *config) bool {
+			return c.parsedDomain == "example.com"
+		}, ""},
+		{"cookie domain from the environment", nil, map[string]string{"KEYWARD_PUBLIC_URL": "http://id.example.test", "KEYWARD_COOKIE_DOMAIN": "example.test"}, func(c *config) bool {
+			return c.parsedDomain == "example.test"
+		}, ""},
+		{"cookie domain not covering the host", []string{"--public-url", "https://id.example.com", "--cookie-domain", "example.net"}, nil, nil, `--cookie-domain: "example.net" does not cover the public URL's host "id.example.com"`},
+		{"cookie domain without a public url", []string{"--cookie-domain", "example.com"}, nil, nil, "--cookie-domain: \"example.com\" needs --public-url"},
+		{"cookie domain a single label", []string{"--public-url", "https://id.example.com", "--cookie-domain", "com"}, nil, nil, "single label"},
+		{"cookie domain an address", []string{"--public-url", "https://127.0.0.1", "--cookie-domain", "127.0.0.1"}, nil, nil, "IP address"},
+		{"plain http return origin behind https", []string{"--public-url", "https://id.example.com", "--allowed-return-origins", "http://app.example.com"}, nil, nil, "http is allowed only for loopback"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, nil, "log-format: want one of text, json"},
 		{"issuer with colon", []string{"--issuer", "a:b"}, nil, nil, "colon"},
 		{"short min length", []string{"--password-min-length", "6"}, nil, nil, "at least 8"},
