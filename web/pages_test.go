@@ -234,6 +234,12 @@ type pageEnv struct {
 
 func newPageEnv(t testing.TB, cfg keyward.Config) *pageEnv {
 	t.Helper()
+	return newPageEnvWith(t, cfg, Config{})
+}
+
+// newPageEnvWith is newPageEnv with the web layer's own configuration.
+func newPageEnvWith(t testing.TB, cfg keyward.Config, wcfg Config) *pageEnv {
+	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "keyward.db"))
@@ -256,7 +262,7 @@ func newPageEnv(t testing.TB, cfg keyward.Config) *pageEnv {
 	if err != nil {
 		t.Fatalf("keyward.New: %v", err)
 	}
-	srv, err := New(svc, Config{}, nil)
+	srv, err := New(svc, wcfg, nil)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}

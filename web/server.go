@@ -4,6 +4,7 @@
 package web
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -21,6 +22,14 @@ type Config struct {
 	PublicURL *url.URL
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// ProductName is shown in page titles and the header ("keyward" when
+	// empty).
+	ProductName string
+	// AppURL, when set, is linked as "Back to <product>" on every settings
+	// page. It must be an absolute http(s) URL.
+	AppURL *url.URL
+	// AccentColor, when set, is the pages' accent colour, #rgb or #rrggbb.
+	AccentColor string
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go
@@ -69,6 +78,15 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if secure {
 		// __Host- binds a cookie to this exact origin: Secure, Path=/, no Domain.
 		names = cookieNames{session: "__Host-keyward_session", mfa: "__Host-keyward_mfa", flash: "__Host-keyward_flash", device: "__Host-keyward_device"}
+	}
+	if cfg.ProductName == "" {
+		cfg.ProductName = "keyward"
+	}
+	if cfg.AppURL != nil && ((cfg.AppURL.Scheme != "http" && cfg.AppURL.Scheme != "https") || cfg.AppURL.Host == "") {
+		return nil, fmt.Errorf("web: AppURL %q is not an absolute http(s) URL", cfg.AppURL)
+	}
+	if cfg.AccentColor != "" && !isHexColor(cfg.AccentColor) {
+		return nil, fmt.Errorf("web: AccentColor %q is not #rgb or #rrggbb", cfg.AccentColor)
 	}
 	p, err := parsePages()
 	if err != nil {
