@@ -26,6 +26,7 @@ func TestBranding(t *testing.T) {
 	const escaped = `Acme &lt;script&gt;alert(1)&lt;/script&gt; &#34;Q&#34; &amp; &#39;R&#39;`
 	app, _ := url.Parse(`https://app.example.com/home?a=1&b=2`)
 	cfg := keyward.DefaultConfig()
+	cfg.ProductName = product // the issuer follows it
 	e := newPageEnvWith(t, cfg, Config{ProductName: product, AppURL: app, AccentColor: "#0a7"})
 	e.signUp()
 	for _, path := range settingsPages {
@@ -46,7 +47,14 @@ func TestBranding(t *testing.T) {
 	wantBody(t, "sign-in", out, "Sign in · "+escaped+"</title>")
 	wantNoBody(t, "sign-in", out, "Back to ")
 	nf := e.get("/no-such-page")
-	wantBody(t, "not found", nf, " · "+escaped+"</title>")
+	wantBody(t, "not found", nf, " · "+escaped+"</title>", "Back to "+escaped+"</a>")
+
+	// The setup names what the authenticator app will show.
+	wantRedirect(t, "setup", e.post("/settings/security/two-factor/setup", url.Values{}), "/settings/security/two-factor#step-2")
+	setup := e.get("/settings/security/two-factor")
+	wantBody(t, "pending setup", setup, "Add "+escaped+" to the app", `adds your `+escaped+` account`,
+		`<th scope="row">Issuer</th><td>`+escaped+`</td>`, "shows for "+escaped+".")
+	wantNoBody(t, "pending setup", setup, "keyward")
 
 	css := e.get("/static/brand.css")
 	wantStatus(t, "brand.css", css, 200)
