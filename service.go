@@ -22,7 +22,8 @@ import (
 // Config holds the rules an operator can tune. Zero fields take the defaults
 // of DefaultConfig.
 type Config struct {
-	Issuer             string        // shown in authenticator apps; also a word no password may be built from
+	ProductName        string        // the product keyward guards; also a word no password may be built from
+	Issuer             string        // shown in authenticator apps (ProductName when empty); also a word no password may be built from
 	SignupEnabled      bool          //
 	SessionIdleTimeout time.Duration // a session unused this long ends
 	SessionLifetime    time.Duration // a session ends this long after sign-in, used or not
@@ -57,7 +58,7 @@ type Config struct {
 // DefaultConfig is what `keyward serve` runs with unless told otherwise.
 func DefaultConfig() Config {
 	return Config{
-		Issuer:             "keyward",
+		ProductName:        "keyward",
 		SignupEnabled:      true,
 		SessionIdleTimeout: 30 * time.Minute,
 		SessionLifetime:    12 * time.Hour,
@@ -128,8 +129,12 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return nil, errors.New("keyward: Store, Hasher, Keys, Now and Rand are required")
 	}
 	def := DefaultConfig()
+	if cfg.ProductName == "" {
+		cfg.ProductName = def.ProductName
+	}
 	if cfg.Issuer == "" {
-		cfg.Issuer = def.Issuer
+		// Authenticator apps list the product people know, not the guard.
+		cfg.Issuer = cfg.ProductName
 	}
 	fillDuration(&cfg.SessionIdleTimeout, def.SessionIdleTimeout)
 	fillDuration(&cfg.SessionLifetime, def.SessionLifetime)
@@ -169,7 +174,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	policy := d.Policy
-	policy.ContextWords = append(policy.ContextWords, cfg.Issuer)
+	policy.ContextWords = append(policy.ContextWords, cfg.ProductName)
+	if cfg.Issuer != cfg.ProductName {
+		policy.ContextWords = append(policy.ContextWords, cfg.Issuer)
+	}
 	// The policy's byte bound also bounds what the hasher looks at: a
 	// sign-in with a longer password is wrong at once, unhashed.
 	hasher := d.Hasher.WithMaxBytes(policy.MaxBytes())

@@ -84,8 +84,14 @@ type browserSite struct {
 
 func newBrowserSite(t testing.TB) *browserSite {
 	t.Helper()
+	return newBrowserSiteWith(t, web.Config{})
+}
+
+// newBrowserSiteWith is newBrowserSite with the web layer's configuration.
+func newBrowserSiteWith(t testing.TB, wcfg web.Config) *browserSite {
+	t.Helper()
 	env := keywardtest.New(t, keywardtest.Options{RealTime: true})
-	h, err := web.New(env.Svc, web.Config{}, nil)
+	h, err := web.New(env.Svc, wcfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,14 @@ package web_test
 import (
 	"bytes"
 	"encoding/csv"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/web"
 )
 
 // Browser journeys: what a person sees in Chromium, page by page, for the
@@ -447,4 +450,30 @@ func countOf(texts []string, s string) int {
 		}
 	}
 	return n
+}
+
+// TestBrowserBranding: in a real browser, under the real
+// Content-Security-Policy, the product name titles the page, the settings
+// page links back to the application, and the accent colour applies.
+func TestBrowserBranding(t *testing.T) {
+	app, _ := url.Parse("https://app.example.com/home")
+	site := newBrowserSiteWith(t, web.Config{ProductName: `Acme "Cloud"`, AppURL: app, AccentColor: "#0a7"})
+	b := startBrowser(t, site, "branding")
+	d := b.device("device 1")
+	d.signUp(journeyEmail, journeyPassword)
+
+	d.open("/settings/security")
+	if got, want := d.pollScript("title", `document.title`), `Security · Acme "Cloud"`; got != want {
+		d.fatalf("title = %q, want %q", got, want)
+	}
+	d.wantText("back link", "p.back a", `Back to Acme "Cloud"`)
+	if got := d.attr("p.back a", "href"); got != "https://app.example.com/home" {
+		d.fatalf("back link href = %q", got)
+	}
+	// The accent reaches the computed style only if brand.css loaded, which
+	// the CSP allows as a same-origin stylesheet.
+	if got := d.pollScript("accent", `getComputedStyle(document.querySelector("p.back a")).color`); got != "rgb(0, 170, 119)" {
+		d.fatalf("back link colour = %q, want the accent rgb(0, 170, 119)", got)
+	}
+	d.screenshot("settings")
 }

@@ -61,6 +61,24 @@ type layout struct {
 	// Scripts are the page's own scripts under /static/ (progressive
 	// enhancement only: every page works without them).
 	Scripts []string
+	// Brand is the deployment's product name, application link and accent,
+	// filled in by render.
+	Brand brand
+}
+
+// brand is what the operator's branding flags put in every page's frame.
+type brand struct {
+	Product string
+	AppURL  string // "" shows no "Back to" link
+	Accent  bool   // link /static/brand.css
+}
+
+func (s *Server) brand() brand {
+	b := brand{Product: s.cfg.ProductName, Accent: s.cfg.AccentColor != ""}
+	if s.cfg.AppURL != nil {
+		b.AppURL = s.cfg.AppURL.String()
+	}
+	return b
 }
 
 // render writes a page. It renders into a buffer first, so a template error
@@ -70,6 +88,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if !ok {
 		s.writeError(w, r, keyward.Internal(fmt.Errorf("no template %q", name)))
 		return
+	}
+	if l, ok := view.(layouter); ok {
+		l.frame().Brand = s.brand()
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, view); err != nil {
@@ -95,7 +116,7 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status 
 	if heading == "" {
 		heading = "Error"
 	}
-	v := errorView{layout: layout{Title: heading}, Status: status, Heading: heading, Message: msg}
+	v := errorView{layout: layout{Title: heading, Brand: s.brand()}, Status: status, Heading: heading, Message: msg}
 	t, ok := s.pages.byName["error.html"]
 	var buf bytes.Buffer
 	if !ok || t.Execute(&buf, v) != nil {
@@ -105,6 +126,36 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
+}
+
+// brandCSS is the stylesheet that sets the accent colour. A stylesheet of
+// its own keeps the Content-Security-Policy's style-src at 'self': an inline
+// style would need 'unsafe-inline' or a per-response hash. New checked the
+// colour is #rgb or #rrggbb, so it cannot end the declaration.
+func (s *Server) brandCSS() http.Handler {
+	css := []byte(":root {\n  --primary: " + s.cfg.AccentColor + ";\n  --primary-dark: " + s.cfg.AccentColor + ";\n}\n")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.AccentColor == "" {
+			s.writeError(w, r, keyward.Errorf(keyward.CodeNotFound, "There is nothing at this address."))
+			return
+		}
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(css)
+	})
+}
+
+// isHexColor reports whether c is #rgb or #rrggbb.
+func isHexColor(c string) bool {
+	if len(c) != 4 && len(c) != 7 || c[0] != '#' {
+		return false
+	}
+	for _, r := range c[1:] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) static() http.Handler {

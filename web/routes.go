@@ -60,6 +60,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /settings/security/sessions/{id}/end", signedIn(s.endSessionSubmit))
 	mux.Handle("GET /settings/security/audit", signedIn(s.auditPage))
 	mux.Handle("GET /settings/security/audit/export", signedIn(s.auditExport))
+	mux.Handle("GET /static/brand.css", s.brandCSS())
 	mux.Handle("GET /static/", s.static())
 	mux.Handle("/", page(s.notFoundPage))
 	return mux

@@ -32,6 +32,14 @@ type Config struct {
 	// cookies with sibling subdomains (see ParseCookieDomain). Empty keeps
 	// every cookie host-only.
 	CookieDomain string
+	// ProductName is shown in page titles and the header ("keyward" when
+	// empty).
+	ProductName string
+	// AppURL, when set, is linked as "Back to <product>" on every settings
+	// page. It must be an absolute http(s) URL.
+	AppURL *url.URL
+	// AccentColor, when set, is the pages' accent colour, #rgb or #rrggbb.
+	AccentColor string
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go
@@ -91,6 +99,15 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		// __Host- forbids Domain; __Secure- still demands Secure. The flash
 		// message stays host-only: only keyward's pages read it.
 		names.session, names.mfa, names.device = "__Secure-keyward_session", "__Secure-keyward_mfa", "__Secure-keyward_device"
+	}
+	if cfg.ProductName == "" {
+		cfg.ProductName = "keyward"
+	}
+	if cfg.AppURL != nil && ((cfg.AppURL.Scheme != "http" && cfg.AppURL.Scheme != "https") || cfg.AppURL.Host == "") {
+		return nil, fmt.Errorf("web: AppURL %q is not an absolute http(s) URL", cfg.AppURL)
+	}
+	if cfg.AccentColor != "" && !isHexColor(cfg.AccentColor) {
+		return nil, fmt.Errorf("web: AccentColor %q is not #rgb or #rrggbb", cfg.AccentColor)
 	}
 	p, err := parsePages()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/web"
@@ -26,7 +27,10 @@ type config struct {
 	databaseURL       string
 	publicURL         string
 	signup            bool
-	issuer            string
+	issuer            string // "" follows productName
+	productName       string
+	appURL            string
+	accentColor       string
 	sessionIdle       time.Duration
 	sessionLifetime   time.Duration
 	trustedProxies    string
@@ -55,6 +59,7 @@ type config struct {
 	parsedCORS        []string
 	parsedOrigins     []string
 	parsedDomain      string
+	parsedAppURL      *url.URL
 }
 
 // defaultConfig is every setting before flags and the environment.
@@ -64,7 +69,7 @@ func defaultConfig() *config {
 		addr:              "127.0.0.1:8080",
 		dataDir:           "./keyward-data",
 		signup:            true,
-		issuer:            "keyward",
+		productName:       "keyward",
 		sessionIdle:       30 * time.Minute,
 		sessionLifetime:   12 * time.Hour,
 		logFormat:         "text",
@@ -104,12 +109,15 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.returnOrigins, "allowed-return-origins", c.returnOrigins, "comma-separated origins (scheme://host[:port]) a sign-in's next may return to; http only for loopback unless --public-url is http")
 	fs.StringVar(&c.cookieDomain, "cookie-domain", c.cookieDomain, "domain (example.com) that shares the session cookie with its subdomains; must cover --public-url's host; empty keeps cookies host-only")
 	fs.Var(durationFlag{&c.shutdownGrace}, "shutdown-grace", "time in-flight requests get to finish on SIGTERM")
+	fs.StringVar(&c.productName, "product-name", c.productName, "the product's name, in page titles and (unless --issuer) authenticator apps")
+	fs.StringVar(&c.appURL, "app-url", c.appURL, "absolute http(s) URL of the application; settings pages link \"Back to <product>\" to it")
+	fs.StringVar(&c.accentColor, "accent-color", c.accentColor, "accent colour of the pages, as #rgb or #rrggbb")
 }
 
 // sessionFlags are the rules of accounts and sessions.
 func sessionFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(boolFlag{&c.signup}, "signup", "allow anyone to create an account")
-	fs.StringVar(&c.issuer, "issuer", c.issuer, "name shown in authenticator apps")
+	fs.StringVar(&c.issuer, "issuer", c.issuer, "name shown in authenticator apps (default: --product-name)")
 	fs.Var(durationFlag{&c.sessionIdle}, "session-idle-timeout", "end a session unused this long")
 	fs.Var(durationFlag{&c.sessionLifetime}, "session-lifetime", "end a session this long after sign-in")
 }
@@ -444,9 +452,8 @@ func (c *config) validate() error {
 	if c.passwordMinScore < 0 || c.passwordMinScore > 4 {
 		return fmt.Errorf("--password-min-score must be from 0 to 4")
 	}
-	if c.issuer == "" || strings.Contains(c.issuer, ":") {
-		// Authenticator apps split the label at the first colon.
-		return fmt.Errorf("--issuer must be set and must not contain a colon")
+	if err := c.checkBranding(); err != nil {
+		return err
 	}
 	if c.sessionIdle <= 0 || c.sessionLifetime <= 0 {
 		return fmt.Errorf("session timeouts must be positive")
@@ -466,4 +473,46 @@ func parseOrigin(o string) (string, error) {
 		return "", fmt.Errorf("%q is not an origin (scheme://host[:port])", o)
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// checkBranding refuses a product name, issuer, application URL or accent
+// colour that would not show as meant, before anything is served.
+func (c *config) checkBranding() error {
+	name := strings.TrimSpace(c.productName)
+	if name == "" || len(name) > 64 || strings.ContainsFunc(name, unicode.IsControl) {
+		return fmt.Errorf("--product-name must be 1 to 64 characters without control characters")
+	}
+	c.productName = name
+	if c.issuer != "" && strings.Contains(c.issuer, ":") {
+		// Authenticator apps split the label at the first colon.
+		return fmt.Errorf("--issuer must not contain a colon")
+	}
+	if c.issuer == "" && strings.Contains(c.productName, ":") {
+		return fmt.Errorf("--product-name is the authenticator apps' issuer and must not contain a colon (or set --issuer)")
+	}
+	if c.appURL != "" {
+		u, err := url.Parse(c.appURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return fmt.Errorf("--app-url must be an absolute http or https URL without user information")
+		}
+		c.parsedAppURL = u
+	}
+	if c.accentColor != "" && !isHexColor(c.accentColor) {
+		return fmt.Errorf("--accent-color must be #rgb or #rrggbb, e.g. #1d4ed8")
+	}
+	return nil
+}
+
+// isHexColor reports whether s is #rgb or #rrggbb: nothing else reaches the
+// stylesheet, so an accent can never end a declaration or a rule.
+func isHexColor(s string) bool {
+	if len(s) != 4 && len(s) != 7 || s[0] != '#' {
+		return false
+	}
+	for _, r := range s[1:] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
 }

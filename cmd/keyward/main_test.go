@@ -121,6 +121,26 @@ func TestParseConfig(t *testing.T) {
 		{"plain http return origin behind https", []string{"--public-url", "https://id.example.com", "--allowed-return-origins", "http://app.example.com"}, nil, nil, "http is allowed only for loopback"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, nil, "log-format: want one of text, json"},
 		{"issuer with colon", []string{"--issuer", "a:b"}, nil, nil, "colon"},
+		{"issuer follows product name", []string{"--product-name", " Acme Cloud "}, nil, func(c *config) bool {
+			return c.productName == "Acme Cloud" && c.issuer == ""
+		}, ""},
+		{"product name with colon as issuer", []string{"--product-name", "Acme: Cloud"}, nil, nil, "--product-name"},
+		{"product name with colon beside an issuer", []string{"--product-name", "Acme: Cloud", "--issuer", "Acme"}, nil, func(c *config) bool {
+			return c.productName == "Acme: Cloud" && c.issuer == "Acme"
+		}, ""},
+		{"empty product name", []string{"--product-name", " "}, nil, nil, "--product-name"},
+		{"product name with a newline", []string{"--product-name", "Acme\nCloud"}, nil, nil, "--product-name"},
+		{"branding from the environment", nil, map[string]string{"KEYWARD_PRODUCT_NAME": "Acme", "KEYWARD_APP_URL": "https://app.example.com/home", "KEYWARD_ACCENT_COLOR": "#0A7"}, func(c *config) bool {
+			return c.productName == "Acme" && c.parsedAppURL.String() == "https://app.example.com/home" && c.accentColor == "#0A7"
+		}, ""},
+		{"relative app url", []string{"--app-url", "/home"}, nil, nil, "--app-url"},
+		{"javascript app url", []string{"--app-url", "javascript:alert(1)"}, nil, nil, "--app-url"},
+		{"app url with user", []string{"--app-url", "https://u:p@app.example.com/"}, nil, nil, "--app-url"},
+		{"accent colour long hex", []string{"--accent-color", "#1d4ed8"}, nil, func(c *config) bool { return c.accentColor == "#1d4ed8" }, ""},
+		{"accent colour name", []string{"--accent-color", "red"}, nil, nil, "--accent-color"},
+		{"accent colour breaking out", []string{"--accent-color", "#fff;}body{display:none"}, nil, nil, "--accent-color"},
+		{"accent colour bad digit", []string{"--accent-color", "#12g"}, nil, nil, "--accent-color"},
+		{"accent colour four digits", []string{"--accent-color", "#1234"}, nil, nil, "--accent-color"},
 		{"short min length", []string{"--password-min-length", "6"}, nil, nil, "at least 8"},
 		{"bad env value", nil, map[string]string{"KEYWARD_SESSION_IDLE_TIMEOUT": "soon"}, nil, "KEYWARD_SESSION_IDLE_TIMEOUT"},
 		{"bad duration names the form", []string{"--session-lifetime", "banana"}, nil, nil, "a duration such as 30m"},

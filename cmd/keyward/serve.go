@@ -23,7 +23,8 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	if _, err := a.svc.SealAudit(ctx); err != nil {
 		return fmt.Errorf("sealing the audit log: %w", err)
 	}
-	srv, err := web.New(a.svc, web.Config{CORSOrigins: c.parsedCORS, PublicURL: c.parsedPublicURL, TrustedProxies: c.parsedProxies, AllowedReturnOrigins: c.parsedOrigins, CookieDomain: c.parsedDomain}, log)
+	srv, err := web.New(a.svc, web.Config{CORSOrigins: c.parsedCORS, PublicURL: c.parsedPublicURL, TrustedProxies: c.parsedProxies, AllowedReturnOrigins: c.parsedOrigins, CookieDomain: c.parsedDomain,
+		ProductName: c.productName, AppURL: c.parsedAppURL, AccentColor: c.accentColor}, log)
 	if err != nil {
 		return err
 	}

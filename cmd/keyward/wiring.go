@@ -102,6 +102,7 @@ func wire(ctx context.Context, c *config, log *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("argon2 parameters: %w", err)
 	}
 	cfg := keyward.DefaultConfig()
+	cfg.ProductName = c.productName
 	cfg.Issuer = c.issuer
 	cfg.SignupEnabled = c.signup
 	cfg.SessionIdleTimeout = c.sessionIdle
