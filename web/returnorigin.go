@@ -34,6 +34,26 @@ func ParseReturnOrigins(list string, publicURL *url.URL) ([]string, error) {
 	return out, nil
 }
 
+// ParseCORSOrigins checks a comma list of origins whose pages may call the
+// API with a bearer token, and returns them in the form a browser sends in
+// Origin (lower case, no default port), by the same rules as
+// ParseReturnOrigins but for plain http, which a page may well be served
+// over. One trailing slash, as an origin is often copied, is dropped.
+func ParseCORSOrigins(list string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		o, err := parseOrigin(strings.TrimSuffix(s, "/"))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an origin: %v", s, err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
 // parseOrigin returns s in canonical form, or why it is not an origin.
 func parseOrigin(s string) (string, error) {
 	if !plainASCII(s) || strings.ContainsAny(s, "%\\") {

@@ -426,16 +426,11 @@ func (c *config) validate() error {
 		}
 		c.parsedProxies = append(c.parsedProxies, prefix.Masked())
 	}
-	for _, o := range strings.Split(c.corsOrigins, ",") {
-		if o = strings.TrimSpace(o); o == "" {
-			continue
-		}
-		origin, err := parseOrigin(o)
-		if err != nil {
-			return fmt.Errorf("--cors-origins: %w", err)
-		}
-		c.parsedCORS = append(c.parsedCORS, origin)
+	cors, err := web.ParseCORSOrigins(c.corsOrigins)
+	if err != nil {
+		return fmt.Errorf("--cors-origins: %v", err)
 	}
+	c.parsedCORS = cors
 	origins, err := web.ParseReturnOrigins(c.returnOrigins, c.parsedPublicURL)
 	if err != nil {
 		return fmt.Errorf("--allowed-return-origins: %v", err)
@@ -462,17 +457,6 @@ func (c *config) validate() error {
 		return fmt.Errorf("argon2 parameters out of range")
 	}
 	return nil
-}
-
-// parseOrigin checks that o is an origin as a browser sends it in Origin
-// (scheme://host[:port], nothing more) and returns it in that form.
-func parseOrigin(o string) (string, error) {
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return "", fmt.Errorf("%q is not an origin (scheme://host[:port])", o)
-	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }
 
 // checkBranding refuses a product name, issuer, application URL or accent
