@@ -601,3 +601,46 @@ func TestSignupNext(t *testing.T) {
 		})
 	}
 }
+
+// Whatever path a request has, taking the base path off leaves a path the
+// routes can read, and a redirect for an unclean path stays on this origin
+// under the base path.
+func FuzzUnderBase(f *testing.F) {
+	for _, s := range []string{"/", "/auth", "/auth/", "/auth/signin", "/signin", "//evil.example", "/auth//x", "/auth/../..//x",
+		"/auth/./x", "/authx", "/auth/%2e%2e/x", "/auth\\x", "/auth/.well-known/x"} {
+		f.Add(s)
+	}
+	s, err := New(nil, Config{BasePath: "/auth"}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		u, err := url.Parse("http://id.example.com" + p)
+		if err != nil || u.Host != "id.example.com" || !strings.HasPrefix(u.Path, "/") {
+			return
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL = u
+		w := httptest.NewRecorder()
+		r2, ok := s.underBase(w, r)
+		if !ok {
+			loc := w.Header().Get("Location")
+			lu, err := url.Parse(loc)
+			if w.Code != http.StatusMovedPermanently || err != nil || lu.Host != "" || lu.Scheme != "" ||
+				!strings.HasPrefix(loc, "/auth/") || strings.HasPrefix(loc, "//") || cleanPath(lu.Path) != lu.Path {
+				t.Fatalf("path %q: answered %d to %q, want a 301 to a clean path under /auth", u.Path, w.Code, loc)
+			}
+			return
+		}
+		got := r2.URL.Path
+		if !strings.HasPrefix(got, "/") || cleanPath(got) != got {
+			t.Fatalf("path %q is routed as %q, not a clean path", u.Path, got)
+		}
+		if got != u.Path && "/auth"+strings.TrimSuffix(got, "/") != strings.TrimSuffix(u.Path, "/") && !(got == "/" && u.Path == "/auth") {
+			t.Fatalf("path %q is routed as %q, neither itself nor itself without /auth", u.Path, got)
+		}
+		if r.URL.Path != u.Path {
+			t.Fatalf("the caller's request was changed: %q", r.URL.Path)
+		}
+	})
+}
