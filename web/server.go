@@ -185,5 +185,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // isAPI reports whether a request is for the JSON API (errors as JSON) or
-// for a page (errors as HTML).
+// for a page (errors as HTML). The path it reads has no base path: ServeHTTP
+// took it off before any middleware.
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
