@@ -114,10 +114,10 @@ func (s *Server) path(route string) string { return s.base + route }
 // mux.Handle("/auth/", srv)), as it is when it was already stripped (nginx's
 // proxy_pass http://k/; or http.StripPrefix). Paths outside the base path
 // are therefore served as if stripped: what matches no route is a 404 (JSON
-// under /api/, a page elsewhere). ok is false when the answer was given
-// here: a path that is not in clean form is sent to its clean form under
-// the base path, where ServeMux would send it off the base path.
-func (s *Server) underBase(w http.ResponseWriter, r *http.Request) (_ *http.Request, ok bool) {
+// under /api/, a page elsewhere). A path that is not in clean form gets a
+// redirect to its clean form under the base path instead, where ServeMux
+// would send it off the base path.
+func (s *Server) underBase(r *http.Request) (_ *http.Request, redirect string) {
 	p := r.URL.Path
 	stripped, rawStripped := p, r.URL.RawPath
 	if rest, found := strings.CutPrefix(p, s.base); found && (rest == "" || rest[0] == '/') {
@@ -134,13 +134,11 @@ func (s *Server) underBase(w http.ResponseWriter, r *http.Request) (_ *http.Requ
 	if strings.Contains(stripped, "//") || strings.Contains(stripped, "/.") {
 		if clean := cleanPath(stripped); clean != stripped {
 			u := url.URL{Path: s.base + clean, RawQuery: r.URL.RawQuery}
-			w.Header().Set("Location", u.String())
-			w.WriteHeader(http.StatusMovedPermanently)
-			return nil, false
+			return nil, u.String()
 		}
 	}
 	if stripped == p {
-		return r, true
+		return r, ""
 	}
 	// As http.StripPrefix does: a shallow copy, the URL copied too.
 	r2 := new(http.Request)
@@ -148,7 +146,7 @@ func (s *Server) underBase(w http.ResponseWriter, r *http.Request) (_ *http.Requ
 	r2.URL = new(url.URL)
 	*r2.URL = *r.URL
 	r2.URL.Path, r2.URL.RawPath = stripped, rawStripped
-	return r2, true
+	return r2, ""
 }
 
 // cleanPath is p as ServeMux would redirect to it: path.Clean, keeping a

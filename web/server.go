@@ -176,10 +176,14 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.base != "" {
-		var ok bool
-		if r, ok = s.underBase(w, r); !ok {
+		stripped, redirect := s.underBase(r)
+		if redirect != "" {
+			// Through the middleware, like every answer: security headers,
+			// a request id and an access-log line.
+			s.middleware(http.RedirectHandler(redirect, http.StatusMovedPermanently)).ServeHTTP(w, r)
 			return
 		}
+		r = stripped
 	}
 	s.handler.ServeHTTP(w, r)
 }
