@@ -608,3 +608,32 @@ func cookieNames(cs []*network.Cookie) []string {
 	}
 	return out
 }
+
+// TestIntegrateGuideQuotesTheFiles: docs/integrate.md prints each file of
+// docs/integrate/ it names, as it stands, so what a reader copies is what
+// the walks above run.
+func TestIntegrateGuideQuotesTheFiles(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "integrate.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	guide := string(b)
+	files, err := filepath.Glob(filepath.Join("..", "docs", "integrate", "*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no files under docs/integrate/: %v", err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		marker := "<!-- file: integrate/" + name + " -->\n```"
+		_, rest, ok := strings.Cut(guide, marker)
+		if !ok {
+			t.Errorf("docs/integrate.md does not print docs/integrate/%s (want %q before its block)", name, marker)
+			continue
+		}
+		_, rest, _ = strings.Cut(rest, "\n") // the fence's language
+		quoted, _, ok := strings.Cut(rest, "```\n")
+		if want := docSnippet(t, name); !ok || quoted != want {
+			t.Errorf("docs/integrate.md prints a docs/integrate/%s that differs from the file", name)
+		}
+	}
+}
