@@ -344,7 +344,7 @@ func (s *proxyStack) startCaddy(t testing.TB, file string) {
 		docKeyward, s.keyward,
 		docUpstream, s.upstream,
 	)
-	global := fmt.Sprintf("{\n\tadmin off\n\thttps_port %s\n\thttp_port %s\n\tauto_https disable_redirects\n\tlocal_certs\n\tskip_install_trust\n}\n\n", s.port, freePort(t))
+	global := fmt.Sprintf("{\n\tadmin off\n\tdefault_bind 127.0.0.1\n\tservers {\n\t\tprotocols h1 h2\n\t}\n\thttps_port %s\n\thttp_port %s\n\tauto_https disable_redirects\n\tlocal_certs\n\tskip_install_trust\n}\n\n", s.port, freePort(t))
 	home := filepath.Join(s.dir, "caddy")
 	config := filepath.Join(home, "Caddyfile")
 	if err := os.MkdirAll(home, 0o700); err != nil {
@@ -405,6 +405,16 @@ func (s *proxyStack) signUpAPI(t testing.TB, email string) (token, accountID str
 		t.Fatalf("sign-in %s: %d %v", email, st, m)
 	}
 	return m["token"].(string), accountID
+}
+
+// signInAPI opens a session for an existing account and returns its token.
+func (s *proxyStack) signInAPI(t testing.TB, email string) (token, sessionID string) {
+	t.Helper()
+	st, m := s.api(t, "POST", "/api/v1/sessions", "", map[string]string{"email": email, "password": proxyPassword})
+	if st != 201 {
+		t.Fatalf("sign-in %s: %d %v", email, st, m)
+	}
+	return m["token"].(string), m["session"].(map[string]any)["id"].(string)
 }
 
 // enableTOTP turns on 2FA for the account of token, confirming it with
@@ -553,6 +563,55 @@ func walkProxy(t *testing.T, s *proxyStack, journey string) {
 		p.fatalf("a one-factor session on an ordinary route: %d, want 200", st)
 	}
 	wantIdentity(p, seenOnPage(p), "/home", bobID, bob, "1", "pwd")
+
+	proxyRequests(t, s, bob)
+}
+
+// proxyRequests sends what is not a page load through the proxy: form
+// posts, API calls and scripts' fetches, with and without a bearer token.
+func proxyRequests(t *testing.T, s *proxyStack, email string) {
+	token, _ := s.signInAPI(t, email)
+	page := "text/html,application/xhtml+xml"
+	tests := []struct {
+		name, method, path, token, accept string
+		status                            int
+		upstream                          bool // the request reaches the upstream
+	}{
+		{"signed out form post", "POST", "/reports?x=1", "", page, 401, false},
+		{"signed out fetch", "GET", "/api/data", "", "application/json", 401, false},
+		{"signed out DELETE", "DELETE", "/api/data/1", "", "*/*", 401, false},
+		{"made-up token", "GET", "/api/data", "kws_madeup", "application/json", 401, false},
+		{"bearer GET", "GET", "/api/data?bearer=get", token, "application/json", 200, true},
+		{"bearer POST", "POST", "/api/data?bearer=post", token, "application/json", 200, true},
+		{"bearer, two-factor route, one factor", "GET", "/admin/keys?bearer=1", token, "application/json", 401, false},
+		{"bearer page load, two-factor route, one factor", "GET", "/admin/keys?bearer=2", token, page, 401, false},
+	}
+	c := s.client()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, s.appURL+tt.path, strings.NewReader("a=1"))
+			req.Header.Set("Accept", tt.accept)
+			req.Header.Set("X-Keyward-Email", "mallory@evil.test")
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			res, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tt.status || res.Header.Get("Location") != "" {
+				t.Fatalf("%s %s: %d (Location %q), want %d; body %.200s", tt.method, tt.path, res.StatusCode, res.Header.Get("Location"), tt.status, body)
+			}
+			if got := s.app.saw(tt.path); got != tt.upstream {
+				t.Fatalf("%s %s reached the upstream: %v, want %v", tt.method, tt.path, got, tt.upstream)
+			}
+			if tt.upstream && !strings.Contains(html.UnescapeString(string(body)), `"X-Keyward-Email":"`+email+`"`) {
+				t.Fatalf("%s %s: the upstream saw %s, want X-Keyward-Email %s", tt.method, tt.path, body, email)
+			}
+		})
+	}
 }
 
 func location(d *device) string {
