@@ -24,7 +24,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 		return fmt.Errorf("sealing the audit log: %w", err)
 	}
 	srv, err := web.New(a.svc, web.Config{CORSOrigins: c.parsedCORS, PublicURL: c.parsedPublicURL, TrustedProxies: c.parsedProxies, AllowedReturnOrigins: c.parsedOrigins, CookieDomain: c.parsedDomain,
-		ProductName: c.productName, AppURL: c.parsedAppURL, AccentColor: c.accentColor}, log)
+		BasePath: c.parsedBasePath, CookiePath: c.parsedCookiePath, ProductName: c.productName, AppURL: c.parsedAppURL, AccentColor: c.accentColor}, log)
 	if err != nil {
 		return err
 	}
@@ -68,20 +68,21 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	return nil
 }
 
-// openURL is what the start-up line tells a person to open.
+// openURL is what the start-up line tells a person to open: keyward's home
+// under the base path.
 func openURL(c *config, addr net.Addr) string {
-	if c.parsedPublicURL != nil {
-		return c.parsedPublicURL.String()
+	if u := c.parsedPublicURL; u != nil {
+		return u.Scheme + "://" + u.Host + c.parsedBasePath + "/"
 	}
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok {
-		return "http://" + addr.String() + "/"
+		return "http://" + addr.String() + c.parsedBasePath + "/"
 	}
 	host := tcp.IP.String()
 	if tcp.IP.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + "/"
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + c.parsedBasePath + "/"
 }
 
 // housekeeping deletes what has expired and prunes the audit log past its
