@@ -147,9 +147,12 @@ type proxyStack struct {
 	upstream string
 	app      *upstreamApp
 	port     string // the proxy's HTTPS port
-	authURL  string // https://auth.example.test:<port>, keyward through the proxy
+	authURL  string // keyward through the proxy: https://auth.example.test:<port>, or the app's origin and /auth
 	appURL   string // https://app.example.test:<port>
-	dir      string
+	base     string // keyward's base path: "" on its own subdomain, /auth on the app's host
+	// the session cookie as the application's host gets it
+	cookieName, cookieDomain string
+	dir                      string
 }
 
 // newProxyStack starts keyward for the subdomain layout (its public URL on
@@ -160,20 +163,48 @@ func newProxyStack(t testing.TB) *proxyStack {
 	s := &proxyStack{port: freePort(t), app: &upstreamApp{}, dir: t.TempDir()}
 	s.authURL = "https://" + testAuthHost + ":" + s.port
 	s.appURL = "https://" + testAppHost + ":" + s.port
+	s.cookieName, s.cookieDomain = "__Secure-keyward_session", testDomain
 	public, _ := url.Parse(s.authURL)
-	s.env = keywardtest.New(t, keywardtest.Options{RealTime: true})
-	h, err := web.New(s.env.Svc, web.Config{
+	s.start(t, web.Config{
 		PublicURL:            public,
 		CookieDomain:         testDomain,
 		AllowedReturnOrigins: []string{s.appURL},
 		TrustedProxies:       []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-	}, nil)
+	})
+	return s
+}
+
+// newSameHostStack is newProxyStack for keyward under /auth on the
+// application's own host: the session cookie host-only, with Path=/ so
+// that the application's paths get it, and the host's own origin allowed
+// as next (the one /forward builds is absolute).
+func newSameHostStack(t testing.TB) *proxyStack {
+	t.Helper()
+	s := &proxyStack{port: freePort(t), app: &upstreamApp{}, dir: t.TempDir(), base: "/auth"}
+	s.appURL = "https://" + testAppHost + ":" + s.port
+	s.authURL = s.appURL + s.base
+	s.cookieName, s.cookieDomain = "__Host-keyward_session", testAppHost
+	public, _ := url.Parse(s.appURL)
+	s.start(t, web.Config{
+		PublicURL:            public,
+		BasePath:             s.base,
+		CookiePath:           "/",
+		AllowedReturnOrigins: []string{s.appURL},
+		TrustedProxies:       []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+	})
+	return s
+}
+
+// start serves keyward with cfg, and the upstream.
+func (s *proxyStack) start(t testing.TB, cfg web.Config) {
+	t.Helper()
+	s.env = keywardtest.New(t, keywardtest.Options{RealTime: true})
+	h, err := web.New(s.env.Svc, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.keyward = serveLoopback(t, h)
 	s.upstream = serveLoopback(t, s.app)
-	return s
 }
 
 // serveLoopback serves h on a fresh loopback port and returns its address.
@@ -300,15 +331,18 @@ func (s *proxyStack) startNginx(t testing.TB, file string) {
 	t.Helper()
 	exe := lookTool(t, "nginx", "nginx", "/usr/sbin/nginx")
 	cert, key := writeTestCertificate(t, s.dir)
-	site := docSnippet(t, file,
-		docAuthHost, testAuthHost,
+	replace := []string{
 		docAppHost, testAppHost,
 		docKeyward, s.keyward,
 		docUpstream, s.upstream,
-		docListen, "listen 127.0.0.1:"+s.port+" ssl;",
+		docListen, "listen 127.0.0.1:" + s.port + " ssl;",
 		docCert, cert,
 		docCertKey, key,
-	)
+	}
+	if s.base == "" {
+		replace = append(replace, docAuthHost, testAuthHost)
+	}
+	site := docSnippet(t, file, replace...)
 	prefix := filepath.Join(s.dir, "nginx")
 	if err := os.MkdirAll(prefix, 0o755); err != nil {
 		t.Fatal(err)
@@ -442,6 +476,14 @@ func TestProxyNginx(t *testing.T) {
 	walkProxy(t, s, "proxy-nginx")
 }
 
+// TestProxyNginxSameHost walks docs/integrate/nginx-same-host.conf:
+// keyward under /auth on the application's host.
+func TestProxyNginxSameHost(t *testing.T) {
+	s := newSameHostStack(t)
+	s.startNginx(t, "nginx-same-host.conf")
+	walkProxy(t, s, "proxy-nginx-same-host")
+}
+
 // TestProxyCaddy walks docs/integrate/Caddyfile: the same layout.
 func TestProxyCaddy(t *testing.T) {
 	s := newProxyStack(t)
@@ -489,14 +531,14 @@ func walkProxy(t *testing.T, s *proxyStack, journey string) {
 	}
 	d.fill("#email", ada)
 	d.fill("#password", proxyPassword)
-	d.press(`form[action="/signin"] button[type="submit"]`)
+	d.press(`form[action="` + s.base + `/signin"] button[type="submit"]`)
 	if loc := location(d); !strings.HasPrefix(loc, s.authURL+"/signin/2fa?") {
 		d.fatalf("after the password, the page is %s, want the second step", loc)
 	}
 	// The code of the step after the one spent on enabling: one step of
 	// drift is accepted.
 	d.fill("#code", oathtoolCode(t, oathtool, key, spent.Add(30*time.Second)))
-	if st := d.press(`form[action="/signin/2fa"] button[type="submit"]`); st != 200 {
+	if st := d.press(`form[action="` + s.base + `/signin/2fa"] button[type="submit"]`); st != 200 {
 		d.fatalf("after the second step the page answered %d, want 200", st)
 	}
 	if loc := location(d); loc != original {
@@ -506,17 +548,17 @@ func walkProxy(t *testing.T, s *proxyStack, journey string) {
 	seen := seenOnPage(d)
 	sessionID := wantIdentity(d, seen, "/reports/2026?range=7d&sort=-date&q=a%2Fb%26c", adaID, ada, "2", "pwd,mfa")
 
-	// The session cookie is keyward's, shared with the application's host.
+	// The session cookie is keyward's, and the application's host gets it.
 	got, err := chromedp.Call(d.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{s.appURL + "/"}})
 	d.check("read cookies", err)
 	all := got.Cookies
-	i := slices.IndexFunc(all, func(c *network.Cookie) bool { return c.Name == "__Secure-keyward_session" })
+	i := slices.IndexFunc(all, func(c *network.Cookie) bool { return c.Name == s.cookieName })
 	if i < 0 {
-		d.fatalf("the application's host does not get __Secure-keyward_session; it gets %v", cookieNames(all))
+		d.fatalf("the application's host does not get %s; it gets %v", s.cookieName, cookieNames(all))
 	}
-	if c := all[i]; strings.TrimPrefix(c.Domain, ".") != testDomain || !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Path != "/" {
+	if c := all[i]; strings.TrimPrefix(c.Domain, ".") != s.cookieDomain || !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Path != "/" {
 		d.fatalf("session cookie: Domain %q Path %q Secure %v HttpOnly %v SameSite %q, want %s, /, Secure, HttpOnly, Lax",
-			c.Domain, c.Path, c.Secure, c.HTTPOnly, c.SameSite, testDomain)
+			c.Domain, c.Path, c.Secure, c.HTTPOnly, c.SameSite, s.cookieDomain)
 	}
 
 	// A two-factor session passes the route that asks for one.
@@ -549,7 +591,7 @@ func walkProxy(t *testing.T, s *proxyStack, journey string) {
 	}
 	p.fill("#email", bob)
 	p.fill("#password", proxyPassword)
-	if st := p.press(`form[action="/signin"] button[type="submit"]`); st != http.StatusUnauthorized {
+	if st := p.press(`form[action="` + s.base + `/signin"] button[type="submit"]`); st != http.StatusUnauthorized {
 		p.fatalf("a one-factor session at the two-factor route: %d, want 401", st)
 	}
 	if loc := location(p); loc != adminBob {
