@@ -112,8 +112,9 @@ type browserRun struct {
 }
 
 // startBrowser starts Chromium for journey (skipping or failing when it is
-// missing) with the whole journey time-boxed by journeyTimeout.
-func startBrowser(t testing.TB, site *browserSite, journey string) *browserRun {
+// missing) with the whole journey time-boxed by journeyTimeout. extra adds
+// command-line options (host mapping, certificates) to the usual ones.
+func startBrowser(t testing.TB, site *browserSite, journey string, extra ...chromedp.ExecAllocatorOption) *browserRun {
 	t.Helper()
 	exe := lookTool(t, "browser", "chromium", "chromium-browser")
 	dir := browserProfileDir(t)
@@ -131,6 +132,7 @@ func startBrowser(t testing.TB, site *browserSite, journey string) *browserRun {
 		chromedp.Flag("disable-quic", true),
 		chromedp.WindowSize(1280, 900),
 	)
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(timed, opts...)
 	first, cancelFirst := chromedp.NewContext(alloc)
 	t.Cleanup(func() {

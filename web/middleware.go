@@ -170,6 +170,19 @@ func (s *Server) LogSessionChecks(ctx context.Context, interval time.Duration) {
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
 
+// pagePolicy is contentSecurityPolicy with the allowed return origins added
+// to form-action. Browsers hold the redirects that answer a form post to
+// form-action too, and signing in with an absolute next ends with one: the
+// second step's form is answered 303 to the application. Origins are
+// canonical scheme://host[:port], valid CSP sources as they are.
+func pagePolicy(returnOrigins []string) []string {
+	if len(returnOrigins) == 0 {
+		return []string{contentSecurityPolicy}
+	}
+	return []string{strings.Replace(contentSecurityPolicy, "form-action 'self'",
+		"form-action 'self' "+strings.Join(returnOrigins, " "), 1)}
+}
+
 // apiContentSecurityPolicy is the policy of JSON answers: nothing may load
 // or frame them (standards.md 30 asks object-src, base-uri and
 // frame-ancestors everywhere; default-src 'none' would cover object-src).
@@ -225,6 +238,7 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 			for _, kv := range pageHeaders {
 				h[kv.key] = kv.value[:1:1]
 			}
+			h["Content-Security-Policy"] = s.pagePolicy[:1:1]
 			if !strings.HasPrefix(r.URL.Path, "/static/") {
 				h["Cache-Control"] = noStore[:1:1]
 			}

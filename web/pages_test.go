@@ -515,6 +515,24 @@ func TestSigninReturnsToAllowedOrigin(t *testing.T) {
 	wantRedirect(t, "second step", p, "https://app.example.com/dash")
 }
 
+// Browsers apply a page's form-action to the redirects that answer its
+// forms: the sign-in pages' policy must name the return origins, or the
+// browser stops at keyward after signing in (TestProxyNginx walks it).
+func TestPagePolicyAllowsFormsToReturn(t *testing.T) {
+	const want = "form-action 'self' https://app.example.com http://localhost:3000;"
+	e := newPageEnvWeb(t, keyward.DefaultConfig(), Config{AllowedReturnOrigins: []string{"https://App.example.com:443", "http://localhost:3000"}})
+	for _, path := range []string{"/signin", "/signup", "/signin/2fa"} {
+		p := e.do(e.newClient(), "GET", path, nil)
+		if got := p.header.Get("Content-Security-Policy"); !strings.Contains(got, want) || strings.Count(got, "form-action") != 1 {
+			t.Errorf("%s: CSP = %q, want it to hold %q", path, got, want)
+		}
+	}
+	plain := newPageEnvWeb(t, keyward.DefaultConfig(), Config{})
+	if got := plain.do(plain.newClient(), "GET", "/signin", nil).header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
+		t.Errorf("without return origins, CSP = %q, want %q", got, contentSecurityPolicy)
+	}
+}
+
 func TestSignupDisabled(t *testing.T) {
 	cfg := keyward.DefaultConfig()
 	cfg.SignupEnabled = false

@@ -73,6 +73,7 @@ type Server struct {
 	sessionChecksRefused atomic.Int64
 	checkAnswers         *checkAnswers
 	returnOrigins        map[string]bool // canonical origins next may leave for
+	pagePolicy           []string        // the pages' Content-Security-Policy
 }
 
 type cookieNames struct {
@@ -169,6 +170,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.returnOrigins[o] = true
 	}
+	s.pagePolicy = pagePolicy(origins)
 	s.mux = s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil
