@@ -59,6 +59,9 @@ type Server struct {
 	sessionChecksRefused atomic.Int64
 	checkAnswers         *checkAnswers
 	returnOrigins        map[string]bool // canonical origins next may leave for
+	// crossOrigin is the CSRF check of keyward's own routes and of the
+	// application's behind RequireSession: one check, one set of rules.
+	crossOrigin *http.CrossOriginProtection
 }
 
 type cookieNames struct {
@@ -118,7 +121,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("allowed return origins: %w", err)
 	}
 	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
-		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes)}
+		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes), crossOrigin: http.NewCrossOriginProtection()}
 	for _, o := range origins {
 		if s.returnOrigins == nil {
 			s.returnOrigins = map[string]bool{}
