@@ -95,7 +95,7 @@ func requestedPath(r *http.Request) string {
 
 // refuseOneFactor answers a session below aal 2.
 func (s *Server) refuseOneFactor(w http.ResponseWriter, r *http.Request, p *principal) {
-	if !isNavigation(r) {
+	if !isNavigation(r) || r.Header.Get("Authorization") != "" {
 		s.refuse(w, r, keyward.Errorf(keyward.CodeMFARequired, "This needs a session signed in with a second factor."))
 		return
 	}
@@ -109,11 +109,12 @@ func (s *Server) refuseOneFactor(w http.ResponseWriter, r *http.Request, p *prin
 	s.render(w, r, http.StatusForbidden, "two_factor_required.html", v)
 }
 
-// refuse answers err as a page to a browser's navigation and as the API's
-// JSON error to anything else, with keyward's security headers: this answer
-// is keyward's, not the application's.
+// refuse answers err as a page to a browser (a request that accepts
+// text/html and carries no token) and as the API's JSON error to anything
+// else, with keyward's security headers: this answer is keyward's, not the
+// application's.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	page := isNavigation(r)
+	page := acceptsHTML(r) && r.Header.Get("Authorization") == ""
 	if page {
 		s.setHeaders(w, pageHeaders)
 		w.Header()["Cache-Control"] = noStore[:1:1]
