@@ -121,7 +121,8 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("allowed return origins: %w", err)
 	}
 	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
-		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes), crossOrigin: http.NewCrossOriginProtection()}
+		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes)}
+	s.crossOrigin = http.NewCrossOriginProtection()
 	for _, o := range origins {
 		if s.returnOrigins == nil {
 			s.returnOrigins = map[string]bool{}
