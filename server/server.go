@@ -181,15 +181,15 @@ func OpenCore(ctx context.Context, cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := openKeys(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loading secret keys: %w", err)
+	}
 	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}
-	c := &Core{Store: store, closers: []io.Closer{store}}
-	if c.Keys, err = openKeys(cfg); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("loading secret keys: %w", err)
-	}
+	c := &Core{Store: store, Keys: keys, closers: []io.Closer{store}}
 	policy := cfg.PasswordPolicy
 	if reflect.ValueOf(policy).IsZero() {
 		policy = password.DefaultPolicy()
