@@ -68,7 +68,11 @@ type Config struct {
 
 	// Config is the web server's: public URL, base path, cookie settings,
 	// trusted proxies, branding. A ProductName set here names the product
-	// for the service too when Service is the zero value.
+	// for the service too when Service is the zero value. Unlike web.New,
+	// Open gives the session cookie the Path "/" when CookiePath is empty,
+	// so that the application's routes behind RequireSession receive it; a
+	// CookiePath that does not cover them would send the browser to sign
+	// in again and again.
 	web.Config
 
 	// Logger receives keyward's log; nil discards it.
@@ -102,6 +106,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	webCfg := cfg.Config
 	if webCfg.ProductName == "" {
 		webCfg.ProductName = serviceConfig(cfg).ProductName
+	}
+	if webCfg.CookiePath == "" {
+		// The application's own routes behind RequireSession need the
+		// session cookie, not only keyward's under the base path.
+		webCfg.CookiePath = "/"
 	}
 	srv, err := web.New(core.Service, webCfg, log)
 	if err != nil {

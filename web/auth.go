@@ -56,39 +56,69 @@ func (s *Server) setCookie(w http.ResponseWriter, name, value string, expires ti
 
 // newCookie is a cookie with the attributes every one of keyward's has; the
 // Domain (when --cookie-domain is set) goes on all but the flash message.
+// The session cookie's Path is --cookie-path, the others' the base path.
 func (s *Server) newCookie(name, value string) *http.Cookie {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	c := &http.Cookie{Name: name, Value: value, Path: s.cookie.ownPath, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	if name == s.cookie.session {
+		c.Path = s.cookie.sessionPath
+	}
 	if name != s.cookie.flash {
 		c.Domain = s.cfg.CookieDomain
 	}
 	return c
 }
 
-// clearCookie must repeat the Domain, or the browser keeps the cookie.
+// clearCookie must repeat the Path and Domain, or the browser keeps the
+// cookie.
 func (s *Server) clearCookie(w http.ResponseWriter, name string) {
 	c := s.newCookie(name, "")
 	c.MaxAge = -1
 	http.SetCookie(w, c)
 }
 
+// homeRoute is where a person lands when no (usable) next says otherwise.
+const homeRoute = "/settings/security"
+
 // safeNext keeps a post-sign-in redirect on this site: a local path, or an
-// absolute URL on one of the allowed return origins, never another origin. The check is made on the result, after parsing and
-// re-encoding, since that is what the browser will follow ("/%2Fevil.example/{"
-// re-encodes to "//evil.example/...").
+// absolute URL on one of the allowed return origins, never another origin;
+// anything else is homeRoute (without a base path: Server.next adds it).
 func safeNext(next string, allowed map[string]bool) string {
-	const home = "/settings/security"
-	if out, ok := absoluteNext(next, allowed); ok {
+	if out, ok := checkNext(next, allowed); ok {
 		return out
+	}
+	return homeRoute
+}
+
+// checkNext returns next as the browser will be sent to it, when it is a
+// local path or an absolute URL on one of the allowed origins. The check is
+// made on the result, after parsing and re-encoding, since that is what the
+// browser will follow ("/%2Fevil.example/{" re-encodes to
+// "//evil.example/..."). A local path is a path on this origin as the
+// browser sees it, base path included, and need not be under the base path:
+// an application beside keyward on the same host is a fine place to return
+// to.
+func checkNext(next string, allowed map[string]bool) (string, bool) {
+	if out, ok := absoluteNext(next, allowed); ok {
+		return out, true
 	}
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return home
+		return "", false
 	}
 	out := u.RequestURI()
 	if !localPath(out) || !localPath(u.Path) {
-		return home
+		return "", false
 	}
-	return out
+	return out, true
+}
+
+// next is the request's next (from the query or the form) made safe, or
+// the settings page under the base path.
+func (s *Server) next(raw string) string {
+	if out, ok := checkNext(raw, s.returnOrigins); ok {
+		return out
+	}
+	return s.path(homeRoute)
 }
 
 // localPath reports whether p can only mean a path on this origin.

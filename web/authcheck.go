@@ -161,11 +161,12 @@ func validHost(h string) bool {
 	return err == nil && u.Host == h
 }
 
-// publicBase is keyward's public URL without a trailing slash, or "" when
-// it is not configured (then links stay on the request's own host).
+// publicBase is {public_url}: the public URL's origin and the base path,
+// without a trailing slash; only the base path when there is no public URL
+// (then links stay on the request's own host).
 func (s *Server) publicBase() string {
 	if s.cfg.PublicURL == nil {
-		return ""
+		return s.base
 	}
-	return strings.TrimSuffix(s.cfg.PublicURL.String(), "/")
+	return s.cfg.PublicURL.Scheme + "://" + s.cfg.PublicURL.Host + s.base
 }

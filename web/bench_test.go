@@ -33,10 +33,21 @@ func BenchmarkAuthCheck(b *testing.B) {
 	benchCheck(b, authCheckPath)
 }
 
+// BenchmarkAuthCheckUnderBasePath is the same check with --base-path /auth,
+// the path carrying it: what taking the base path off adds.
+func BenchmarkAuthCheckUnderBasePath(b *testing.B) {
+	benchCheckWith(b, Config{BasePath: "/auth"}, "/auth"+authCheckPath)
+}
+
 func benchCheck(b *testing.B, path string) {
 	b.Helper()
+	benchCheckWith(b, Config{}, path)
+}
+
+func benchCheckWith(b *testing.B, cfg Config, path string) {
+	b.Helper()
 	env := keywardtest.New(b, keywardtest.Options{RealTime: true})
-	s, err := New(env.Svc, Config{}, nil)
+	s, err := New(env.Svc, cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -43,12 +43,11 @@ func (s *Server) pageAuthed(h signedInFunc) http.Handler {
 		p, err := s.authenticate(r)
 		if keyward.IsCode(err, keyward.CodeUnauthenticated) {
 			s.clearCookie(w, s.cookie.session)
-			next := r.URL.RequestURI()
+			next := s.path(r.URL.RequestURI())
 			if r.Method != http.MethodGet {
-				next = "/settings/security"
+				next = s.path(homeRoute)
 			}
-			http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
-			return nil
+			return seeOtherURL(w, r, s.path("/signin")+"?next="+url.QueryEscape(next))
 		}
 		if err != nil {
 			return err

@@ -15,9 +15,9 @@ const passwordMeterJS = "/static/password-meter.js"
 // home sends a visitor to their settings, or to sign in.
 func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 	if s.signedIn(r) {
-		return seeOther(w, r, "/settings/security")
+		return s.seeOther(w, r, homeRoute)
 	}
-	return seeOther(w, r, "/signin")
+	return s.seeOther(w, r, "/signin")
 }
 
 // signedIn reports whether the request carries a working session. A store
@@ -45,18 +45,21 @@ func (s *Server) startSession(w http.ResponseWriter, res *keyward.SignInResult) 
 	}
 }
 
-func (s *Server) newSignupView() signupView {
+func (s *Server) newSignupView(next string) signupView {
 	return signupView{
-		layout:   layout{Title: "Create your account", Scripts: []string{passwordMeterJS}},
-		Disabled: !s.svc.Config().SignupEnabled,
+		layout:     layout{Title: "Create your account", Scripts: []string{passwordMeterJS}},
+		Disabled:   !s.svc.Config().SignupEnabled,
+		Next:       next,
+		SigninHref: s.withNext("/signin", next),
 	}
 }
 
 func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
+	next := s.next(r.URL.Query().Get("next"))
 	if s.signedIn(r) {
-		return seeOther(w, r, "/settings/security")
+		return seeOtherURL(w, r, next)
 	}
-	v := s.newSignupView()
+	v := s.newSignupView(next)
 	return s.renderPage(w, r, http.StatusOK, "signup.html", &v)
 }
 
@@ -65,7 +68,8 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	email, pw, confirm := r.PostForm.Get("email"), r.PostForm.Get("password"), r.PostForm.Get("password_confirmation")
-	v := s.newSignupView()
+	next := s.next(r.PostForm.Get("next"))
+	v := s.newSignupView(next)
 	v.EmailValue = email
 	const page = "signup.html"
 	if v.Disabled {
@@ -92,7 +96,7 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.startSession(w, res)
 	s.setFlash(w, flashOK, "Your account is ready. Welcome to keyward.")
-	return seeOther(w, r, "/settings/security")
+	return seeOtherURL(w, r, next)
 }
 
 func (s *Server) newSigninView(email, next string) signinView {
@@ -101,13 +105,14 @@ func (s *Server) newSigninView(email, next string) signinView {
 		EmailValue: email,
 		Next:       next,
 		CanSignUp:  s.svc.Config().SignupEnabled,
+		SignupHref: s.withNext("/signup", next),
 	}
 }
 
 func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
-	next := safeNext(r.URL.Query().Get("next"), s.returnOrigins)
+	next := s.next(r.URL.Query().Get("next"))
 	if s.signedIn(r) {
-		return seeOther(w, r, next)
+		return seeOtherURL(w, r, next)
 	}
 	v := s.newSigninView("", next)
 	return s.renderPage(w, r, http.StatusOK, "signin.html", &v)
@@ -118,7 +123,7 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	email, pw := r.PostForm.Get("email"), r.PostForm.Get("password")
-	next := safeNext(r.PostForm.Get("next"), s.returnOrigins)
+	next := s.next(r.PostForm.Get("next"))
 	v := s.newSigninView(email, next)
 	const page = "signin.html"
 	switch {
@@ -143,17 +148,17 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 			q.Set("method", "backup")
 			s.setFlash(w, flashWarning, totpSuspendedFlash)
 		}
-		return seeOther(w, r, "/signin/2fa?"+q.Encode())
+		return s.seeOther(w, r, "/signin/2fa?"+q.Encode())
 	}
 	s.startSession(w, res)
-	return seeOther(w, r, next)
+	return seeOtherURL(w, r, next)
 }
 
 // mfaExpired sends the person back to the password step with the reason.
 func (s *Server) mfaExpired(w http.ResponseWriter, r *http.Request, next, msg string) error {
 	s.clearCookie(w, s.cookie.mfa)
 	s.setFlash(w, flashError, msg)
-	return seeOther(w, r, signinURL(next))
+	return seeOtherURL(w, r, s.withNext(s.path("/signin"), next))
 }
 
 const mfaMissing = "Your sign-in has expired. Sign in again with your password."
@@ -161,10 +166,10 @@ const mfaMissing = "Your sign-in has expired. Sign in again with your password."
 const totpSuspendedFlash = "Codes from your authenticator app are turned off for this account after too many wrong codes. Sign in with one of your backup codes."
 
 func (s *Server) signinMFAPage(w http.ResponseWriter, r *http.Request) error {
-	next := safeNext(r.URL.Query().Get("next"), s.returnOrigins)
+	next := s.next(r.URL.Query().Get("next"))
 	if c, err := r.Cookie(s.cookie.mfa); err != nil || c.Value == "" {
 		if s.signedIn(r) {
-			return seeOther(w, r, next)
+			return seeOtherURL(w, r, next)
 		}
 		return s.mfaExpired(w, r, next, mfaMissing)
 	}
@@ -176,7 +181,7 @@ func (s *Server) signinMFASubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := readForm(r); err != nil {
 		return err
 	}
-	next := safeNext(r.PostForm.Get("next"), s.returnOrigins)
+	next := s.next(r.PostForm.Get("next"))
 	c, err := r.Cookie(s.cookie.mfa)
 	if err != nil || c.Value == "" {
 		return s.mfaExpired(w, r, next, mfaMissing)
@@ -204,7 +209,7 @@ func (s *Server) signinMFASubmit(w http.ResponseWriter, r *http.Request) error {
 		text, kind := backupCodeFlash(res.BackupCodesRemaining)
 		s.setFlash(w, kind, text)
 	}
-	return seeOther(w, r, next)
+	return seeOtherURL(w, r, next)
 }
 
 func (s *Server) signoutSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -213,7 +218,7 @@ func (s *Server) signoutSubmit(w http.ResponseWriter, r *http.Request, p *princi
 	}
 	s.clearCookie(w, s.cookie.session)
 	s.setFlash(w, flashOK, "You are signed out.")
-	return seeOther(w, r, "/signin")
+	return s.seeOther(w, r, "/signin")
 }
 
 func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request) error {

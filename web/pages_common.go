@@ -40,18 +40,30 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	return nil
 }
 
-// seeOther ends a successful POST (POST/redirect/GET) or sends a visitor on.
-func seeOther(w http.ResponseWriter, r *http.Request, to string) error {
-	http.Redirect(w, r, to, http.StatusSeeOther)
+// seeOther ends a successful POST (POST/redirect/GET) or sends a visitor on
+// to one of keyward's routes, under the base path.
+func (s *Server) seeOther(w http.ResponseWriter, r *http.Request, route string) error {
+	return seeOtherURL(w, r, s.path(route))
+}
+
+// seeOtherURL sends the visitor to a location that is already what the
+// browser must follow: a next made safe by Server.next.
+func seeOtherURL(w http.ResponseWriter, r *http.Request, location string) error {
+	http.Redirect(w, r, location, http.StatusSeeOther)
 	return nil
 }
 
-// signinURL is the sign-in page that comes back to next afterwards.
-func signinURL(next string) string {
-	if next == "" || next == "/settings/security" {
-		return "/signin"
+// withNext is route with next in its query, unless next is the default
+// landing page (then the route alone says the same, shorter).
+func (s *Server) withNext(route, next string) string {
+	if next == "" || next == s.path(homeRoute) {
+		return route
 	}
-	return "/signin?" + url.Values{"next": {next}}.Encode()
+	sep := "?"
+	if strings.Contains(route, "?") {
+		sep = "&"
+	}
+	return route + sep + url.Values{"next": {next}}.Encode()
 }
 
 // readForm parses a POSTed form (application/x-www-form-urlencoded).

@@ -126,5 +126,5 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, p *princ
 		return s.rerender(w, r, page, &v, err, field)
 	}
 	s.setFlash(w, flashOK, passwordChangedFlash(n, signOut))
-	return seeOther(w, r, "/settings/security/password")
+	return s.seeOther(w, r, "/settings/security/password")
 }

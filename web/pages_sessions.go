@@ -61,7 +61,7 @@ func (s *Server) endOtherSessionsSubmit(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	s.setFlash(w, flashOK, endedOthersFlash(n))
-	return seeOther(w, r, sessionsPath)
+	return s.seeOther(w, r, sessionsPath)
 }
 
 func (s *Server) endSessionSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -91,5 +91,5 @@ func (s *Server) endSessionSubmit(w http.ResponseWriter, r *http.Request, p *pri
 		msg = "Session ended: " + name + " is signed out."
 	}
 	s.setFlash(w, flashOK, msg)
-	return seeOther(w, r, sessionsPath)
+	return s.seeOther(w, r, sessionsPath)
 }

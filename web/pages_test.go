@@ -229,7 +229,14 @@ type pageEnv struct {
 	t   testing.TB
 	svc *keyward.Service
 	ts  *httptest.Server
+	srv *Server
 	c   *http.Client
+	// base is the server's base path: every page's links and every
+	// redirect to keyward itself must be under it (checkUnderBase).
+	base string
+	// outside is a Location outside base a test expects (a next on the
+	// application beside keyward).
+	outside string
 }
 
 func newPageEnv(t testing.TB, cfg keyward.Config) *pageEnv {
@@ -239,6 +246,13 @@ func newPageEnv(t testing.TB, cfg keyward.Config) *pageEnv {
 
 // newPageEnvWeb is newPageEnv with the web settings given.
 func newPageEnvWeb(t testing.TB, cfg keyward.Config, webCfg Config) *pageEnv {
+	t.Helper()
+	return newPageEnvMounted(t, cfg, webCfg, nil)
+}
+
+// newPageEnvMounted is newPageEnvWeb with the server mounted by mount (as
+// an application or a proxy would), when mount is not nil.
+func newPageEnvMounted(t testing.TB, cfg keyward.Config, webCfg Config, mount func(http.Handler) http.Handler) *pageEnv {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -266,9 +280,13 @@ func newPageEnvWeb(t testing.TB, cfg keyward.Config, webCfg Config) *pageEnv {
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
-	ts := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if mount != nil {
+		h = mount(srv)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	e := &pageEnv{t: t, svc: svc, ts: ts}
+	e := &pageEnv{t: t, svc: svc, ts: ts, srv: srv, base: srv.base}
 	e.c = e.newClient()
 	return e
 }
@@ -315,6 +333,9 @@ func (e *pageEnv) do(c *http.Client, method, path string, form url.Values) page 
 	p := page{status: res.StatusCode, header: res.Header, body: string(b)}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
 		checkPageHTML(e.t, method+" "+path, p.body)
+	}
+	if e.base != "" {
+		e.checkUnderBase(method+" "+path, p)
 	}
 	return p
 }
@@ -583,15 +604,15 @@ var (
 func (e *pageEnv) enableTwoFactor() (secret string, codes []string) {
 	t := e.t
 	t.Helper()
-	p := e.get("/settings/security/two-factor")
+	p := e.get(e.base + "/settings/security/two-factor")
 	wantStatus(t, "two-factor page", p, 200)
-	wantBody(t, "two-factor page", p, "Step 1", "Install an authenticator app", "Google Authenticator", "Authy", "1Password", `action="/settings/security/two-factor/setup"`)
-	wantRedirect(t, "setup", e.post("/settings/security/two-factor/setup", url.Values{}), "/settings/security/two-factor#step-2")
+	wantBody(t, "two-factor page", p, "Step 1", "Install an authenticator app", "Google Authenticator", "Authy", "1Password", `action="`+e.base+`/settings/security/two-factor/setup"`)
+	wantRedirect(t, "setup", e.post(e.base+"/settings/security/two-factor/setup", url.Values{}), e.base+"/settings/security/two-factor#step-2")
 
-	p = e.get("/settings/security/two-factor")
-	wantBody(t, "pending setup", p, `<img class="qr" src="data:image/png;base64,`, `alt="QR code`, `data-copy="manual-key"`, "/static/copy.js",
+	p = e.get(e.base + "/settings/security/two-factor")
+	wantBody(t, "pending setup", p, `<img class="qr" src="data:image/png;base64,`, `alt="QR code`, `data-copy="manual-key"`, e.base+"/static/copy.js",
 		"<th scope=\"row\">Account</th><td>"+testEmail+"</td>", "<td>Time-based</td>", "<td>SHA-1</td>", "<td>6</td>", "<td>30 seconds</td>",
-		`name="code"`, `inputmode="numeric"`, `autocomplete="one-time-code"`, `action="/settings/security/two-factor/enable"`)
+		`name="code"`, `inputmode="numeric"`, `autocomplete="one-time-code"`, `action="`+e.base+`/settings/security/two-factor/enable"`)
 	m := manualKeyRE.FindStringSubmatch(p.body)
 	if m == nil {
 		t.Fatalf("pending setup: no manual key in\n%s", p.body)
@@ -604,7 +625,7 @@ func (e *pageEnv) enableTwoFactor() (secret string, codes []string) {
 	}
 	secret = strings.ReplaceAll(grouped, " ", "")
 
-	p = e.post("/settings/security/two-factor/enable", url.Values{"code": {"000000"}})
+	p = e.post(e.base+"/settings/security/two-factor/enable", url.Values{"code": {"000000"}})
 	if code, _ := totp.Code(secret, time.Now()); code == "000000" {
 		t.Skip("the current code happens to be 000000")
 	}
@@ -615,10 +636,10 @@ func (e *pageEnv) enableTwoFactor() (secret string, codes []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p = e.post("/settings/security/two-factor/enable", url.Values{"code": {code}})
+	p = e.post(e.base+"/settings/security/two-factor/enable", url.Values{"code": {code}})
 	wantStatus(t, "enable", p, 200)
 	wantBody(t, "enable", p, "Two-factor authentication is on", "Each code works once", `download="keyward-backup-codes.txt" href="data:text/plain;charset=utf-8,`,
-		`data-print`, "/static/print.js", `href="/settings/security/two-factor">Continue`)
+		`data-print`, e.base+"/static/print.js", `href="`+e.base+`/settings/security/two-factor">Continue`)
 	codes = backupCodes(t, p)
 	return secret, codes
 }

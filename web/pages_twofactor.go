@@ -105,7 +105,7 @@ func (s *Server) twoFactorSetupSubmit(w http.ResponseWriter, r *http.Request, p 
 	if _, err := s.svc.BeginTOTPSetup(r.Context(), p.session, r.PostForm.Get("password"), s.client(r)); err != nil {
 		return s.showTwoFactor(w, r, p, err, "setup_password")
 	}
-	return seeOther(w, r, twoFactorPath+"#step-2")
+	return s.seeOther(w, r, twoFactorPath+"#step-2")
 }
 
 func (s *Server) twoFactorEnableSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -150,5 +150,5 @@ func (s *Server) twoFactorDisableSubmit(w http.ResponseWriter, r *http.Request, 
 		return s.showTwoFactor(w, r, p, err, fieldDisablePassword)
 	}
 	s.setFlash(w, flashOK, "Two-factor authentication is off. Signing in now needs only your password.")
-	return seeOther(w, r, twoFactorPath)
+	return s.seeOther(w, r, twoFactorPath)
 }

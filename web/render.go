@@ -25,7 +25,9 @@ type pages struct {
 	byName map[string]*template.Template
 }
 
-func parsePages() (*pages, error) {
+// parsePages parses the pages for one server: the "path" function puts its
+// base path before a route of keyward's, so no link can be written without.
+func parsePages(base string) (*pages, error) {
 	files, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -36,7 +38,8 @@ func parsePages() (*pages, error) {
 		if name == "layout.html" {
 			continue
 		}
-		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", f)
+		t, err := template.New("layout.html").Funcs(template.FuncMap{"path": func(route string) string { return base + route }}).
+			ParseFS(templateFS, "templates/layout.html", f)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s: %w", name, err)
 		}

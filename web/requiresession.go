@@ -69,7 +69,7 @@ func (s *Server) sendToSignIn(w http.ResponseWriter, r *http.Request) {
 		// An ended session's cookie is of no more use.
 		s.clearCookie(w, s.cookie.session)
 	}
-	target := s.pagePath("/signin")
+	target := s.path("/signin")
 	if back := requestedPath(r); back != "" {
 		target += "?next=" + url.QueryEscape(back)
 	}
@@ -102,7 +102,7 @@ func (s *Server) refuseOneFactor(w http.ResponseWriter, r *http.Request, p *prin
 	v := &twoFactorRequiredView{
 		layout:      layout{Title: "Two-factor authentication needed", Email: p.account.Email},
 		Enabled:     p.account.TwoFactorEnabled(),
-		SettingsURL: s.pagePath("/settings/security/two-factor"),
+		SettingsURL: s.path("/settings/security/two-factor"),
 	}
 	s.setHeaders(w, pageHeaders)
 	w.Header()["Cache-Control"] = noStore[:1:1]
@@ -133,6 +133,3 @@ func (s *Server) setHeaders(w http.ResponseWriter, values []headerValue) {
 		h["Strict-Transport-Security"] = strictTransport[:1:1]
 	}
 }
-
-// pagePath is the path of one of keyward's pages as a browser reaches it.
-func (s *Server) pagePath(p string) string { return p }

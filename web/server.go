@@ -18,8 +18,21 @@ import (
 // Config is what the web layer needs to know about its deployment.
 type Config struct {
 	// PublicURL is where people reach keyward. With https, cookies are
-	// Secure and __Host- prefixed and HSTS is sent.
+	// Secure and __Host- prefixed (__Secure- when a Domain or a Path other
+	// than / rules __Host- out) and HSTS is sent. Its path, if any, must be
+	// BasePath: links are built from its origin and BasePath.
 	PublicURL *url.URL
+	// BasePath ("/auth"), when set, is the path keyward is served under:
+	// every link, form action, redirect and cookie Path carries it. Requests
+	// are served with the base path still on them or already stripped (by a
+	// proxy or http.StripPrefix). See ParseBasePath for the accepted forms;
+	// "" and "/" mean none.
+	BasePath string
+	// CookiePath is the session cookie's Path: "" for BasePath (or / when
+	// there is none), else "/" or a parent of BasePath, so that an
+	// application on the same host, outside the base path, receives the
+	// session cookie too. keyward's other cookies always use BasePath.
+	CookiePath string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// CORSOrigins (scheme://host[:port]) may call the API from a browser
@@ -47,6 +60,7 @@ type Config struct {
 type Server struct {
 	svc     *keyward.Service
 	cfg     Config
+	base    string // canonical BasePath: "" or "/seg..."
 	log     *slog.Logger
 	pages   *pages
 	handler http.Handler
@@ -69,6 +83,23 @@ type cookieNames struct {
 	mfa     string
 	flash   string
 	device  string // marks a browser that signed in before; outlives sessions
+	// sessionPath is the session cookie's Path (Config.CookiePath); ownPath
+	// that of the others, which only keyward's pages read (the base path).
+	sessionPath, ownPath string
+}
+
+// cookieName is a cookie's name with the strongest prefix its attributes
+// allow under https: __Host- binds it to this exact origin but demands
+// Path=/ and no Domain; __Secure- still demands Secure.
+func cookieName(name string, secure bool, path, domain string) string {
+	switch {
+	case !secure:
+		return name
+	case path == "/" && domain == "":
+		return "__Host-" + name
+	default:
+		return "__Secure-" + name
+	}
 }
 
 // The session-check answer cache holds at most maxCheckAnswers answers
@@ -88,20 +119,33 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	secure := cfg.PublicURL != nil && cfg.PublicURL.Scheme == "https"
-	names := cookieNames{session: "keyward_session", mfa: "keyward_mfa", flash: "keyward_flash", device: "keyward_device"}
-	if secure {
-		// __Host- binds a cookie to this exact origin: Secure, Path=/, no Domain.
-		names = cookieNames{session: "__Host-keyward_session", mfa: "__Host-keyward_mfa", flash: "__Host-keyward_flash", device: "__Host-keyward_device"}
+	base, err := ParseBasePath(cfg.BasePath, cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("base path: %w", err)
 	}
+	cfg.BasePath = base
+	cookiePath, err := ParseCookiePath(cfg.CookiePath, base)
+	if err != nil {
+		return nil, fmt.Errorf("cookie path: %w", err)
+	}
+	cfg.CookiePath = cookiePath
 	domain, err := ParseCookieDomain(cfg.CookieDomain, cfg.PublicURL)
 	if err != nil {
 		return nil, fmt.Errorf("cookie domain: %w", err)
 	}
 	cfg.CookieDomain = domain
-	if domain != "" && secure {
-		// __Host- forbids Domain; __Secure- still demands Secure. The flash
-		// message stays host-only: only keyward's pages read it.
-		names.session, names.mfa, names.device = "__Secure-keyward_session", "__Secure-keyward_mfa", "__Secure-keyward_device"
+	ownPath := base
+	if ownPath == "" {
+		ownPath = "/"
+	}
+	// The flash message stays host-only: only keyward's pages read it.
+	names := cookieNames{
+		session:     cookieName("keyward_session", secure, cookiePath, domain),
+		mfa:         cookieName("keyward_mfa", secure, ownPath, domain),
+		flash:       cookieName("keyward_flash", secure, ownPath, ""),
+		device:      cookieName("keyward_device", secure, ownPath, domain),
+		sessionPath: cookiePath,
+		ownPath:     ownPath,
 	}
 	if cfg.ProductName == "" {
 		cfg.ProductName = "keyward"
@@ -112,7 +156,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.AccentColor != "" && !isHexColor(cfg.AccentColor) {
 		return nil, fmt.Errorf("web: AccentColor %q is not #rgb or #rrggbb", cfg.AccentColor)
 	}
-	p, err := parsePages()
+	p, err := parsePages(base)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +164,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allowed return origins: %w", err)
 	}
-	s := &Server{svc: svc, cfg: cfg, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
+	s := &Server{svc: svc, cfg: cfg, base: base, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
 		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes)}
 	s.crossOrigin = http.NewCrossOriginProtection()
 	for _, o := range origins {
@@ -134,8 +178,17 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.base != "" {
+		var ok bool
+		if r, ok = s.underBase(w, r); !ok {
+			return
+		}
+	}
+	s.handler.ServeHTTP(w, r)
+}
 
 // isAPI reports whether a request is for the JSON API (errors as JSON) or
-// for a page (errors as HTML).
+// for a page (errors as HTML). The path it reads has no base path: ServeHTTP
+// took it off before any middleware.
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }

@@ -14,6 +14,9 @@ import (
 )
 
 // This file holds one typed view per page and the formatting they share.
+// An href a view carries (Href, SwitchHref, Scripts...) is a route of
+// keyward's ("/signin"); templates put the base path before it with the
+// "path" function. A next is already a full location and goes as it is.
 // Every string a template shows is computed here, in Go, from the request
 // time, so templates stay simple and the formatting is tested in tables.
 //
@@ -94,6 +97,8 @@ type signupView struct {
 	layout
 	EmailValue string // as typed (layout.Email is the signed-in person)
 	Disabled   bool
+	Next       string // where the person lands once signed up
+	SigninHref string // the sign-in page, keeping Next
 }
 
 // signinView is /signin.
@@ -102,6 +107,7 @@ type signinView struct {
 	EmailValue string // as typed (layout.Email is the signed-in person)
 	Next       string
 	CanSignUp  bool
+	SignupHref string // the sign-up page, keeping Next
 }
 
 // signinMFAView is /signin/2fa, for an authenticator code or a backup code.

@@ -37,6 +37,8 @@ type config struct {
 	corsOrigins       string
 	returnOrigins     string
 	cookieDomain      string
+	basePath          string
+	cookiePath        string
 	logFormat         string
 	passwordMinLength int
 	passwordMinScore  int
@@ -59,6 +61,8 @@ type config struct {
 	parsedCORS        []string
 	parsedOrigins     []string
 	parsedDomain      string
+	parsedBasePath    string
+	parsedCookiePath  string
 	parsedAppURL      *url.URL
 }
 
@@ -103,7 +107,9 @@ func addrFlags(fs *flag.FlagSet, c *config) {
 }
 
 func serveFlags(fs *flag.FlagSet, c *config) {
-	fs.StringVar(&c.publicURL, "public-url", c.publicURL, "URL people reach keyward at; with https, cookies are Secure and __Host- prefixed and HSTS is sent")
+	fs.StringVar(&c.publicURL, "public-url", c.publicURL, "URL people reach keyward at (its path, if any, must be --base-path); with https, cookies are Secure, __Host- or __Secure- prefixed, and HSTS is sent")
+	fs.StringVar(&c.basePath, "base-path", c.basePath, "path keyward is served under, like /auth: pages, API, static files, health checks, links, redirects and cookies carry it; requests are served with it or already stripped by the proxy")
+	fs.StringVar(&c.cookiePath, "cookie-path", c.cookiePath, "Path of the session cookie: / or a parent of --base-path, so an application on the same host outside the base path receives it (default: --base-path)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", c.trustedProxies, "comma-separated CIDRs whose X-Forwarded-For is believed")
 	fs.StringVar(&c.corsOrigins, "cors-origins", c.corsOrigins, "comma-separated origins (scheme://host[:port]) whose pages may call the API with a bearer token; credentials are never allowed")
 	fs.StringVar(&c.returnOrigins, "allowed-return-origins", c.returnOrigins, "comma-separated origins (scheme://host[:port]) a sign-in's next may return to; http only for loopback unless --public-url is http")
@@ -436,6 +442,16 @@ func (c *config) validate() error {
 		return fmt.Errorf("--allowed-return-origins: %v", err)
 	}
 	c.parsedOrigins = origins
+	base, err := web.ParseBasePath(c.basePath, c.parsedPublicURL)
+	if err != nil {
+		return fmt.Errorf("--base-path: %v", err)
+	}
+	c.parsedBasePath = base
+	cookiePath, err := web.ParseCookiePath(c.cookiePath, base)
+	if err != nil {
+		return fmt.Errorf("--cookie-path: %v", err)
+	}
+	c.parsedCookiePath = cookiePath
 	domain, err := web.ParseCookieDomain(c.cookieDomain, c.parsedPublicURL)
 	if err != nil {
 		return fmt.Errorf("--cookie-domain: %v", err)

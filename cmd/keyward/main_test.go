@@ -118,6 +118,33 @@ func TestParseConfig(t *testing.T) {
 		{"cookie domain without a public url", []string{"--cookie-domain", "example.com"}, nil, nil, "--cookie-domain: \"example.com\" needs --public-url"},
 		{"cookie domain a single label", []string{"--public-url", "https://id.example.com", "--cookie-domain", "com"}, nil, nil, "single label"},
 		{"cookie domain an address", []string{"--public-url", "https://127.0.0.1", "--cookie-domain", "127.0.0.1"}, nil, nil, "IP address"},
+		{"base path", []string{"--base-path", "/auth"}, nil, func(c *config) bool {
+			return c.parsedBasePath == "/auth" && c.parsedCookiePath == "/auth"
+		}, ""},
+		{"base path / is none", []string{"--base-path", "/"}, nil, func(c *config) bool {
+			return c.parsedBasePath == "" && c.parsedCookiePath == "/"
+		}, ""},
+		{"base path and cookie path from the environment", nil, map[string]string{"KEYWARD_BASE_PATH": "/id/auth", "KEYWARD_COOKIE_PATH": "/id"}, func(c *config) bool {
+			return c.parsedBasePath == "/id/auth" && c.parsedCookiePath == "/id"
+		}, ""},
+		{"cookie path / under a base path", []string{"--base-path", "/auth", "--cookie-path", "/"}, nil, func(c *config) bool {
+			return c.parsedCookiePath == "/"
+		}, ""},
+		{"public url with the base path", []string{"--public-url", "https://example.com/auth/", "--base-path", "/auth"}, nil, func(c *config) bool {
+			return c.parsedBasePath == "/auth"
+		}, ""},
+		{"base path without a leading slash", []string{"--base-path", "auth"}, nil, nil, `--base-path: "auth" must start with /`},
+		{"base path with a trailing slash", []string{"--base-path", "/auth/"}, nil, nil, `--base-path: "/auth/" must not end with / (write /auth)`},
+		{"base path with ..", []string{"--base-path", "/a/../auth"}, nil, nil, `--base-path: "/a/../auth" has a ".." segment`},
+		{"base path with //", []string{"--base-path", "/a//b"}, nil, nil, `--base-path: "/a//b" has an empty segment`},
+		{"base path with a query", []string{"--base-path", "/auth?x"}, nil, nil, "--base-path: \"/auth?x\" has a query or fragment"},
+		{"base path percent-encoded", []string{"--base-path", "/a%2Fb"}, nil, nil, "--base-path: \"/a%2Fb\" is percent-encoded"},
+		{"base path with a space", nil, map[string]string{"KEYWARD_BASE_PATH": "/my auth"}, nil, "only letters, digits"},
+		{"base path on keyward's own route", []string{"--base-path", "/api"}, nil, nil, "keyward's own paths"},
+		{"public url with a path but no base path", []string{"--public-url", "https://example.com/auth"}, nil, nil, "--base-path: --public-url \"https://example.com/auth\" has the path \"/auth\": set --base-path /auth as well"},
+		{"public url with another path", []string{"--public-url", "https://example.com/login", "--base-path", "/auth"}, nil, nil, `has the path "/login", but the base path is "/auth"`},
+		{"cookie path outside the base path", []string{"--base-path", "/auth", "--cookie-path", "/app"}, nil, nil, `--cookie-path: "/app" must be / or the base path "/auth" or a parent of it`},
+		{"cookie path without a base path", []string{"--cookie-path", "/auth"}, nil, nil, "--cookie-path"},
 		{"plain http return origin behind https", []string{"--public-url", "https://id.example.com", "--allowed-return-origins", "http://app.example.com"}, nil, nil, "http is allowed only for loopback"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, nil, "log-format: want one of text, json"},
 		{"issuer with colon", []string{"--issuer", "a:b"}, nil, nil, "colon"},
@@ -801,6 +828,33 @@ func TestAuditListFindsUnknownEmails(t *testing.T) {
 			}
 			if strings.Contains(out, "example.com") {
 				t.Fatalf("the output shows an email: %q", out)
+			}
+		})
+	}
+}
+
+// The start-up line names keyward's home under the base path.
+func TestOpenURL(t *testing.T) {
+	tcp := &net.TCPAddr{IP: net.IPv4zero, Port: 8080}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"listen address", nil, "http://127.0.0.1:8080/"},
+		{"listen address, base path", []string{"--base-path", "/auth"}, "http://127.0.0.1:8080/auth/"},
+		{"public url", []string{"--public-url", "https://id.example.com"}, "https://id.example.com/"},
+		{"public url, base path", []string{"--public-url", "https://example.com", "--base-path", "/auth"}, "https://example.com/auth/"},
+		{"public url carrying the base path", []string{"--public-url", "https://example.com/auth", "--base-path", "/auth"}, "https://example.com/auth/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseServeConfig(tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := openURL(c, tcp); got != tt.want {
+				t.Fatalf("openURL = %q, want %q", got, tt.want)
 			}
 		})
 	}

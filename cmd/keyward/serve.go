@@ -66,20 +66,21 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	return nil
 }
 
-// openURL is what the start-up line tells a person to open.
+// openURL is what the start-up line tells a person to open: keyward's home
+// under the base path.
 func openURL(c *config, addr net.Addr) string {
-	if c.parsedPublicURL != nil {
-		return c.parsedPublicURL.String()
+	if u := c.parsedPublicURL; u != nil {
+		return u.Scheme + "://" + u.Host + c.parsedBasePath + "/"
 	}
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok {
-		return "http://" + addr.String() + "/"
+		return "http://" + addr.String() + c.parsedBasePath + "/"
 	}
 	host := tcp.IP.String()
 	if tcp.IP.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + "/"
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + c.parsedBasePath + "/"
 }
 
 // healthcheck asks the keyward listening on c.addr whether it is ready.

@@ -82,6 +82,8 @@ func serverConfig(c *config, log *slog.Logger) (server.Config, io.Closer, error)
 			CORSOrigins:          c.parsedCORS,
 			AllowedReturnOrigins: c.parsedOrigins,
 			CookieDomain:         c.parsedDomain,
+			BasePath:             c.parsedBasePath,
+			CookiePath:           c.parsedCookiePath, // resolved: the base path unless --cookie-path says otherwise
 			ProductName:          c.productName,
 			AppURL:               c.parsedAppURL,
 			AccentColor:          c.accentColor,

@@ -1,6 +1,7 @@
 // Password strength meter: progressive enhancement for
 // <p class="strength" data-strength-for="INPUT-ID" hidden> (layout.html's
-// "meter"). It asks the server for advice (POST /api/v1/password/strength,
+// "meter"). It asks the server for advice (POST data-strength-url, which is
+// /api/v1/password/strength under the base path,
 // same-origin cookie auth) a moment after typing stops. The password policy,
 // applied when the form is saved, is the authority.
 (function () {
@@ -10,7 +11,9 @@
 
   function attach(box) {
     var input = document.getElementById(box.getAttribute('data-strength-for'));
-    if (!input || !window.fetch) {
+    // The page gives the API's address: it carries keyward's base path.
+    var url = box.getAttribute('data-strength-url');
+    if (!input || !url || !window.fetch) {
       return;
     }
     var meter = box.querySelector('meter');
@@ -38,7 +41,7 @@
       if (email && email.value) {
         body.email = email.value;
       }
-      fetch('/api/v1/password/strength', {
+      fetch(url, {
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'Content-Type': 'application/json' },
