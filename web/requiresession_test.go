@@ -290,3 +290,36 @@ func TestRequireTwoFactorPage(t *testing.T) {
 		})
 	}
 }
+
+// TestRequireSessionUnderABasePath: the sign-in and the two-factor
+// settings the middleware points to are keyward's, under its base path.
+func TestRequireSessionUnderABasePath(t *testing.T) {
+	env := keywardtest.New(t, keywardtest.Options{Config: keyward.DefaultConfig()})
+	kw, err := web.New(env.Svc, web.Config{BasePath: "/auth", CookiePath: "/"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", kw)
+	mux.Handle("GET /app/admin", kw.RequireTwoFactor(http.NotFoundHandler()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	a := &appEnv{apiEnv: &apiEnv{Env: env, srv: srv}}
+
+	r := a.visit(t, "GET", "/app/admin", "Accept", browserAccept)
+	if got := r.header.Get("Location"); r.status != 303 || got != "/auth/signin?next=%2Fapp%2Fadmin" {
+		t.Fatalf("signed out: %d, Location %q; want 303 to /auth/signin?next=%%2Fapp%%2Fadmin", r.status, got)
+	}
+	r = a.call(t, "POST", "/auth/api/v1/accounts", "", map[string]string{"email": "ada@example.com", "password": apiPassword})
+	wantStatus(t, r, 201, "")
+	r = a.call(t, "POST", "/auth/api/v1/sessions", "", map[string]string{"email": "ada@example.com", "password": apiPassword})
+	wantStatus(t, r, 201, "")
+	tok := r.json(t)["token"].(string)
+	r = a.visit(t, "GET", "/app/admin", "Accept", browserAccept, "Cookie", "keyward_session="+tok)
+	if r.status != 403 || !strings.Contains(string(r.body), `href="/auth/settings/security/two-factor"`) {
+		t.Fatalf("one factor: %d, want 403 with a link to /auth/settings/security/two-factor:\n%s", r.status, r.body)
+	}
+	if !strings.Contains(string(r.body), `href="/auth/static/style.css"`) {
+		t.Errorf("the 403 page's stylesheet is not under the base path:\n%s", r.body)
+	}
+}
