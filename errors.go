@@ -39,6 +39,9 @@ const (
 	CodePasswordBreached   Code = "password_breached"
 	CodePasswordTooWeak    Code = "password_too_weak"
 	CodePasswordHasEmail   Code = "password_contains_email"
+	// CodeMFARequired: the route needs a session signed in with a second
+	// factor (an application's route behind web's RequireTwoFactor).
+	CodeMFARequired Code = "mfa_required"
 )
 
 // Error is keyward's one error type. Message is safe to show to the client;

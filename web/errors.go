@@ -40,6 +40,7 @@ var statusOf = map[keyward.Code]int{
 	keyward.CodePasswordBreached:   http.StatusBadRequest,
 	keyward.CodePasswordTooWeak:    http.StatusBadRequest,
 	keyward.CodePasswordHasEmail:   http.StatusBadRequest,
+	keyward.CodeMFARequired:        http.StatusForbidden,
 }
 
 // statusError overrides the table for one route where API.md gives a code
@@ -76,6 +77,12 @@ type errorDetail struct {
 // writeError answers with err: JSON for the API, a page for a person. The
 // client sees the code and a safe message; the cause goes to the log.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeErrorAs(w, r, err, !isAPI(r))
+}
+
+// writeErrorAs is writeError with the choice of a page or JSON made by the
+// caller.
+func (s *Server) writeErrorAs(w http.ResponseWriter, r *http.Request, err error, page bool) {
 	code := keyward.ErrorCode(err)
 	st := status(err)
 	if st >= 500 {
@@ -86,7 +93,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		code, msg = keyward.CodeInternal, keyward.ErrorMessage(keyward.Internal(err))
 	}
 	setRetryAfter(w, err, st)
-	if !isAPI(r) {
+	if page {
 		s.renderErrorPage(w, r, st, msg)
 		return
 	}

@@ -39,7 +39,7 @@ func requestID(w http.ResponseWriter) string {
 // body limit, CORS for the configured origins, and cross-origin protection
 // for state-changing requests that a bearer token does not authenticate.
 func (s *Server) middleware(h http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
+	cop := s.crossOrigin
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, keyward.Errorf(keyward.CodeForbidden, "This request came from another site and was refused."))
 	}))

@@ -114,6 +114,14 @@ type errorView struct {
 	Message string
 }
 
+// twoFactorRequiredView is the answer of RequireTwoFactor to a browser
+// whose session was signed in without a second factor.
+type twoFactorRequiredView struct {
+	layout
+	Enabled     bool   // the account has two-factor on: sign in again with it
+	SettingsURL string // the two-factor settings page
+}
+
 func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	heading := http.StatusText(status)
 	if heading == "" {

@@ -74,6 +74,9 @@ type Server struct {
 	checkAnswers         *checkAnswers
 	returnOrigins        map[string]bool // canonical origins next may leave for
 	pagePolicy           []string        // the pages' Content-Security-Policy
+	// crossOrigin is the CSRF check of keyward's own routes and of the
+	// application's behind RequireSession: one check, one set of rules.
+	crossOrigin *http.CrossOriginProtection
 }
 
 type cookieNames struct {
@@ -164,6 +167,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{svc: svc, cfg: cfg, base: base, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
 		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes)}
+	s.crossOrigin = http.NewCrossOriginProtection()
 	for _, o := range origins {
 		if s.returnOrigins == nil {
 			s.returnOrigins = map[string]bool{}

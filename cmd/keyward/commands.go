@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/postgres"
+	"github.com/keyward/keyward/server"
 	"github.com/keyward/keyward/sqlite"
 )
 
@@ -36,7 +37,7 @@ func accountCreate(ctx context.Context, c *config, log *slog.Logger, stdin io.Re
 	if err := sealAudit(ctx, a); err != nil {
 		return err
 	}
-	acct, err := a.svc.CreateAccount(ctx, c.email, pw)
+	acct, err := a.Service.CreateAccount(ctx, c.email, pw)
 	if err != nil {
 		return operatorError(err)
 	}
@@ -48,7 +49,7 @@ func accountCreate(ctx context.Context, c *config, log *slog.Logger, stdin io.Re
 // serve does at start-up, before a command appends to it: an event appended
 // to an unsealed head would never verify.
 func sealAudit(ctx context.Context, a *app) error {
-	if _, err := a.svc.SealAudit(ctx); err != nil {
+	if _, err := a.Service.SealAudit(ctx); err != nil {
 		return fmt.Errorf("sealing the audit log: %w", err)
 	}
 	return nil
@@ -80,7 +81,7 @@ func accountReset2FA(ctx context.Context, c *config, log *slog.Logger, stdout io
 	if err := sealAudit(ctx, a); err != nil {
 		return err
 	}
-	if err := a.svc.ResetTwoFactor(ctx, c.email); err != nil {
+	if err := a.Service.ResetTwoFactor(ctx, c.email); err != nil {
 		return operatorError(err)
 	}
 	fmt.Fprintf(stdout, "two-factor authentication is off for %s; the reset is in the audit log\n", c.email)
@@ -99,22 +100,22 @@ func keysRotate(ctx context.Context, c *config, log *slog.Logger, stdout io.Writ
 		return err
 	}
 	defer a.Close()
-	id, err := a.keys.Rotate(rand.Reader)
+	id, err := a.Keys.Rotate(rand.Reader)
 	if err != nil {
 		return fmt.Errorf("adding a key: %w", err)
 	}
 	if c.secretKey != "" {
-		n, err := a.svc.SeedsUnderOlderKeys(ctx)
+		n, err := a.Service.SeedsUnderOlderKeys(ctx)
 		if err != nil {
 			return fmt.Errorf("counting seeds: %w", err)
 		}
 		fmt.Fprintf(stdout, "new key %s made. KEYWARD_SECRET_KEY is set, so nothing was stored and no seed was re-encrypted: %d seeds are still sealed under older keys.\n", id, n)
 		fmt.Fprintln(stdout, "1. give every node this value of KEYWARD_SECRET_KEY (every old key and the new one, the new one last) and restart them one by one:")
-		fmt.Fprintln(stdout, a.keys.Format())
+		fmt.Fprintln(stdout, a.Keys.Format())
 		fmt.Fprintln(stdout, "2. then, with the new value, run: keyward keys reencrypt")
 		return nil
 	}
-	r, err := a.svc.RotateKeys(ctx)
+	r, err := a.Service.RotateKeys(ctx)
 	if err != nil {
 		return reencryptError(fmt.Sprintf("new key %s is current, but re-encrypting seeds under it failed", id), c, r, err)
 	}
@@ -129,7 +130,7 @@ func keysReencrypt(ctx context.Context, c *config, log *slog.Logger, stdout io.W
 		return err
 	}
 	defer a.Close()
-	r, err := a.svc.RotateKeys(ctx)
+	r, err := a.Service.RotateKeys(ctx)
 	if err != nil {
 		return reencryptError("re-encrypting seeds failed", c, r, err)
 	}
@@ -179,7 +180,7 @@ func auditVerify(ctx context.Context, c *config, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	defer a.Close()
-	reports, err := a.svc.VerifyAudit(ctx)
+	reports, err := a.Service.VerifyAudit(ctx)
 	if err != nil {
 		return err
 	}
@@ -230,18 +231,24 @@ func auditList(ctx context.Context, c *config, log *slog.Logger, stdout io.Write
 	case c.email == "system":
 		chain = audit.SystemChain
 	case c.email != "":
-		acct, err := a.store.AccountByEmail(ctx, c.email)
+		acct, err := a.Store.AccountByEmail(ctx, c.email)
 		if keyward.IsCode(err, keyward.CodeNotFound) {
 			// No account: its failed sign-ins are in the system log, under
 			// a keyed digest of the email.
-			return a.svc.UnknownEmailEvents(ctx, c.email, q, print)
+			return a.Service.UnknownEmailEvents(ctx, c.email, q, print)
 		}
 		if err != nil {
 			return operatorError(err)
 		}
 		chain = acct.ID
 	}
-	return a.svc.OperatorEvents(ctx, chain, q, print)
+	return a.Service.OperatorEvents(ctx, chain, q, print)
+}
+
+// migrator is what `keyward migrate` needs of a store.
+type migrator interface {
+	MigrationStatus(ctx context.Context) ([]keyward.Migration, error)
+	Migrate(ctx context.Context) error
 }
 
 func migrate(ctx context.Context, c *config, sub string, stdout io.Writer) error {
@@ -250,7 +257,7 @@ func migrate(ctx context.Context, c *config, sub string, stdout io.Writer) error
 	switch {
 	case sub == "up":
 		var store keyward.Store
-		if store, err = openStore(ctx, c); err != nil { // Open applies what is pending
+		if store, err = server.OpenStore(ctx, server.Config{DataDir: c.dataDir, DatabaseURL: c.databaseURL}); err != nil { // applies what is pending
 			return err
 		}
 		defer store.Close()

@@ -19,7 +19,7 @@ import (
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/postgres"
-	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/server"
 )
 
 // copyInstallation is `keyward copy --from <data dir> --to <postgres URL>`:
@@ -118,15 +118,15 @@ func copyInstallation(ctx context.Context, c *config, log *slog.Logger, stdout i
 // (SQLite). A source folder must hold a database already.
 func openCopyEnd(ctx context.Context, spec string, target bool) (keyward.Store, string, error) {
 	if isDatabaseURL(spec) {
-		var (
-			s   *postgres.Store
-			err error
-		)
 		if target {
-			s, err = postgres.Open(ctx, spec) // creates the schema of an empty database
-		} else {
-			s, err = postgres.Connect(ctx, spec)
+			// Creates the schema of an empty database.
+			s, err := server.OpenStore(ctx, server.Config{DatabaseURL: spec})
+			if err != nil {
+				return nil, "", err
+			}
+			return s, describeURL(spec), nil
 		}
+		s, err := postgres.Connect(ctx, spec) // reads as it is: no migration
 		if err != nil {
 			return nil, "", err
 		}
@@ -137,11 +137,8 @@ func openCopyEnd(ctx context.Context, spec string, target bool) (keyward.Store, 
 		if !target || !errors.Is(err, fs.ErrNotExist) {
 			return nil, "", fmt.Errorf("no keyward database in %s: %w", spec, err)
 		}
-		if err := os.MkdirAll(spec, 0o700); err != nil {
-			return nil, "", err
-		}
 	}
-	s, err := sqlite.Open(ctx, file)
+	s, err := server.OpenStore(ctx, server.Config{DataDir: spec})
 	if err != nil {
 		return nil, "", err
 	}

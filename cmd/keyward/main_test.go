@@ -305,16 +305,16 @@ func enable2FA(t *testing.T, dir, email string) string {
 	ctx := context.Background()
 	a := wireTest(t, dir)
 	defer a.Close()
-	res, err := a.svc.SignIn(ctx, email, testPassword, keyward.Client{IP: "192.0.2.1"})
+	res, err := a.Service.SignIn(ctx, email, testPassword, keyward.Client{IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	setup, err := a.svc.BeginTOTPSetup(ctx, res.Session, "", keyward.Client{IP: "192.0.2.1"})
+	setup, err := a.Service.BeginTOTPSetup(ctx, res.Session, "", keyward.Client{IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	code, _ := totp.Code(setup.Secret, time.Now())
-	if _, err := a.svc.EnableTOTP(ctx, res.Session, code, keyward.Client{IP: "192.0.2.1"}); err != nil {
+	if _, err := a.Service.EnableTOTP(ctx, res.Session, code, keyward.Client{IP: "192.0.2.1"}); err != nil {
 		t.Fatal(err)
 	}
 	return setup.Secret
@@ -779,16 +779,16 @@ func signIns(t *testing.T, dir string, extra []string, email string, n int) []ke
 	a := wireTest(t, dir, extra...)
 	defer a.Close()
 	for range n {
-		if _, err := a.svc.SignIn(ctx, email, testPassword, keyward.Client{IP: "192.0.2.1"}); err != nil {
+		if _, err := a.Service.SignIn(ctx, email, testPassword, keyward.Client{IP: "192.0.2.1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	acct, err := a.store.AccountByEmail(ctx, email)
+	acct, err := a.Store.AccountByEmail(ctx, email)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var evs []keyward.Event
-	if err := a.store.EachChainEvent(ctx, acct.ID, func(e *keyward.Event) error {
+	if err := a.Store.EachChainEvent(ctx, acct.ID, func(e *keyward.Event) error {
 		evs = append(evs, *e)
 		return nil
 	}); err != nil {
@@ -806,7 +806,7 @@ func TestAuditListFindsUnknownEmails(t *testing.T) {
 	ctx := context.Background()
 	a := wireTest(t, dir)
 	for _, email := range []string{"ghost@example.com", "other@example.com", "ghost@example.com"} {
-		if _, err := a.svc.SignIn(ctx, email, "wrong password", keyward.Client{IP: "192.0.2.1"}); !keyward.IsCode(err, keyward.CodeInvalidCredentials) {
+		if _, err := a.Service.SignIn(ctx, email, "wrong password", keyward.Client{IP: "192.0.2.1"}); !keyward.IsCode(err, keyward.CodeInvalidCredentials) {
 			t.Fatalf("SignIn(%q) = %v, want invalid_credentials", email, err)
 		}
 	}

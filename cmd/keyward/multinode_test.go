@@ -122,7 +122,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	)
 	func() {
 		a := testApp(t, dir, "", "")
-		svc := a.svc
+		svc := a.Service
 		for _, email := range []string{"ada@example.com", "bob@example.com", "carol@example.com", "dan@example.com"} {
 			if _, err := svc.SignUp(ctx, email, testPassword, client); err != nil {
 				t.Fatalf("sign-up %s: %v", email, err)
@@ -175,11 +175,11 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		carolSecret, carolToken = cs.Secret, carol.Token
 
 		// dan's chain: prune what is there, then go on past the checkpoint.
-		dan, err := a.store.AccountByEmail(ctx, "dan@example.com")
+		dan, err := a.Store.AccountByEmail(ctx, "dan@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n, err := a.store.PruneEvents(ctx, dan.ID, time.Now().Add(time.Second)); err != nil || n == 0 {
+		if n, err := a.Store.PruneEvents(ctx, dan.ID, time.Now().Add(time.Second)); err != nil || n == 0 {
 			t.Fatalf("prune dan's chain: %d, %v", n, err)
 		}
 		if _, err := svc.SignIn(ctx, "dan@example.com", testPassword, client); err != nil {
@@ -215,7 +215,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	{
 		src := testApp(t, dir, "", "")
 		dst := testApp(t, t.TempDir(), dbURL, string(keyText))
-		sameSnapshots(t, "PostgreSQL after copy", snapshot(t, src.store), snapshot(t, dst.store))
+		sameSnapshots(t, "PostgreSQL after copy", snapshot(t, src.Store), snapshot(t, dst.Store))
 	}
 
 	// The operator's check on the new database. dan's chain was pruned as
@@ -227,9 +227,9 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 
 	// The new nodes: same key, PostgreSQL.
 	pg := testApp(t, t.TempDir(), dbURL, string(keyText))
-	svc := pg.svc
-	if _, ok := pg.store.(*postgres.Store); !ok {
-		t.Fatalf("store is %T", pg.store)
+	svc := pg.Service
+	if _, ok := pg.Store.(*postgres.Store); !ok {
+		t.Fatalf("store is %T", pg.Store)
 	}
 	signInMFA := func(code string) (*keyward.SignInResult, error) {
 		t.Helper()
@@ -306,7 +306,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 			t.Fatalf("copy with the wrong key = %d %q", code, out)
 		}
 		s := testApp(t, t.TempDir(), other, wrong)
-		if accts, err := s.store.ListAccounts(ctx); err != nil || len(accts) != 0 {
+		if accts, err := s.Store.ListAccounts(ctx); err != nil || len(accts) != 0 {
 			t.Fatalf("after a refused copy the target holds %d accounts (%v)", len(accts), err)
 		}
 	})
@@ -328,7 +328,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		}
 		src := testApp(t, t.TempDir(), dbURL, string(keyText))
 		dst := testApp(t, back, "", string(keyText))
-		sameSnapshots(t, "SQLite after copy back", snapshot(t, src.store), snapshot(t, dst.store))
+		sameSnapshots(t, "SQLite after copy back", snapshot(t, src.Store), snapshot(t, dst.Store))
 	})
 }
 

@@ -10,24 +10,20 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keyward/keyward/web"
+	"github.com/keyward/keyward/server"
 )
 
 func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
-	a, err := wire(ctx, c, log)
+	cfg, policyFile, err := serverConfig(c, log)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	// Before any request can append to a chain: see SealAudit.
-	if _, err := a.svc.SealAudit(ctx); err != nil {
-		return fmt.Errorf("sealing the audit log: %w", err)
-	}
-	srv, err := web.New(a.svc, web.Config{CORSOrigins: c.parsedCORS, PublicURL: c.parsedPublicURL, TrustedProxies: c.parsedProxies, AllowedReturnOrigins: c.parsedOrigins, CookieDomain: c.parsedDomain,
-		BasePath: c.parsedBasePath, CookiePath: c.parsedCookiePath, ProductName: c.productName, AppURL: c.parsedAppURL, AccentColor: c.accentColor}, log)
+	defer closeIfAny(policyFile)
+	srv, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
@@ -42,10 +38,12 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	}
 
 	bg, stopBackground := context.WithCancel(context.Background())
-	defer stopBackground()
-	go a.svc.RunCacheWatcher(bg)
-	go housekeeping(bg, a, log)
-	go srv.LogSessionChecks(bg, time.Minute)
+	background := make(chan error, 1)
+	go func() { background <- srv.Run(bg) }()
+	defer func() {
+		stopBackground()
+		<-background // before the store closes
+	}()
 
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
@@ -83,36 +81,6 @@ func openURL(c *config, addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + c.parsedBasePath + "/"
-}
-
-// housekeeping deletes what has expired and prunes the audit log past its
-// retention, now and then. Each node does it; the work is idempotent.
-func housekeeping(ctx context.Context, a *app, log *slog.Logger) {
-	tick := time.NewTicker(5 * time.Minute)
-	defer tick.Stop()
-	lastPrune := time.Time{}
-	for {
-		// Bulk deletes may take longer than a request's statement bound.
-		work, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		if err := a.svc.CleanUp(work); err != nil && ctx.Err() == nil {
-			log.Warn("cleaning up expired sessions", "err", err)
-		}
-		if time.Since(lastPrune) > time.Hour {
-			n, err := a.svc.PruneAudit(work)
-			if err != nil && ctx.Err() == nil {
-				log.Warn("pruning the audit log", "err", err)
-			} else if n > 0 {
-				log.Info("pruned audit events past retention", "events", n)
-			}
-			lastPrune = time.Now()
-		}
-		cancel()
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 // healthcheck asks the keyward listening on c.addr whether it is ready.

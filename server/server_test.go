@@ -1,0 +1,130 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/password"
+	"github.com/keyward/keyward/postgres/pgtest"
+	"github.com/keyward/keyward/server"
+	"github.com/keyward/keyward/web"
+)
+
+// cheap keeps password hashing fast in tests.
+var cheap = password.Params{Memory: 64, Time: 1, Threads: 1}
+
+func TestOpenRefusesBadConfig(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	tests := []struct {
+		name string
+		cfg  server.Config
+		want string
+	}{
+		{"no place for the data", server.Config{}, "DataDir"},
+		{"argon2 out of range", server.Config{DataDir: dir, PasswordHashing: password.Params{Memory: 1, Time: 1, Threads: 4}}, "argon2"},
+		{"a bad secret key", server.Config{DataDir: dir, SecretKey: "not a key"}, "secret keys"},
+		{"a bad base path", server.Config{DataDir: t.TempDir(), PasswordHashing: cheap, Config: web.Config{BasePath: "auth/"}}, "base path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kw, err := server.Open(t.Context(), tt.cfg)
+			if err == nil {
+				kw.Close()
+				t.Fatalf("Open succeeded, want an error about %s", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q, want one about %s", err, tt.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "secret.keys")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an Open refused for its settings left a key file behind: %v", err)
+	}
+}
+
+// TestOpenNamesTheProduct: a ProductName given to the web part names the
+// product for the service too (the authenticator apps' issuer) when the
+// service's rules are the defaults.
+func TestOpenNamesTheProduct(t *testing.T) {
+	kw, err := server.Open(t.Context(), server.Config{DataDir: t.TempDir(), PasswordHashing: cheap, Config: web.Config{ProductName: "Acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kw.Close()
+	ctx, client := t.Context(), keyward.Client{IP: "192.0.2.1"}
+	res, err := kw.Service().SignUpAndSignIn(ctx, "ada@example.com", "correct horse battery staple", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := kw.Service().BeginTOTPSetup(ctx, res.Session, "", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup.Issuer != "Acme" {
+		t.Errorf("issuer = %q, want Acme", setup.Issuer)
+	}
+}
+
+// TestOpenPostgres opens on PostgreSQL, twice as two nodes would, and a
+// session opened on one node works behind the other's RequireSession.
+func TestOpenPostgres(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	keys := t.TempDir() // both nodes read one key file, as KEYWARD_SECRET_KEY would share one key
+	open := func() *server.Server {
+		kw, err := server.Open(t.Context(), server.Config{DatabaseURL: dbURL, DataDir: keys, PasswordHashing: cheap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { kw.Close() })
+		return kw
+	}
+	a, b := open(), open()
+	if _, err := os.Stat(filepath.Join(keys, "keyward.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("with a database URL, a SQLite file was made too: %v", err)
+	}
+	res, err := a.Service().SignUpAndSignIn(t.Context(), "ada@example.com", "correct horse battery staple", keyward.Client{IP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- b.Run(ctx) }()
+	h := b.RequireSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := keyward.FromContext(r.Context())
+		w.Write([]byte(id.Account.Email))
+	}))
+	ask := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/dashboard", nil)
+		r.Header.Set("Authorization", "Bearer "+res.Token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	if w := ask(); w.Code != 200 || w.Body.String() != "ada@example.com" {
+		t.Fatalf("node b: %d %q, want 200 ada@example.com", w.Code, w.Body)
+	}
+	// Ended on node a: node b, whose cache the watcher keeps, refuses it.
+	if err := a.Service().SignOut(t.Context(), res.Session, keyward.Client{IP: "192.0.2.1"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ask().Code != 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("node b still lets the session through 5s after node a ended it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
