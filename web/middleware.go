@@ -229,25 +229,32 @@ var (
 
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if isAPI(r) {
-			for _, kv := range apiHeaders {
-				h[kv.key] = kv.value[:1:1]
-			}
-		} else {
-			for _, kv := range pageHeaders {
-				h[kv.key] = kv.value[:1:1]
-			}
-			h["Content-Security-Policy"] = s.pagePolicy[:1:1]
-			if !strings.HasPrefix(r.URL.Path, "/static/") {
-				h["Cache-Control"] = noStore[:1:1]
-			}
-		}
-		if s.secure {
-			h["Strict-Transport-Security"] = strictTransport[:1:1]
+		page := !isAPI(r)
+		s.setSecurityHeaders(w.Header(), page)
+		if page && strings.HasPrefix(r.URL.Path, "/static/") {
+			delete(w.Header(), "Cache-Control") // static files are cached
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// setSecurityHeaders sets keyward's security headers on an answer of its
+// own: the API set on JSON, the page set (never stored) on HTML.
+func (s *Server) setSecurityHeaders(h http.Header, page bool) {
+	if page {
+		for _, kv := range pageHeaders {
+			h[kv.key] = kv.value[:1:1]
+		}
+		h["Content-Security-Policy"] = s.pagePolicy[:1:1]
+		h["Cache-Control"] = noStore[:1:1]
+	} else {
+		for _, kv := range apiHeaders {
+			h[kv.key] = kv.value[:1:1]
+		}
+	}
+	if s.secure {
+		h["Strict-Transport-Security"] = strictTransport[:1:1]
+	}
 }
 
 func (s *Server) recoverPanics(next http.Handler) http.Handler {

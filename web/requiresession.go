@@ -73,7 +73,7 @@ func (s *Server) sendToSignIn(w http.ResponseWriter, r *http.Request) {
 	if back := requestedPath(r); back != "" {
 		target += "?next=" + url.QueryEscape(back)
 	}
-	s.setHeaders(w, pageHeaders)
+	s.setSecurityHeaders(w.Header(), true)
 	w.Header().Set("Location", target)
 	w.WriteHeader(http.StatusSeeOther)
 }
@@ -104,8 +104,7 @@ func (s *Server) refuseOneFactor(w http.ResponseWriter, r *http.Request, p *prin
 		Enabled:     p.account.TwoFactorEnabled(),
 		SettingsURL: s.path("/settings/security/two-factor"),
 	}
-	s.setHeaders(w, pageHeaders)
-	w.Header()["Cache-Control"] = noStore[:1:1]
+	s.setSecurityHeaders(w.Header(), true)
 	s.render(w, r, http.StatusForbidden, "two_factor_required.html", v)
 }
 
@@ -115,21 +114,7 @@ func (s *Server) refuseOneFactor(w http.ResponseWriter, r *http.Request, p *prin
 // application's.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	page := acceptsHTML(r) && r.Header.Get("Authorization") == ""
-	if page {
-		s.setHeaders(w, pageHeaders)
-		w.Header()["Cache-Control"] = noStore[:1:1]
-	} else {
-		s.setHeaders(w, apiHeaders)
-	}
+	s.setSecurityHeaders(w.Header(), page)
 	s.writeErrorAs(w, r, err, page)
 }
 
-func (s *Server) setHeaders(w http.ResponseWriter, values []headerValue) {
-	h := w.Header()
-	for _, kv := range values {
-		h[kv.key] = kv.value[:1:1]
-	}
-	if s.secure {
-		h["Strict-Transport-Security"] = strictTransport[:1:1]
-	}
-}
