@@ -23,12 +23,13 @@ const (
 )
 
 // sessionRound is one side-by-side round: the baseline, keyward with a
-// valid token, keyward with an unknown one, each for the same duration.
+// valid token, keyward with an unknown one, and the proxies' auth check
+// (GET /api/v1/auth/check, the same token), each for the same duration.
 type sessionRound struct {
-	baseline, valid, invalid wrkResult
+	baseline, valid, invalid, authCheck wrkResult
 	// CPU time the server used per request during each run: less
 	// sensitive than requests/s to other load on a shared machine.
-	baselineCPU, validCPU, invalidCPU time.Duration
+	baselineCPU, validCPU, invalidCPU, authCheckCPU time.Duration
 }
 
 // measured runs wrk and reports the CPU time p used per request meanwhile.
@@ -95,6 +96,12 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 	defer probe.close()
 
 	kwURL := t.base + "/api/v1/sessions/current"
+	checkURL := t.base + "/api/v1/auth/check"
+	if r, err := c.do(ctx, http.MethodGet, "/api/v1/auth/check", nil, "Authorization", "Bearer "+t.token); err != nil {
+		return nil, err
+	} else if r.Status != http.StatusOK {
+		return nil, fmt.Errorf("GET /api/v1/auth/check with a valid token: %d %s", r.Status, r.Body)
+	}
 	spec := func(url, token string, d time.Duration) wrkSpec {
 		s := wrkSpec{URL: url, Threads: wrkThreads, Connections: wrkConnections, Duration: d, CPUs: b.cpus.load}
 		if token != "" {
@@ -107,8 +114,8 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 	if !b.opts.quick {
 		warm = 2 * time.Second
 	}
-	b.logf("%s: warming up (baseline, valid token, unknown token: %v each)", t.engine, warm)
-	for _, s := range []wrkSpec{spec(baseURL, t.token, warm), spec(kwURL, t.token, warm), spec(kwURL, bad, warm)} {
+	b.logf("%s: warming up (baseline, valid token, unknown token, auth check: %v each)", t.engine, warm)
+	for _, s := range []wrkSpec{spec(baseURL, t.token, warm), spec(kwURL, t.token, warm), spec(kwURL, bad, warm), spec(checkURL, t.token, warm)} {
 		if _, err := runWrk(ctx, s); err != nil {
 			return nil, err
 		}
@@ -118,7 +125,7 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 	var writes []string
 	d := b.opts.duration
 	for i := range b.opts.rounds {
-		b.logf("%s: session check round %d/%d: wrk -t%d -c%d -d%v, baseline then valid token then unknown token",
+		b.logf("%s: session check round %d/%d: wrk -t%d -c%d -d%v, baseline then valid token then unknown token then auth check",
 			t.engine, i+1, b.opts.rounds, wrkThreads, wrkConnections, d)
 		var rd sessionRound
 		if rd.baseline, rd.baselineCPU, err = measured(ctx, bl, spec(baseURL, t.token, d)); err != nil {
@@ -141,13 +148,16 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 		if diff := probeDiff(before, after); diff != "" {
 			writes = append(writes, diff)
 		}
+		if rd.authCheck, rd.authCheckCPU, err = measured(ctx, t.kw, spec(checkURL, t.token, d)); err != nil {
+			return nil, err
+		}
 		rounds = append(rounds, rd)
 	}
-	rows := sessionRows(scen, "unknown token ("+t.engine+")", rounds, writes)
+	rows := sessionRows(scen, "unknown token ("+t.engine+")", "auth check ("+t.engine+")", rounds, writes)
 	for i, rd := range rounds {
-		b.note("%s round %d: baseline %s p99 %s (%s CPU/request); valid %s p99 %s (%s); unknown token %s p99 %s (%s)", scen, i+1,
+		b.note("%s round %d: baseline %s p99 %s (%s CPU/request); valid %s p99 %s (%s); unknown token %s p99 %s (%s); auth check %s p99 %s (%s)", scen, i+1,
 			fmtRate(rd.baseline.RPS), fmtDur(rd.baseline.P(99)), fmtDur(rd.baselineCPU), fmtRate(rd.valid.RPS), fmtDur(rd.valid.P(99)), fmtDur(rd.validCPU),
-			fmtRate(rd.invalid.RPS), fmtDur(rd.invalid.P(99)), fmtDur(rd.invalidCPU))
+			fmtRate(rd.invalid.RPS), fmtDur(rd.invalid.P(99)), fmtDur(rd.invalidCPU), fmtRate(rd.authCheck.RPS), fmtDur(rd.authCheck.P(99)), fmtDur(rd.authCheckCPU))
 	}
 	return rows, nil
 }
@@ -155,7 +165,7 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 // sessionRows turns the rounds into the table's rows. Ratios are taken per
 // round (each round's runs are side by side) and their median reported,
 // with the medians of the figures.
-func sessionRows(scen, invScen string, rounds []sessionRound, writes []string) []row {
+func sessionRows(scen, invScen, checkScen string, rounds []sessionRound, writes []string) []row {
 	pick := func(f func(sessionRound) float64) float64 {
 		v := make([]float64, len(rounds))
 		for i, r := range rounds {
@@ -179,6 +189,11 @@ func sessionRows(scen, invScen string, rounds []sessionRound, writes []string) [
 	validCPU := dur(func(r sessionRound) time.Duration { return r.validCPU })
 	invCPU := dur(func(r sessionRound) time.Duration { return r.invalidCPU })
 	validP50 := dur(func(r sessionRound) time.Duration { return r.valid.P(50) })
+	checkRPS := pick(func(r sessionRound) float64 { return r.authCheck.RPS })
+	checkRatio := pick(func(r sessionRound) float64 { return r.authCheck.RPS / r.baseline.RPS })
+	checkVsSession := pick(func(r sessionRound) float64 { return r.authCheck.RPS / r.valid.RPS })
+	checkP99 := dur(func(r sessionRound) time.Duration { return r.authCheck.P(99) })
+	checkCPU := dur(func(r sessionRound) time.Duration { return r.authCheckCPU })
 
 	rows := []row{
 		{scen, "requests/s (valid token)", fmtRate(validRPS), fmtRate(baseRPS), fmtRatio(ratio),
@@ -192,6 +207,12 @@ func sessionRows(scen, invScen string, rounds []sessionRound, writes []string) [
 		{invScen, "server CPU per request (vs the valid token)", fmtDur(invCPU), fmtDur(validCPU), fmtRatio(float64(invCPU) / float64(validCPU)),
 			fmt.Sprintf("≤ %.0f %%", invalidTokenCPUCeil*100), check(validCPU > 0 && float64(invCPU) <= invalidTokenCPUCeil*float64(validCPU))},
 		{invScen, "p99 latency", fmtDur(invP99), fmtDur(validP99), fmtTimes(float64(invP99) / float64(validP99)), "", info},
+		{checkScen, "requests/s", fmtRate(checkRPS), fmtRate(baseRPS), fmtRatio(checkRatio),
+			fmt.Sprintf("≥ %.0f %%", sessionRPSTarget*100), check(checkRatio >= sessionRPSTarget)},
+		{checkScen, "requests/s (vs the session check)", fmtRate(checkRPS), fmtRate(validRPS), fmtRatio(checkVsSession), "", info},
+		{checkScen, "p99 latency", fmtDur(checkP99), fmtDur(baseP99), fmtTimes(float64(checkP99) / float64(baseP99)),
+			"< " + fmtDur(sessionP99Target), check(checkP99 < sessionP99Target)},
+		{checkScen, "server CPU per request (vs the session check)", fmtDur(checkCPU), fmtDur(validCPU), fmtRatio(float64(checkCPU) / float64(validCPU)), "", info},
 	}
 	if len(writes) == 0 {
 		rows = append(rows, row{invScen, "store writes during its runs", "none", "", "", "none", pass})
@@ -202,13 +223,13 @@ func sessionRows(scen, invScen string, rounds []sessionRound, writes []string) [
 	// unknown token a 401 (wrk counts both as requests).
 	var bad []string
 	for i, r := range rounds {
-		if r.baseline.Non2xx > 0 || r.valid.Non2xx > 0 {
-			bad = append(bad, fmt.Sprintf("round %d: %d non-2xx with a valid token, %d from the baseline", i+1, r.valid.Non2xx, r.baseline.Non2xx))
+		if r.baseline.Non2xx > 0 || r.valid.Non2xx > 0 || r.authCheck.Non2xx > 0 {
+			bad = append(bad, fmt.Sprintf("round %d: %d non-2xx with a valid token, %d from the auth check, %d from the baseline", i+1, r.valid.Non2xx, r.authCheck.Non2xx, r.baseline.Non2xx))
 		}
 		if r.invalid.Non2xx != r.invalid.Requests {
 			bad = append(bad, fmt.Sprintf("round %d: %d of %d unknown-token answers were 2xx", i+1, r.invalid.Requests-r.invalid.Non2xx, r.invalid.Requests))
 		}
-		if n := r.baseline.SocketError + r.valid.SocketError + r.invalid.SocketError; n > 0 {
+		if n := r.baseline.SocketError + r.valid.SocketError + r.invalid.SocketError + r.authCheck.SocketError; n > 0 {
 			bad = append(bad, fmt.Sprintf("round %d: %d socket errors", i+1, n))
 		}
 	}

@@ -128,19 +128,25 @@ func TestSessionRows(t *testing.T) {
 		{baseline: wr(52000, ms/4, ms, 520000, 0), valid: wr(44000, ms/3, 1600*time.Microsecond, 440000, 0), invalid: wr(45000, ms/3, 1500*time.Microsecond, 450000, 450000)},
 	}
 	us := time.Microsecond
+	checks := []wrkResult{wr(41000, ms/3, 1700*time.Microsecond, 410000, 0), wr(36000, ms/3, 1800*time.Microsecond, 360000, 0), wr(43000, ms/3, 1600*time.Microsecond, 430000, 0)}
 	for i := range rounds {
-		rounds[i].baselineCPU, rounds[i].validCPU, rounds[i].invalidCPU = 17*us, 30*us, 29*us
+		rounds[i].baselineCPU, rounds[i].validCPU, rounds[i].invalidCPU, rounds[i].authCheckCPU = 17*us, 30*us, 29*us, 31*us
+		rounds[i].authCheck = checks[i]
 	}
-	rows := sessionRows("s", "inv", rounds, nil)
+	rows := sessionRows("s", "inv", "chk", rounds, nil)
 	want := map[string]verdict{
-		"s/requests/s (valid token)":                      pass, // per-round ratios .90, .75, .846: median .846
-		"s/p99 latency":                                   pass, // median 1.6 ms
-		"s/p50 latency":                                   info,
-		"s/server CPU per request":                        info,
-		"inv/server CPU per request (vs the valid token)": pass,
-		"inv/requests/s (vs the valid token)":             pass,
-		"inv/p99 latency":                                 info,
-		"inv/store writes during its runs":                pass,
+		"s/requests/s (valid token)":                        pass, // per-round ratios .90, .75, .846: median .846
+		"s/p99 latency":                                     pass, // median 1.6 ms
+		"s/p50 latency":                                     info,
+		"s/server CPU per request":                          info,
+		"inv/server CPU per request (vs the valid token)":   pass,
+		"inv/requests/s (vs the valid token)":               pass,
+		"inv/p99 latency":                                   info,
+		"inv/store writes during its runs":                  pass,
+		"chk/requests/s":                                    pass, // per-round .82, .90, .827: median .827
+		"chk/requests/s (vs the session check)":             info,
+		"chk/p99 latency":                                   pass, // median 1.7 ms
+		"chk/server CPU per request (vs the session check)": info,
 	}
 	got := map[string]verdict{}
 	for _, r := range rows {
@@ -157,6 +163,11 @@ func TestSessionRows(t *testing.T) {
 	if rows[0].Ratio != "84.6 %" {
 		t.Errorf("ratio = %q, want the median of the per-round ratios, 84.6 %%", rows[0].Ratio)
 	}
+	for _, r := range rows {
+		if r.Scenario == "chk" && r.Figure == "requests/s" && r.Ratio != "82.7 %" {
+			t.Errorf("auth check ratio = %q, want the median of the per-round ratios, 82.7 %%", r.Ratio)
+		}
+	}
 
 	// A write, a 2xx for an unknown token and an unknown token dearer
 	// than a valid one, fail.
@@ -164,7 +175,7 @@ func TestSessionRows(t *testing.T) {
 	for i := range rounds {
 		rounds[i].invalidCPU = 34 * us
 	}
-	rows = sessionRows("s", "inv", rounds, []string{"throttles 0→1"})
+	rows = sessionRows("s", "inv", "chk", rounds, []string{"throttles 0→1"})
 	var failed []string
 	for _, r := range rows {
 		if r.Verdict == fail {
