@@ -41,9 +41,9 @@ type Config struct {
 	// AllowedReturnOrigins are the origins (scheme://host[:port]) a
 	// post-sign-in next may point at; see ParseReturnOrigins.
 	AllowedReturnOrigins []string
-	// CookieDomain, when set, shares the session, second-step and device
-	// cookies with sibling subdomains (see ParseCookieDomain). Empty keeps
-	// every cookie host-only.
+	// CookieDomain, when set, shares the session cookie with sibling
+	// subdomains (see ParseCookieDomain); keyward's other cookies stay
+	// host-only. Empty keeps every cookie host-only.
 	CookieDomain string
 	// ProductName is shown in page titles and the header ("keyward" when
 	// empty).
@@ -139,12 +139,13 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if ownPath == "" {
 		ownPath = "/"
 	}
-	// The flash message stays host-only: only keyward's pages read it.
+	// Only the session cookie is shared: the others stay host-only, as
+	// only keyward's pages read them.
 	names := cookieNames{
 		session:     cookieName("keyward_session", secure, cookiePath, domain),
-		mfa:         cookieName("keyward_mfa", secure, ownPath, domain),
+		mfa:         cookieName("keyward_mfa", secure, ownPath, ""),
 		flash:       cookieName("keyward_flash", secure, ownPath, ""),
-		device:      cookieName("keyward_device", secure, ownPath, domain),
+		device:      cookieName("keyward_device", secure, ownPath, ""),
 		sessionPath: cookiePath,
 		ownPath:     ownPath,
 	}
