@@ -31,7 +31,8 @@ type Config struct {
 	// CookiePath is the session cookie's Path: "" for BasePath (or / when
 	// there is none), else "/" or a parent of BasePath, so that an
 	// application on the same host, outside the base path, receives the
-	// session cookie too. keyward's other cookies always use BasePath.
+	// session cookie too. keyward's other cookies use BasePath (the flash
+	// message /, to be __Host- under https).
 	CookiePath string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
@@ -85,7 +86,8 @@ type cookieNames struct {
 	flash   string
 	device  string // marks a browser that signed in before; outlives sessions
 	// sessionPath is the session cookie's Path (Config.CookiePath); ownPath
-	// that of the others, which only keyward's pages read (the base path).
+	// that of the mfa and device cookies, which only keyward's pages read
+	// (the base path).
 	sessionPath, ownPath string
 }
 
@@ -140,11 +142,13 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		ownPath = "/"
 	}
 	// Only the session cookie is shared: the others stay host-only, as
-	// only keyward's pages read them.
+	// only keyward's pages read them. The flash is at Path=/ so that it can
+	// be __Host- under https: a sibling subdomain could set a __Secure- one
+	// under the base path, and keyward would show its text as its own.
 	names := cookieNames{
 		session:     cookieName("keyward_session", secure, cookiePath, domain),
 		mfa:         cookieName("keyward_mfa", secure, ownPath, ""),
-		flash:       cookieName("keyward_flash", secure, ownPath, ""),
+		flash:       cookieName("keyward_flash", secure, "/", ""),
 		device:      cookieName("keyward_device", secure, ownPath, ""),
 		sessionPath: cookiePath,
 		ownPath:     ownPath,
