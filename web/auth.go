@@ -54,16 +54,19 @@ func (s *Server) setCookie(w http.ResponseWriter, name, value string, expires ti
 	http.SetCookie(w, c)
 }
 
-// newCookie is a cookie with the attributes every one of keyward's has; the
-// Domain (when --cookie-domain is set) goes on all but the flash message.
-// The session cookie's Path is --cookie-path, the others' the base path.
+// newCookie is a cookie with the attributes every one of keyward's has.
+// Only the session cookie, which the application needs, has the Domain
+// (when --cookie-domain is set) and --cookie-path; the others stay
+// host-only under the base path, where only keyward's pages read them,
+// except the flash, which holds no secret and is at Path=/ to be __Host-.
 func (s *Server) newCookie(name, value string) *http.Cookie {
 	c := &http.Cookie{Name: name, Value: value, Path: s.cookie.ownPath, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
-	if name == s.cookie.session {
+	switch name {
+	case s.cookie.session:
 		c.Path = s.cookie.sessionPath
-	}
-	if name != s.cookie.flash {
 		c.Domain = s.cfg.CookieDomain
+	case s.cookie.flash:
+		c.Path = "/"
 	}
 	return c
 }

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -167,4 +169,45 @@ func TestParseReturnOrigins(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The original URL /forward builds from a trusted proxy's X-Forwarded-*
+// (or the request's own Host) is always an absolute http(s) URL on the host
+// that was believed, with no userinfo and a path of its own: what a header
+// says can never move it to another host.
+func FuzzOriginalRequest(f *testing.F) {
+	for _, s := range [][3]string{{"https", "app.example.com", "/x?y=1"}, {"http", "app.example.com:8443", "//evil.net/"},
+		{"https", "app.example.com@evil.net", "/x"}, {"javascript", "a\\b", "/\\evil.net"}, {"https", "[::1]:80", "/%2F%2Fevil.net"},
+		{"HTTPS", "app.example.com:", "/a#@evil.net"}, {"https", "evil.net#", "/x"}, {"https", "a b", "/\r\nx: y"}} {
+		f.Add(s[0], s[1], s[2], true)
+	}
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, proto, host, uri string, fromProxy bool) {
+		s := &Server{cfg: Config{TrustedProxies: trusted}}
+		r := httptest.NewRequest("GET", "http://keyward.internal/api/v1/auth/forward", nil)
+		if !fromProxy {
+			r.RemoteAddr = "192.0.2.1:1234"
+		} else {
+			r.RemoteAddr = "127.0.0.1:1234"
+		}
+		r.Header.Set("X-Forwarded-Proto", proto)
+		r.Header.Set("X-Forwarded-Host", host)
+		r.Header.Set("X-Forwarded-Uri", uri)
+		_, original := s.originalRequest(r)
+		want := "keyward.internal"
+		if fromProxy && validHost(host) {
+			want = host
+		}
+		if !strings.HasPrefix(original, "http://"+want+"/") && !strings.HasPrefix(original, "https://"+want+"/") {
+			t.Fatalf("original %q (proto %q, host %q, uri %q): not http(s)://%s/…", original, proto, host, uri, want)
+		}
+		// A URI such as "/%" makes a URL Go cannot parse; sign-in then
+		// refuses it as next. One that parses must read as the same host.
+		if u, err := url.Parse(original); err == nil && (u.Host != want || u.User != nil || u.Opaque != "") {
+			t.Fatalf("original %q (host header %q) parses to host %q, userinfo %v", original, host, u.Host, u.User)
+		}
+		if !headerSafe(original) {
+			t.Fatalf("original %q carries a control character", original)
+		}
+	})
 }

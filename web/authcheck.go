@@ -62,7 +62,14 @@ func (s *Server) apiAuthForward(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) checkAuth(r *http.Request) (*principal, error) {
 	want := 1
 	if r.URL.RawQuery != "" {
-		switch v := r.URL.Query().Get("aal"); v {
+		// Strictly: URL.Query drops the parts it cannot parse and Get reads
+		// the first of several, so "aal=1&aal=2" or "aal=2;x" would ask for
+		// less than a proxy's configuration may have meant. Refused instead.
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil || len(q["aal"]) > 1 {
+			return nil, keyward.Errorf(keyward.CodeInvalidRequest, "aal must be given once, as 1 or 2.")
+		}
+		switch v := q.Get("aal"); v {
 		case "", "1":
 		case "2":
 			want = 2

@@ -85,6 +85,17 @@ func TestAPIAuthCheck(t *testing.T) {
 		{"check no session, browser: no redirect", "/api/v1/auth/check", []string{"Accept", html}, 401, "", "", "", "", ""},
 		{"check made-up token", "/api/v1/auth/check", []string{"Authorization", "Bearer kws_nope"}, 401, "", "", "", "", ""},
 		{"check bad aal", "/api/v1/auth/check?aal=3", []string{"Authorization", "Bearer " + one}, 400, "", "", "", "", ""},
+		// A query that says two things, or that Go's parser drops a part
+		// of, must not fall back to aal 1: refused, whichever part comes first.
+		{"check aal given twice, 1 first", "/api/v1/auth/check?aal=1&aal=2", []string{"Authorization", "Bearer " + one}, 400, "", "", "", "", ""},
+		{"check aal given twice, 2 first", "/api/v1/auth/check?aal=2&aal=1", []string{"Authorization", "Bearer " + one}, 400, "", "", "", "", ""},
+		{"check aal given twice, same", "/api/v1/auth/check?aal=2&aal=2", []string{"Authorization", "Bearer " + two}, 400, "", "", "", "", ""},
+		{"check aal after a semicolon", "/api/v1/auth/check?aal=2;aal=1", []string{"Authorization", "Bearer " + one}, 400, "", "", "", "", ""},
+		{"check aal=2 beside a malformed part", "/api/v1/auth/check?x=%zz&aal=2", []string{"Authorization", "Bearer " + one}, 400, "", "", "", "", ""},
+		{"check aal percent-encoded", "/api/v1/auth/check?aal=%32", []string{"Authorization", "Bearer " + one}, 401, "", "", "", "", ""},
+		{"check empty aal", "/api/v1/auth/check?aal=", []string{"Authorization", "Bearer " + one}, 200,
+			idOf(ada, "account"), "ada@example.com", idOf(ada, "session"), "1", "pwd"},
+		{"forward aal given twice, 1 first", "/api/v1/auth/forward?aal=1&aal=2", []string{"Cookie", "keyward_session=" + one, "Accept", html}, 400, "", "", "", "", ""},
 		{"forward bearer", "/api/v1/auth/forward", []string{"Authorization", "Bearer " + two}, 200,
 			idOf(bob, "account"), "bob@example.com", idOf(bob, "session"), "2", "pwd,mfa"},
 		{"forward cookie, browser", "/api/v1/auth/forward", []string{"Cookie", "keyward_session=" + one, "Accept", html}, 200,

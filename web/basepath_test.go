@@ -404,7 +404,8 @@ func TestBasePathWalk(t *testing.T) {
 				"password_confirmation": {testPassword}, "next": {"/auth/settings/security/sessions"}})
 			wantRedirect(t, "sign-up", res, "/auth/settings/security/sessions")
 			wantCookiePath(t, "sign-up", res, "keyward_session", wantSessionPath)
-			wantCookiePath(t, "sign-up", res, "keyward_flash", "/auth")
+			// The flash is at Path=/ to be __Host- under https (see TestCookieAttributes).
+			wantCookiePath(t, "sign-up", res, "keyward_flash", "/")
 			wantCookiePath(t, "sign-up", res, "keyward_device", "/auth")
 			// The application beside keyward gets the cookie only with Path=/.
 			appURL, _ := url.Parse(e.ts.URL + "/dashboard")
@@ -491,6 +492,11 @@ func hasCookie(cs []*http.Cookie, name string) bool {
 // Set-Cookie attributes for every combination of scheme, base path, cookie
 // path and cookie domain, for setting and for clearing (a clear without the
 // same Path and Domain leaves the browser's cookie in place).
+// The flash cookie is always at Path=/ so that under https it is __Host-:
+// a __Secure- one under a base path could be set by any sibling subdomain
+// (Domain=example.com; Path=/auth), and keyward would show that site's text
+// as its own message. It holds no secret, so reaching the application's
+// paths costs nothing.
 func TestCookieAttributes(t *testing.T) {
 	type want struct{ name, path, domain string }
 	tests := []struct {
@@ -501,23 +507,23 @@ func TestCookieAttributes(t *testing.T) {
 		{"http, root", "http", "", "", "",
 			want{"keyward_session", "/", ""}, want{"keyward_mfa", "/", ""}, want{"keyward_flash", "/", ""}, want{"keyward_device", "/", ""}},
 		{"http, base path", "http", "/auth", "", "",
-			want{"keyward_session", "/auth", ""}, want{"keyward_mfa", "/auth", ""}, want{"keyward_flash", "/auth", ""}, want{"keyward_device", "/auth", ""}},
+			want{"keyward_session", "/auth", ""}, want{"keyward_mfa", "/auth", ""}, want{"keyward_flash", "/", ""}, want{"keyward_device", "/auth", ""}},
 		{"http, base path, cookie path /", "http", "/auth", "/", "",
-			want{"keyward_session", "/", ""}, want{"keyward_mfa", "/auth", ""}, want{"keyward_flash", "/auth", ""}, want{"keyward_device", "/auth", ""}},
+			want{"keyward_session", "/", ""}, want{"keyward_mfa", "/auth", ""}, want{"keyward_flash", "/", ""}, want{"keyward_device", "/auth", ""}},
 		{"http, base path, domain", "http", "/auth", "", "example.com",
-			want{"keyward_session", "/auth", "example.com"}, want{"keyward_mfa", "/auth", "example.com"}, want{"keyward_flash", "/auth", ""}, want{"keyward_device", "/auth", "example.com"}},
+			want{"keyward_session", "/auth", "example.com"}, want{"keyward_mfa", "/auth", ""}, want{"keyward_flash", "/", ""}, want{"keyward_device", "/auth", ""}},
 		{"https, root", "https", "", "", "",
 			want{"__Host-keyward_session", "/", ""}, want{"__Host-keyward_mfa", "/", ""}, want{"__Host-keyward_flash", "/", ""}, want{"__Host-keyward_device", "/", ""}},
 		{"https, root, domain", "https", "", "", "example.com",
-			want{"__Secure-keyward_session", "/", "example.com"}, want{"__Secure-keyward_mfa", "/", "example.com"}, want{"__Host-keyward_flash", "/", ""}, want{"__Secure-keyward_device", "/", "example.com"}},
+			want{"__Secure-keyward_session", "/", "example.com"}, want{"__Host-keyward_mfa", "/", ""}, want{"__Host-keyward_flash", "/", ""}, want{"__Host-keyward_device", "/", ""}},
 		{"https, base path", "https", "/auth", "", "",
-			want{"__Secure-keyward_session", "/auth", ""}, want{"__Secure-keyward_mfa", "/auth", ""}, want{"__Secure-keyward_flash", "/auth", ""}, want{"__Secure-keyward_device", "/auth", ""}},
+			want{"__Secure-keyward_session", "/auth", ""}, want{"__Secure-keyward_mfa", "/auth", ""}, want{"__Host-keyward_flash", "/", ""}, want{"__Secure-keyward_device", "/auth", ""}},
 		{"https, base path, cookie path /", "https", "/auth", "/", "",
-			want{"__Host-keyward_session", "/", ""}, want{"__Secure-keyward_mfa", "/auth", ""}, want{"__Secure-keyward_flash", "/auth", ""}, want{"__Secure-keyward_device", "/auth", ""}},
+			want{"__Host-keyward_session", "/", ""}, want{"__Secure-keyward_mfa", "/auth", ""}, want{"__Host-keyward_flash", "/", ""}, want{"__Secure-keyward_device", "/auth", ""}},
 		{"https, base path, cookie path /, domain", "https", "/auth", "/", "example.com",
-			want{"__Secure-keyward_session", "/", "example.com"}, want{"__Secure-keyward_mfa", "/auth", "example.com"}, want{"__Secure-keyward_flash", "/auth", ""}, want{"__Secure-keyward_device", "/auth", "example.com"}},
+			want{"__Secure-keyward_session", "/", "example.com"}, want{"__Secure-keyward_mfa", "/auth", ""}, want{"__Host-keyward_flash", "/", ""}, want{"__Secure-keyward_device", "/auth", ""}},
 		{"https, two-segment base path, parent cookie path", "https", "/id/auth", "/id", "",
-			want{"__Secure-keyward_session", "/id", ""}, want{"__Secure-keyward_mfa", "/id/auth", ""}, want{"__Secure-keyward_flash", "/id/auth", ""}, want{"__Secure-keyward_device", "/id/auth", ""}},
+			want{"__Secure-keyward_session", "/id", ""}, want{"__Secure-keyward_mfa", "/id/auth", ""}, want{"__Host-keyward_flash", "/", ""}, want{"__Secure-keyward_device", "/id/auth", ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,8 +55,12 @@ func TestParseCookieDomain(t *testing.T) {
 	}
 }
 
-// Every cookie but the flash carries the Domain, when set, and so does the
+// Only the session cookie carries the Domain, when set, and so does the
 // Set-Cookie that clears it (a browser keeps a cookie cleared without it).
+// The second-step and device cookies are read by keyward's own pages alone:
+// shared, they would reach the application and every sibling subdomain, the
+// device cookie (a throttle exemption that outlives sessions) even from
+// browsers that are signed out.
 func TestCookieDomainAttributes(t *testing.T) {
 	u, _ := url.Parse("https://id.example.com")
 	s, err := New(nil, Config{PublicURL: u, CookieDomain: "example.com"}, nil)
@@ -65,8 +69,8 @@ func TestCookieDomainAttributes(t *testing.T) {
 	}
 	tests := []struct{ name, cookie, domain string }{
 		{"session", s.cookie.session, "example.com"},
-		{"mfa step", s.cookie.mfa, "example.com"},
-		{"device", s.cookie.device, "example.com"},
+		{"mfa step", s.cookie.mfa, ""},
+		{"device", s.cookie.device, ""},
 		{"flash", s.cookie.flash, ""},
 	}
 	for _, tt := range tests {

@@ -134,9 +134,9 @@ func TestDeviceCookieNames(t *testing.T) {
 		{"http", web.Config{}, want{"keyward_session", ""}, want{"keyward_device", ""}, want{"keyward_flash", ""}, false},
 		{"https", web.Config{PublicURL: u}, want{"__Host-keyward_session", ""}, want{"__Host-keyward_device", ""}, want{"__Host-keyward_flash", ""}, true},
 		{"http with a cookie domain", web.Config{PublicURL: plain, CookieDomain: "example.test"},
-			want{"keyward_session", "example.test"}, want{"keyward_device", "example.test"}, want{"keyward_flash", ""}, false},
+			want{"keyward_session", "example.test"}, want{"keyward_device", ""}, want{"keyward_flash", ""}, false},
 		{"https with a cookie domain", web.Config{PublicURL: u, CookieDomain: ".Example.com"},
-			want{"__Secure-keyward_session", "example.com"}, want{"__Secure-keyward_device", "example.com"}, want{"__Host-keyward_flash", ""}, true},
+			want{"__Secure-keyward_session", "example.com"}, want{"__Host-keyward_device", ""}, want{"__Host-keyward_flash", ""}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,7 +31,8 @@ type Config struct {
 	// CookiePath is the session cookie's Path: "" for BasePath (or / when
 	// there is none), else "/" or a parent of BasePath, so that an
 	// application on the same host, outside the base path, receives the
-	// session cookie too. keyward's other cookies always use BasePath.
+	// session cookie too. keyward's other cookies use BasePath (the flash
+	// message /, to be __Host- under https).
 	CookiePath string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
@@ -41,9 +42,9 @@ type Config struct {
 	// AllowedReturnOrigins are the origins (scheme://host[:port]) a
 	// post-sign-in next may point at; see ParseReturnOrigins.
 	AllowedReturnOrigins []string
-	// CookieDomain, when set, shares the session, second-step and device
-	// cookies with sibling subdomains (see ParseCookieDomain). Empty keeps
-	// every cookie host-only.
+	// CookieDomain, when set, shares the session cookie with sibling
+	// subdomains (see ParseCookieDomain); keyward's other cookies stay
+	// host-only. Empty keeps every cookie host-only.
 	CookieDomain string
 	// ProductName is shown in page titles and the header ("keyward" when
 	// empty).
@@ -85,7 +86,8 @@ type cookieNames struct {
 	flash   string
 	device  string // marks a browser that signed in before; outlives sessions
 	// sessionPath is the session cookie's Path (Config.CookiePath); ownPath
-	// that of the others, which only keyward's pages read (the base path).
+	// that of the mfa and device cookies, which only keyward's pages read
+	// (the base path).
 	sessionPath, ownPath string
 }
 
@@ -139,12 +141,15 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if ownPath == "" {
 		ownPath = "/"
 	}
-	// The flash message stays host-only: only keyward's pages read it.
+	// Only the session cookie is shared: the others stay host-only, as
+	// only keyward's pages read them. The flash is at Path=/ so that it can
+	// be __Host- under https: a sibling subdomain could set a __Secure- one
+	// under the base path, and keyward would show its text as its own.
 	names := cookieNames{
 		session:     cookieName("keyward_session", secure, cookiePath, domain),
-		mfa:         cookieName("keyward_mfa", secure, ownPath, domain),
-		flash:       cookieName("keyward_flash", secure, ownPath, ""),
-		device:      cookieName("keyward_device", secure, ownPath, domain),
+		mfa:         cookieName("keyward_mfa", secure, ownPath, ""),
+		flash:       cookieName("keyward_flash", secure, "/", ""),
+		device:      cookieName("keyward_device", secure, ownPath, ""),
 		sessionPath: cookiePath,
 		ownPath:     ownPath,
 	}
