@@ -132,3 +132,10 @@ type MailContent struct {
 	// ExpiresAt is when the link stops working.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
+
+// Notices that are not audit event types: the Event of a MailNotice is an
+// audit event type or one of these.
+const (
+	NoticeNewDevice            = "signin.new_device"
+	NoticeEmailChangeRequested = "email.change_requested"
+)

@@ -120,6 +120,8 @@ type Service struct {
 	checks    *addressGate // password checks in flight per client address
 	advice    *strengthGate
 	ids       idSource
+	// mailWake wakes this node's mail worker when a mail is enqueued.
+	mailWake chan struct{}
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -192,6 +194,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		now:       d.Now,
 		rand:      d.Rand,
 		log:       log,
+		mailWake:  make(chan struct{}, 1),
 	}
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)

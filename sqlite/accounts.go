@@ -15,8 +15,8 @@ const accountCols = `id, email, password_hash, created_us, two_factor_enabled_us
 
 func scanAccount(sc scanner) (*keyward.Account, error) {
 	var (
-		a       keyward.Account
-		created int64
+		a                         keyward.Account
+		created                   int64
 		enabled, verified, locked sql.NullInt64
 	)
 	if err := sc.Scan(&a.ID, &a.Email, &a.PasswordHash, &created, &enabled, &verified, &locked, &a.NewDeviceMailOff); err != nil {

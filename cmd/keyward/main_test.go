@@ -443,14 +443,16 @@ func TestServePrintsWhereToOpenAndStopsOnSIGTERM(t *testing.T) {
 	}
 	bin := buildKeyward(t)
 	addr := freePort(t)
-	cmd := exec.Command(bin, "serve", "--data-dir", t.TempDir(), "--addr", addr)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--addr", addr)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "open http://"+addr+"/") {
+	// Without --smtp-url the start-up lines say where mails go.
+	for !strings.Contains(out.String(), "open http://"+addr+"/") || !strings.Contains(out.String(), "mails are written as .eml files to "+filepath.Join(dir, "outbox")) {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatalf("no start-up line: %q", out.String())

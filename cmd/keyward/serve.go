@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/web"
@@ -47,9 +48,16 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	go housekeeping(bg, a, log)
 	go srv.LogSessionChecks(bg, time.Minute)
 
+	mails, err := startMailWorker(bg, a, c, strings.TrimSuffix(openURL(c, ln.Addr()), "/"))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	fmt.Fprintf(stdout, "keyward is running: open %s in your browser\n", openURL(c, ln.Addr()))
+	fmt.Fprintf(stdout, "%s\n", mails)
 
 	select {
 	case err := <-served:
