@@ -33,9 +33,11 @@ var cacheNeutral = []string{
 	// no state that a cache holds
 	"BeginTOTPSetup", "RegenerateBackupCodes", "RotateKeys", "SealAudit", "PruneAudit",
 	"CleanUp", "RunCacheWatcher",
+	// the outbox: mails, not sessions
+	"RunMailWorker", "SendDueMails", "MailsWaiting",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
-	"DeviceTokenIssuedAt", "FollowInvalidations",
+	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",
 }
 
 // TestEveryServiceMethodIsClassified: a new method that ends sessions or
