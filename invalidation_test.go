@@ -17,7 +17,7 @@ import (
 // case for each.
 var sessionChanges = []string{
 	"SignOut", "RevokeSession", "RevokeOtherSessions", "ChangePassword",
-	"EnableTOTP", "DisableTOTP", "ResetTwoFactor",
+	"EnableTOTP", "DisableTOTP", "ResetTwoFactor", "ResetPassword",
 }
 
 // cacheNeutral are the other methods: none ends a session or changes what
@@ -34,7 +34,7 @@ var cacheNeutral = []string{
 	"BeginTOTPSetup", "RegenerateBackupCodes", "RotateKeys", "SealAudit", "PruneAudit",
 	"CleanUp", "RunCacheWatcher",
 	// the outbox: mails, not sessions
-	"RunMailWorker", "SendDueMails", "MailsWaiting",
+	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
 	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",
@@ -108,6 +108,12 @@ func TestChangesReachEveryNode(t *testing.T) {
 		{method: "DisableTOTP", name: "disable 2FA", twoFactor: true, ended: []string{"other"},
 			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
 				return b.Svc.DisableTOTP(ctx, me, goodPassword, laptop)
+			}},
+		{method: "ResetPassword", name: "reset the password by mail", ended: []string{"me", "other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				token := resetLink(t, b, email)
+				_, err := b.Svc.ResetPassword(ctx, token, "a brand new passphrase here", "", laptop)
+				return err
 			}},
 		{method: "ResetTwoFactor", name: "operator resets 2FA", twoFactor: true, ended: []string{"me", "other"},
 			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {

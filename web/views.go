@@ -104,6 +104,21 @@ type signinView struct {
 	CanSignUp  bool
 }
 
+// forgotPasswordView is /forgot-password.
+type forgotPasswordView struct {
+	layout
+	EmailValue string
+	Sent       bool // the request was taken: "check your mail"
+}
+
+// resetPasswordView is /reset-password.
+type resetPasswordView struct {
+	layout
+	Token     string
+	NeedsCode bool // two-factor authentication is on: ask for a code too
+	Dead      bool // the link does not work: offer a new one
+}
+
 // signinMFAView is /signin/2fa, for an authenticator code or a backup code.
 type signinMFAView struct {
 	layout
@@ -384,6 +399,12 @@ var typeLabels = map[audit.Type]string{
 	audit.TwoFactorDisabled:      "Two-factor turned off",
 	audit.BackupCodesRegenerated: "New backup codes generated",
 	audit.BackupCodeUsed:         "Backup code used",
+	audit.EmailVerified:          "Email confirmed",
+	audit.EmailChangeRequested:   "Email change asked for",
+	audit.EmailChanged:           "Email changed",
+	audit.PasswordResetRequested: "Password reset mailed",
+	audit.PasswordReset:          "Password reset",
+	audit.AccountLockedDown:      "Account locked down",
 }
 
 // typeLabel is a readable name for an event type; a type newer than the

@@ -1,0 +1,48 @@
+package web
+
+import (
+	"net/http"
+)
+
+// The email routes: recovery by mail, verification, email change, lockdown.
+
+func (s *Server) apiForgotPassword(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Email *string `json:"email"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := required(namedField{"email", in.Email}); err != nil {
+		return err
+	}
+	if err := s.svc.ForgotPassword(r.Context(), *in.Email, s.client(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (s *Server) apiResetPassword(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Token       *string `json:"token"`
+		NewPassword *string `json:"new_password"`
+		Code        *string `json:"code"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := required(namedField{"token", in.Token}, namedField{"new_password", in.NewPassword}); err != nil {
+		return err
+	}
+	code := ""
+	if in.Code != nil {
+		code = *in.Code
+	}
+	n, err := s.svc.ResetPassword(r.Context(), *in.Token, *in.NewPassword, code, s.client(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"revoked_sessions": n})
+	return nil
+}

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"net/http"
+
+	keyward "github.com/keyward/keyward"
+)
+
+// The pages of mailed links: forgot password and reset.
+
+func (s *Server) forgotPasswordPage(w http.ResponseWriter, r *http.Request) error {
+	v := forgotPasswordView{layout: layout{Title: "Reset your password"}}
+	return s.renderPage(w, r, http.StatusOK, "forgot_password.html", &v)
+}
+
+func (s *Server) forgotPasswordSubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	email := r.PostForm.Get("email")
+	v := forgotPasswordView{layout: layout{Title: "Reset your password"}, EmailValue: email}
+	const page = "forgot_password.html"
+	if email == "" {
+		return s.rerender(w, r, page, &v, invalid("Enter the email address of your account."), "email")
+	}
+	if err := s.svc.ForgotPassword(r.Context(), email, s.client(r)); err != nil {
+		return s.rerender(w, r, page, &v, err, "email")
+	}
+	// The same page whether or not the email has an account.
+	v.Sent = true
+	return s.renderPage(w, r, http.StatusOK, page, &v)
+}
+
+func (s *Server) newResetView(token string) resetPasswordView {
+	return resetPasswordView{layout: layout{Title: "Choose a new password", Scripts: []string{passwordMeterJS}}, Token: token}
+}
+
+func (s *Server) resetPasswordPage(w http.ResponseWriter, r *http.Request) error {
+	v := s.newResetView(r.URL.Query().Get("token"))
+	needsCode, err := s.svc.ResetNeedsCode(r.Context(), v.Token)
+	if keyward.IsCode(err, keyward.CodeInvalidToken) {
+		v.Dead = true
+		v.Error = keyward.ErrorMessage(err)
+		return s.renderPage(w, r, http.StatusBadRequest, "reset_password.html", &v)
+	}
+	if err != nil {
+		return err
+	}
+	v.NeedsCode = needsCode
+	return s.renderPage(w, r, http.StatusOK, "reset_password.html", &v)
+}
+
+func (s *Server) resetPasswordSubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	f := r.PostForm
+	v := s.newResetView(f.Get("token"))
+	v.NeedsCode = f.Get("needs_code") == "1"
+	const page = "reset_password.html"
+	pw, confirm, code := f.Get("new_password"), f.Get("new_password_confirmation"), f.Get("code")
+	switch {
+	case pw == "":
+		return s.rerender(w, r, page, &v, invalid("Choose a new password."), "new_password")
+	case pw != confirm:
+		return s.rerender(w, r, page, &v, invalid("The passwords do not match. Type the same password twice."), "new_password_confirmation")
+	}
+	_, err := s.svc.ResetPassword(r.Context(), v.Token, pw, code, s.client(r))
+	switch {
+	case keyward.IsCode(err, keyward.CodeInvalidToken):
+		v.Dead = true
+		return s.rerender(w, r, page, &v, err, "")
+	case keyward.IsCode(err, keyward.CodeMFARequired):
+		v.NeedsCode = true
+		return s.rerender(w, r, page, &v, err, "code")
+	case keyward.IsCode(err, keyward.CodeInvalidCode), keyward.IsCode(err, keyward.CodeTooManyAttempts):
+		return s.rerender(w, r, page, &v, err, "code")
+	case err != nil:
+		return s.rerender(w, r, page, &v, err, "new_password")
+	}
+	// Every session ended, this browser's too.
+	s.clearCookie(w, s.cookie.session)
+	s.setFlash(w, flashOK, "Your password is reset and every session is signed out. Sign in with your new password.")
+	return seeOther(w, r, "/signin")
+}
