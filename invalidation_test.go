@@ -17,7 +17,7 @@ import (
 // case for each.
 var sessionChanges = []string{
 	"SignOut", "RevokeSession", "RevokeOtherSessions", "ChangePassword",
-	"EnableTOTP", "DisableTOTP", "ResetTwoFactor", "ResetPassword",
+	"EnableTOTP", "DisableTOTP", "ResetTwoFactor", "ResetPassword", "VerifyEmail",
 }
 
 // cacheNeutral are the other methods: none ends a session or changes what
@@ -34,7 +34,8 @@ var cacheNeutral = []string{
 	"BeginTOTPSetup", "RegenerateBackupCodes", "RotateKeys", "SealAudit", "PruneAudit",
 	"CleanUp", "RunCacheWatcher",
 	// the outbox: mails, not sessions
-	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword",
+	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword", "ResetNeedsCode",
+	"ResendVerification", "RequestEmailChange",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
 	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",
@@ -113,6 +114,21 @@ func TestChangesReachEveryNode(t *testing.T) {
 			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
 				token := resetLink(t, b, email)
 				_, err := b.Svc.ResetPassword(ctx, token, "a brand new passphrase here", "", laptop)
+				return err
+			}},
+		{method: "VerifyEmail", name: "confirm the email address",
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				verify := only(deliver(t, b), keyward.MailVerifyEmail, "")
+				_, err := b.Svc.VerifyEmail(ctx, verify[len(verify)-1].Token, laptop)
+				return err
+			}},
+		{method: "VerifyEmail", name: "confirm a new email address",
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				if err := b.Svc.RequestEmailChange(ctx, me, "ada.new@example.com", goodPassword, laptop); err != nil {
+					t.Fatal(err)
+				}
+				change := only(deliver(t, b), keyward.MailConfirmChange, "")
+				_, err := b.Svc.VerifyEmail(ctx, change[0].Token, laptop)
 				return err
 			}},
 		{method: "ResetTwoFactor", name: "operator resets 2FA", twoFactor: true, ended: []string{"me", "other"},
@@ -200,5 +216,5 @@ func answer(e *keywardtest.Env, token string) string {
 	if err != nil {
 		return "error: " + err.Error()
 	}
-	return fmt.Sprintf("session %s aal %d, 2fa %v", s.ID, s.AAL, a.TwoFactorEnabled())
+	return fmt.Sprintf("session %s aal %d, 2fa %v, email %s verified %v", s.ID, s.AAL, a.TwoFactorEnabled(), a.Email, a.EmailVerified())
 }

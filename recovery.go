@@ -116,7 +116,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c Client) er
 // refused code or password leaves the token usable.
 func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code string, c Client) (int, error) {
 	now := s.clock()
-	tok, tried, err := s.emailTokenFor(ctx, token, resetTokenPrefix, PurposeReset, audit.PasswordReset, c)
+	tok, tried, err := s.emailTokenFor(ctx, token, resetTokenPrefix, []TokenPurpose{PurposeReset}, audit.PasswordReset, c)
 	if err != nil {
 		return 0, err
 	}
@@ -210,11 +210,11 @@ func orInvalidToken(err error) error {
 	return invalidToken()
 }
 
-// emailTokenFor finds the live token of purpose behind a link's token.
+// emailTokenFor finds the live token of one of purposes behind a link's token.
 // Guessing is throttled per client address; a token that is not one is
 // recorded (in its account's log when it names one, else in the system
 // log) as a failure of action.
-func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purpose TokenPurpose, action audit.Type, c Client) (*EmailToken, *attempt, error) {
+func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purposes []TokenPurpose, action audit.Type, c Client) (*EmailToken, *attempt, error) {
 	now := s.clock()
 	tried, err := s.reserveAttempt(ctx, now, throttleCheck{tokenThrottleKey(clientAddress(c.IP)), s.cfg.TokenThrottle})
 	if err != nil {
@@ -236,7 +236,7 @@ func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purpo
 		return nil, nil, refuse(audit.SystemChain)
 	case err != nil:
 		return nil, nil, err
-	case tok.Purpose != purpose || !now.Before(tok.ExpiresAt):
+	case !purposeIn(tok.Purpose, purposes) || !now.Before(tok.ExpiresAt):
 		return nil, nil, refuse(tok.AccountID)
 	}
 	return tok, tried, nil
@@ -393,4 +393,8 @@ func (s *Service) ResetNeedsCode(ctx context.Context, token string) (bool, error
 		return false, notFoundAs(err, invalidToken())
 	}
 	return a.TwoFactorEnabled(), nil
+}
+
+func passwordResetRequired() *Error {
+	return Errorf(CodePasswordResetReq, "This account was locked down: its password no longer works. Reset it with \"Forgot password?\" to get back in.")
 }

@@ -102,6 +102,13 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, invalidCredentials()
 	}
 
+	switch {
+	case a.LockedDownAt != nil:
+		return nil, s.refuseUnconfirmed(ctx, at, string(CodePasswordResetReq), passwordResetRequired())
+	case s.cfg.RequireVerifiedEmail && !a.EmailVerified():
+		return nil, s.refuseUnconfirmed(ctx, at, string(CodeEmailNotVerified), emailNotVerified())
+	}
+
 	var newHash string
 	if rehash {
 		// Parameters changed since this hash was made (or it came from
@@ -168,6 +175,10 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, at *signInAtt
 	}
 	if cur.PasswordHash != a.PasswordHash || cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
 		return invalidCredentials()
+	}
+	// A lockdown that committed since the account was read wins.
+	if cur.LockedDownAt != nil {
+		return passwordResetRequired()
 	}
 	if err := at.passed(ctx, q); err != nil {
 		return err

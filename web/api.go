@@ -52,12 +52,13 @@ func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) error {
 type accountJSON struct {
 	ID               string    `json:"id"`
 	Email            string    `json:"email"`
+	EmailVerified    bool      `json:"email_verified"`
 	CreatedAt        time.Time `json:"created_at"`
 	TwoFactorEnabled bool      `json:"two_factor_enabled"`
 }
 
 func accountOf(a *keyward.Account) accountJSON {
-	return accountJSON{ID: a.ID, Email: a.Email, CreatedAt: a.CreatedAt.UTC(), TwoFactorEnabled: a.TwoFactorEnabled()}
+	return accountJSON{ID: a.ID, Email: a.Email, EmailVerified: a.EmailVerified(), CreatedAt: a.CreatedAt.UTC(), TwoFactorEnabled: a.TwoFactorEnabled()}
 }
 
 type sessionJSON struct {

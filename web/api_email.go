@@ -46,3 +46,47 @@ func (s *Server) apiResetPassword(w http.ResponseWriter, r *http.Request) error 
 	writeJSON(w, http.StatusOK, map[string]int{"revoked_sessions": n})
 	return nil
 }
+
+func (s *Server) apiResendVerification(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := s.svc.ResendVerification(r.Context(), p.session, s.client(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (s *Server) apiVerifyEmail(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Token *string `json:"token"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := required(namedField{"token", in.Token}); err != nil {
+		return err
+	}
+	a, err := s.svc.VerifyEmail(r.Context(), *in.Token, s.client(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"account": accountOf(a)})
+	return nil
+}
+
+func (s *Server) apiChangeEmail(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		NewEmail *string `json:"new_email"`
+		Password *string `json:"password"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := required(namedField{"new_email", in.NewEmail}, namedField{"password", in.Password}); err != nil {
+		return err
+	}
+	if err := s.svc.RequestEmailChange(r.Context(), p.session, *in.NewEmail, *in.Password, s.client(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

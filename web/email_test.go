@@ -145,3 +145,68 @@ func TestResetPasswordAPIAsksForTheSecondFactor(t *testing.T) {
 		t.Errorf("sign-in after the reset: %d %s", r.status, r.body)
 	}
 }
+
+func TestVerifyAndChangeEmailAPI(t *testing.T) {
+	cfg := keyward.DefaultConfig()
+	cfg.RequireVerifiedEmail = true
+	e := newMailEnv(t, cfg)
+	r := e.call(t, "POST", "/api/v1/accounts", "", map[string]string{"email": "ada@example.com", "password": apiPassword})
+	wantStatus(t, r, 201, "")
+	if v := r.json(t)["account"].(map[string]any)["email_verified"]; v != false {
+		t.Errorf("email_verified of a new account = %v", v)
+	}
+	wantStatus(t, e.call(t, "POST", "/api/v1/sessions", "", map[string]string{"email": "ada@example.com", "password": "wrong password here"}), 401, "invalid_credentials")
+	wantStatus(t, e.call(t, "POST", "/api/v1/sessions", "", map[string]string{"email": "ada@example.com", "password": apiPassword}), 403, "email_not_verified")
+
+	msg := e.mailTo(t, "ada@example.com", "Confirm your email address")
+	link := msg.Link(t, "/verify-email")
+	// Opening the link confirms nothing by itself (scanners open links).
+	if status, body := get(t, link); status != 200 || !strings.Contains(body, `action="/verify-email"`) {
+		t.Fatalf("verify page: %d\n%s", status, body)
+	}
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/email/verify", "", map[string]string{"token": "kwv_nonsense"}), 400, "invalid_token")
+	// The sign-in above mailed a newer link, which replaced the first.
+	mails := e.smtp.Wait(t, 2, 5*time.Second)
+	newer := mailtest.Parse(t, mails[1].Data)
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/email/verify", "", map[string]string{"token": msg.Token(t, "/verify-email")}), 400, "invalid_token")
+	r = e.call(t, "POST", "/api/v1/account/email/verify", "", map[string]string{"token": newer.Token(t, "/verify-email")})
+	wantStatus(t, r, 200, "")
+	if v := r.json(t)["account"].(map[string]any)["email_verified"]; v != true {
+		t.Errorf("email_verified after verifying = %v", v)
+	}
+	tok := e.signIn(t, "ada@example.com")
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/email/verification", tok, nil), 409, "already_verified")
+
+	e.signUpInVerified(t, "taken@example.com")
+	wantStatus(t, e.call(t, "PUT", "/api/v1/account/email", tok, map[string]string{"new_email": "ada.new@example.com", "password": "wrong"}), 403, "invalid_current_password")
+	wantStatus(t, e.call(t, "PUT", "/api/v1/account/email", tok, map[string]string{"new_email": "taken@example.com", "password": apiPassword}), 409, "email_taken")
+	wantStatus(t, e.call(t, "PUT", "/api/v1/account/email", tok, map[string]string{"new_email": "nope", "password": apiPassword}), 400, "invalid_email")
+	wantStatus(t, e.call(t, "PUT", "/api/v1/account/email", tok, map[string]string{"new_email": "ada.new@example.com", "password": apiPassword}), 202, "")
+	confirm := e.mailTo(t, "ada.new@example.com", "Confirm your new email address")
+	notice := e.smtp.WaitFor(t, "ada@example.com", "A change of your account's email address was asked for", 5*time.Second)
+	notice.Link(t, "/lockdown")
+
+	// Confirmed through the page, as a person's browser posts its form.
+	res, err := http.PostForm(e.srv.URL+"/verify-email", map[string][]string{"token": {confirm.Token(t, "/verify-email")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Request.URL.Path != "/signin" {
+		t.Errorf("after confirming: at %s, want /signin", res.Request.URL.Path)
+	}
+	r = e.call(t, "GET", "/api/v1/sessions/current", tok, nil)
+	wantStatus(t, r, 200, "")
+	if got := r.json(t)["account"].(map[string]any); got["email"] != "ada.new@example.com" || got["email_verified"] != true {
+		t.Errorf("account after the change: %v", got)
+	}
+	e.mailTo(t, "ada@example.com", "Your account's email address was changed")
+}
+
+// signUpInVerified makes an account and confirms its address.
+func (e *mailEnv) signUpInVerified(t *testing.T, email string) {
+	t.Helper()
+	wantStatus(t, e.call(t, "POST", "/api/v1/accounts", "", map[string]string{"email": email, "password": apiPassword}), 201, "")
+	msg := e.mailTo(t, email, "Confirm your email address")
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/email/verify", "", map[string]string{"token": msg.Token(t, "/verify-email")}), 200, "")
+}

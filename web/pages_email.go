@@ -83,3 +83,27 @@ func (s *Server) resetPasswordSubmit(w http.ResponseWriter, r *http.Request) err
 	s.setFlash(w, flashOK, "Your password is reset and every session is signed out. Sign in with your new password.")
 	return seeOther(w, r, "/signin")
 }
+
+// verifyEmailPage asks for one press before the link acts: mail scanners
+// and link previews open links, and must not confirm anything.
+func (s *Server) verifyEmailPage(w http.ResponseWriter, r *http.Request) error {
+	v := linkView{layout: layout{Title: "Confirm your email address"}, Token: r.URL.Query().Get("token")}
+	return s.renderPage(w, r, http.StatusOK, "verify_email.html", &v)
+}
+
+func (s *Server) verifyEmailSubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	v := linkView{layout: layout{Title: "Confirm your email address"}, Token: r.PostForm.Get("token")}
+	a, err := s.svc.VerifyEmail(r.Context(), v.Token, s.client(r))
+	if err != nil {
+		v.Dead = keyward.IsCode(err, keyward.CodeInvalidToken)
+		return s.rerender(w, r, "verify_email.html", &v, err, "")
+	}
+	s.setFlash(w, flashOK, "Your email address "+a.Email+" is confirmed.")
+	if s.signedIn(r) {
+		return seeOther(w, r, "/settings/security")
+	}
+	return seeOther(w, r, "/signin")
+}

@@ -119,6 +119,14 @@ type resetPasswordView struct {
 	Dead      bool // the link does not work: offer a new one
 }
 
+// linkView is a page a mailed link opens (/verify-email, /lockdown): one
+// button that acts on the link's token.
+type linkView struct {
+	layout
+	Token string
+	Dead  bool // the link does not work
+}
+
 // signinMFAView is /signin/2fa, for an authenticator code or a backup code.
 type signinMFAView struct {
 	layout

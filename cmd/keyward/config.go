@@ -50,6 +50,7 @@ type config struct {
 	shutdownGrace     time.Duration
 	smtpURL           string // with its password: never logged
 	mailFrom          string
+	requireVerified   bool
 	email             string // account commands
 	auditType         string // audit list
 	auditSince        string // audit list
@@ -128,6 +129,7 @@ func sessionFlags(fs *flag.FlagSet, c *config) {
 func mailFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.smtpURL, "smtp-url", c.smtpURL, "mail server, smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465 (TLS); empty writes each mail as an .eml file to DATA_DIR/outbox/ (prefer the environment variable: it holds a password)")
 	fs.StringVar(&c.mailFrom, "mail-from", c.mailFrom, "sender of mails, \"Name <address>\" (default: the product name at noreply@ the public URL's host)")
+	fs.Var(boolFlag{&c.requireVerified}, "require-verified-email", "refuse sign-in (after a correct password) until the account's email address is confirmed by mail")
 }
 
 func retentionFlags(fs *flag.FlagSet, c *config) {

@@ -108,6 +108,7 @@ func wire(ctx context.Context, c *config, log *slog.Logger) (*app, error) {
 	cfg.SessionIdleTimeout = c.sessionIdle
 	cfg.SessionLifetime = c.sessionLifetime
 	cfg.AuditRetention = c.auditRetention
+	cfg.RequireVerifiedEmail = c.requireVerified
 	a.svc, err = keyward.New(cfg, keyward.Deps{
 		Store:  store,
 		Hasher: password.NewHasher(params, conc, 2*time.Second),
