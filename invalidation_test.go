@@ -17,7 +17,7 @@ import (
 // case for each.
 var sessionChanges = []string{
 	"SignOut", "RevokeSession", "RevokeOtherSessions", "ChangePassword",
-	"EnableTOTP", "DisableTOTP", "ResetTwoFactor", "ResetPassword", "VerifyEmail",
+	"EnableTOTP", "DisableTOTP", "ResetTwoFactor", "ResetPassword", "VerifyEmail", "Lockdown",
 }
 
 // cacheNeutral are the other methods: none ends a session or changes what
@@ -35,7 +35,9 @@ var cacheNeutral = []string{
 	"CleanUp", "RunCacheWatcher",
 	// the outbox: mails, not sessions
 	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword", "ResetNeedsCode",
-	"ResendVerification", "RequestEmailChange",
+	"ResendVerification", "RequestEmailChange", "Notifications",
+	// a setting a cached account holds, through changeAccount all the same
+	"SetNotifications",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
 	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",
@@ -129,6 +131,12 @@ func TestChangesReachEveryNode(t *testing.T) {
 				}
 				change := only(deliver(t, b), keyward.MailConfirmChange, "")
 				_, err := b.Svc.VerifyEmail(ctx, change[0].Token, laptop)
+				return err
+			}},
+		{method: "Lockdown", name: "this wasn't me", twoFactor: true, ended: []string{"me", "other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				notices := only(deliver(t, b), keyward.MailNotice, "")
+				_, err := b.Svc.Lockdown(ctx, notices[len(notices)-1].LockdownToken, laptop)
 				return err
 			}},
 		{method: "ResetTwoFactor", name: "operator resets 2FA", twoFactor: true, ended: []string{"me", "other"},

@@ -340,7 +340,14 @@ func (s *Service) backupCodeUsed(ctx context.Context, q Queries, accountID, sess
 	used := event(accountID, audit.BackupCodeUsed, c, sessionID)
 	used.Time = now
 	used.Details = map[string]string{audit.DetailRemaining: strconv.Itoa(remaining)}
-	return s.record(ctx, q, used)
+	if err := s.record(ctx, q, used); err != nil {
+		return err
+	}
+	a, err := q.LockAccount(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	return s.notify(ctx, q, a, notice{event: string(audit.BackupCodeUsed), client: c, now: now, remaining: &remaining})
 }
 
 // notice is a security event to mail the account's owner about.

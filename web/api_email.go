@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/http"
+
+	keyward "github.com/keyward/keyward"
 )
 
 // The email routes: recovery by mail, verification, email change, lockdown.
@@ -88,5 +90,53 @@ func (s *Server) apiChangeEmail(w http.ResponseWriter, r *http.Request, p *princ
 		return err
 	}
 	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (s *Server) apiLockdown(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Token *string `json:"token"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := required(namedField{"token", in.Token}); err != nil {
+		return err
+	}
+	n, err := s.svc.Lockdown(r.Context(), *in.Token, s.client(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"revoked_sessions": n})
+	return nil
+}
+
+type notificationsJSON struct {
+	NewDeviceSignIn bool `json:"new_device_signin"`
+}
+
+func (s *Server) apiNotifications(w http.ResponseWriter, r *http.Request, p *principal) error {
+	n, err := s.svc.Notifications(r.Context(), p.session)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, notificationsJSON{NewDeviceSignIn: n.NewDeviceSignIn})
+	return nil
+}
+
+func (s *Server) apiSetNotifications(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		NewDeviceSignIn *bool `json:"new_device_signin"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if in.NewDeviceSignIn == nil {
+		return keyward.Errorf(keyward.CodeInvalidRequest, "The field %q is required.", "new_device_signin")
+	}
+	if err := s.svc.SetNotifications(r.Context(), p.session, keyward.Notifications{NewDeviceSignIn: *in.NewDeviceSignIn}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, notificationsJSON{NewDeviceSignIn: *in.NewDeviceSignIn})
 	return nil
 }

@@ -210,3 +210,49 @@ func (e *mailEnv) signUpInVerified(t *testing.T, email string) {
 	msg := e.mailTo(t, email, "Confirm your email address")
 	wantStatus(t, e.call(t, "POST", "/api/v1/account/email/verify", "", map[string]string{"token": msg.Token(t, "/verify-email")}), 200, "")
 }
+
+func TestNotificationsAndLockdownAPI(t *testing.T) {
+	e := newMailEnv(t, keyward.Config{})
+	tok := e.signUpIn(t, "ada@example.com") // a sign-in from a device never seen
+
+	msg := e.mailTo(t, "ada@example.com", "A new device signed in to your account")
+	for _, s := range []string{"Go-http-client", "127.0.0.1"} {
+		if !strings.Contains(msg.Text, s) {
+			t.Errorf("the notice lacks %q:\n%s", s, msg.Text)
+		}
+	}
+	link := msg.Link(t, "/lockdown")
+	if status, body := get(t, link); status != 200 || !strings.Contains(body, `action="/lockdown"`) {
+		t.Fatalf("lockdown page: %d\n%s", status, body)
+	}
+	// Opening the page changed nothing.
+	wantStatus(t, e.call(t, "GET", "/api/v1/sessions/current", tok, nil), 200, "")
+
+	r := e.call(t, "GET", "/api/v1/account/notifications", tok, nil)
+	if wantStatus(t, r, 200, ""); r.json(t)["new_device_signin"] != true {
+		t.Errorf("notifications: %s", r.body)
+	}
+	wantStatus(t, e.call(t, "PUT", "/api/v1/account/notifications", tok, `{}`), 400, "invalid_request")
+	wantStatus(t, e.call(t, "PUT", "/api/v1/account/notifications", tok, map[string]bool{"new_device_signin": false}), 200, "")
+	if r := e.call(t, "GET", "/api/v1/account/notifications", tok, nil); r.json(t)["new_device_signin"] != false {
+		t.Errorf("notifications after turning off: %s", r.body)
+	}
+
+	token := msg.Token(t, "/lockdown")
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/lockdown", "", map[string]string{"token": "kwl_x"}), 400, "invalid_token")
+	r = e.call(t, "POST", "/api/v1/account/lockdown", "", map[string]string{"token": token})
+	wantStatus(t, r, 200, "")
+	if r.json(t)["revoked_sessions"] != 1.0 {
+		t.Errorf("lockdown: %s", r.body)
+	}
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/lockdown", "", map[string]string{"token": token}), 400, "invalid_token")
+	wantStatus(t, e.call(t, "GET", "/api/v1/sessions/current", tok, nil), 401, "unauthenticated")
+	wantStatus(t, e.call(t, "POST", "/api/v1/sessions", "", map[string]string{"email": "ada@example.com", "password": "not the password"}), 401, "invalid_credentials")
+	wantStatus(t, e.call(t, "POST", "/api/v1/sessions", "", map[string]string{"email": "ada@example.com", "password": apiPassword}), 403, "password_reset_required")
+
+	// Back in by mail.
+	wantStatus(t, e.call(t, "POST", "/api/v1/password/forgot", "", map[string]string{"email": "ada@example.com"}), 202, "")
+	reset := e.mailTo(t, "ada@example.com", "Reset your")
+	wantStatus(t, e.call(t, "POST", "/api/v1/password/reset", "", map[string]string{"token": reset.Token(t, "/reset-password"), "new_password": "a completely new passphrase 42"}), 200, "")
+	wantStatus(t, e.call(t, "POST", "/api/v1/sessions", "", map[string]string{"email": "ada@example.com", "password": "a completely new passphrase 42"}), 201, "")
+}

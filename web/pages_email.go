@@ -107,3 +107,48 @@ func (s *Server) verifyEmailSubmit(w http.ResponseWriter, r *http.Request) error
 	}
 	return seeOther(w, r, "/signin")
 }
+
+// lockdownPage asks for one press before the link acts (see verifyEmailPage).
+func (s *Server) lockdownPage(w http.ResponseWriter, r *http.Request) error {
+	v := linkView{layout: layout{Title: "This wasn't me"}, Token: r.URL.Query().Get("token")}
+	return s.renderPage(w, r, http.StatusOK, "lockdown.html", &v)
+}
+
+func (s *Server) lockdownSubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	v := linkView{layout: layout{Title: "This wasn't me"}, Token: r.PostForm.Get("token")}
+	if _, err := s.svc.Lockdown(r.Context(), v.Token, s.client(r)); err != nil {
+		v.Dead = keyward.IsCode(err, keyward.CodeInvalidToken)
+		return s.rerender(w, r, "lockdown.html", &v, err, "")
+	}
+	s.clearCookie(w, s.cookie.session)
+	v.Done = true
+	return s.renderPage(w, r, http.StatusOK, "lockdown.html", &v)
+}
+
+func (s *Server) resendVerificationSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	err := s.svc.ResendVerification(r.Context(), p.session, s.client(r))
+	switch {
+	case err == nil:
+		s.setFlash(w, flashOK, "A new link is on its way to "+p.account.Email+".")
+	case keyward.IsCode(err, keyward.CodeAlreadyVerified), keyward.IsCode(err, keyward.CodeTooManyAttempts):
+		s.setFlash(w, flashWarning, keyward.ErrorMessage(err))
+	default:
+		return err
+	}
+	return seeOther(w, r, "/settings/security")
+}
+
+func (s *Server) notificationsSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	on := r.PostForm.Get("new_device_signin") == "on"
+	if err := s.svc.SetNotifications(r.Context(), p.session, keyward.Notifications{NewDeviceSignIn: on}); err != nil {
+		return err
+	}
+	s.setFlash(w, flashOK, "Your mail settings are saved.")
+	return seeOther(w, r, "/settings/security")
+}

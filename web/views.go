@@ -125,6 +125,7 @@ type linkView struct {
 	layout
 	Token string
 	Dead  bool // the link does not work
+	Done  bool // the link did its work (lockdown)
 }
 
 // signinMFAView is /signin/2fa, for an authenticator code or a backup code.
@@ -162,7 +163,9 @@ func newSigninMFAView(next string, backup bool) signinMFAView {
 // securityView is /settings/security: the four sections as cards.
 type securityView struct {
 	layout
-	Cards []securityCard
+	Cards         []securityCard
+	EmailVerified bool
+	NewDeviceMail bool // mail a notice when a new device signs in
 }
 
 // securityCard is one section on the overview.
