@@ -397,11 +397,16 @@ func buildKeyward(t *testing.T) string {
 	return bin
 }
 
-func startServe(t *testing.T, bin, dir, addr string) *exec.Cmd {
+func startServe(t *testing.T, bin, dir, addr string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--addr", addr, "--argon2-memory", "64", "--argon2-time", "1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	return startServeOut(t, bin, dir, addr, &bytes.Buffer{}, extra...)
+}
+
+// startServeOut is startServe writing the node's output to out.
+func startServeOut(t *testing.T, bin, dir, addr string, out *bytes.Buffer, extra ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", dir, "--addr", addr, "--argon2-memory", "64", "--argon2-time", "1"}, extra...)...)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
