@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/mail"
@@ -102,4 +104,54 @@ func TestBrowserForgotPasswordJourney(t *testing.T) {
 	d.open(link.RequestURI())
 	d.wantText("used link", "main", "This link is not valid")
 	smtp.WaitFor(t, journeyEmail, "Your password was reset", 10*time.Second)
+}
+
+// TestBrowserVerifyAndLockdownJourney: a person confirms the address from
+// the sign-up mail; later a sign-in from another device is mailed about,
+// and "This wasn't me" in that mail signs every device out and stops the
+// password.
+func TestBrowserVerifyAndLockdownJourney(t *testing.T) {
+	site, smtp := newMailingBrowserSite(t)
+	b := startBrowser(t, site, "lockdown")
+	d := b.device("device 1")
+	d.signUp(journeyEmail, journeyPassword)
+	d.wantText("unconfirmed", "main", "This address is not confirmed yet.")
+	if !d.attrChecked("#new_device_signin") {
+		d.fatalf("the new-device mail is off for a new account")
+	}
+
+	verify := smtp.WaitFor(t, journeyEmail, "Confirm your email address", 10*time.Second)
+	link, _ := url.Parse(verify.Link(t, "/verify-email"))
+	d.open(link.RequestURI())
+	d.wantText("verify page", "main h1", "Confirm your email address")
+	d.press(`form[action="/verify-email"] button[type="submit"]`)
+	d.wantPath("verified", "/settings/security")
+	d.wantText("verified", "p.flash", "is confirmed")
+	d.wantText("verified", "main", journeyEmail+" (confirmed)")
+
+	other := b.newDevice("device 2")
+	other.signIn(journeyEmail, journeyPassword)
+	other.wantPath("device 2 signs in", "/settings/security")
+
+	notice := smtp.WaitFor(t, journeyEmail, "A new device signed in to your account", 10*time.Second)
+	lockdown, _ := url.Parse(notice.Link(t, "/lockdown"))
+	d.open(lockdown.RequestURI())
+	d.wantText("lockdown page", "main", "Lock down my account")
+	d.screenshot("lockdown")
+	d.press(`form[action="/lockdown"] button[type="submit"]`)
+	d.wantText("locked down", "main", "Your account is locked down.", "Reset my password")
+
+	other.open("/settings/security")
+	if !strings.HasPrefix(other.path(), "/signin") {
+		other.fatalf("device 2 is still signed in: at %s", other.path())
+	}
+	d.signIn(journeyEmail, journeyPassword)
+	d.wantText("password stopped", "main", "This account was locked down")
+}
+
+// attrChecked reports whether the checkbox css selects is checked.
+func (d *device) attrChecked(css string) bool {
+	d.t.Helper()
+	d.mustHave(css)
+	return act(d, "read "+css, chromedp.Evaluate[bool](`document.querySelector(`+jsString(css)+`).checked`))
 }
