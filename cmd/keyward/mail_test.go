@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,8 +14,8 @@ import (
 )
 
 // TestMailSurvivesKill9: a sign-up answered 201 while the mail server is
-// down, then kill -9: the restarted node sends the verification mail once
-// the server is up. A committed mail is never lost.
+// down (the node stays ready), then kill -9: the restarted node sends the
+// verification mail once the server is up. A committed mail is never lost.
 func TestMailSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -34,6 +35,22 @@ func TestMailSurvivesKill9(t *testing.T) {
 	body := fmt.Sprintf(`{"email":"ada@example.com","password":%q}`, testPassword)
 	if st := postJSON(t, "http://"+addr+"/api/v1/accounts", "", body); st != 201 {
 		t.Fatalf("sign-up = %d", st)
+	}
+	// The worker tried, failed and keeps the mail; the node stays ready.
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), "it will be tried again") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "it will be tried again") {
+		t.Errorf("no log line about the failed mail:\n%s", out.String())
+	}
+	res, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("/readyz with the mail server down = %d, want 200", res.StatusCode)
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
