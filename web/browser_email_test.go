@@ -128,6 +128,7 @@ func TestBrowserVerifyAndLockdownJourney(t *testing.T) {
 	d.wantPath("verified", "/settings/security")
 	d.wantText("verified", "p.flash", "is confirmed")
 	d.wantText("verified", "main", journeyEmail+" (confirmed)")
+	d.screenshot("security-page")
 
 	other := b.newDevice("device 2")
 	other.signIn(journeyEmail, journeyPassword)
@@ -140,6 +141,7 @@ func TestBrowserVerifyAndLockdownJourney(t *testing.T) {
 	d.screenshot("lockdown")
 	d.press(`form[action="/lockdown"] button[type="submit"]`)
 	d.wantText("locked down", "main", "Your account is locked down.", "Reset my password")
+	d.screenshot("locked-down")
 
 	other.open("/settings/security")
 	if !strings.HasPrefix(other.path(), "/signin") {
