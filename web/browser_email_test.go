@@ -130,11 +130,29 @@ func TestBrowserVerifyAndLockdownJourney(t *testing.T) {
 	d.wantText("verified", "main", journeyEmail+" (confirmed)")
 	d.screenshot("security-page")
 
+	// Moving to another address: a link to the new one, a notice to the old.
+	const newEmail = "ada.new@example.com"
+	d.press(`a[href="/settings/security/email"]`)
+	d.fill("#new_email", newEmail)
+	d.fill("#password", journeyPassword)
+	d.screenshot("change-email")
+	d.press(`form[action="/settings/security/email"] button[type="submit"]`)
+	d.wantPath("change asked", "/settings/security")
+	d.wantText("change asked", "p.flash", "We mailed a link to "+newEmail)
+	smtp.WaitFor(t, journeyEmail, "A change of your account's email address was asked for", 10*time.Second)
+	confirm := smtp.WaitFor(t, newEmail, "Confirm your new email address", 10*time.Second)
+	link, _ = url.Parse(confirm.Link(t, "/verify-email"))
+	d.open(link.RequestURI())
+	d.press(`form[action="/verify-email"] button[type="submit"]`)
+	d.wantText("changed", "p.flash", "Your email address "+newEmail+" is confirmed.")
+	d.wantText("changed", "header .who", newEmail)
+	smtp.WaitFor(t, journeyEmail, "Your account's email address was changed", 10*time.Second)
+
 	other := b.newDevice("device 2")
-	other.signIn(journeyEmail, journeyPassword)
+	other.signIn(newEmail, journeyPassword)
 	other.wantPath("device 2 signs in", "/settings/security")
 
-	notice := smtp.WaitFor(t, journeyEmail, "A new device signed in to your account", 10*time.Second)
+	notice := smtp.WaitFor(t, newEmail, "A new device signed in to your account", 10*time.Second)
 	lockdown, _ := url.Parse(notice.Link(t, "/lockdown"))
 	d.open(lockdown.RequestURI())
 	d.wantText("lockdown page", "main", "Lock down my account")
@@ -147,7 +165,7 @@ func TestBrowserVerifyAndLockdownJourney(t *testing.T) {
 	if !strings.HasPrefix(other.path(), "/signin") {
 		other.fatalf("device 2 is still signed in: at %s", other.path())
 	}
-	d.signIn(journeyEmail, journeyPassword)
+	d.signIn(newEmail, journeyPassword)
 	d.wantText("password stopped", "main", "This account was locked down")
 }
 

@@ -152,3 +152,32 @@ func (s *Server) notificationsSubmit(w http.ResponseWriter, r *http.Request, p *
 	s.setFlash(w, flashOK, "Your mail settings are saved.")
 	return seeOther(w, r, "/settings/security")
 }
+
+func (s *Server) emailPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	v := emailView{layout: layoutFor(p, "Email address", sectionOverview)}
+	return s.renderPage(w, r, http.StatusOK, "email.html", &v)
+}
+
+func (s *Server) emailSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	f := r.PostForm
+	v := emailView{layout: layoutFor(p, "Email address", sectionOverview), NewEmailValue: f.Get("new_email")}
+	const page = "email.html"
+	switch {
+	case v.NewEmailValue == "":
+		return s.rerender(w, r, page, &v, invalid("Enter the new email address."), "new_email")
+	case f.Get("password") == "":
+		return s.rerender(w, r, page, &v, invalid("Enter your password."), "password")
+	}
+	if err := s.svc.RequestEmailChange(r.Context(), p.session, v.NewEmailValue, f.Get("password"), s.client(r)); err != nil {
+		field := "new_email"
+		if keyward.IsCode(err, keyward.CodeInvalidCurrentPass) {
+			field = "password"
+		}
+		return s.rerender(w, r, page, &v, err, field)
+	}
+	s.setFlash(w, flashOK, "We mailed a link to "+v.NewEmailValue+". Your address changes when you open it.")
+	return seeOther(w, r, "/settings/security")
+}

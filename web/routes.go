@@ -65,6 +65,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /lockdown", page(s.lockdownSubmit))
 	mux.Handle("POST /settings/security/email/verification", signedIn(s.resendVerificationSubmit))
 	mux.Handle("POST /settings/security/notifications", signedIn(s.notificationsSubmit))
+	mux.Handle("GET /settings/security/email", signedIn(s.emailPage))
+	mux.Handle("POST /settings/security/email", signedIn(s.emailSubmit))
 	mux.Handle("GET /settings/security", signedIn(s.securityPage))
 	mux.Handle("GET /settings/security/password", signedIn(s.passwordPage))
 	mux.Handle("POST /settings/security/password", signedIn(s.passwordSubmit))

@@ -119,6 +119,12 @@ type resetPasswordView struct {
 	Dead      bool // the link does not work: offer a new one
 }
 
+// emailView is /settings/security/email: moving the account to another address.
+type emailView struct {
+	layout
+	NewEmailValue string
+}
+
 // linkView is a page a mailed link opens (/verify-email, /lockdown): one
 // button that acts on the link's token.
 type linkView struct {
