@@ -116,7 +116,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c Client) er
 // refused code or password leaves the token usable.
 func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code string, c Client) (int, error) {
 	now := s.clock()
-	tok, tried, err := s.emailTokenFor(ctx, token, resetTokenPrefix, []TokenPurpose{PurposeReset}, audit.PasswordReset, c)
+	tok, err := s.emailTokenFor(ctx, token, resetTokenPrefix, []TokenPurpose{PurposeReset}, audit.PasswordReset, c)
 	if err != nil {
 		return 0, err
 	}
@@ -157,9 +157,6 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 			if err := factor.consume(ctx, q, now); err != nil {
 				return err
 			}
-		}
-		if err := tried.passed(ctx, q); err != nil {
-			return err
 		}
 		if err := q.SetPasswordHash(ctx, a.ID, hash); err != nil {
 			return err
@@ -214,11 +211,11 @@ func orInvalidToken(err error) error {
 // Guessing is throttled per client address; a token that is not one is
 // recorded (in its account's log when it names one, else in the system
 // log) as a failure of action.
-func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purposes []TokenPurpose, action audit.Type, c Client) (*EmailToken, *attempt, error) {
+func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purposes []TokenPurpose, action audit.Type, c Client) (*EmailToken, error) {
 	now := s.clock()
 	tried, err := s.reserveAttempt(ctx, now, throttleCheck{tokenThrottleKey(clientAddress(c.IP)), s.cfg.TokenThrottle})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	refuse := func(chain string) error {
 		if err := s.recordFailure(ctx, failure{attempt: tried, event: event(chain, action, c, ""), reason: string(CodeInvalidToken)}); err != nil {
@@ -228,18 +225,23 @@ func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purpo
 	}
 	parsed, ok := parseToken(prefix, token)
 	if !ok {
-		return nil, nil, refuse(audit.SystemChain)
+		return nil, refuse(audit.SystemChain)
 	}
 	tok, err := s.store.EmailToken(ctx, parsed[:])
 	switch {
 	case IsCode(err, CodeNotFound):
-		return nil, nil, refuse(audit.SystemChain)
+		return nil, refuse(audit.SystemChain)
 	case err != nil:
-		return nil, nil, err
+		return nil, err
 	case !purposeIn(tok.Purpose, purposes) || !now.Before(tok.ExpiresAt):
-		return nil, nil, refuse(tok.AccountID)
+		return nil, refuse(tok.AccountID)
 	}
-	return tok, tried, nil
+	// A live token is no guess: what the person does with it next (a
+	// weak password, a wrong code) does not count against the address.
+	if err := tried.passed(ctx, s.store); err != nil {
+		return nil, err
+	}
+	return tok, nil
 }
 
 // resetFactor is a second factor that passed its check for a reset, to be

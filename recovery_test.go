@@ -304,3 +304,29 @@ func TestForgotPasswordTakesTheSameTime(t *testing.T) {
 		t.Errorf("answered under the floor %s: known %s, unknown %s", cfg.ForgotPasswordTime, mk, mu)
 	}
 }
+
+// TestTokenGuessesThrottled: wrong link tokens are counted per client
+// address; what a person does with a live link is not.
+func TestTokenGuessesThrottled(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{Config: fastForgot()})
+	signUp(t, e, "ada@example.com")
+	token := resetLink(t, e, "ada@example.com")
+	for i := range 15 {
+		_, err := e.Svc.ResetPassword(ctx, token, "short", "", laptop)
+		if keyward.ErrorCode(err) != keyward.CodePasswordTooShort {
+			t.Fatalf("weak password %d with a live link: %v", i, err)
+		}
+	}
+	guess := "kwr_" + strings.Repeat("A", 43)
+	for i := range 11 {
+		_, err := e.Svc.ResetPassword(ctx, guess, "a completely new passphrase 42", "", laptop)
+		if keyward.ErrorCode(err) != keyward.CodeInvalidToken {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	_, err := e.Svc.ResetPassword(ctx, guess, "a completely new passphrase 42", "", laptop)
+	wantCode(t, err, keyward.CodeTooManyAttempts)
+	// Another address is not slowed.
+	_, err = e.Svc.ResetPassword(ctx, guess, "a completely new passphrase 42", "", phone)
+	wantCode(t, err, keyward.CodeInvalidToken)
+}

@@ -55,12 +55,12 @@ func (s *Service) ResendVerification(ctx context.Context, caller *Session, c Cli
 // told). A change whose new address was taken meanwhile is email_taken.
 func (s *Service) VerifyEmail(ctx context.Context, token string, c Client) (*Account, error) {
 	now := s.clock()
-	tok, tried, err := s.emailTokenFor(ctx, token, verifyTokenPrefix, []TokenPurpose{PurposeVerify, PurposeEmailChange}, audit.EmailVerified, c)
+	tok, err := s.emailTokenFor(ctx, token, verifyTokenPrefix, []TokenPurpose{PurposeVerify, PurposeEmailChange}, audit.EmailVerified, c)
 	if err != nil {
 		return nil, err
 	}
 	if tok.Purpose == PurposeEmailChange {
-		return s.changeEmail(ctx, tok, tried, c, now)
+		return s.changeEmail(ctx, tok, c, now)
 	}
 	var a *Account
 	// Through changeAccount: a node's cached account says whether it is
@@ -68,9 +68,6 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, c Client) (*Acc
 	err = s.changeAccount(ctx, tok.AccountID, func(q Queries) error {
 		if consumed, err := q.ConsumeEmailToken(ctx, tok.TokenHash); err != nil || !consumed {
 			return orInvalidToken(err)
-		}
-		if err := tried.passed(ctx, q); err != nil {
-			return err
 		}
 		done, err := q.MarkEmailVerified(ctx, tok.AccountID, tok.Email, now)
 		if err != nil {
@@ -96,14 +93,11 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, c Client) (*Acc
 	return a, nil
 }
 
-func (s *Service) changeEmail(ctx context.Context, tok *EmailToken, tried *attempt, c Client, now time.Time) (*Account, error) {
+func (s *Service) changeEmail(ctx context.Context, tok *EmailToken, c Client, now time.Time) (*Account, error) {
 	var a *Account
 	err := s.changeAccount(ctx, tok.AccountID, func(q Queries) error {
 		if consumed, err := q.ConsumeEmailToken(ctx, tok.TokenHash); err != nil || !consumed {
 			return orInvalidToken(err)
-		}
-		if err := tried.passed(ctx, q); err != nil {
-			return err
 		}
 		old, err := q.LockAccount(ctx, tok.AccountID)
 		if err != nil {
