@@ -96,6 +96,9 @@ func (s *Service) createAccount(ctx context.Context, n newAccount) (*Account, er
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
+		if err := s.sendVerification(ctx, q, a, n.client, a.CreatedAt); err != nil {
+			return err
+		}
 		if n.also != nil {
 			return n.also(q, a)
 		}

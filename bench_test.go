@@ -155,3 +155,34 @@ func median(ds []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// BenchmarkSignInDevice is a successful sign-in (tiny argon2 parameters:
+// the store work) from a device the account knows, and from a new one,
+// which also writes a lockdown link and a notice to the outbox.
+//
+//	go test -run XXX -bench SignInDevice -benchtime 300x .
+func BenchmarkSignInDevice(b *testing.B) {
+	for _, known := range []bool{true, false} {
+		name := map[bool]string{true: "known", false: "new"}[known]
+		b.Run(name, func(b *testing.B) {
+			e := keywardtest.New(b, keywardtest.Options{})
+			if _, err := e.Svc.SignUp(ctx, "bench@example.com", goodPassword, laptop); err != nil {
+				b.Fatal(err)
+			}
+			c := laptop
+			if known {
+				res, err := e.Svc.SignIn(ctx, "bench@example.com", goodPassword, laptop)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.DeviceToken = res.DeviceToken
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.Svc.SignIn(ctx, "bench@example.com", goodPassword, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -39,9 +39,11 @@ const (
 	CodePasswordBreached   Code = "password_breached"
 	CodePasswordTooWeak    Code = "password_too_weak"
 	CodePasswordHasEmail   Code = "password_contains_email"
-	// CodeMFARequired: the route needs a session signed in with a second
-	// factor (an application's route behind web's RequireTwoFactor).
-	CodeMFARequired Code = "mfa_required"
+	CodeInvalidToken       Code = "invalid_token"           // a mailed link's token: unknown, used or expired
+	CodeMFARequired        Code = "mfa_required"            // a second factor is needed: a reset of an account with 2FA, a route behind RequireTwoFactor
+	CodeAlreadyVerified    Code = "already_verified"        // the email was verified already
+	CodeEmailNotVerified   Code = "email_not_verified"      // --require-verified-email, after a correct password
+	CodePasswordResetReq   Code = "password_reset_required" // after a lockdown, after a correct password
 )
 
 // Error is keyward's one error type. Message is safe to show to the client;

@@ -60,3 +60,14 @@ func (s *Service) FollowInvalidations(ctx context.Context) (poll func() (bool, e
 		return mark.seq > before, err
 	}, nil
 }
+
+// EnqueueMailThen, for tests, writes c to the outbox in a transaction that
+// then returns then's error: nil commits, anything else rolls back.
+func (s *Service) EnqueueMailThen(ctx context.Context, c *MailContent, then func() error) error {
+	return s.store.InTx(ctx, func(q Queries) error {
+		if err := s.enqueueMail(ctx, q, c); err != nil {
+			return err
+		}
+		return then()
+	})
+}

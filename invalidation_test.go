@@ -17,7 +17,7 @@ import (
 // case for each.
 var sessionChanges = []string{
 	"SignOut", "RevokeSession", "RevokeOtherSessions", "ChangePassword",
-	"EnableTOTP", "DisableTOTP", "ResetTwoFactor",
+	"EnableTOTP", "DisableTOTP", "ResetTwoFactor", "ResetPassword", "VerifyEmail", "Lockdown",
 }
 
 // cacheNeutral are the other methods: none ends a session or changes what
@@ -33,9 +33,14 @@ var cacheNeutral = []string{
 	// no state that a cache holds
 	"BeginTOTPSetup", "RegenerateBackupCodes", "RotateKeys", "SealAudit", "PruneAudit",
 	"CleanUp", "RunCacheWatcher",
+	// the outbox: mails, not sessions
+	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword", "ResetNeedsCode",
+	"ResendVerification", "RequestEmailChange", "Notifications",
+	// a setting a cached account holds, through changeAccount all the same
+	"SetNotifications",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
-	"DeviceTokenIssuedAt", "FollowInvalidations",
+	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",
 }
 
 // TestEveryServiceMethodIsClassified: a new method that ends sessions or
@@ -106,6 +111,33 @@ func TestChangesReachEveryNode(t *testing.T) {
 		{method: "DisableTOTP", name: "disable 2FA", twoFactor: true, ended: []string{"other"},
 			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
 				return b.Svc.DisableTOTP(ctx, me, goodPassword, laptop)
+			}},
+		{method: "ResetPassword", name: "reset the password by mail", ended: []string{"me", "other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				token := resetLink(t, b, email)
+				_, err := b.Svc.ResetPassword(ctx, token, "a brand new passphrase here", "", laptop)
+				return err
+			}},
+		{method: "VerifyEmail", name: "confirm the email address",
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				verify := only(deliver(t, b), keyward.MailVerifyEmail, "")
+				_, err := b.Svc.VerifyEmail(ctx, verify[len(verify)-1].Token, laptop)
+				return err
+			}},
+		{method: "VerifyEmail", name: "confirm a new email address",
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				if err := b.Svc.RequestEmailChange(ctx, me, "ada.new@example.com", goodPassword, laptop); err != nil {
+					t.Fatal(err)
+				}
+				change := only(deliver(t, b), keyward.MailConfirmChange, "")
+				_, err := b.Svc.VerifyEmail(ctx, change[0].Token, laptop)
+				return err
+			}},
+		{method: "Lockdown", name: "this wasn't me", twoFactor: true, ended: []string{"me", "other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				notices := only(deliver(t, b), keyward.MailNotice, "")
+				_, err := b.Svc.Lockdown(ctx, notices[len(notices)-1].LockdownToken, laptop)
+				return err
 			}},
 		{method: "ResetTwoFactor", name: "operator resets 2FA", twoFactor: true, ended: []string{"me", "other"},
 			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
@@ -192,5 +224,5 @@ func answer(e *keywardtest.Env, token string) string {
 	if err != nil {
 		return "error: " + err.Error()
 	}
-	return fmt.Sprintf("session %s aal %d, 2fa %v", s.ID, s.AAL, a.TwoFactorEnabled())
+	return fmt.Sprintf("session %s aal %d, 2fa %v, email %s verified %v", s.ID, s.AAL, a.TwoFactorEnabled(), a.Email, a.EmailVerified())
 }

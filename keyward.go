@@ -27,7 +27,18 @@ type Account struct {
 	CreatedAt    time.Time
 	// TwoFactorEnabledAt is set while TOTP is enabled.
 	TwoFactorEnabledAt *time.Time
+	// EmailVerifiedAt is set once a link mailed to Email was followed.
+	EmailVerifiedAt *time.Time
+	// LockedDownAt is set by "This wasn't me": the password stops working
+	// until it is reset by mail.
+	LockedDownAt *time.Time
+	// NewDeviceMailOff turns off the mail about a sign-in from a new
+	// device (the mails about factor changes cannot be turned off).
+	NewDeviceMailOff bool
 }
+
+// EmailVerified reports whether the account's address was proved.
+func (a *Account) EmailVerified() bool { return a.EmailVerifiedAt != nil }
 
 // TwoFactorEnabled reports whether the account asks for a second factor.
 func (a *Account) TwoFactorEnabled() bool { return a.TwoFactorEnabledAt != nil }

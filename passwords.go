@@ -88,7 +88,10 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 		}
 		e := event(a.ID, audit.PasswordChanged, c, caller.ID)
 		e.Details = map[string]string{audit.DetailRevokedSessions: strconv.Itoa(revoked)}
-		return s.record(ctx, q, e)
+		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
+		return s.notify(ctx, q, cur, notice{event: string(audit.PasswordChanged), client: c, now: s.clock()})
 	})
 	return revoked, err
 }

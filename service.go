@@ -53,6 +53,26 @@ type Config struct {
 	// StrengthChecksPerMinute bounds the strength meter's advice per
 	// signed-in account, or per client address for anyone else, on this node.
 	StrengthChecksPerMinute int
+	// ForgotEmailThrottle and ForgotAddressThrottle count every "forgot
+	// password" request, per email (how many mails one person can be
+	// sent) and per client address.
+	ForgotEmailThrottle   ThrottleRule
+	ForgotAddressThrottle ThrottleRule
+	// TokenThrottle counts wrong link tokens (reset, verify, lockdown) per
+	// client address.
+	TokenThrottle ThrottleRule
+	// ForgotPasswordTime is the least time a "forgot password" request
+	// takes, so that a known and an unknown email answer alike.
+	ForgotPasswordTime time.Duration
+	// ResetTokenTTL, VerifyTokenTTL and LockdownTokenTTL are the lives of
+	// the links mailed for a reset, an address to confirm, and "This
+	// wasn't me".
+	ResetTokenTTL    time.Duration
+	VerifyTokenTTL   time.Duration
+	LockdownTokenTTL time.Duration
+	// RequireVerifiedEmail refuses sign-in (after a correct password)
+	// until the account's address is verified.
+	RequireVerifiedEmail bool
 }
 
 // DefaultConfig is what `keyward serve` runs with unless told otherwise.
@@ -87,6 +107,17 @@ func DefaultConfig() Config {
 		// The meter asks once a typing pause (300 ms): a person choosing
 		// a password asks a few dozen times a minute at most.
 		StrengthChecksPerMinute: 60,
+		// 4 mails at once, then one more after 1, 2, 4… minutes, up to
+		// one an hour: a person asking again finds a link soon, and
+		// nobody can bury an inbox.
+		ForgotEmailThrottle:   ThrottleRule{Free: 3, Base: time.Minute, Max: time.Hour, Forget: 6 * time.Hour},
+		ForgotAddressThrottle: ThrottleRule{Free: 20, Base: time.Second, Max: 10 * time.Minute, Forget: time.Hour},
+		TokenThrottle:         ThrottleRule{Free: 10, Base: time.Second, Max: 10 * time.Minute, Forget: time.Hour},
+		// Above the time either path takes, on a busy node too.
+		ForgotPasswordTime: 250 * time.Millisecond,
+		ResetTokenTTL:      30 * time.Minute,
+		VerifyTokenTTL:     48 * time.Hour,
+		LockdownTokenTTL:   7 * 24 * time.Hour,
 	}
 }
 
@@ -120,6 +151,8 @@ type Service struct {
 	checks    *addressGate // password checks in flight per client address
 	advice    *strengthGate
 	ids       idSource
+	// mailWake wakes this node's mail worker when a mail is enqueued.
+	mailWake chan struct{}
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -169,6 +202,21 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if cfg.ReauthThrottle == (ThrottleRule{}) {
 		cfg.ReauthThrottle = def.ReauthThrottle
 	}
+	for _, r := range []struct{ got, def *ThrottleRule }{
+		{&cfg.ForgotEmailThrottle, &def.ForgotEmailThrottle},
+		{&cfg.ForgotAddressThrottle, &def.ForgotAddressThrottle},
+		{&cfg.TokenThrottle, &def.TokenThrottle},
+	} {
+		if *r.got == (ThrottleRule{}) {
+			*r.got = *r.def
+		}
+	}
+	if cfg.ForgotPasswordTime == 0 {
+		cfg.ForgotPasswordTime = def.ForgotPasswordTime
+	}
+	fillDuration(&cfg.ResetTokenTTL, def.ResetTokenTTL)
+	fillDuration(&cfg.VerifyTokenTTL, def.VerifyTokenTTL)
+	fillDuration(&cfg.LockdownTokenTTL, def.LockdownTokenTTL)
 	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -192,6 +240,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		now:       d.Now,
 		rand:      d.Rand,
 		log:       log,
+		mailWake:  make(chan struct{}, 1),
 	}
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)

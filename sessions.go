@@ -201,7 +201,8 @@ func (s *Service) endOtherSessions(ctx context.Context, q Queries, end sessionsE
 }
 
 // CleanUp deletes what has expired: sessions, mfa tokens, unconfirmed
-// setups, forgotten throttle counts, old invalidation rows. serve runs it now and then.
+// setups, forgotten throttle counts, old invalidation rows, expired mail
+// links and mails sent long ago. serve runs it now and then.
 func (s *Service) CleanUp(ctx context.Context) error {
 	now := s.clock()
 	// A throttle count is forgotten after the longest Forget of the rules.
@@ -214,6 +215,7 @@ func (s *Service) CleanUp(ctx context.Context) error {
 		SessionIdleBefore:   now.Add(-s.cfg.SessionIdleTimeout),
 		ThrottlesBefore:     now.Add(-forget),
 		InvalidationsBefore: now.Add(-invalidationKeep),
+		MailsBefore:         now.Add(-sentMailKeep),
 	})
 	return err
 }

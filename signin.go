@@ -102,6 +102,13 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 		return nil, invalidCredentials()
 	}
 
+	switch {
+	case a.LockedDownAt != nil:
+		return nil, s.refuseUnconfirmed(ctx, at, string(CodePasswordResetReq), passwordResetRequired())
+	case s.cfg.RequireVerifiedEmail && !a.EmailVerified():
+		return nil, s.refuseUnconfirmed(ctx, at, string(CodeEmailNotVerified), emailNotVerified())
+	}
+
 	var newHash string
 	if rehash {
 		// Parameters changed since this hash was made (or it came from
@@ -119,7 +126,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*Sign
 			return err
 		}
 		var err error
-		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, client: c, now: now, method: audit.MethodPassword})
+		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, client: c, now: now, method: audit.MethodPassword, newDevice: !s.knownDevice(c.DeviceToken, a.ID, now)})
 		return err
 	})
 	if err != nil {
@@ -168,6 +175,10 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, at *signInAtt
 	}
 	if cur.PasswordHash != a.PasswordHash || cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
 		return invalidCredentials()
+	}
+	// A lockdown that committed since the account was read wins.
+	if cur.LockedDownAt != nil {
+		return passwordResetRequired()
 	}
 	if err := at.passed(ctx, q); err != nil {
 		return err
@@ -394,7 +405,10 @@ func (s *Service) signInWithBackupCode(ctx context.Context, st *secondStep, code
 		used.Time = now
 		used.Details = map[string]string{audit.DetailRemaining: strconv.Itoa(remaining)}
 		res.UsedBackupCode, res.BackupCodesRemaining = true, remaining
-		return s.record(ctx, q, used)
+		if err := s.record(ctx, q, used); err != nil {
+			return err
+		}
+		return s.notify(ctx, q, a, notice{event: string(audit.BackupCodeUsed), client: st.client, now: now, remaining: &remaining})
 	})
 	return res, err
 }
@@ -444,7 +458,8 @@ func (s *Service) secondFactorPassed(ctx context.Context, q Queries, st *secondS
 	if err := q.ClearSecondFactorFailures(ctx, st.account.ID); err != nil {
 		return nil, err
 	}
-	return s.openSession(ctx, q, sessionOpening{account: st.account, aal: 2, client: st.client, now: st.now, method: st.method})
+	return s.openSession(ctx, q, sessionOpening{account: st.account, aal: 2, client: st.client, now: st.now, method: st.method,
+		newDevice: !s.knownDevice(st.client.DeviceToken, st.account.ID, st.now)})
 }
 
 // secondFactorFailed records a refused code (counted before the check),
@@ -474,6 +489,16 @@ type sessionOpening struct {
 	client  Client
 	now     time.Time
 	method  string // the factor proved last: audit.MethodPassword, MethodTOTP, MethodBackupCode
+	// newDevice is set for a sign-in from a device that never completed
+	// one to the account: the owner is told by mail (unless turned off).
+	newDevice bool
+}
+
+// knownDevice reports whether a device token marks a device that signed
+// in to the account before (see devicetoken.go).
+func (s *Service) knownDevice(token, accountID string, now time.Time) bool {
+	d, ok := s.readDeviceToken(token, now)
+	return ok && d.accountID == accountID
 }
 
 // openSession creates a session (always a new one, with a new token) and
@@ -503,6 +528,11 @@ func (s *Service) openSession(ctx context.Context, q Queries, o sessionOpening) 
 	e.Time, e.Details = now, map[string]string{audit.DetailMethod: o.method}
 	if err := s.record(ctx, q, e); err != nil {
 		return nil, err
+	}
+	if o.newDevice && !a.NewDeviceMailOff {
+		if err := s.notify(ctx, q, a, notice{event: NoticeNewDevice, client: o.client, now: now}); err != nil {
+			return nil, err
+		}
 	}
 	// A complete sign-in marks the device (see devicetoken.go).
 	dev, err := s.newDeviceToken(a.ID, now)

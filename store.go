@@ -11,7 +11,7 @@ import (
 // the Service. Each implementation passes the storetest conformance suite.
 //
 // The contract is split by role (Accounts, Sessions, Factors, Throttles,
-// AuditLog, Invalidations, Expiry); what holds for every method of every role:
+// AuditLog, Invalidations, Expiry, Outbox, EmailTokens); what holds for every method of every role:
 //
 //   - Errors: a missing row is an *Error with CodeNotFound (also for an update
 //     of a row that does not exist, and for a row written for an account that
@@ -37,6 +37,8 @@ type Store interface {
 	AuditLog
 	Invalidations
 	Expiry
+	Outbox
+	EmailTokens
 	// InTx runs fn in one transaction: everything fn does through q commits
 	// together or not at all. fn may be run more than once (on a serialisation
 	// conflict), so it must not have side effects outside q. q is bound to
@@ -59,6 +61,8 @@ type Queries interface {
 	AuditLog
 	Invalidations
 	Expiry
+	Outbox
+	EmailTokens
 	// LockAuditHead returns the chain's head and holds it until the
 	// transaction ends (a zero Head with ChainID when the chain is new), so
 	// that the event appended next in the transaction follows it. Outside a
@@ -84,6 +88,20 @@ type Accounts interface {
 	// SetPasswordHash replaces the account's hash; CodeNotFound when there
 	// is no such account.
 	SetPasswordHash(ctx context.Context, accountID, hash string) error
+	// MarkEmailVerified sets EmailVerifiedAt to at, only while the
+	// account's email is still email (by EmailKey) and not verified yet,
+	// and reports whether it did.
+	MarkEmailVerified(ctx context.Context, accountID, email string, at time.Time) (bool, error)
+	// SetEmail moves the account to email, verified at verifiedAt (nil:
+	// not verified). An email another account has is CodeEmailTaken;
+	// CodeNotFound when there is no such account.
+	SetEmail(ctx context.Context, accountID, email string, verifiedAt *time.Time) error
+	// SetLockedDown sets or (nil) clears LockedDownAt; CodeNotFound when
+	// there is no such account.
+	SetLockedDown(ctx context.Context, accountID string, at *time.Time) error
+	// SetNewDeviceMail turns the new-device sign-in mail on or off;
+	// CodeNotFound when there is no such account.
+	SetNewDeviceMail(ctx context.Context, accountID string, on bool) error
 	// ListAccounts returns every account, in no particular order (audit
 	// verification checks each has a chain).
 	ListAccounts(ctx context.Context) ([]Account, error)
@@ -281,8 +299,8 @@ type Expiry interface {
 
 // Cutoffs say what DeleteExpired deletes.
 type Cutoffs struct {
-	// Now: sessions past their absolute expiry, mfa challenges and pending
-	// setups, each when ExpiresAt <= Now.
+	// Now: sessions past their absolute expiry, mfa challenges, pending
+	// setups and email tokens, each when ExpiresAt <= Now.
 	Now time.Time
 	// SessionIdleBefore: sessions last seen before it (the idle timeout).
 	SessionIdleBefore time.Time
@@ -291,9 +309,11 @@ type Cutoffs struct {
 	ThrottlesBefore time.Time
 	// InvalidationsBefore: invalidation rows written before it.
 	InvalidationsBefore time.Time
+	// MailsBefore: mails sent or given up before it.
+	MailsBefore time.Time
 }
 
 // Expired counts what DeleteExpired deleted, by kind.
 type Expired struct {
-	Sessions, MFAChallenges, PendingTOTP, Throttles, Invalidations int
+	Sessions, MFAChallenges, PendingTOTP, Throttles, Invalidations, EmailTokens, Mails int
 }

@@ -23,7 +23,8 @@ type ThrottleRule struct {
 
 // throttleRules lists every rule, for work that must cover all of them.
 func (c Config) throttleRules() []ThrottleRule {
-	return []ThrottleRule{c.SignInThrottle, c.AccountThrottle, c.AddressThrottle, c.SignupThrottle, c.SecondFactorRule, c.DeviceThrottle, c.ReauthThrottle}
+	return []ThrottleRule{c.SignInThrottle, c.AccountThrottle, c.AddressThrottle, c.SignupThrottle, c.SecondFactorRule, c.DeviceThrottle, c.ReauthThrottle,
+		c.ForgotEmailThrottle, c.ForgotAddressThrottle, c.TokenThrottle}
 }
 
 // Delay is how long after the last failure the next attempt must wait.
@@ -62,6 +63,11 @@ func addressThrottleKey(addr string) string    { return "signin:ip:" + addr }
 func signupThrottleKey(addr string) string     { return "signup:ip:" + addr }
 func secondFactorThrottleKey(id string) string { return "mfa:account:" + id }
 func reauthThrottleKey(id string) string       { return "reauth:account:" + id }
+func forgotEmailThrottleKey(email string) string {
+	return "forgot:email:" + EmailKey(email)
+}
+func forgotAddressThrottleKey(addr string) string { return "forgot:ip:" + addr }
+func tokenThrottleKey(addr string) string         { return "token:ip:" + addr }
 
 // clientAddress is the address a client is counted by: an IPv6 client
 // usually holds a whole /64, so it is counted as one. An IPv4 client seen

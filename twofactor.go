@@ -249,6 +249,9 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		if err := s.record(ctx, q, event(a.ID, audit.TwoFactorEnabled, c, caller.ID)); err != nil {
 			return err
 		}
+		if err := s.notify(ctx, q, cur, notice{event: string(audit.TwoFactorEnabled), client: c, now: now}); err != nil {
+			return err
+		}
 		// A factor changed: every other session, opened with the password
 		// alone, ends (ASVS V7.4.3); this one has just proved the code.
 		if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: caller.ID, client: c, reason: "2fa_enabled"}); err != nil {
@@ -329,7 +332,10 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw
 		if err := q.ReplaceBackupCodes(ctx, a.ID, salt, hashes); err != nil {
 			return err
 		}
-		return s.record(ctx, q, event(a.ID, audit.BackupCodesRegenerated, c, caller.ID))
+		if err := s.record(ctx, q, event(a.ID, audit.BackupCodesRegenerated, c, caller.ID)); err != nil {
+			return err
+		}
+		return s.notify(ctx, q, a, notice{event: string(audit.BackupCodesRegenerated), client: c, now: s.clock()})
 	})
 	if err != nil {
 		return nil, err
@@ -388,7 +394,9 @@ func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, keepID 
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		_, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: keepID, client: c, reason: "2fa_disabled"})
-		return err
+		if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: keepID, client: c, reason: "2fa_disabled"}); err != nil {
+			return err
+		}
+		return s.notify(ctx, q, a, notice{event: string(audit.TwoFactorDisabled), client: c, now: s.clock()})
 	})
 }

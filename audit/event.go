@@ -22,6 +22,12 @@ const (
 	TwoFactorDisabled      Type = "2fa.disabled"
 	BackupCodesRegenerated Type = "2fa.backup_codes.regenerated"
 	BackupCodeUsed         Type = "2fa.backup_code.used"
+	EmailVerified          Type = "email.verified"
+	EmailChangeRequested   Type = "email.change_requested"
+	EmailChanged           Type = "email.changed"
+	PasswordResetRequested Type = "password.reset_requested"
+	PasswordReset          Type = "password.reset"
+	AccountLockedDown      Type = "account.locked_down"
 )
 
 // Types lists the vocabulary in a stable order (for filters and pages).
@@ -30,6 +36,7 @@ func Types() []Type {
 		AccountCreated, SigninSucceeded, SigninFailed, SigninMFAFailed, SigninThrottled,
 		Signout, SessionRevoked, PasswordChanged, TwoFactorEnabled, TwoFactorDisabled,
 		BackupCodesRegenerated, BackupCodeUsed,
+		EmailVerified, EmailChangeRequested, EmailChanged, PasswordResetRequested, PasswordReset, AccountLockedDown,
 	}
 }
 

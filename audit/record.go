@@ -176,6 +176,22 @@ func describe(e *Event) string {
 			return "Backup code used (" + strconv.Itoa(n) + " left)"
 		}
 		return "Backup code used"
+	case EmailVerified:
+		return outcome(e, "Email address confirmed", "Confirming the email address failed")
+	case EmailChangeRequested:
+		return outcome(e, "Email change asked for; waiting for confirmation from the new address", "Email change failed")
+	case EmailChanged:
+		return outcome(e, "Email address changed", "Email change failed")
+	case PasswordResetRequested:
+		return outcome(e, "Password reset link mailed", "Password reset request failed")
+	case PasswordReset:
+		s := outcome(e, "Password reset by mail", "Password reset failed")
+		if n, ok := count(d[DetailRevokedSessions]); ok && n > 0 && e.Outcome != Failure {
+			s += "; " + plural(n, "session", "sessions") + " signed out"
+		}
+		return s
+	case AccountLockedDown:
+		return outcome(e, "Account locked down (\"This wasn't me\"): every session signed out, password reset required", "Lockdown failed")
 	}
 	// A type newer than this table still reads as something.
 	return outcome(e, "Security event "+clean(string(e.Type)), "Failed security event "+clean(string(e.Type)))
@@ -217,6 +233,8 @@ func reasonText(reason string) string {
 		return "took too long to enter the code"
 	case "too_many_attempts":
 		return "too many attempts"
+	case "invalid_token":
+		return "the link was unknown, used or expired"
 	case ReasonTOTPSuspended:
 		return "authenticator codes are turned off after too many wrong codes; use a backup code"
 	}

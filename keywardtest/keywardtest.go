@@ -7,6 +7,7 @@ package keywardtest
 import (
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -103,6 +104,8 @@ type Options struct {
 	// RealTime runs the service on the wall clock (Env.Clock stays nil): for
 	// tests where a browser judges cookie expiry or an app makes TOTP codes.
 	RealTime bool
+	// Logger receives the service's log (discarded when nil).
+	Logger *slog.Logger
 }
 
 // Start is the clock's default starting time.
@@ -139,7 +142,7 @@ func New(t testing.TB, o Options) *Env {
 	}
 	svc, err := keyward.New(cfg, keyward.Deps{
 		Store: e.Store, Hasher: hasher, Policy: Policy(), Keys: e.Keys,
-		Now: now, Rand: rand.Reader,
+		Now: now, Rand: rand.Reader, Logger: o.Logger,
 	})
 	if err != nil {
 		t.Fatalf("keyward.New: %v", err)

@@ -3,6 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jackc/pgx/v5"
 
@@ -11,10 +15,10 @@ import (
 
 // ---- Accounts.
 
-const accountColumns = `id, email, password_hash, created_at, two_factor_enabled_at`
+const accountColumns = `id, email, password_hash, created_at, two_factor_enabled_at, email_verified_at, locked_down_at, new_device_mail_off`
 
 func scanAccount(row pgx.Row, a *keyward.Account) error {
-	return row.Scan(&a.ID, &a.Email, &a.PasswordHash, &a.CreatedAt, &a.TwoFactorEnabledAt)
+	return row.Scan(&a.ID, &a.Email, &a.PasswordHash, &a.CreatedAt, &a.TwoFactorEnabledAt, &a.EmailVerifiedAt, &a.LockedDownAt, &a.NewDeviceMailOff)
 }
 
 func (q *queries) CreateAccount(ctx context.Context, a *keyward.Account) error {
@@ -22,10 +26,9 @@ func (q *queries) CreateAccount(ctx context.Context, a *keyward.Account) error {
 	// taken (a unique violation would abort it); a race for the same email
 	// waits for the other transaction and then sees its row.
 	tag, err := q.db.Exec(ctx, `
-		INSERT INTO accounts (id, email, email_key, password_hash, created_at, two_factor_enabled_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (email_key) DO NOTHING`,
-		a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, a.CreatedAt, a.TwoFactorEnabledAt)
+		INSERT INTO accounts (`+accountInsertColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (email_key) DO NOTHING`, accountValues(a)...)
 	if err != nil {
 		return wrap("create account", err)
 	}
@@ -94,4 +97,52 @@ func (q *queries) ListAccounts(ctx context.Context) ([]keyward.Account, error) {
 		return a, err
 	})
 	return out, wrap("list accounts", err)
+}
+
+// accountInsertColumns are every column of an account, as accountValues
+// gives them (sign-up and import).
+var accountInsertColumns = strings.Join(accountInsertColumnList, ", ")
+
+var accountInsertColumnList = []string{"id", "email", "email_key", "password_hash", "created_at", "two_factor_enabled_at", "email_verified_at", "locked_down_at", "new_device_mail_off"}
+
+func accountValues(a *keyward.Account) []any {
+	return []any{a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, a.CreatedAt, a.TwoFactorEnabledAt, a.EmailVerifiedAt, a.LockedDownAt, a.NewDeviceMailOff}
+}
+
+func (q *queries) updateAccount(ctx context.Context, op, sql string, args ...any) error {
+	tag, err := q.db.Exec(ctx, sql, args...)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Account")
+	}
+	return nil
+}
+
+func (q *queries) MarkEmailVerified(ctx context.Context, accountID, email string, at time.Time) (bool, error) {
+	tag, err := q.db.Exec(ctx, `UPDATE accounts SET email_verified_at = $3 WHERE id = $1 AND email_key = $2 AND email_verified_at IS NULL`,
+		accountID, keyward.EmailKey(email), at)
+	if err != nil {
+		return false, wrap("mark email verified", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (q *queries) SetEmail(ctx context.Context, accountID, email string, verifiedAt *time.Time) error {
+	err := q.updateAccount(ctx, "set email", `UPDATE accounts SET email = $2, email_key = $3, email_verified_at = $4 WHERE id = $1`,
+		accountID, email, keyward.EmailKey(email), verifiedAt)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "accounts_email_key_unique" {
+		return &keyward.Error{Code: keyward.CodeEmailTaken, Message: "An account with this email already exists.", Err: err}
+	}
+	return err
+}
+
+func (q *queries) SetLockedDown(ctx context.Context, accountID string, at *time.Time) error {
+	return q.updateAccount(ctx, "set locked down", `UPDATE accounts SET locked_down_at = $2 WHERE id = $1`, accountID, at)
+}
+
+func (q *queries) SetNewDeviceMail(ctx context.Context, accountID string, on bool) error {
+	return q.updateAccount(ctx, "set new device mail", `UPDATE accounts SET new_device_mail_off = $2 WHERE id = $1`, accountID, !on)
 }

@@ -319,9 +319,7 @@ func (im *pgImport) flushAll(ctx context.Context) error {
 func (im *pgImport) put(ctx context.Context, r keyward.Record) error {
 	switch {
 	case r.Account != nil:
-		a := r.Account
-		return im.add(ctx, "accounts", []string{"id", "email", "email_key", "password_hash", "created_at", "two_factor_enabled_at"},
-			a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, a.CreatedAt, a.TwoFactorEnabledAt)
+		return im.add(ctx, "accounts", accountInsertColumnList, accountValues(r.Account)...)
 	case r.PendingTOTP != nil:
 		p := r.PendingTOTP
 		return im.add(ctx, "pending_totp", []string{"account_id", "session_id", "sealed_secret", "created_at", "expires_at"},

@@ -30,6 +30,7 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keyring"
+	kwmail "github.com/keyward/keyward/mail"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/postgres"
 	"github.com/keyward/keyward/sqlite"
@@ -75,6 +76,9 @@ type Config struct {
 	// in again and again.
 	web.Config
 
+	// Mail says how mails leave: SMTP, or .eml files in DataDir/outbox/.
+	Mail Mail
+
 	// Logger receives keyward's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -83,9 +87,10 @@ type Config struct {
 // http.Handler, the service behind them, and the middleware an application
 // puts in front of its own handlers.
 type Server struct {
-	core *Core
-	web  *web.Server
-	log  *slog.Logger
+	core   *Core
+	web    *web.Server
+	mailer *kwmail.Mailer
+	log    *slog.Logger
 }
 
 // Open opens everything cfg names and returns keyward ready to serve. It
@@ -117,8 +122,17 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		core.Close()
 		return nil, err
 	}
-	return &Server{core: core, web: srv, log: log}, nil
+	mailer, err := newMailer(cfg, serviceConfig(cfg).ProductName)
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
+	return &Server{core: core, web: srv, mailer: mailer, log: log}, nil
 }
+
+// MailDestination says where mails go (a mail server, or a folder of .eml
+// files), for a start-up line. It never shows a password.
+func (s *Server) MailDestination() string { return s.mailer.Describe() }
 
 // ServeHTTP serves keyward's pages, JSON API, static files and health
 // checks. Mounted in an application's mux under a prefix, it expects that
@@ -152,9 +166,9 @@ func (s *Server) RequireTwoFactor(next http.Handler) http.Handler {
 
 // Run does the Server's background work until ctx ends: it follows other
 // nodes' changes so that the session cache stays correct (without Run
-// every check reads the store), deletes expired sessions and prunes the
-// audit log past its retention, and logs the session checks once a
-// minute. An application runs it for as long as it serves, typically in a
+// every check reads the store), sends the mails waiting in the outbox,
+// deletes expired sessions and prunes the audit log past its retention,
+// and logs the session checks once a minute. An application runs it for as long as it serves, typically in a
 // goroutine of its own; it returns nil once ctx has ended and the work
 // has stopped.
 func (s *Server) Run(ctx context.Context) error {
@@ -162,6 +176,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.core.Service.RunCacheWatcher(ctx) })
 	wg.Go(func() { housekeeping(ctx, s.core.Service, s.log) })
 	wg.Go(func() { s.web.LogSessionChecks(ctx, time.Minute) })
+	wg.Go(func() { s.core.Service.RunMailWorker(ctx, keyward.MailWorker{Sender: s.mailer}) })
 	wg.Wait()
 	return nil
 }

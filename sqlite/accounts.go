@@ -11,23 +11,30 @@ import (
 
 // Accounts.
 
-const accountCols = `id, email, password_hash, created_us, two_factor_enabled_us`
+const accountCols = `id, email, password_hash, created_us, two_factor_enabled_us, email_verified_us, locked_down_us, new_device_mail_off`
 
 func scanAccount(sc scanner) (*keyward.Account, error) {
 	var (
-		a       keyward.Account
-		created int64
-		enabled sql.NullInt64
+		a                         keyward.Account
+		created                   int64
+		enabled, verified, locked sql.NullInt64
 	)
-	if err := sc.Scan(&a.ID, &a.Email, &a.PasswordHash, &created, &enabled); err != nil {
+	if err := sc.Scan(&a.ID, &a.Email, &a.PasswordHash, &created, &enabled, &verified, &locked, &a.NewDeviceMailOff); err != nil {
 		return nil, err
 	}
 	a.CreatedAt = fromUS(created)
-	if enabled.Valid {
-		t := fromUS(enabled.Int64)
-		a.TwoFactorEnabledAt = &t
-	}
+	a.TwoFactorEnabledAt = timeOrNil(enabled)
+	a.EmailVerifiedAt = timeOrNil(verified)
+	a.LockedDownAt = timeOrNil(locked)
 	return &a, nil
+}
+
+func timeOrNil(us sql.NullInt64) *time.Time {
+	if !us.Valid {
+		return nil
+	}
+	t := fromUS(us.Int64)
+	return &t
 }
 
 func nullTime(t *time.Time) any {
@@ -38,9 +45,35 @@ func nullTime(t *time.Time) any {
 }
 
 func (q *queries) CreateAccount(ctx context.Context, a *keyward.Account) error {
-	_, err := q.exec(ctx, `INSERT INTO accounts (id, email, email_key, password_hash, created_us, two_factor_enabled_us) VALUES (?, ?, ?, ?, ?, ?)`,
-		a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, toUS(a.CreatedAt), nullTime(a.TwoFactorEnabledAt))
+	_, err := q.exec(ctx, insertAccountSQL, accountArgs(a)...)
 	return mapErr(ctx, "create account", err)
+}
+
+// insertAccountSQL writes every column of an account (sign-up and import).
+const insertAccountSQL = `INSERT INTO accounts (id, email, email_key, password_hash, created_us, two_factor_enabled_us, email_verified_us, locked_down_us, new_device_mail_off) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func accountArgs(a *keyward.Account) []any {
+	return []any{a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, toUS(a.CreatedAt), nullTime(a.TwoFactorEnabledAt),
+		nullTime(a.EmailVerifiedAt), nullTime(a.LockedDownAt), a.NewDeviceMailOff}
+}
+
+func (q *queries) MarkEmailVerified(ctx context.Context, accountID, email string, at time.Time) (bool, error) {
+	n, err := q.execCount(ctx, "mark email verified", `UPDATE accounts SET email_verified_us = ? WHERE id = ? AND email_key = ? AND email_verified_us IS NULL`,
+		toUS(at), accountID, keyward.EmailKey(email))
+	return n == 1, err
+}
+
+func (q *queries) SetEmail(ctx context.Context, accountID, email string, verifiedAt *time.Time) error {
+	return q.updateOne(ctx, "Account", `UPDATE accounts SET email = ?, email_key = ?, email_verified_us = ? WHERE id = ?`,
+		email, keyward.EmailKey(email), nullTime(verifiedAt), accountID)
+}
+
+func (q *queries) SetLockedDown(ctx context.Context, accountID string, at *time.Time) error {
+	return q.updateOne(ctx, "Account", `UPDATE accounts SET locked_down_us = ? WHERE id = ?`, nullTime(at), accountID)
+}
+
+func (q *queries) SetNewDeviceMail(ctx context.Context, accountID string, on bool) error {
+	return q.updateOne(ctx, "Account", `UPDATE accounts SET new_device_mail_off = ? WHERE id = ?`, !on, accountID)
 }
 
 func (q *queries) account(ctx context.Context, where string, arg any) (*keyward.Account, error) {

@@ -34,6 +34,8 @@ func (q *queries) DeleteExpired(ctx context.Context, c keyward.Cutoffs) (keyward
 		{&out.PendingTOTP, "delete expired pending totp", `DELETE FROM pending_totp WHERE expires_us <= ?`, []any{toUS(c.Now)}, c.Now.IsZero()},
 		{&out.Throttles, "delete stale throttles", `DELETE FROM throttles WHERE last_failure_us < ?`, []any{toUS(c.ThrottlesBefore)}, c.ThrottlesBefore.IsZero()},
 		{&out.Invalidations, "delete invalidations", `DELETE FROM invalidations WHERE at_us < ?`, []any{toUS(c.InvalidationsBefore)}, c.InvalidationsBefore.IsZero()},
+		{&out.EmailTokens, "delete expired email tokens", `DELETE FROM email_tokens WHERE expires_us <= ?`, []any{toUS(c.Now)}, c.Now.IsZero()},
+		{&out.Mails, "delete finished mails", `DELETE FROM outbox WHERE sent_us < ?1 OR failed_us < ?1`, []any{toUS(c.MailsBefore)}, c.MailsBefore.IsZero()},
 	} {
 		if d.skip {
 			continue // a zero cut-off deletes nothing

@@ -249,9 +249,7 @@ func (im *sqliteImport) exec(ctx context.Context, op, query string, args ...any)
 func (im *sqliteImport) put(ctx context.Context, r keyward.Record) error {
 	switch {
 	case r.Account != nil:
-		a := r.Account
-		return im.exec(ctx, "account", `INSERT INTO accounts (id, email, email_key, password_hash, created_us, two_factor_enabled_us) VALUES (?, ?, ?, ?, ?, ?)`,
-			a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, toUS(a.CreatedAt), nullTime(a.TwoFactorEnabledAt))
+		return im.exec(ctx, "account", insertAccountSQL, accountArgs(r.Account)...)
 	case r.PendingTOTP != nil:
 		p := r.PendingTOTP
 		return im.exec(ctx, "pending totp", `INSERT INTO pending_totp (account_id, session_id, sealed_secret, created_us, expires_us) VALUES (?, ?, ?, ?, ?)`,

@@ -63,6 +63,12 @@ func fillEveryKind(t *testing.T, s keyward.Store) {
 	ctx := t.Context()
 	a := newAccount(t, s, "snap@example.com")
 	b := newAccount(t, s, "pending@example.com")
+	// The email columns travel too.
+	ok, err := s.MarkEmailVerified(ctx, b.ID, b.Email, at(time.Second))
+	must(t, err, "MarkEmailVerified")
+	check(t, "email verified", ok, true)
+	must(t, s.SetLockedDown(ctx, b.ID, new(at(2*time.Second))), "SetLockedDown")
+	must(t, s.SetNewDeviceMail(ctx, b.ID, false), "SetNewDeviceMail")
 	must(t, s.PutPendingTOTP(ctx, &keyward.PendingTOTP{AccountID: b.ID, SealedSecret: "k1:pending", CreatedAt: at(0), ExpiresAt: at(15 * time.Minute)}), "PutPendingTOTP")
 	must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: "k1:seed", EnabledAt: at(time.Second), LastStep: 59_000_000}), "EnableTOTP")
 	must(t, s.ReplaceBackupCodes(ctx, a.ID, randBytes(16), [][]byte{randBytes(32), randBytes(32)}), "ReplaceBackupCodes")

@@ -81,6 +81,9 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"Context", testContext},
 		{"Snapshot", testSnapshot},
 		{"MigrationStatus", testMigrationStatus},
+		{"Outbox", testOutbox},
+		{"EmailTokens", testEmailTokens},
+		{"AccountEmail", testAccountEmail},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
@@ -277,6 +280,8 @@ type queryer interface {
 	keyward.AuditLog
 	keyward.Invalidations
 	keyward.Expiry
+	keyward.Outbox
+	keyward.EmailTokens
 }
 
 // newAccount creates an account with a fresh id.

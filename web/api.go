@@ -52,12 +52,13 @@ func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) error {
 type accountJSON struct {
 	ID               string    `json:"id"`
 	Email            string    `json:"email"`
+	EmailVerified    bool      `json:"email_verified"`
 	CreatedAt        time.Time `json:"created_at"`
 	TwoFactorEnabled bool      `json:"two_factor_enabled"`
 }
 
 func accountOf(a *keyward.Account) accountJSON {
-	return accountJSON{ID: a.ID, Email: a.Email, CreatedAt: a.CreatedAt.UTC(), TwoFactorEnabled: a.TwoFactorEnabled()}
+	return accountJSON{ID: a.ID, Email: a.Email, EmailVerified: a.EmailVerified(), CreatedAt: a.CreatedAt.UTC(), TwoFactorEnabled: a.TwoFactorEnabled()}
 }
 
 type sessionJSON struct {
@@ -164,8 +165,9 @@ func (s *Server) apiSignIn(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) apiSignInMFA(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
-		MFAToken *string `json:"mfa_token"`
-		Code     *string `json:"code"`
+		MFAToken    *string `json:"mfa_token"`
+		Code        *string `json:"code"`
+		DeviceToken *string `json:"device_token"` // optional: the one sent at the password step
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -173,7 +175,11 @@ func (s *Server) apiSignInMFA(w http.ResponseWriter, r *http.Request) error {
 	if err := required(namedField{"mfa_token", in.MFAToken}, namedField{"code", in.Code}); err != nil {
 		return err
 	}
-	res, err := s.svc.CompleteSignIn(r.Context(), *in.MFAToken, *in.Code, s.client(r))
+	c := s.client(r)
+	if in.DeviceToken != nil {
+		c.DeviceToken = *in.DeviceToken
+	}
+	res, err := s.svc.CompleteSignIn(r.Context(), *in.MFAToken, *in.Code, c)
 	if err != nil {
 		return err
 	}

@@ -397,6 +397,11 @@ func TestBasePathWalk(t *testing.T) {
 				`href="/auth/signin?next=%2Fauth%2Fsettings%2Fsecurity%2Fsessions"`, `src="/auth/static/password-meter.js"`,
 				`data-strength-url="/auth/api/v1/password/strength"`)
 			wantStatus(t, "not found", e.get("/auth/no/such/page"), 404)
+			// The pages a mailed link opens, signed out.
+			for path, status := range map[string]int{"/auth/forgot-password": 200, "/auth/reset-password?token=x": 400,
+				"/auth/verify-email?token=x": 200, "/auth/lockdown?token=x": 200} {
+				wantStatus(t, path, e.get(path), status)
+			}
 			wantRedirect(t, "second step without a first", e.get("/auth/signin/2fa"), "/auth/signin")
 
 			// Sign-up lands on next.
@@ -414,7 +419,7 @@ func TestBasePathWalk(t *testing.T) {
 			}
 
 			// Every settings page.
-			for _, path := range []string{"/auth/settings/security", "/auth/settings/security/password",
+			for _, path := range []string{"/auth/settings/security", "/auth/settings/security/password", "/auth/settings/security/email",
 				"/auth/settings/security/sessions", "/auth/settings/security/audit", "/auth/settings/security/audit?type=account.created"} {
 				p := e.get(path)
 				wantStatus(t, path, p, 200)

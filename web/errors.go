@@ -40,7 +40,11 @@ var statusOf = map[keyward.Code]int{
 	keyward.CodePasswordBreached:   http.StatusBadRequest,
 	keyward.CodePasswordTooWeak:    http.StatusBadRequest,
 	keyward.CodePasswordHasEmail:   http.StatusBadRequest,
+	keyward.CodeInvalidToken:       http.StatusBadRequest,
 	keyward.CodeMFARequired:        http.StatusForbidden,
+	keyward.CodeAlreadyVerified:    http.StatusConflict,
+	keyward.CodeEmailNotVerified:   http.StatusForbidden,
+	keyward.CodePasswordResetReq:   http.StatusForbidden,
 }
 
 // statusError overrides the table for one route where API.md gives a code

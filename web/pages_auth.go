@@ -196,7 +196,11 @@ func (s *Server) signinMFASubmit(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.rerender(w, r, page, &v, invalid(msg), "code")
 	}
-	res, err := s.svc.CompleteSignIn(r.Context(), c.Value, code, s.client(r))
+	cl := s.client(r)
+	if dc, err := r.Cookie(s.cookie.device); err == nil {
+		cl.DeviceToken = dc.Value // a known device is not news to its owner
+	}
+	res, err := s.svc.CompleteSignIn(r.Context(), c.Value, code, cl)
 	if keyward.IsCode(err, keyward.CodeMFATokenExpired) {
 		return s.mfaExpired(w, r, next, keyward.ErrorMessage(err))
 	}

@@ -80,9 +80,15 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, p *princip
 		auditCard.Status = "No events yet."
 	}
 
+	notes, err := s.svc.Notifications(ctx, p.session)
+	if err != nil {
+		return err
+	}
 	v := securityView{
-		layout: layoutFor(p, "Security", sectionOverview),
-		Cards:  []securityCard{password, twoFactor, sessions, auditCard},
+		layout:        layoutFor(p, "Security", sectionOverview),
+		Cards:         []securityCard{password, twoFactor, sessions, auditCard},
+		EmailVerified: p.account.EmailVerified(),
+		NewDeviceMail: notes.NewDeviceSignIn,
 	}
 	return s.renderPage(w, r, http.StatusOK, "security.html", &v)
 }

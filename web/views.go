@@ -110,6 +110,36 @@ type signinView struct {
 	SignupHref string // the sign-up page, keeping Next
 }
 
+// forgotPasswordView is /forgot-password.
+type forgotPasswordView struct {
+	layout
+	EmailValue string
+	Sent       bool // the request was taken: "check your mail"
+}
+
+// resetPasswordView is /reset-password.
+type resetPasswordView struct {
+	layout
+	Token     string
+	NeedsCode bool // two-factor authentication is on: ask for a code too
+	Dead      bool // the link does not work: offer a new one
+}
+
+// emailView is /settings/security/email: moving the account to another address.
+type emailView struct {
+	layout
+	NewEmailValue string
+}
+
+// linkView is a page a mailed link opens (/verify-email, /lockdown): one
+// button that acts on the link's token.
+type linkView struct {
+	layout
+	Token string
+	Dead  bool // the link does not work
+	Done  bool // the link did its work (lockdown)
+}
+
 // signinMFAView is /signin/2fa, for an authenticator code or a backup code.
 type signinMFAView struct {
 	layout
@@ -145,7 +175,9 @@ func newSigninMFAView(next string, backup bool) signinMFAView {
 // securityView is /settings/security: the four sections as cards.
 type securityView struct {
 	layout
-	Cards []securityCard
+	Cards         []securityCard
+	EmailVerified bool
+	NewDeviceMail bool // mail a notice when a new device signs in
 }
 
 // securityCard is one section on the overview.
@@ -390,6 +422,12 @@ var typeLabels = map[audit.Type]string{
 	audit.TwoFactorDisabled:      "Two-factor turned off",
 	audit.BackupCodesRegenerated: "New backup codes generated",
 	audit.BackupCodeUsed:         "Backup code used",
+	audit.EmailVerified:          "Email confirmed",
+	audit.EmailChangeRequested:   "Email change asked for",
+	audit.EmailChanged:           "Email changed",
+	audit.PasswordResetRequested: "Password reset mailed",
+	audit.PasswordReset:          "Password reset",
+	audit.AccountLockedDown:      "Account locked down",
 }
 
 // typeLabel is a readable name for an event type; a type newer than the

@@ -50,6 +50,9 @@ type config struct {
 	hashConcurrency   int
 	auditRetention    time.Duration
 	shutdownGrace     time.Duration
+	smtpURL           string // with its password: never logged
+	mailFrom          string
+	requireVerified   bool
 	email             string // account commands
 	auditType         string // audit list
 	auditSince        string // audit list
@@ -126,6 +129,13 @@ func sessionFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.issuer, "issuer", c.issuer, "name shown in authenticator apps (default: --product-name)")
 	fs.Var(durationFlag{&c.sessionIdle}, "session-idle-timeout", "end a session unused this long")
 	fs.Var(durationFlag{&c.sessionLifetime}, "session-lifetime", "end a session this long after sign-in")
+}
+
+// mailFlags say how mails leave: by SMTP, or as files in the data folder.
+func mailFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.smtpURL, "smtp-url", c.smtpURL, "mail server, smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465 (TLS); empty writes each mail as an .eml file to DATA_DIR/outbox/ (prefer the environment variable: it holds a password)")
+	fs.StringVar(&c.mailFrom, "mail-from", c.mailFrom, "sender of mails, \"Name <address>\" (default: the product name at noreply@ the public URL's host)")
+	fs.Var(boolFlag{&c.requireVerified}, "require-verified-email", "refuse sign-in (after a correct password) until the account's email address is confirmed by mail")
 }
 
 func retentionFlags(fs *flag.FlagSet, c *config) {

@@ -51,7 +51,7 @@ func commands() []*command {
 	return []*command{
 		{name: "serve", short: "run the web pages and the JSON API",
 			long:  "Serves the pages and the JSON API on --addr, on embedded SQLite in --data-dir or on PostgreSQL (--database-url).",
-			flags: []flagGroup{storeFlags, addrFlags, serveFlags, sessionFlags, retentionFlags, passwordFlags},
+			flags: []flagGroup{storeFlags, addrFlags, serveFlags, mailFlags, sessionFlags, retentionFlags, passwordFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return serve(ctx, c, e.log, e.stdout) }},
 		{name: "healthcheck", short: "ask the keyward on --addr whether it is ready; exit 0 if so, else 1",
 			long:  "GETs /readyz on --addr (an unspecified host such as 0.0.0.0 means this machine): what a container's HEALTHCHECK runs, where there is no curl.",

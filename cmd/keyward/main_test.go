@@ -424,11 +424,16 @@ func buildKeyward(t *testing.T) string {
 	return bin
 }
 
-func startServe(t *testing.T, bin, dir, addr string) *exec.Cmd {
+func startServe(t *testing.T, bin, dir, addr string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--addr", addr, "--argon2-memory", "64", "--argon2-time", "1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	return startServeOut(t, bin, dir, addr, &bytes.Buffer{}, extra...)
+}
+
+// startServeOut is startServe writing the node's output to out.
+func startServeOut(t *testing.T, bin, dir, addr string, out *bytes.Buffer, extra ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", dir, "--addr", addr, "--argon2-memory", "64", "--argon2-time", "1"}, extra...)...)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -470,14 +475,16 @@ func TestServePrintsWhereToOpenAndStopsOnSIGTERM(t *testing.T) {
 	}
 	bin := buildKeyward(t)
 	addr := freePort(t)
-	cmd := exec.Command(bin, "serve", "--data-dir", t.TempDir(), "--addr", addr)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--addr", addr)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "open http://"+addr+"/") {
+	// Without --smtp-url the start-up lines say where mails go.
+	for !strings.Contains(out.String(), "open http://"+addr+"/") || !strings.Contains(out.String(), "mails are written as .eml files to "+filepath.Join(dir, "outbox")) {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatalf("no start-up line: %q", out.String())

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/server"
@@ -19,15 +20,18 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 		return err
 	}
 	defer closeIfAny(policyFile)
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	// Links in mails: the public URL, or where this node listens.
+	cfg.Mail.LinkBase = strings.TrimSuffix(openURL(c, ln.Addr()), "/")
 	srv, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
-	}
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -48,6 +52,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	fmt.Fprintf(stdout, "keyward is running: open %s in your browser\n", openURL(c, ln.Addr()))
+	fmt.Fprintf(stdout, "%s\n", srv.MailDestination())
 
 	select {
 	case err := <-served:

@@ -62,6 +62,7 @@ func serverConfig(c *config, log *slog.Logger) (server.Config, io.Closer, error)
 	svc.SessionIdleTimeout = c.sessionIdle
 	svc.SessionLifetime = c.sessionLifetime
 	svc.AuditRetention = c.auditRetention
+	svc.RequireVerifiedEmail = c.requireVerified
 	policy, closer, err := buildPolicy(c, log)
 	if err != nil {
 		return server.Config{}, nil, err
@@ -88,6 +89,7 @@ func serverConfig(c *config, log *slog.Logger) (server.Config, io.Closer, error)
 			AppURL:               c.parsedAppURL,
 			AccentColor:          c.accentColor,
 		},
+		Mail: server.Mail{SMTPURL: c.smtpURL, From: c.mailFrom},
 		Logger: log,
 	}, closer, nil
 }

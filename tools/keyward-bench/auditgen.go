@@ -112,7 +112,7 @@ var typeMix = []struct {
 	t      audit.Type
 	weight int
 }{
-	{audit.SigninSucceeded, 40},
+	{audit.SigninSucceeded, 34},
 	{audit.SigninFailed, 22},
 	{audit.Signout, 12},
 	{audit.SessionRevoked, 8},
@@ -123,6 +123,13 @@ var typeMix = []struct {
 	{audit.TwoFactorEnabled, 2},
 	{audit.TwoFactorDisabled, 1},
 	{audit.BackupCodesRegenerated, 1},
+	// 1.1: mail-driven events, rare.
+	{audit.EmailVerified, 1},
+	{audit.EmailChangeRequested, 1},
+	{audit.EmailChanged, 1},
+	{audit.PasswordResetRequested, 1},
+	{audit.PasswordReset, 1},
+	{audit.AccountLockedDown, 1},
 }
 
 var benchUserAgents = []string{
@@ -205,8 +212,10 @@ func (g *generator) next() *keyward.Event {
 	case audit.BackupCodeUsed:
 		e.SessionID = sess
 		e.Details = map[string]string{audit.DetailRemaining: strconv.Itoa(g.rng.IntN(10))}
-	case audit.TwoFactorEnabled, audit.TwoFactorDisabled, audit.BackupCodesRegenerated:
+	case audit.TwoFactorEnabled, audit.TwoFactorDisabled, audit.BackupCodesRegenerated, audit.EmailChangeRequested:
 		e.SessionID = sess
+	case audit.PasswordReset, audit.AccountLockedDown:
+		e.Details = map[string]string{audit.DetailRevokedSessions: strconv.Itoa(g.rng.IntN(4))}
 	}
 	audit.Link(head, e)
 	g.heads[acct] = audit.Head{ChainID: head.ChainID, Seq: e.Seq, Hash: e.Hash}

@@ -1,0 +1,409 @@
+package keyward
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/backupcode"
+	"github.com/keyward/keyward/device"
+	"github.com/keyward/keyward/totp"
+)
+
+// Prefixes of the tokens of mailed links (see newToken): a link of one
+// kind is refused by the others before any lookup.
+const (
+	resetTokenPrefix    = "kwr_"
+	verifyTokenPrefix   = "kwv_"
+	lockdownTokenPrefix = "kwl_"
+)
+
+func invalidToken() *Error {
+	return Errorf(CodeInvalidToken, "This link is not valid: it was used already, it expired, or it was copied wrong. Ask for a new one.")
+}
+
+// describe is how a mail names the device of a client: "Chrome on macOS".
+func describe(c Client) string {
+	if c.UserAgent == "" {
+		return ""
+	}
+	return device.Parse(c.UserAgent).String()
+}
+
+// ForgotPassword mails a password reset link to the account of email, if
+// there is one. It answers the same for every email (the API's 202), in
+// the same time: a known and an unknown email take the same throttles, a
+// token and a sealing each, and one transaction with one audit event (in
+// the account's log, or for an unknown email in the system log under a
+// keyed digest), and the answer waits for Config.ForgotPasswordTime.
+// Requests are throttled per email and per client address, for both alike.
+func (s *Service) ForgotPassword(ctx context.Context, email string, c Client) error {
+	// The floor is wall-clock time: it is about what a client can measure.
+	started := time.Now()
+	defer func() {
+		if wait := s.cfg.ForgotPasswordTime - time.Since(started); wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	now := s.clock()
+	email = cleanText(email, maxEmailLength)
+	addr := clientAddress(c.IP)
+	// Every request counts, known email or not: this bounds the mails one
+	// address can cause, and those one person can receive.
+	if _, err := s.reserveAttempt(ctx, now,
+		throttleCheck{forgotEmailThrottleKey(email), s.cfg.ForgotEmailThrottle},
+		throttleCheck{forgotAddressThrottleKey(addr), s.cfg.ForgotAddressThrottle}); err != nil {
+		return err
+	}
+	a, err := s.store.AccountByEmail(ctx, email)
+	if err != nil && !IsCode(err, CodeNotFound) {
+		return err
+	}
+	token, hash, err := s.newToken(resetTokenPrefix)
+	if err != nil {
+		return err
+	}
+	if a == nil {
+		digest, err := s.emailDigest(email)
+		if err != nil {
+			return err
+		}
+		// The sealing the known path does for its mail.
+		if _, err := s.keys.Seal([]byte(token), []byte(digest)); err != nil {
+			return Internal(err)
+		}
+		return s.store.InTx(ctx, func(q Queries) error {
+			e := event(audit.SystemChain, audit.PasswordResetRequested, c, "")
+			e.Outcome, e.Reason, e.Time = audit.Failure, "unknown_email", now
+			e.Details = map[string]string{audit.DetailEmailDigest: digest}
+			return s.record(ctx, q, e)
+		})
+	}
+	expires := now.Add(s.cfg.ResetTokenTTL)
+	return s.store.InTx(ctx, func(q Queries) error {
+		// One link at a time: asking again replaces the earlier one.
+		if _, err := q.DeleteEmailTokens(ctx, a.ID, PurposeReset); err != nil {
+			return err
+		}
+		if err := q.CreateEmailToken(ctx, &EmailToken{TokenHash: hash, Purpose: PurposeReset, AccountID: a.ID, Email: a.Email, CreatedAt: now, ExpiresAt: expires}); err != nil {
+			return err
+		}
+		cl := c.clean()
+		if err := s.enqueueMail(ctx, q, &MailContent{To: a.Email, Kind: MailPasswordReset, Token: token, Time: now,
+			IP: cl.IP, Device: describe(cl), ExpiresAt: expires}); err != nil {
+			return err
+		}
+		e := event(a.ID, audit.PasswordResetRequested, c, "")
+		e.Time = now
+		return s.record(ctx, q, e)
+	})
+}
+
+// ResetPassword sets a new password with the token of a reset link. When
+// two-factor authentication is on, code (a TOTP code or a backup code) must
+// pass too: a reset never bypasses the second factor, and wrong codes count
+// in the same throttle and cap as at sign-in. Every session ends, nothing
+// is opened, a lockdown is lifted, and the address counts as verified (the
+// link was followed). It returns how many sessions ended.
+//
+// An unknown, used or expired token is invalid_token, recorded once; a
+// refused code or password leaves the token usable.
+func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code string, c Client) (int, error) {
+	now := s.clock()
+	tok, err := s.emailTokenFor(ctx, token, resetTokenPrefix, []TokenPurpose{PurposeReset}, audit.PasswordReset, c)
+	if err != nil {
+		return 0, err
+	}
+	a, err := s.store.AccountByID(ctx, tok.AccountID)
+	if err != nil {
+		return 0, notFoundAs(err, invalidToken())
+	}
+	if err := s.checkPolicy(ctx, newPassword, a.Email); err != nil {
+		return 0, err
+	}
+	var factor *resetFactor
+	if a.TwoFactorEnabled() {
+		if code == "" {
+			return 0, Errorf(CodeMFARequired, "Two-factor authentication is on for this account: enter a code from your authenticator app or a backup code.")
+		}
+		if factor, err = s.checkResetFactor(ctx, a, code, c, now); err != nil {
+			return 0, err
+		}
+	}
+	hash, err := s.hash(ctx, newPassword)
+	if err != nil {
+		return 0, err
+	}
+	revoked := 0
+	err = s.changeAccount(ctx, a.ID, func(q Queries) error {
+		cur, err := q.LockAccount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		// 2FA turned on or off since the check: start again.
+		if cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
+			return invalidToken()
+		}
+		if consumed, err := q.ConsumeEmailToken(ctx, tok.TokenHash); err != nil || !consumed {
+			return orInvalidToken(err)
+		}
+		if factor != nil {
+			if err := factor.consume(ctx, q, now); err != nil {
+				return err
+			}
+		}
+		if err := q.SetPasswordHash(ctx, a.ID, hash); err != nil {
+			return err
+		}
+		if cur.LockedDownAt != nil {
+			if err := q.SetLockedDown(ctx, a.ID, nil); err != nil {
+				return err
+			}
+		}
+		if _, err := q.DeleteEmailTokens(ctx, a.ID, PurposeReset); err != nil {
+			return err
+		}
+		if _, err := q.MarkEmailVerified(ctx, a.ID, tok.Email, now); err != nil {
+			return err
+		}
+		if _, err := q.DeleteMFAChallenges(ctx, a.ID); err != nil {
+			return err
+		}
+		if revoked, err = s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, client: c, reason: "password_reset"}); err != nil {
+			return err
+		}
+		e := event(a.ID, audit.PasswordReset, c, "")
+		e.Time = now
+		e.Details = map[string]string{audit.DetailRevokedSessions: strconv.Itoa(revoked)}
+		if factor != nil {
+			e.Details[audit.DetailMethod] = factor.method
+		}
+		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
+		if factor != nil && factor.method == audit.MethodBackupCode {
+			if err := s.backupCodeUsed(ctx, q, a.ID, "", c, now); err != nil {
+				return err
+			}
+		}
+		return s.notify(ctx, q, cur, notice{event: string(audit.PasswordReset), client: c, now: now})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return revoked, nil
+}
+
+func orInvalidToken(err error) error {
+	if err != nil {
+		return err
+	}
+	return invalidToken()
+}
+
+// emailTokenFor finds the live token of one of purposes behind a link's token.
+// Guessing is throttled per client address; a token that is not one is
+// recorded (in its account's log when it names one, else in the system
+// log) as a failure of action.
+func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purposes []TokenPurpose, action audit.Type, c Client) (*EmailToken, error) {
+	now := s.clock()
+	tried, err := s.reserveAttempt(ctx, now, throttleCheck{tokenThrottleKey(clientAddress(c.IP)), s.cfg.TokenThrottle})
+	if err != nil {
+		return nil, err
+	}
+	refuse := func(chain string) error {
+		if err := s.recordFailure(ctx, failure{attempt: tried, event: event(chain, action, c, ""), reason: string(CodeInvalidToken)}); err != nil {
+			return err
+		}
+		return invalidToken()
+	}
+	parsed, ok := parseToken(prefix, token)
+	if !ok {
+		return nil, refuse(audit.SystemChain)
+	}
+	tok, err := s.store.EmailToken(ctx, parsed[:])
+	switch {
+	case IsCode(err, CodeNotFound):
+		return nil, refuse(audit.SystemChain)
+	case err != nil:
+		return nil, err
+	case !purposeIn(tok.Purpose, purposes) || !now.Before(tok.ExpiresAt):
+		return nil, refuse(tok.AccountID)
+	}
+	// A live token is no guess: what the person does with it next (a
+	// weak password, a wrong code) does not count against the address.
+	if err := tried.passed(ctx, s.store); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// resetFactor is a second factor that passed its check for a reset, to be
+// consumed in the reset's transaction.
+type resetFactor struct {
+	accountID string
+	method    string
+	step      int64  // TOTP
+	codeHash  []byte // backup code
+	attempt   *attempt
+}
+
+// consume takes the code for good, under the account's lock: a TOTP step
+// no later one may reuse, or the backup code. A code taken meanwhile (a
+// concurrent sign-in) fails the reset.
+func (f *resetFactor) consume(ctx context.Context, q Queries, now time.Time) error {
+	var ok bool
+	var err error
+	if f.method == audit.MethodTOTP {
+		ok, err = q.AdvanceTOTPStep(ctx, f.accountID, f.step)
+	} else {
+		ok, err = q.UseBackupCode(ctx, f.accountID, f.codeHash, now)
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return invalidCode()
+	}
+	if err := f.attempt.passed(ctx, q); err != nil {
+		return err
+	}
+	return q.ClearSecondFactorFailures(ctx, f.accountID)
+}
+
+// checkResetFactor checks code as the second step of a sign-in does: in the
+// account's second-factor throttle, counted against the cap of consecutive
+// wrong codes, TOTP refused unchecked past the cap.
+func (s *Service) checkResetFactor(ctx context.Context, a *Account, code string, c Client, now time.Time) (*resetFactor, error) {
+	tried, err := s.reserveAttempt(ctx, now, throttleCheck{secondFactorThrottleKey(a.ID), s.cfg.SecondFactorRule})
+	if err != nil {
+		return nil, err
+	}
+	cred, err := s.store.TOTPCredential(ctx, a.ID)
+	if err != nil {
+		return nil, notFoundAs(err, invalidToken())
+	}
+	failures, err := s.store.AddSecondFactorFailure(ctx, a.ID)
+	if err != nil {
+		return nil, notFoundAs(err, invalidToken())
+	}
+	st := &secondStep{account: a, cred: cred, client: c, attempt: tried, method: audit.MethodTOTP, failures: failures}
+	f := &resetFactor{accountID: a.ID, method: audit.MethodTOTP, attempt: tried}
+	digits, isTOTP := totpInput(code)
+	refused := false
+	switch {
+	case isTOTP && failures > MaxSecondFactorFailures:
+		if err := s.secondFactorFailed(ctx, st, audit.ReasonTOTPSuspended); err != nil {
+			return nil, err
+		}
+		return nil, totpSuspended()
+	case isTOTP:
+		secret, err := s.openSecret(cred.SealedSecret, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		step, ok := totp.Verify(secret, digits, now, cred.LastStep)
+		f.step, refused = step, !ok
+	default:
+		st.method, f.method = audit.MethodBackupCode, audit.MethodBackupCode
+		norm, ok := backupcode.Normalize(code)
+		if ok {
+			if err := hasherError(s.hasher.Bounded(ctx, func() { f.codeHash = backupcode.Hash(norm, cred.BackupSalt) })); err != nil {
+				return nil, err
+			}
+		}
+		refused = !ok
+	}
+	if refused {
+		if err := s.secondFactorFailed(ctx, st, string(CodeInvalidCode)); err != nil {
+			return nil, err
+		}
+		if failures >= MaxSecondFactorFailures {
+			return nil, totpSuspended()
+		}
+		return nil, invalidCode()
+	}
+	return f, nil
+}
+
+// backupCodeUsed records the use of a backup code outside a sign-in (a
+// reset), with the count left, and mails the notice.
+func (s *Service) backupCodeUsed(ctx context.Context, q Queries, accountID, sessionID string, c Client, now time.Time) error {
+	remaining, err := q.BackupCodesRemaining(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	used := event(accountID, audit.BackupCodeUsed, c, sessionID)
+	used.Time = now
+	used.Details = map[string]string{audit.DetailRemaining: strconv.Itoa(remaining)}
+	if err := s.record(ctx, q, used); err != nil {
+		return err
+	}
+	a, err := q.LockAccount(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	return s.notify(ctx, q, a, notice{event: string(audit.BackupCodeUsed), client: c, now: now, remaining: &remaining})
+}
+
+// notice is a security event to mail the account's owner about.
+type notice struct {
+	event     string // an audit type, or NoticeNewDevice
+	client    Client
+	now       time.Time
+	to        string // the address, when not the account's own (the old one after a change)
+	newEmail  string
+	remaining *int
+}
+
+// notify mails a notice of n to the account, in the caller's transaction,
+// with a fresh "This wasn't me" link.
+func (s *Service) notify(ctx context.Context, q Queries, a *Account, n notice) error {
+	token, hash, err := s.newToken(lockdownTokenPrefix)
+	if err != nil {
+		return err
+	}
+	to := n.to
+	if to == "" {
+		to = a.Email
+	}
+	expires := n.now.Add(s.cfg.LockdownTokenTTL)
+	if err := q.CreateEmailToken(ctx, &EmailToken{TokenHash: hash, Purpose: PurposeLockdown, AccountID: a.ID, Email: to, CreatedAt: n.now, ExpiresAt: expires}); err != nil {
+		return err
+	}
+	cl := n.client.clean()
+	return s.enqueueMail(ctx, q, &MailContent{To: to, Kind: MailNotice, Event: n.event, LockdownToken: token, Time: n.now,
+		IP: cl.IP, Device: describe(cl), NewEmail: n.newEmail, Remaining: n.remaining, ExpiresAt: expires})
+}
+
+// ResetNeedsCode tells the reset page, before the form is sent, whether the
+// link works and whether the account asks for a second-factor code. It
+// only reads: a refused token is recorded when the form is sent.
+func (s *Service) ResetNeedsCode(ctx context.Context, token string) (bool, error) {
+	parsed, ok := parseToken(resetTokenPrefix, token)
+	if !ok {
+		return false, invalidToken()
+	}
+	tok, err := s.store.EmailToken(ctx, parsed[:])
+	if err != nil {
+		return false, notFoundAs(err, invalidToken())
+	}
+	if tok.Purpose != PurposeReset || !s.clock().Before(tok.ExpiresAt) {
+		return false, invalidToken()
+	}
+	a, err := s.store.AccountByID(ctx, tok.AccountID)
+	if err != nil {
+		return false, notFoundAs(err, invalidToken())
+	}
+	return a.TwoFactorEnabled(), nil
+}
+
+func passwordResetRequired() *Error {
+	return Errorf(CodePasswordResetReq, "This account was locked down: its password no longer works. Reset it with \"Forgot password?\" to get back in.")
+}
