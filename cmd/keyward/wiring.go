@@ -89,7 +89,7 @@ func serverConfig(c *config, log *slog.Logger) (server.Config, io.Closer, error)
 			AppURL:               c.parsedAppURL,
 			AccentColor:          c.accentColor,
 		},
-		Mail: server.Mail{SMTPURL: c.smtpURL, From: c.mailFrom},
+		Mail:   server.Mail{SMTPURL: c.smtpURL, From: c.mailFrom},
 		Logger: log,
 	}, closer, nil
 }
