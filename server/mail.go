@@ -25,18 +25,23 @@ type Mail struct {
 	// noreply@ the public URL's host (noreply@localhost for an address).
 	From string
 	// LinkBase is the absolute URL the links in mails start with. Empty is
-	// PublicURL with the base path; set it when there is no PublicURL.
+	// PublicURL with the base path. With neither, nothing is sent: mails
+	// wait in the outbox (and say so in the log) until one is set.
 	LinkBase string
 }
 
-// newMailer builds the mailer cfg.Mail describes.
+// errNoLinkBase: mails carry links, and there is nothing to start them with.
+var errNoLinkBase = errors.New("mails wait in the outbox: their links need keyward's address (set PublicURL, or Mail.LinkBase)")
+
+// newMailer builds the mailer cfg.Mail describes; errNoLinkBase when links
+// in mails could not point anywhere.
 func newMailer(cfg Config, productName string) (*kwmail.Mailer, error) {
 	links := cfg.Mail.LinkBase
 	if links == "" && cfg.PublicURL != nil {
 		links = cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host + cfg.BasePath
 	}
 	if links == "" {
-		return nil, errors.New("mail: links need an absolute URL: set PublicURL or Mail.LinkBase")
+		return nil, errNoLinkBase
 	}
 	u, err := url.Parse(links)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

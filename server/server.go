@@ -123,7 +123,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	mailer, err := newMailer(cfg, serviceConfig(cfg).ProductName)
-	if err != nil {
+	if errors.Is(err, errNoLinkBase) {
+		log.Warn(err.Error())
+	} else if err != nil {
 		core.Close()
 		return nil, err
 	}
@@ -131,8 +133,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // MailDestination says where mails go (a mail server, or a folder of .eml
-// files), for a start-up line. It never shows a password.
-func (s *Server) MailDestination() string { return s.mailer.Describe() }
+// files), or why they wait, for a start-up line. It never shows a password.
+func (s *Server) MailDestination() string {
+	if s.mailer == nil {
+		return errNoLinkBase.Error()
+	}
+	return s.mailer.Describe()
+}
 
 // ServeHTTP serves keyward's pages, JSON API, static files and health
 // checks. Mounted in an application's mux under a prefix, it expects that
@@ -176,7 +183,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.core.Service.RunCacheWatcher(ctx) })
 	wg.Go(func() { housekeeping(ctx, s.core.Service, s.log) })
 	wg.Go(func() { s.web.LogSessionChecks(ctx, time.Minute) })
-	wg.Go(func() { s.core.Service.RunMailWorker(ctx, keyward.MailWorker{Sender: s.mailer}) })
+	if s.mailer != nil {
+		wg.Go(func() { s.core.Service.RunMailWorker(ctx, keyward.MailWorker{Sender: s.mailer}) })
+	}
 	wg.Wait()
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,5 +127,63 @@ func TestOpenPostgres(t *testing.T) {
 	stop()
 	if err := <-ran; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// TestRunSendsMails: Run's worker delivers what the outbox holds, with
+// links to the public URL and the base path; without any address for the
+// links, mails wait and the Server says so.
+func TestRunSendsMails(t *testing.T) {
+	public, _ := url.Parse("https://id.example.com")
+	tests := []struct {
+		name      string
+		publicURL *url.URL
+		wantSent  bool
+		wantDest  string
+	}{
+		{"public URL", public, true, "mails are written as .eml files to "},
+		{"no address for links", nil, false, "mails wait in the outbox"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			kw, err := server.Open(t.Context(), server.Config{DataDir: dir, PasswordHashing: cheap,
+				Config: web.Config{PublicURL: tt.publicURL, BasePath: "/auth"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kw.Close()
+			if got := kw.MailDestination(); !strings.HasPrefix(got, tt.wantDest) {
+				t.Errorf("MailDestination() = %q, want it to start with %q", got, tt.wantDest)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			ran := make(chan error, 1)
+			go func() { ran <- kw.Run(ctx) }()
+			defer func() { cancel(); <-ran }()
+			if err := kw.Service().ForgotPassword(ctx, "nobody@example.com", keyward.Client{IP: "192.0.2.1"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kw.Service().SignUpAndSignIn(ctx, "ada@example.com", "correct horse battery staple", keyward.Client{IP: "192.0.2.1"}); err != nil {
+				t.Fatal(err)
+			}
+			// Sign-up mails a confirmation link.
+			var body []byte
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
+				if len(files) > 0 {
+					body, _ = os.ReadFile(files[0])
+					break
+				}
+				if !tt.wantSent && time.Now().After(deadline.Add(-4*time.Second)) {
+					break // a second is plenty for a worker that would run
+				}
+			}
+			if sent := body != nil; sent != tt.wantSent {
+				t.Fatalf("a mail was written: %v, want %v", sent, tt.wantSent)
+			}
+			if tt.wantSent && !strings.Contains(string(body), "https://id.example.com/auth/verify-email?token=") {
+				t.Errorf("the mail's link does not point at the public URL and base path:\n%s", body)
+			}
+		})
 	}
 }

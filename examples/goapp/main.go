@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -44,11 +45,13 @@ func main() {
 // openKeyward opens keyward for this application: its data in dataDir,
 // its pages and API under /auth. The session cookie's Path is "/" (Open's
 // default), so the application's own routes behind RequireSession receive
-// it.
-func openKeyward(ctx context.Context, dataDir string, logger *slog.Logger) (*server.Server, error) {
+// it. Mails (password reset, address confirmation, security notices) are
+// .eml files in dataDir/outbox, with links to publicURL (nil: they wait).
+func openKeyward(ctx context.Context, dataDir string, publicURL *url.URL, logger *slog.Logger) (*server.Server, error) {
 	return server.Open(ctx, server.Config{
 		DataDir: dataDir,
 		Config: web.Config{
+			PublicURL:   publicURL,
 			BasePath:    "/auth",
 			ProductName: "Goapp",
 		},
@@ -72,7 +75,12 @@ func newApp(kw *server.Server) http.Handler {
 // closes last.
 func run(ctx context.Context, addr, dataDir string, out io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	kw, err := openKeyward(ctx, dataDir, logger)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	kw, err := openKeyward(ctx, dataDir, &url.URL{Scheme: "http", Host: ln.Addr().String()}, logger)
 	if err != nil {
 		return err
 	}
@@ -86,10 +94,6 @@ func run(ctx context.Context, addr, dataDir string, out io.Writer) error {
 		<-ran
 	}()
 
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: newApp(kw), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -41,7 +41,7 @@ func TestGoapp(t *testing.T) {
 	}
 	for _, m := range mounts {
 		t.Run(m.name, func(t *testing.T) {
-			kw, err := openKeyward(t.Context(), t.TempDir(), nil)
+			kw, err := openKeyward(t.Context(), t.TempDir(), nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
