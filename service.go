@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/password"
 )
 
@@ -100,6 +101,9 @@ type Deps struct {
 	Now    func() time.Time
 	Rand   io.Reader
 	Logger *slog.Logger
+	// Metrics receives the service's counts; nil keeps them in counters
+	// of the service's own, which Metrics returns.
+	Metrics *metrics.Metrics
 }
 
 // Service holds every rule of keyward. The web layer and the command line
@@ -120,6 +124,7 @@ type Service struct {
 	checks    *addressGate // password checks in flight per client address
 	advice    *strengthGate
 	ids       idSource
+	metrics   *metrics.Metrics
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -192,6 +197,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 		now:       d.Now,
 		rand:      d.Rand,
 		log:       log,
+		metrics:   d.Metrics,
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
 	}
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)
@@ -339,3 +348,7 @@ func (s *Service) newID(prefix string) string {
 
 // Now is the service's clock (pages show times relative to it).
 func (s *Service) Now() time.Time { return s.clock() }
+
+// Metrics returns the counters the service adds to, for an exporter and
+// for the web layer's own counts.
+func (s *Service) Metrics() *metrics.Metrics { return s.metrics }

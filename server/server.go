@@ -125,6 +125,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 // prefix as Config.BasePath; see the package example.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.web.ServeHTTP(w, r) }
 
+// RoutePatterns are the http.ServeMux patterns of every route keyward
+// serves, without the base path.
+func (s *Server) RoutePatterns() []string { return s.web.RoutePatterns() }
+
 // Service returns the service behind the Server, for an application that
 // creates accounts, ends sessions or reads the audit log itself.
 func (s *Server) Service() *keyward.Service { return s.core.Service }
@@ -179,6 +183,7 @@ type Core struct {
 	Keys    *keyring.Keyring
 	Service *keyward.Service
 	closers []io.Closer
+	hasher  *password.Hasher // for the hashes-in-flight gauge
 }
 
 // OpenCore opens the store (applying pending migrations), loads the
@@ -210,9 +215,10 @@ func OpenCore(ctx context.Context, cfg Config) (*Core, error) {
 	if concurrency <= 0 {
 		concurrency = max(2, runtime.NumCPU())
 	}
+	c.hasher = password.NewHasher(params, concurrency, 2*time.Second)
 	c.Service, err = keyward.New(serviceConfig(cfg), keyward.Deps{
 		Store:  store,
-		Hasher: password.NewHasher(params, concurrency, 2*time.Second),
+		Hasher: c.hasher,
 		Policy: policy,
 		Keys:   c.Keys,
 		Now:    time.Now,

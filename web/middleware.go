@@ -13,6 +13,7 @@ import (
 	"time"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/metrics"
 )
 
 // maxBodyBytes bounds every request body; larger ones are 413.
@@ -22,16 +23,10 @@ const maxBodyBytes = 1 << 20
 // on the ResponseWriter rather than the request's context: a context value
 // costs a copy of the whole Request on every request, hot checks included.
 func requestID(w http.ResponseWriter) string {
-	for {
-		switch x := w.(type) {
-		case *statusRecorder:
-			return x.id
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = x.Unwrap()
-		default:
-			return ""
-		}
+	if rec := recorderOf(w); rec != nil {
+		return rec.id
 	}
+	return ""
 }
 
 // middleware wraps the routes in what every response needs, outermost first:
@@ -56,6 +51,21 @@ type statusRecorder struct {
 	id     string
 	status int
 	bytes  int
+	route  *metrics.Route // set by the route that answers
+}
+
+// recorderOf finds the access log's recorder under w.
+func recorderOf(w http.ResponseWriter) *statusRecorder {
+	for {
+		switch x := w.(type) {
+		case *statusRecorder:
+			return x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -125,15 +135,28 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		w.Header()["X-Request-Id"] = []string{id}
 		rec := &statusRecorder{ResponseWriter: w, id: id}
 		next.ServeHTTP(rec, r)
+		elapsed := time.Since(start)
+		route := rec.route
+		if route == nil {
+			route = s.metrics.Unmatched()
+		}
+		route.Observe(rec.status, elapsed)
 		if r.Method == http.MethodGet && isCheckPath(r.URL.Path) {
 			switch rec.status {
-			case http.StatusOK, http.StatusFound:
+			case http.StatusOK:
+				s.metrics.SessionChecks.Inc(metrics.CheckValid)
+				s.sessionChecks.Add(1)
+				return
+			case http.StatusFound:
+				s.metrics.SessionChecks.Inc(metrics.CheckRedirect)
 				s.sessionChecks.Add(1)
 				return
 			case http.StatusUnauthorized:
+				s.metrics.SessionChecks.Inc(metrics.CheckUnauthorized)
 				s.sessionChecksRefused.Add(1)
 				return
 			}
+			s.metrics.SessionChecks.Inc(metrics.CheckOther)
 		}
 		s.log.LogAttrs(r.Context(), levelFor(rec.status), "http",
 			slog.String("request_id", id),
@@ -141,7 +164,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
 			slog.Int("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", elapsed),
 			slog.String("ip", clientIP(r, s.cfg.TrustedProxies)),
 		)
 	})

@@ -117,4 +117,3 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	s.setSecurityHeaders(w.Header(), page)
 	s.writeErrorAs(w, r, err, page)
 }
-

@@ -23,6 +23,7 @@ import (
 // line wins over the environment.
 type config struct {
 	addr              string
+	metricsAddr       string
 	dataDir           string
 	databaseURL       string
 	publicURL         string
@@ -104,6 +105,11 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 
 func addrFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.addr, "addr", c.addr, "address keyward listens on")
+}
+
+// metricsFlags are serve's own: the healthcheck command has no use for them.
+func metricsFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.metricsAddr, "metrics-addr", c.metricsAddr, "address of a listener of its own serving Prometheus metrics at /metrics, such as 127.0.0.1:9464; off when empty")
 }
 
 func serveFlags(fs *flag.FlagSet, c *config) {

@@ -51,7 +51,7 @@ func commands() []*command {
 	return []*command{
 		{name: "serve", short: "run the web pages and the JSON API",
 			long:  "Serves the pages and the JSON API on --addr, on embedded SQLite in --data-dir or on PostgreSQL (--database-url).",
-			flags: []flagGroup{storeFlags, addrFlags, serveFlags, sessionFlags, retentionFlags, passwordFlags},
+			flags: []flagGroup{storeFlags, addrFlags, metricsFlags, serveFlags, sessionFlags, retentionFlags, passwordFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return serve(ctx, c, e.log, e.stdout) }},
 		{name: "healthcheck", short: "ask the keyward on --addr whether it is ready; exit 0 if so, else 1",
 			long:  "GETs /readyz on --addr (an unspecified host such as 0.0.0.0 means this machine): what a container's HEALTHCHECK runs, where there is no curl.",
@@ -178,14 +178,7 @@ func usage(table []*command) string {
 // revision and time Go recorded in the binary.
 func versionLine() string {
 	info, ok := debug.ReadBuildInfo()
-	v := version
-	if v == "" && ok {
-		v = info.Main.Version // "(devel)" when built inside the module
-	}
-	if v == "" {
-		v = "(unknown)"
-	}
-	line := "keyward " + v
+	line := "keyward " + versionString()
 	if !ok {
 		return line
 	}
@@ -206,6 +199,18 @@ func versionLine() string {
 		line += fmt.Sprintf(", revision %s of %s%s", rev[:min(12, len(rev))], at, modified)
 	}
 	return line + ", built with " + info.GoVersion
+}
+
+// versionString is the version alone: set at build time, else the module's.
+func versionString() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); v == "" && ok {
+		v = info.Main.Version // "(devel)" when built inside the module
+	}
+	if v == "" {
+		v = "(unknown)"
+	}
+	return v
 }
 
 // exitError ends a command with a particular exit code.
