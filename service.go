@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/audit"
@@ -125,6 +126,8 @@ type Service struct {
 	advice    *strengthGate
 	ids       idSource
 	metrics   *metrics.Metrics
+	// keysChecked is CheckKeys' last answer, read by readiness checks.
+	keysChecked atomic.Pointer[keysCheck]
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher

@@ -57,6 +57,8 @@ type config struct {
 	copyFrom          string // copy: the source installation
 	copyTo            string // copy: the empty target database
 	secretKey         string // KEYWARD_SECRET_KEY only: a secret never goes on a command line
+	secretKeyFile     string // a key file elsewhere than --data-dir; never created
+	readOnly          bool   // set by commands that only read: no key file is created
 	parsedPublicURL   *url.URL
 	parsedProxies     []netip.Prefix
 	parsedCORS        []string
@@ -100,6 +102,7 @@ func logFlags(fs *flag.FlagSet, c *config) {
 func storeFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "folder for the SQLite database and the secret-key file (created 0700)")
 	fs.StringVar(&c.databaseURL, "database-url", c.databaseURL, "PostgreSQL URL (postgres://...); empty uses embedded SQLite in --data-dir")
+	fs.StringVar(&c.secretKeyFile, "secret-key-file", c.secretKeyFile, "key file to use instead of KEYWARD_SECRET_KEY or --data-dir's secret.keys (mode 0600; never created); on PostgreSQL one of the two is required")
 	logFlags(fs, c)
 }
 

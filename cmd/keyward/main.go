@@ -78,19 +78,28 @@ func commands() []*command {
 			run:   func(ctx context.Context, c *config, e env) error { return keysReencrypt(ctx, c, e.log, e.stdout) }},
 		{name: "audit verify", short: "check every audit chain and its seal; a non-zero exit names each problem",
 			flags: []flagGroup{storeFlags, retentionFlags},
-			run:   func(ctx context.Context, c *config, e env) error { return auditVerify(ctx, c, e.log, e.stdout) }},
+			run:   readOnly(func(ctx context.Context, c *config, e env) error { return auditVerify(ctx, c, e.log, e.stdout) })},
 		{name: "audit list", args: "[--email E|system] [--type T] [--since D]", short: "print audit events as JSON lines",
 			flags: []flagGroup{auditListFlags, storeFlags},
-			run:   func(ctx context.Context, c *config, e env) error { return auditList(ctx, c, e.log, e.stdout) }},
+			run:   readOnly(func(ctx context.Context, c *config, e env) error { return auditList(ctx, c, e.log, e.stdout) })},
 		{name: "migrate status", short: "list the schema migrations; exit 1 while any is pending",
 			flags: []flagGroup{storeFlags},
-			run:   func(ctx context.Context, c *config, e env) error { return migrate(ctx, c, "status", e.stdout) }},
+			run:   readOnly(func(ctx context.Context, c *config, e env) error { return migrate(ctx, c, "status", e.stdout) })},
 		{name: "migrate up", short: "apply the pending schema migrations",
 			flags: []flagGroup{storeFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return migrate(ctx, c, "up", e.stdout) }},
 		{name: "copy", args: "--from DIR --to URL", short: "copy an installation (SQLite data folder) into an empty PostgreSQL database",
 			flags: []flagGroup{copyFlags, logFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return copyInstallation(ctx, c, e.log, e.stdout) }},
+	}
+}
+
+// readOnly marks a command that only reads: it never creates a key file
+// (nor anything else) where none is.
+func readOnly(run func(context.Context, *config, env) error) func(context.Context, *config, env) error {
+	return func(ctx context.Context, c *config, e env) error {
+		c.readOnly = true
+		return run(ctx, c, e)
 	}
 }
 
