@@ -588,7 +588,9 @@ func TestKeysRotateWithEnvironmentKeyIsTwoSteps(t *testing.T) {
 // keys reencrypt with keys that do not open the seeds says which key is
 // missing or wrong, changes nothing, and does not suggest running it again.
 func TestKeysReencryptWithWrongKeysSaysSo(t *testing.T) {
-	otherKey := func(id string) string { return id + " " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)) }
+	otherKey := func(id string) string {
+		return id + " " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	}
 	newOnly := func(string) string { return "k2 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)) }
 	cases := []struct {
 		name string
