@@ -363,7 +363,7 @@ func totpInput(code string) (string, bool) {
 
 func (s *Service) signInWithTOTP(ctx context.Context, st *secondStep, code string) (*SignInResult, error) {
 	a, cred, now := st.account, st.cred, st.now
-	secret, err := s.openSecret(cred.SealedSecret, a.ID)
+	secret, err := s.openSecret(ctx, cred.SealedSecret, a.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package keywardtest
 import (
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -100,6 +101,8 @@ type Options struct {
 	Clock  *Clock           // share one clock
 	Keys   *keyring.Keyring // share keys
 	Hasher *password.Hasher
+	// Logger receives the service's log; nil discards it.
+	Logger *slog.Logger
 	// RealTime runs the service on the wall clock (Env.Clock stays nil): for
 	// tests where a browser judges cookie expiry or an app makes TOTP codes.
 	RealTime bool
@@ -139,7 +142,7 @@ func New(t testing.TB, o Options) *Env {
 	}
 	svc, err := keyward.New(cfg, keyward.Deps{
 		Store: e.Store, Hasher: hasher, Policy: Policy(), Keys: e.Keys,
-		Now: now, Rand: rand.Reader,
+		Now: now, Rand: rand.Reader, Logger: o.Logger,
 	})
 	if err != nil {
 		t.Fatalf("keyward.New: %v", err)

@@ -142,17 +142,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "Run \"keyward %s -h\" for its flags.\n", cmd.name)
 		return 2
 	}
-	runErr := cmd.run(ctx, c, env{stdin: stdin, stdout: stdout, stderr: stderr, log: newLogger(c.logFormat, stderr)})
-	if runErr != nil {
-		var ex exitError
-		if errors.As(runErr, &ex) {
-			fmt.Fprintln(stderr, "keyward:", ex.msg)
-			return ex.code
-		}
-		fmt.Fprintln(stderr, "keyward:", runErr)
-		return 1
+	log := newLogger(c.logFormat, stderr)
+	runErr := cmd.run(ctx, c, env{stdin: stdin, stdout: stdout, stderr: stderr, log: log})
+	if runErr == nil {
+		return 0
 	}
-	return 0
+	msg, code := runErr.Error(), 1
+	var ex exitError
+	if errors.As(runErr, &ex) {
+		msg, code = ex.msg, ex.code
+	}
+	if c.logFormat == "json" {
+		// One more JSON line in the log, where a collector parses every line.
+		log.Error("keyward stopped", "command", cmd.name, "err", msg, "exit_code", code)
+		return code
+	}
+	fmt.Fprintln(stderr, "keyward:", msg)
+	return code
 }
 
 // findCommand finds the command named by the first one or two words of args
