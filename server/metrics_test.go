@@ -265,3 +265,28 @@ func fixed(values ...string) func(string) bool {
 		return false
 	}
 }
+
+// TestMetricsCountRequireSession: an application's route behind
+// RequireSession counts its checks with the session checks.
+func TestMetricsCountRequireSession(t *testing.T) {
+	kw, app, metrics := openWithMetrics(t, web.Config{})
+	const email, pw = "app@example.com", "correct horse battery staple"
+	if got := do(t, "POST", app.URL+"/api/v1/accounts", `{"email":"`+email+`","password":"`+pw+`"}`, ""); got != http.StatusCreated {
+		t.Fatalf("sign-up = %d, want 201", got)
+	}
+	token := apiSignIn(t, app.URL, email, pw)
+	protected := httptest.NewServer(kw.RequireSession(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	defer protected.Close()
+	for _, tok := range []string{token, token, "kws_made-up", ""} {
+		do(t, "GET", protected.URL+"/app/dashboard", "", tok)
+	}
+	m := scrape(t, metrics.URL)
+	for _, tt := range []struct {
+		result string
+		want   float64
+	}{{"valid", 2}, {"unauthorized", 2}} {
+		if got := sample(m, "keyward_session_checks_total", "result", tt.result); got != tt.want {
+			t.Errorf("keyward_session_checks_total{result=%q} = %v, want %v", tt.result, got, tt.want)
+		}
+	}
+}
