@@ -48,8 +48,8 @@ type Config struct {
 	DatabaseURL string
 	// SecretKey is the secret keys' text, as the KEYWARD_SECRET_KEY
 	// environment variable of the keyward command holds it; every node of
-	// one database needs the same. Empty uses the key file in DataDir,
-	// created on first Open.
+	// one database needs the same. Empty uses SecretKeyFile, or on SQLite
+	// the key file in DataDir, created on first Open.
 	SecretKey string
 	// SecretKeyFile, when set, is a key file to use instead of the one in
 	// DataDir; it is never created. With a DatabaseURL, SecretKey or
