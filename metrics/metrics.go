@@ -159,8 +159,12 @@ type Route struct {
 	byClass         [5]Histogram // 1xx … 5xx
 }
 
-// Observe counts one answer with status after d.
+// Observe counts one answer with status after d. Status 0 is a handler
+// that wrote nothing, which net/http answers with 200.
 func (r *Route) Observe(status int, d time.Duration) {
+	if status == 0 {
+		status = 200
+	}
 	c := status/100 - 1
 	if c < 0 || c >= len(r.byClass) {
 		c = len(r.byClass) - 1

@@ -40,7 +40,7 @@ func TestRouteClasses(t *testing.T) {
 	for _, tt := range []struct {
 		status int
 		class  string
-	}{{200, "2xx"}, {302, "3xx"}, {404, "4xx"}, {503, "5xx"}, {0, "5xx"}, {999, "5xx"}} {
+	}{{200, "2xx"}, {302, "3xx"}, {404, "4xx"}, {503, "5xx"}, {0, "2xx"}, {999, "5xx"}, {-1, "5xx"}} {
 		r := m.Route("GET /x")
 		before := make([]uint64, Classes)
 		for i := range Classes {

@@ -218,3 +218,29 @@ func TestUnknownKeyLineCarriesTheRequestID(t *testing.T) {
 		t.Errorf("no line about the missing key:\n%s", logs.String())
 	}
 }
+
+// FuzzSaneRequestID: whatever a client sends, a kept id is short and of
+// the safe characters only, so it cannot break a log line of either format.
+func FuzzSaneRequestID(f *testing.F) {
+	for _, seed := range []string{"", "abc", "a b", "a\nb", `x" level=ERROR`, strings.Repeat("z", 129), "0b7c2a52-7e0b-4b5e-9b59-5d1e8f0c6a11"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if !saneRequestID(id) {
+			return
+		}
+		if id == "" || len(id) > maxRequestIDLen {
+			t.Fatalf("kept %q of length %d", id, len(id))
+		}
+		if strings.ContainsFunc(id, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/", r))
+		}) {
+			t.Fatalf("kept %q, which has a character outside the safe set", id)
+		}
+		var text bytes.Buffer
+		slog.New(slog.NewTextHandler(&text, nil)).Info("http", "request_id", id)
+		if !strings.Contains(text.String(), " request_id="+id+"\n") {
+			t.Fatalf("the text log quoted or changed a kept id: %q", text.String())
+		}
+	})
+}
