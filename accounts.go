@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/password"
 )
 
@@ -39,6 +40,7 @@ func (s *Service) signUp(ctx context.Context, n newAccount) (*Account, error) {
 	// account creation and probing for taken emails, not guessing).
 	addr := clientAddress(n.client.IP)
 	if !s.checks.enter(addr) {
+		s.metrics.Throttled.Inc(metrics.ThrottleConcurrent)
 		return nil, throttled(time.Second)
 	}
 	defer s.checks.leave(addr)

@@ -38,3 +38,19 @@ func FromContext(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(Identity)
 	return id, ok
 }
+
+// requestIDKey is the context key of a request id.
+type requestIDKey struct{}
+
+// WithRequestID returns a copy of ctx that carries the request id the
+// access log gave the request, so that the service's own log lines about
+// it can name it.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom returns the request id WithRequestID put into ctx, or "".
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}

@@ -7,9 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/keyring"
 )
 
 // Device tokens mark a browser or API client that has completed a sign-in
@@ -20,7 +21,7 @@ import (
 //
 // A token is stateless: "kwd_" and base64url of
 //
-//	key number (4) | issued, unix seconds (8) | device id (16) | account id | tag (32)
+//	key number (4, the number of the key id: k1 is 1, k2860486313 is 2860486313) | issued, unix seconds (8) | device id (16) | account id | tag (32)
 //
 // where tag is HMAC-SHA256 of everything before it under a subkey of the
 // keyring key it names. Naming the key lets a token outlive `keys rotate`;
@@ -49,8 +50,8 @@ func (d deviceToken) throttleKey() string {
 // newDeviceToken issues a token for a fresh device id of the account.
 func (s *Service) newDeviceToken(accountID string, now time.Time) (string, error) {
 	id := s.keys.CurrentID()
-	n, err := strconv.ParseUint(strings.TrimPrefix(id, "k"), 10, 32)
-	if err != nil {
+	n, ok := keyring.ParseID(id)
+	if !ok {
 		return "", Internal(fmt.Errorf("device token: current key id %q", id))
 	}
 	key, err := s.keys.DeriveWith(id, deviceTokenPurpose)
@@ -58,7 +59,7 @@ func (s *Service) newDeviceToken(accountID string, now time.Time) (string, error
 		return "", Internal(fmt.Errorf("device token: %w", err))
 	}
 	b := make([]byte, deviceFixedBytes, deviceFixedBytes+len(accountID)+sha256.Size)
-	binary.BigEndian.PutUint32(b[0:4], uint32(n))
+	binary.BigEndian.PutUint32(b[0:4], n)
 	binary.BigEndian.PutUint64(b[4:12], uint64(now.Unix()))
 	if _, err := io.ReadFull(s.rand, b[12:deviceFixedBytes]); err != nil {
 		return "", Internal(fmt.Errorf("reading randomness: %w", err))
@@ -80,7 +81,7 @@ func (s *Service) readDeviceToken(token string, now time.Time) (d deviceToken, o
 		return d, false
 	}
 	body, tag := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
-	key, err := s.keys.DeriveWith("k"+strconv.FormatUint(uint64(binary.BigEndian.Uint32(body[0:4])), 10), deviceTokenPurpose)
+	key, err := s.keys.DeriveWith(keyring.FormatID(binary.BigEndian.Uint32(body[0:4])), deviceTokenPurpose)
 	if err != nil || !hmac.Equal(deviceTag(key, body), tag) {
 		return d, false
 	}

@@ -1,13 +1,16 @@
 package keyward_test
 
 import (
+	"bytes"
 	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/keywardtest"
 )
 
@@ -209,4 +212,33 @@ func TestDeviceTokenTrust(t *testing.T) {
 			t.Fatalf("token of the current key: %v", err)
 		}
 	})
+}
+
+// TestDeviceTokenOfASequentialKeyID: a token issued under a ring of the
+// old sequential ids (k1) is still trusted once a rotation has made a
+// random id current, and the new key's tokens are trusted too: the token
+// names its key by the id's number, which both kinds of id have.
+func TestDeviceTokenOfASequentialKeyID(t *testing.T) {
+	keys, err := keyring.Parse("k1 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := keywardtest.New(t, keywardtest.Options{Keys: keys})
+	signUp(t, e, "ada@example.com")
+	old := signIn(t, e, "ada@example.com", laptop).DeviceToken
+	id, err := e.Keys.Rotate(crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := keyring.ParseID(id); !ok || n < 1<<24 {
+		t.Fatalf("Rotate made id %q, want a random one", id)
+	}
+	fresh := signIn(t, e, "ada@example.com", laptop).DeviceToken
+	holdEmail(t, e, "ada@example.com")
+	for i, tok := range []string{old, fresh} {
+		c := keyward.Client{IP: fmt.Sprintf("203.0.113.%d", 10+i), DeviceToken: tok}
+		if _, err := e.Svc.SignIn(ctx, "ada@example.com", goodPassword, c); err != nil {
+			t.Errorf("token %d (of %s) not trusted while the email is held: %v", i, []string{"k1", id}[i], err)
+		}
+	}
 }

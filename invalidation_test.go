@@ -27,7 +27,7 @@ var cacheNeutral = []string{
 	// reads
 	"Authenticate", "Sessions", "TwoFactor", "PendingSetup", "Events", "ExportEvents",
 	"OperatorEvents", "UnknownEmailEvents", "VerifyAudit", "SeedsUnderOlderKeys",
-	"PasswordStrength", "SetupNeedsPassword", "Config", "Store", "Now", "CacheEnabled",
+	"PasswordStrength", "SetupNeedsPassword", "Config", "Store", "Now", "CacheEnabled", "Metrics", "CheckKeys", "KeysReady",
 	// new accounts and new sessions: nothing of them is cached yet
 	"SignUp", "SignUpAndSignIn", "CreateAccount", "SignIn", "CompleteSignIn",
 	// no state that a cache holds

@@ -143,7 +143,11 @@ func (s *Service) RunMailWorker(ctx context.Context, w MailWorker) {
 // many: the sign that the mail server is down or refusing.
 func (s *Service) reportWaitingMails(ctx context.Context) {
 	waiting, retrying, err := s.store.MailsWaiting(ctx)
-	if err != nil || retrying == 0 {
+	if err != nil {
+		return
+	}
+	s.metrics.MailOutboxPending.Store(int64(waiting))
+	if retrying == 0 {
 		return
 	}
 	s.log.Warn("mails are waiting in the outbox: the mail server failed, they will be tried again", "waiting", waiting, "retrying", retrying)

@@ -304,7 +304,7 @@ func (s *Service) checkResetFactor(ctx context.Context, a *Account, code string,
 		}
 		return nil, totpSuspended()
 	case isTOTP:
-		secret, err := s.openSecret(cred.SealedSecret, a.ID)
+		secret, err := s.openSecret(ctx, cred.SealedSecret, a.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -137,3 +137,44 @@ func (s *Service) reseal(sealed, accountID string) (string, error) {
 	}
 	return s.keys.Seal(plain, []byte(accountID))
 }
+
+// CheckKeys opens one stored seed under each key id the seeds are sealed
+// with (a sample, not every seed) and remembers the answer for KeysReady:
+// a node given other keys than the ones the seeds were sealed with must
+// not take traffic, where every two-factor sign-in would fail. Call it at
+// start and when the keys change.
+func (s *Service) CheckKeys(ctx context.Context) error {
+	sample := map[string]SealedSecret{}
+	_, err := s.store.ResealSecrets(ctx, func(v SealedSecret) (string, error) {
+		id := s.keys.KeyID(v.Sealed)
+		if _, seen := sample[id]; !seen {
+			sample[id] = v
+		}
+		return "", nil
+	})
+	if err != nil {
+		// The store, not the keys: the next check tries again.
+		return fmt.Errorf("reading seeds to check the keys: %w", err)
+	}
+	var bad error
+	for _, v := range sample {
+		if _, err := s.keys.Open(v.Sealed, []byte(v.AccountID)); err != nil {
+			bad = s.openFailure(v, err)
+			break
+		}
+	}
+	s.keysChecked.Store(&keysCheck{err: bad})
+	return bad
+}
+
+// keysCheck is the last answer of CheckKeys.
+type keysCheck struct{ err error }
+
+// KeysReady returns the last CheckKeys failure: nil when the keys opened
+// every seed sampled, or when no check has run.
+func (s *Service) KeysReady() error {
+	if c := s.keysChecked.Load(); c != nil {
+		return c.err
+	}
+	return nil
+}

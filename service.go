@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/password"
 )
 
@@ -131,6 +133,9 @@ type Deps struct {
 	Now    func() time.Time
 	Rand   io.Reader
 	Logger *slog.Logger
+	// Metrics receives the service's counts; nil keeps them in counters
+	// of the service's own, which Metrics returns.
+	Metrics *metrics.Metrics
 }
 
 // Service holds every rule of keyward. The web layer and the command line
@@ -153,6 +158,9 @@ type Service struct {
 	ids       idSource
 	// mailWake wakes this node's mail worker when a mail is enqueued.
 	mailWake chan struct{}
+	metrics  *metrics.Metrics
+	// keysChecked is CheckKeys' last answer, read by readiness checks.
+	keysChecked atomic.Pointer[keysCheck]
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -241,6 +249,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 		rand:      d.Rand,
 		log:       log,
 		mailWake:  make(chan struct{}, 1),
+		metrics:   d.Metrics,
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
 	}
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)
@@ -388,3 +400,7 @@ func (s *Service) newID(prefix string) string {
 
 // Now is the service's clock (pages show times relative to it).
 func (s *Service) Now() time.Time { return s.clock() }
+
+// Metrics returns the counters the service adds to, for an exporter and
+// for the web layer's own counts.
+func (s *Service) Metrics() *metrics.Metrics { return s.metrics }

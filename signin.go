@@ -10,6 +10,7 @@ import (
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/backupcode"
 	"github.com/keyward/keyward/device"
+	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/totp"
 )
 
@@ -61,11 +62,35 @@ const MaxSecondFactorFailures = 100
 // same path: the same throttling, a hash of the same cost, the same store
 // reads and writes, one audit write, and the same answer.
 func (s *Service) SignIn(ctx context.Context, email, pw string, c Client) (*SignInResult, error) {
+	res, err := s.signIn(ctx, email, pw, c)
+	s.metrics.SignIns.Inc(signInOutcome(res, err))
+	return res, err
+}
+
+// signInOutcome is the label a sign-in step is counted under.
+func signInOutcome(res *SignInResult, err error) int {
+	switch {
+	case err == nil && res.MFAToken != "":
+		return metrics.SignInSecondFactorRequired
+	case err == nil:
+		return metrics.SignInSuccess
+	case IsCode(err, CodeInvalidCredentials):
+		return metrics.SignInInvalidCredentials
+	case IsCode(err, CodeInvalidCode), IsCode(err, CodeMFATokenExpired):
+		return metrics.SignInInvalidCode
+	case IsCode(err, CodeTooManyAttempts):
+		return metrics.SignInThrottled
+	}
+	return metrics.SignInError
+}
+
+func (s *Service) signIn(ctx context.Context, email, pw string, c Client) (*SignInResult, error) {
 	now := s.clock()
 	// Whatever was typed becomes a throttle key: make it fit to store first.
 	email = cleanText(email, maxEmailLength)
 	addr := clientAddress(c.IP)
 	if !s.checks.enter(addr) {
+		s.metrics.Throttled.Inc(metrics.ThrottleConcurrent)
 		return nil, throttled(time.Second)
 	}
 	defer s.checks.leave(addr)
@@ -253,6 +278,12 @@ var errCodeRefused = errors.New("code refused")
 // account behind mfaToken. Wrong codes are throttled per account across
 // mfa_tokens, so asking for a new token does not reset the count.
 func (s *Service) CompleteSignIn(ctx context.Context, mfaToken, code string, c Client) (*SignInResult, error) {
+	res, err := s.completeSignIn(ctx, mfaToken, code, c)
+	s.metrics.SignIns.Inc(signInOutcome(res, err))
+	return res, err
+}
+
+func (s *Service) completeSignIn(ctx context.Context, mfaToken, code string, c Client) (*SignInResult, error) {
 	now := s.clock()
 	parsed, ok := parseToken(mfaTokenPrefix, mfaToken)
 	if !ok {
@@ -343,7 +374,7 @@ func totpInput(code string) (string, bool) {
 
 func (s *Service) signInWithTOTP(ctx context.Context, st *secondStep, code string) (*SignInResult, error) {
 	a, cred, now := st.account, st.cred, st.now
-	secret, err := s.openSecret(cred.SealedSecret, a.ID)
+	secret, err := s.openSecret(ctx, cred.SealedSecret, a.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/keyward/keyward/metrics"
 )
 
 // The strength meter's endpoint answers anyone, before any account exists,
@@ -106,6 +108,9 @@ func (s *Service) PasswordStrength(pw, email string, caller *Account, c Client) 
 	}
 	leave, err := s.advice.enter(key, addr, s.clock())
 	if err != nil {
+		if IsCode(err, CodeTooManyAttempts) {
+			s.metrics.Throttled.Inc(metrics.ThrottlePasswordAdvice)
+		}
 		return 0, err
 	}
 	defer leave()

@@ -5,8 +5,11 @@ import (
 	"math"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyward/keyward/metrics"
 )
 
 // ThrottleRule turns a failure count into a delay: Free failures cost
@@ -110,19 +113,42 @@ func throttled(wait time.Duration) *Error {
 // checkThrottle returns a 429 error when any of the keys must still wait.
 func (s *Service) checkThrottle(ctx context.Context, now time.Time, checks ...throttleCheck) error {
 	var longest time.Duration
+	var key string
 	for _, c := range checks {
 		t, err := s.store.Throttle(ctx, c.key)
 		if err != nil {
 			return err
 		}
 		if w := c.rule.wait(t, now); w > longest {
-			longest = w
+			longest, key = w, c.key
 		}
 	}
 	if longest > 0 {
+		s.metrics.Throttled.Inc(throttleRuleOf(key))
 		return throttled(longest)
 	}
 	return nil
+}
+
+// throttleRuleOf is the metrics label of a throttle key's rule.
+func throttleRuleOf(key string) int {
+	for _, r := range [...]struct {
+		prefix string
+		rule   int
+	}{
+		{"signin:pair:", metrics.ThrottleSignInPair},
+		{"signin:email:", metrics.ThrottleSignInEmail},
+		{"signin:ip:", metrics.ThrottleSignInAddress},
+		{"signin:device:", metrics.ThrottleDevice},
+		{"signup:ip:", metrics.ThrottleSignupAddress},
+		{"mfa:account:", metrics.ThrottleSecondFactor},
+		{"reauth:account:", metrics.ThrottleReauth},
+	} {
+		if strings.HasPrefix(key, r.prefix) {
+			return r.rule
+		}
+	}
+	return metrics.ThrottleOther
 }
 
 type throttleCheck struct {
@@ -158,14 +184,18 @@ func (s *Service) reserveAttempt(ctx context.Context, now time.Time, reserved ..
 	at := &attempt{now: now, reserved: reserved}
 	before := make([]Throttle, len(reserved))
 	var longest time.Duration
+	var key string
 	for i, c := range reserved {
 		var err error
 		if before[i], err = s.store.Throttle(ctx, c.key); err != nil {
 			return nil, err
 		}
-		longest = max(longest, c.rule.wait(before[i], now))
+		if w := c.rule.wait(before[i], now); w > longest {
+			longest, key = w, c.key
+		}
 	}
 	if longest > 0 {
+		s.metrics.Throttled.Inc(throttleRuleOf(key))
 		return nil, throttled(longest)
 	}
 	var raced time.Duration
@@ -175,11 +205,14 @@ func (s *Service) reserveAttempt(ctx context.Context, now time.Time, reserved ..
 			return nil, err
 		}
 		if t.Failures != before[i].Failures+1 && t.Failures > 1 && c.rule.Delay(t.Failures-1) > 0 {
-			raced = max(raced, c.rule.Delay(t.Failures))
+			if d := c.rule.Delay(t.Failures); d > raced {
+				raced, key = d, c.key
+			}
 		}
 		at.wait = max(at.wait, c.rule.Delay(t.Failures))
 	}
 	if raced > 0 {
+		s.metrics.Throttled.Inc(throttleRuleOf(key))
 		return nil, throttled(raced)
 	}
 	return at, nil

@@ -59,7 +59,7 @@ func (s *Service) PendingSetup(ctx context.Context, a *Account, caller *Session)
 	if p == nil || err != nil {
 		return nil, err
 	}
-	return s.describeSetup(a, p)
+	return s.describeSetup(ctx, a, p)
 }
 
 // ownPendingSetup returns the caller's unexpired pending setup, or nil.
@@ -144,11 +144,11 @@ func (s *Service) BeginTOTPSetup(ctx context.Context, caller *Session, pw string
 	if err := s.store.PutPendingTOTP(ctx, p); err != nil {
 		return nil, err
 	}
-	return s.describeSetup(a, p)
+	return s.describeSetup(ctx, a, p)
 }
 
-func (s *Service) describeSetup(a *Account, p *PendingTOTP) (*TOTPSetup, error) {
-	secret, err := s.openSecret(p.SealedSecret, a.ID)
+func (s *Service) describeSetup(ctx context.Context, a *Account, p *PendingTOTP) (*TOTPSetup, error) {
+	secret, err := s.openSecret(ctx, p.SealedSecret, a.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -160,11 +160,12 @@ func (s *Service) describeSetup(a *Account, p *PendingTOTP) (*TOTPSetup, error) 
 	return &TOTPSetup{Secret: secret, URL: url, QRPNG: png, Issuer: s.cfg.Issuer, Account: a.Email, ExpiresAt: p.ExpiresAt}, nil
 }
 
-func (s *Service) openSecret(sealed, accountID string) (string, error) {
+func (s *Service) openSecret(ctx context.Context, sealed, accountID string) (string, error) {
 	b, err := s.keys.Open(sealed, []byte(accountID))
 	if err != nil {
 		if errors.Is(err, keyring.ErrUnknownKey) {
-			s.log.Error("a TOTP seed is sealed with a key this node does not have", "key_id", s.keys.KeyID(sealed))
+			s.log.ErrorContext(ctx, "a TOTP seed is sealed with a key this node does not have",
+				"request_id", RequestIDFrom(ctx), "key_id", s.keys.KeyID(sealed))
 		}
 		return "", Internal(err)
 	}
@@ -196,7 +197,7 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	if err != nil {
 		return nil, err
 	}
-	secret, err := s.openSecret(p.SealedSecret, a.ID)
+	secret, err := s.openSecret(ctx, p.SealedSecret, a.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +281,7 @@ func (s *Service) stillPending(ctx context.Context, q Queries, p *PendingTOTP, s
 		return "", noPendingSetup()
 	}
 	if cur.SealedSecret != p.SealedSecret {
-		if now, err := s.openSecret(cur.SealedSecret, p.AccountID); err != nil || now != secret {
+		if now, err := s.openSecret(ctx, cur.SealedSecret, p.AccountID); err != nil || now != secret {
 			return "", noPendingSetup()
 		}
 	}

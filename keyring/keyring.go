@@ -12,9 +12,12 @@
 //	k2 Zm9vYmFy...base64...=
 //
 // an id and 32 bytes in standard base64 (with padding). The LAST key is the
-// current one, the one Seal uses. Ids are "k" and a decimal number without
-// leading zeros; a new key gets the highest number plus one, so ids never
-// repeat and a newer key always has a higher number. The environment variable
+// current one, the one Seal uses. Ids are "k" and a decimal number from 1 to
+// 4294967295 without leading zeros (it fits the four bytes a device token
+// names its key with). A new key gets a random number not used in its ring,
+// so that two rings made apart (two nodes that each rotated, a key file and
+// an environment value) do not give one id to two keys; rings made before
+// ids were random (k1, k2, …) keep working as they are. The environment variable
 // holds the same text, or the same entries on one line separated by ';' or
 // ',' ("k1 AAAA...=;k2 BBBB...="). The file must not be readable by group or
 // others.
@@ -42,6 +45,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -81,7 +85,6 @@ var keyText = base64.StdEncoding.Strict()
 // key is one immutable key.
 type key struct {
 	id   string
-	n    int // the number in id
 	raw  []byte
 	aead cipher.AEAD // safe for concurrent use: GCM keeps no per-call state
 }
@@ -111,6 +114,17 @@ func LoadFile(path string, rand io.Reader) (*Keyring, error) {
 			keys, fi, err = readFile(path)
 		}
 	}
+	if err != nil {
+		return nil, err
+	}
+	return &Keyring{path: path, keys: keys, file: fi}, nil
+}
+
+// ReadFile loads the key file at path like LoadFile, but never creates
+// it: for a command that only reads, a missing file is an error, not a
+// new key that nothing was sealed with.
+func ReadFile(path string) (*Keyring, error) {
+	keys, fi, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -160,11 +174,11 @@ func (k *Keyring) Seal(plaintext, aad []byte) (string, error) {
 // value is malformed or does not authenticate.
 func (k *Keyring) Open(sealed string, aad []byte) ([]byte, error) {
 	id, payload, ok := strings.Cut(sealed, ":")
-	n, validID := parseID(id)
+	_, validID := parseID(id)
 	if !ok || !validID || payload == "" {
 		return nil, ErrDecrypt
 	}
-	c, err := k.find(id, n)
+	c, err := k.find(id)
 	if err != nil {
 		return nil, err
 	}
@@ -179,24 +193,24 @@ func (k *Keyring) Open(sealed string, aad []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// find returns the key with id (number n), re-reading the key file once when
-// n is higher than any key held: only a rotation elsewhere makes such a key.
-// A lower unknown id was retired, and reading the file would not bring it back.
-func (k *Keyring) find(id string, n int) (*key, error) {
+// find returns the key with id. For an id it does not hold, a file keyring
+// looks whether the file changed (a stat; it is read only when it did): a
+// rotation by another process may have added the key.
+func (k *Keyring) find(id string) (*key, error) {
 	k.mu.RLock()
-	c, newer := lookup(k.keys, id, n)
+	c := lookup(k.keys, id)
 	k.mu.RUnlock()
 	if c != nil {
 		return c, nil
 	}
-	if !newer || k.path == "" {
+	if k.path == "" {
 		return nil, ErrUnknownKey
 	}
 	if err := k.refresh(); err != nil {
 		return nil, fmt.Errorf("%w (%w)", ErrUnknownKey, err)
 	}
 	k.mu.RLock()
-	c, _ = lookup(k.keys, id, n)
+	c = lookup(k.keys, id)
 	k.mu.RUnlock()
 	if c == nil {
 		return nil, ErrUnknownKey
@@ -204,19 +218,19 @@ func (k *Keyring) find(id string, n int) (*key, error) {
 	return c, nil
 }
 
-// lookup returns the key with id, or whether n is above every key's number.
-func lookup(keys []*key, id string, n int) (c *key, newer bool) {
-	newer = true
+// lookup returns the key with id, or nil.
+func lookup(keys []*key, id string) *key {
 	for _, x := range keys {
 		if x.id == id {
-			return x, false
-		}
-		if x.n >= n {
-			newer = false
+			return x
 		}
 	}
-	return nil, newer
+	return nil
 }
+
+// Refresh re-reads a file keyring's file if it changed since it was read
+// (a stat otherwise); an environment keyring has nothing to re-read.
+func (k *Keyring) Refresh() error { return k.refresh() }
 
 // CurrentID returns the id of the key Seal uses.
 func (k *Keyring) CurrentID() string {
@@ -252,11 +266,7 @@ func (k *Keyring) Rotate(rand io.Reader) (newID string, err error) {
 			return "", err
 		}
 	}
-	next := 1
-	for _, c := range keys {
-		next = max(next, c.n+1)
-	}
-	c, err := newKey(next, rand)
+	c, err := newKey(keys, rand)
 	if err != nil {
 		return "", err
 	}
@@ -330,11 +340,10 @@ func (k *Keyring) Derive(purpose string) []byte {
 // ErrUnknownKey when no key has id (after re-reading a changed key file,
 // when the id is newer than every key held).
 func (k *Keyring) DeriveWith(id, purpose string) ([]byte, error) {
-	n, ok := parseID(id)
-	if !ok {
+	if _, ok := parseID(id); !ok {
 		return nil, ErrUnknownKey
 	}
-	c, err := k.find(id, n)
+	c, err := k.find(id)
 	if err != nil {
 		return nil, err
 	}
@@ -369,6 +378,20 @@ func (k *Keyring) Format() string {
 	return format(k.keys)
 }
 
+// EnvValue returns the keys on one line, separated by ';', the current one
+// last, without the comment: the value of KEYWARD_SECRET_KEY for an
+// environment file (KEYWARD_SECRET_KEY="…"), where systemd and a shell's
+// `set -a; . file` read it alike. It contains the keys.
+func (k *Keyring) EnvValue() string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	entries := make([]string, len(k.keys))
+	for i, c := range k.keys {
+		entries[i] = c.id + " " + keyText.EncodeToString(c.raw)
+	}
+	return strings.Join(entries, ";")
+}
+
 // String describes the keyring by key ids only, so logging one by mistake
 // (%v) leaks no key.
 func (k *Keyring) String() string {
@@ -396,11 +419,11 @@ func current(keys []*key) *key {
 	return keys[len(keys)-1]
 }
 
-// parseID returns the number in an id "k<n>", n ≥ 1 without leading zeros
-// (so "k1" and "k01" cannot both name a key), and whether id is one.
-func parseID(id string) (int, bool) {
-	// Nine digits keep n far from overflow; a keyring never gets near it.
-	if len(id) < 2 || len(id) > 10 || id[0] != 'k' || id[1] == '0' {
+// parseID returns the number in an id "k<n>", 1 ≤ n ≤ 4294967295 without
+// leading zeros (so "k1" and "k01" cannot both name a key), and whether id
+// is one.
+func parseID(id string) (uint32, bool) {
+	if len(id) < 2 || len(id) > 11 || id[0] != 'k' || id[1] == '0' {
 		return 0, false
 	}
 	for _, r := range id[1:] {
@@ -408,11 +431,37 @@ func parseID(id string) (int, bool) {
 			return 0, false
 		}
 	}
-	n, err := strconv.Atoi(id[1:])
-	return n, err == nil
+	n, err := strconv.ParseUint(id[1:], 10, 32)
+	return uint32(n), err == nil
 }
 
-func newKey(n int, rand io.Reader) (*key, error) {
+// ParseID returns the number of a key id ("k1", "k2860486313"): what a
+// device token records to name its key. ok is false for anything else.
+func ParseID(id string) (n uint32, ok bool) { return parseID(id) }
+
+// FormatID is the key id of number n, ParseID's inverse.
+func FormatID(n uint32) string { return "k" + strconv.FormatUint(uint64(n), 10) }
+
+// minRandomID keeps random ids out of the small numbers of the sequential
+// ids rings had before (k1, k2, …), so that an id tells which kind it is.
+const minRandomID = 1 << 24
+
+// newKey makes a key with a random id that no key of ring has.
+func newKey(ring []*key, rand io.Reader) (*key, error) {
+	var b [4]byte
+	var n uint32
+	for tries := 0; ; tries++ {
+		if _, err := io.ReadFull(rand, b[:]); err != nil {
+			return nil, fmt.Errorf("keyring: reading random key id: %w", err)
+		}
+		n = binary.BigEndian.Uint32(b[:])
+		if n >= minRandomID && lookup(ring, FormatID(n)) == nil {
+			break
+		}
+		if tries > 100 {
+			return nil, errors.New("keyring: no fresh key id from the random source")
+		}
+	}
 	raw := make([]byte, KeySize)
 	if _, err := io.ReadFull(rand, raw); err != nil {
 		return nil, fmt.Errorf("keyring: reading random key: %w", err)
@@ -420,7 +469,7 @@ func newKey(n int, rand io.Reader) (*key, error) {
 	return makeKey(n, raw)
 }
 
-func makeKey(n int, raw []byte) (*key, error) {
+func makeKey(n uint32, raw []byte) (*key, error) {
 	block, err := aes.NewCipher(raw)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
@@ -429,7 +478,7 @@ func makeKey(n int, raw []byte) (*key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
-	return &key{id: "k" + strconv.Itoa(n), n: n, raw: raw, aead: aead}, nil
+	return &key{id: FormatID(n), raw: raw, aead: aead}, nil
 }
 
 // parse reads the key format. Errors name the entry and id, never key text.
@@ -471,7 +520,7 @@ func parseEntry(field string) (*key, error) {
 	}
 	n, ok := parseID(parts[0])
 	if !ok {
-		return nil, errors.New("key id must be \"k\" and a number, like k1")
+		return nil, errors.New("key id must be \"k\" and a number from 1 to 4294967295, like k1")
 	}
 	raw, err := keyText.DecodeString(parts[1])
 	if err != nil || len(raw) != KeySize {
@@ -482,7 +531,10 @@ func parseEntry(field string) (*key, error) {
 
 func format(keys []*key) string {
 	var b strings.Builder
-	b.WriteString("# keyward keyring: \"<id> <base64 of a 32-byte AES key>\" per line; the last line is the current key. Keep secret, mode 0600.\n")
+	// No character a shell or systemd treats specially inside double
+	// quotes ($ ` \ "): the whole text may be the quoted value of
+	// KEYWARD_SECRET_KEY in an environment file.
+	b.WriteString("# keyward keyring: one key per line, <id> <base64 of a 32-byte AES key>; the last line is the current key. Keep secret, mode 0600.\n")
 	for _, c := range keys {
 		b.WriteString(c.id)
 		b.WriteByte(' ')
@@ -564,7 +616,7 @@ func readFile(path string) ([]*key, fs.FileInfo, error) {
 // another process read it half-written, and a rename would replace a file
 // another process had just created, with the keys it already sealed with.
 func create(path string, rand io.Reader) error {
-	c, err := newKey(1, rand)
+	c, err := newKey(nil, rand)
 	if err != nil {
 		return err
 	}

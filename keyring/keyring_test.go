@@ -2,12 +2,14 @@ package keyring
 
 import (
 	"bytes"
+	cryptorand "crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -207,18 +209,19 @@ func TestRotate(t *testing.T) {
 			k := tt.open(t)
 			aad := []byte("account-42")
 			old := mustSeal(t, k, seed, aad)
+			before := k.CurrentID()
 			id := mustRotate(t, k, testRand(2))
-			if id != "k2" || k.CurrentID() != "k2" {
-				t.Errorf("Rotate = %q, CurrentID = %q; want k2, k2", id, k.CurrentID())
+			if n, ok := ParseID(id); !ok || n < minRandomID || id == before || k.CurrentID() != id {
+				t.Errorf("Rotate = %q, CurrentID = %q; want a new random id, current", id, k.CurrentID())
 			}
 			wantOpen(t, k, old, aad, seed)
 			fresh := mustSeal(t, k, seed, aad)
-			if got := k.KeyID(fresh); got != "k2" {
-				t.Errorf("KeyID of a Seal after Rotate = %q, want k2", got)
+			if got := k.KeyID(fresh); got != id {
+				t.Errorf("KeyID of a Seal after Rotate = %q, want %s", got, id)
 			}
 			again := tt.reopen(t, k)
-			if got := again.CurrentID(); got != "k2" {
-				t.Errorf("reopened CurrentID = %q, want k2", got)
+			if got := again.CurrentID(); got != id {
+				t.Errorf("reopened CurrentID = %q, want %s", got, id)
 			}
 			wantOpen(t, again, old, aad, seed)
 			wantOpen(t, again, fresh, aad, seed)
@@ -226,16 +229,18 @@ func TestRotate(t *testing.T) {
 	}
 }
 
+// TestRotateNextID: an old ring of sequential ids keeps working, and a
+// rotation gives it a random id it does not hold, whatever the order.
 func TestRotateNextID(t *testing.T) {
 	tests := []struct {
 		name        string
 		keys        string
 		wantCurrent string
-		wantNext    string
 	}{
-		{"one key", keyLine("k1", 1), "k1", "k2"},
-		{"gap", keyLine("k1", 1) + ";" + keyLine("k7", 7), "k7", "k8"},
-		{"current not highest", keyLine("k3", 3) + ";" + keyLine("k1", 1), "k1", "k4"},
+		{"one key", keyLine("k1", 1), "k1"},
+		{"gap", keyLine("k1", 1) + ";" + keyLine("k7", 7), "k7"},
+		{"current not highest", keyLine("k3", 3) + ";" + keyLine("k1", 1), "k1"},
+		{"random ids", keyLine("k2860486313", 3) + ";" + keyLine("k4294967295", 1), "k4294967295"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -243,10 +248,26 @@ func TestRotateNextID(t *testing.T) {
 			if got := k.CurrentID(); got != tt.wantCurrent {
 				t.Errorf("CurrentID = %q, want %q", got, tt.wantCurrent)
 			}
-			if got := mustRotate(t, k, testRand(9)); got != tt.wantNext {
-				t.Errorf("Rotate = %q, want %q", got, tt.wantNext)
+			held := k.IDs()
+			got := mustRotate(t, k, testRand(9))
+			if n, ok := ParseID(got); !ok || n < minRandomID || slices.Contains(held, got) {
+				t.Errorf("Rotate = %q, want a random id not in %v", got, held)
 			}
 		})
+	}
+}
+
+// TestNewKeyIDsAreUniqueInTheRing: a random source that repeats itself
+// cannot give two keys of one ring the same id.
+func TestNewKeyIDsAreUniqueInTheRing(t *testing.T) {
+	k := mustParse(t, keyLine("k1", 1))
+	seen := map[string]bool{"k1": true}
+	for range 5 {
+		id := mustRotate(t, k, testRand(4)) // the same bytes each time
+		if seen[id] {
+			t.Fatalf("Rotate gave %s twice in one ring: %v", id, k.IDs())
+		}
+		seen[id] = true
 	}
 }
 
@@ -254,11 +275,10 @@ func TestRotateKeepsKeysAddedElsewhere(t *testing.T) {
 	path := keyPath(t)
 	a := mustLoad(t, path, testRand(1))
 	b := mustLoad(t, path, testRand(1))
-	mustRotate(t, a, testRand(2))
-	if got := mustRotate(t, b, testRand(3)); got != "k3" {
-		t.Errorf("second process's Rotate = %q, want k3 (k2 is in the file)", got)
-	}
-	if got, want := mustLoad(t, path, errReader{}).String(), "keyring[k1 k2 k3]"; got != want {
+	first := a.CurrentID()
+	second := mustRotate(t, a, testRand(2))
+	third := mustRotate(t, b, testRand(3))
+	if got, want := mustLoad(t, path, errReader{}).String(), "keyring["+first+" "+second+" "+third+"]"; got != want {
 		t.Errorf("file holds %s, want %s", got, want)
 	}
 }
@@ -268,17 +288,17 @@ func TestReloadOnUnknownKey(t *testing.T) {
 	server := mustLoad(t, path, testRand(1))
 	cli := mustLoad(t, path, testRand(1))
 	aad := []byte("account-42")
-	mustRotate(t, cli, testRand(2))
+	id := mustRotate(t, cli, testRand(2))
 	sealed := mustSeal(t, cli, seed, aad)
-	if got := cli.KeyID(sealed); got != "k2" {
-		t.Fatalf("KeyID = %q, want k2", got)
+	if got := cli.KeyID(sealed); got != id {
+		t.Fatalf("KeyID = %q, want %s", got, id)
 	}
 	wantOpen(t, server, sealed, aad, seed)
-	if got := server.CurrentID(); got != "k2" {
-		t.Errorf("server CurrentID after reload = %q, want k2", got)
+	if got := server.CurrentID(); got != id {
+		t.Errorf("server CurrentID after reload = %q, want %s", got, id)
 	}
 	// Still unknown after the reload: an id no one made.
-	if _, err := server.Open("k3"+strings.TrimPrefix(sealed, "k2"), aad); !errors.Is(err, ErrUnknownKey) {
+	if _, err := server.Open("k3"+strings.TrimPrefix(sealed, id), aad); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("Open with id k3 = %v, want %v", err, ErrUnknownKey)
 	}
 }
@@ -289,10 +309,10 @@ func TestSealFollowsFile(t *testing.T) {
 	path := keyPath(t)
 	server := mustLoad(t, path, testRand(1))
 	cli := mustLoad(t, path, testRand(1))
-	mustRotate(t, cli, testRand(2))
+	id := mustRotate(t, cli, testRand(2))
 	s := mustSeal(t, server, seed, nil)
-	if got := server.KeyID(s); got != "k2" {
-		t.Errorf("server sealed under %q after a rotation elsewhere, want k2", got)
+	if got := server.KeyID(s); got != id {
+		t.Errorf("server sealed under %q after a rotation elsewhere, want %s", got, id)
 	}
 	wantOpen(t, cli, s, nil, seed)
 }
@@ -309,8 +329,8 @@ func TestLoadFileCreates(t *testing.T) {
 			t.Errorf("new key file mode = %v, want %v", got, want)
 		}
 	}
-	if got := k.CurrentID(); got != "k1" {
-		t.Errorf("CurrentID = %q, want k1", got)
+	if n, ok := ParseID(k.CurrentID()); !ok || n < minRandomID {
+		t.Errorf("CurrentID = %q, want a random id", k.CurrentID())
 	}
 	// A second load reads the same key instead of making one.
 	s := mustSeal(t, k, seed, nil)
@@ -494,12 +514,13 @@ func TestRetire(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			k := tt.open(t)
 			old := mustSeal(t, k, seed, nil)
-			mustRotate(t, k, testRand(2))
+			oldID := k.CurrentID()
+			id := mustRotate(t, k, testRand(2))
 			fresh := mustSeal(t, k, seed, nil)
 			if err := k.Retire(); err != nil {
 				t.Fatalf("Retire: %v", err)
 			}
-			if got, want := k.String(), "keyring[k2]"; got != want {
+			if got, want := k.String(), "keyring["+id+"]"; got != want {
 				t.Errorf("after Retire: %s, want %s", got, want)
 			}
 			if _, err := k.Open(old, nil); !errors.Is(err, ErrUnknownKey) {
@@ -507,12 +528,12 @@ func TestRetire(t *testing.T) {
 			}
 			wantOpen(t, k, fresh, nil, seed)
 			if k.path != "" {
-				if got, want := mustLoad(t, k.path, errReader{}).String(), "keyring[k2]"; got != want {
+				if got, want := mustLoad(t, k.path, errReader{}).String(), "keyring["+id+"]"; got != want {
 					t.Errorf("file after Retire holds %s, want %s", got, want)
 				}
 			}
-			if got := mustRotate(t, k, testRand(3)); got != "k3" {
-				t.Errorf("Rotate after Retire = %q, want k3 (ids are never reused)", got)
+			if got := mustRotate(t, k, testRand(3)); got == id || got == oldID {
+				t.Errorf("Rotate after Retire = %q, an id this ring had", got)
 			}
 		})
 	}
@@ -521,13 +542,14 @@ func TestRetire(t *testing.T) {
 func TestRetireRefusesAfterRotationElsewhere(t *testing.T) {
 	path := keyPath(t)
 	a := mustLoad(t, path, testRand(1))
-	mustRotate(t, a, testRand(2))
+	first := a.CurrentID()
+	second := mustRotate(t, a, testRand(2))
 	b := mustLoad(t, path, errReader{})
-	mustRotate(t, b, testRand(3))
-	if err := a.Retire(); err == nil || !strings.Contains(err.Error(), "k3") {
-		t.Errorf("Retire with k3 added since = %v, want an error naming k3", err)
+	third := mustRotate(t, b, testRand(3))
+	if err := a.Retire(); err == nil || !strings.Contains(err.Error(), third) {
+		t.Errorf("Retire with %s added since = %v, want an error naming it", third, err)
 	}
-	if got, want := mustLoad(t, path, errReader{}).String(), "keyring[k1 k2 k3]"; got != want {
+	if got, want := mustLoad(t, path, errReader{}).String(), "keyring["+first+" "+second+" "+third+"]"; got != want {
 		t.Errorf("file holds %s, want %s untouched", got, want)
 	}
 }
@@ -706,7 +728,7 @@ func BenchmarkOpen(b *testing.B) {
 func TestDeriveWith(t *testing.T) {
 	k := mustParse(t, keyLine("k1", 1))
 	before := k.Derive("audit chain")
-	mustRotate(t, k, testRand(2))
+	id := mustRotate(t, k, testRand(2))
 	tests := []struct {
 		name    string
 		id      string
@@ -714,7 +736,7 @@ func TestDeriveWith(t *testing.T) {
 		wantErr error
 	}{
 		{"the old key", "k1", before, nil},
-		{"the current key", "k2", k.Derive("audit chain"), nil},
+		{"the current key", id, k.Derive("audit chain"), nil},
 		{"an unknown key", "k9", nil, ErrUnknownKey},
 		{"a malformed id", "k01", nil, ErrUnknownKey},
 	}
@@ -726,7 +748,48 @@ func TestDeriveWith(t *testing.T) {
 			}
 		})
 	}
-	if got, want := k.IDs(), []string{"k1", "k2"}; !slices.Equal(got, want) {
+	if got, want := k.IDs(), []string{"k1", id}; !slices.Equal(got, want) {
 		t.Errorf("IDs = %v, want %v", got, want)
+	}
+}
+
+// TestKeysSurviveAnEnvironmentFile: the value `keys rotate` prints, and the
+// key file's whole text, put in an environment file as the deployment guide
+// shows (KEYWARD_SECRET_KEY="…"), come back unchanged from a shell's
+// `set -a; . file`, which reads the file as systemd's EnvironmentFile does.
+func TestKeysSurviveAnEnvironmentFile(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash here")
+	}
+	k := mustLoad(t, keyPath(t), cryptorand.Reader)
+	mustRotate(t, k, cryptorand.Reader)
+	mustRotate(t, k, cryptorand.Reader)
+	sealed := mustSeal(t, k, seed, nil)
+	for _, tt := range []struct{ name, value string }{
+		{"one line", k.EnvValue()},
+		{"the key file's text", k.Format()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := filepath.Join(t.TempDir(), "keyward.env")
+			text := "# /etc/keyward/keyward.env\nKEYWARD_PUBLIC_URL=\"https://id.example.com\"\nKEYWARD_SECRET_KEY=\"" + tt.value + "\"\n"
+			if err := os.WriteFile(env, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bash, "-c", `set -a; . "$1"; set +a; printf '%s' "$KEYWARD_SECRET_KEY"`, "bash", env)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("bash sourcing the file: %v\n%s", err, out)
+			}
+			got, err := Parse(string(out))
+			if err != nil {
+				t.Fatalf("the sourced value does not parse: %v", err)
+			}
+			if got.String() != k.String() {
+				t.Errorf("sourced keys %s, want %s", got, k)
+			}
+			wantOpen(t, got, sealed, nil, seed)
+		})
 	}
 }

@@ -101,11 +101,11 @@ type Options struct {
 	Clock  *Clock           // share one clock
 	Keys   *keyring.Keyring // share keys
 	Hasher *password.Hasher
+	// Logger receives the service's log; nil discards it.
+	Logger *slog.Logger
 	// RealTime runs the service on the wall clock (Env.Clock stays nil): for
 	// tests where a browser judges cookie expiry or an app makes TOTP codes.
 	RealTime bool
-	// Logger receives the service's log (discarded when nil).
-	Logger *slog.Logger
 }
 
 // Start is the clock's default starting time.

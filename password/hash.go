@@ -164,6 +164,10 @@ func (h *Hasher) WithMaxBytes(n int) *Hasher {
 	return &c
 }
 
+// InFlight is how many hashing slots are taken now: hashes and
+// verifications running (and Bounded work), for a metrics scrape.
+func (h *Hasher) InFlight() int { return len(h.sem) }
+
 // MaxBytes is the longest password, in bytes, that h hashes or verifies.
 func (h *Hasher) MaxBytes() int { return h.maxBytes }
 

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -48,9 +49,18 @@ type Config struct {
 	DatabaseURL string
 	// SecretKey is the secret keys' text, as the KEYWARD_SECRET_KEY
 	// environment variable of the keyward command holds it; every node of
-	// one database needs the same. Empty uses the key file in DataDir,
-	// created on first Open.
+	// one database needs the same. Empty uses SecretKeyFile, or on SQLite
+	// the key file in DataDir, created on first Open.
 	SecretKey string
+	// SecretKeyFile, when set, is a key file to use instead of the one in
+	// DataDir; it is never created. With a DatabaseURL, SecretKey or
+	// SecretKeyFile is required: every node of one database needs the
+	// same keys, and a key file made by one node would hold its own.
+	SecretKeyFile string
+	// ReadOnlyKeys never creates a key file: for a program that only reads
+	// (listing or verifying the audit log), a missing file is an error,
+	// not a fresh key that nothing was sealed with.
+	ReadOnlyKeys bool
 
 	// Service holds the rules: sign-up, session timeouts, throttling,
 	// audit retention. The zero value is keyward.DefaultConfig(). A Config
@@ -108,6 +118,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sealing the audit log: %w", err)
 	}
 	log := logger(cfg)
+	// A node whose keys do not open the seeds starts, but is not ready
+	// (/readyz 503) until it is given keys that do.
+	if err := core.Service.CheckKeys(ctx); err != nil {
+		log.Error("the secret keys do not open the stored seeds: this node answers /readyz with 503", "err", err)
+	}
 	webCfg := cfg.Config
 	if webCfg.ProductName == "" {
 		webCfg.ProductName = serviceConfig(cfg).ProductName
@@ -145,6 +160,10 @@ func (s *Server) MailDestination() string {
 // checks. Mounted in an application's mux under a prefix, it expects that
 // prefix as Config.BasePath; see the package example.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.web.ServeHTTP(w, r) }
+
+// RoutePatterns are the http.ServeMux patterns of every route keyward
+// serves, without the base path.
+func (s *Server) RoutePatterns() []string { return s.web.RoutePatterns() }
 
 // Service returns the service behind the Server, for an application that
 // creates accounts, ends sessions or reads the audit log itself.
@@ -186,6 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.mailer != nil {
 		wg.Go(func() { s.core.Service.RunMailWorker(ctx, keyward.MailWorker{Sender: s.mailer}) })
 	}
+	wg.Go(func() { watchKeys(ctx, s.core, s.log, 30*time.Second) })
 	wg.Wait()
 	return nil
 }
@@ -203,6 +223,7 @@ type Core struct {
 	Keys    *keyring.Keyring
 	Service *keyward.Service
 	closers []io.Closer
+	hasher  *password.Hasher // for the hashes-in-flight gauge
 }
 
 // OpenCore opens the store (applying pending migrations), loads the
@@ -234,9 +255,10 @@ func OpenCore(ctx context.Context, cfg Config) (*Core, error) {
 	if concurrency <= 0 {
 		concurrency = max(2, runtime.NumCPU())
 	}
+	c.hasher = password.NewHasher(params, concurrency, 2*time.Second)
 	c.Service, err = keyward.New(serviceConfig(cfg), keyward.Deps{
 		Store:  store,
-		Hasher: password.NewHasher(params, concurrency, 2*time.Second),
+		Hasher: c.hasher,
 		Policy: policy,
 		Keys:   c.Keys,
 		Now:    time.Now,
@@ -276,14 +298,39 @@ func OpenStore(ctx context.Context, cfg Config) (keyward.Store, error) {
 // openKeys loads the secret keys: cfg.SecretKey when set (several nodes
 // share it), else the key file in the data folder, created on first start.
 func openKeys(cfg Config) (*keyring.Keyring, error) {
-	if cfg.SecretKey != "" {
+	switch {
+	case cfg.SecretKey != "" && cfg.SecretKeyFile != "":
+		return nil, errors.New("both a secret key (KEYWARD_SECRET_KEY) and a secret key file are set: give one")
+	case cfg.SecretKey != "":
 		return keyring.Parse(cfg.SecretKey)
+	case cfg.SecretKeyFile != "":
+		return keyring.ReadFile(cfg.SecretKeyFile)
+	case cfg.DatabaseURL != "":
+		return nil, ErrNoSharedKey
+	}
+	path := filepath.Join(cfg.DataDir, "secret.keys")
+	if cfg.ReadOnlyKeys {
+		if cfg.DataDir == "" {
+			return nil, errors.New("no data folder: set Config.DataDir")
+		}
+		k, err := keyring.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no key file at %s, and this only reads: no key is made here (set KEYWARD_SECRET_KEY, or the data folder of the installation): %w", path, err)
+		}
+		return k, err
 	}
 	if err := makeDataDir(cfg); err != nil {
 		return nil, err
 	}
-	return keyring.LoadFile(filepath.Join(cfg.DataDir, "secret.keys"), rand.Reader)
+	return keyring.LoadFile(path, rand.Reader)
 }
+
+// ErrNoSharedKey is Open's and OpenCore's error on PostgreSQL without a
+// secret key given: a key file made by this node would be its own, and
+// the seeds other nodes sealed would not open here.
+var ErrNoSharedKey = errors.New("on PostgreSQL every node needs the same secret key, and none was given: " +
+	"set KEYWARD_SECRET_KEY (or --secret-key-file) to the value the other nodes use " +
+	"(for a new installation, make one as the deployment guide shows, in \"The secret key\")")
 
 func makeDataDir(cfg Config) error {
 	if cfg.DataDir == "" {
@@ -323,6 +370,38 @@ func logger(cfg Config) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return cfg.Logger
+}
+
+// watchKeys checks the keys again against the seeds when they change (a
+// key file rotated by keys rotate), and while the last check failed.
+func watchKeys(ctx context.Context, core *Core, log *slog.Logger, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	checked := core.Keys.String() // ids only
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := core.Keys.Refresh(); err != nil {
+			log.Warn("re-reading the key file", "err", err)
+		}
+		ids := core.Keys.String()
+		if ids == checked && core.Service.KeysReady() == nil {
+			continue
+		}
+		err := core.Service.CheckKeys(ctx)
+		switch {
+		case err != nil && core.Service.KeysReady() != nil:
+			log.Error("the secret keys do not open the stored seeds: this node answers /readyz with 503", "keys", ids, "err", err)
+		case err != nil:
+			log.Warn("checking the secret keys against the seeds", "err", err)
+		default:
+			checked = ids
+			log.Info("secret keys checked against the seeds", "keys", ids)
+		}
+	}
 }
 
 // housekeeping deletes what has expired and prunes the audit log past its

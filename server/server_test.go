@@ -80,8 +80,12 @@ func TestOpenNamesTheProduct(t *testing.T) {
 func TestOpenPostgres(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	keys := t.TempDir() // both nodes read one key file, as KEYWARD_SECRET_KEY would share one key
+	keyFile := filepath.Join(keys, "shared.keys")
+	if err := os.WriteFile(keyFile, []byte(keyValue("k2860486313", 4)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	open := func() *server.Server {
-		kw, err := server.Open(t.Context(), server.Config{DatabaseURL: dbURL, DataDir: keys, PasswordHashing: cheap})
+		kw, err := server.Open(t.Context(), server.Config{DatabaseURL: dbURL, DataDir: keys, SecretKeyFile: keyFile, PasswordHashing: cheap})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}
+	if err := s.svc.KeysReady(); err != nil {
+		// Logged once per probe: a node that cannot open the seeds must
+		// be told apart from one whose store is down.
+		s.log.WarnContext(ctx, "not ready: the secret keys do not open the stored seeds", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 

@@ -90,7 +90,7 @@ func (s *Server) writeErrorAs(w http.ResponseWriter, r *http.Request, err error,
 	code := keyward.ErrorCode(err)
 	st := status(err)
 	if st >= 500 {
-		s.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(w), "code", code, "err", err)
+		s.log.Log(r.Context(), levelFor(st), "request failed", "request_id", requestID(w), "code", code, "err", err)
 	}
 	msg := keyward.ErrorMessage(err)
 	if code != keyward.CodeInternal && st == http.StatusInternalServerError {

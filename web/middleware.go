@@ -13,6 +13,7 @@ import (
 	"time"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/metrics"
 )
 
 // maxBodyBytes bounds every request body; larger ones are 413.
@@ -22,16 +23,10 @@ const maxBodyBytes = 1 << 20
 // on the ResponseWriter rather than the request's context: a context value
 // costs a copy of the whole Request on every request, hot checks included.
 func requestID(w http.ResponseWriter) string {
-	for {
-		switch x := w.(type) {
-		case *statusRecorder:
-			return x.id
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = x.Unwrap()
-		default:
-			return ""
-		}
+	if rec := recorderOf(w); rec != nil {
+		return rec.id
 	}
+	return ""
 }
 
 // middleware wraps the routes in what every response needs, outermost first:
@@ -56,6 +51,21 @@ type statusRecorder struct {
 	id     string
 	status int
 	bytes  int
+	route  *metrics.Route // set by the route that answers
+}
+
+// recorderOf finds the access log's recorder under w.
+func recorderOf(w http.ResponseWriter) *statusRecorder {
+	for {
+		switch x := w.(type) {
+		case *statusRecorder:
+			return x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -121,19 +131,49 @@ func isCheckPath(path string) bool {
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := s.ids.next()
+		id := ""
+		if in := r.Header["X-Request-Id"]; len(in) == 1 && saneRequestID(in[0]) {
+			// A proxy's or an application's id: one id across their logs.
+			id = in[0]
+		} else {
+			id = s.ids.next()
+		}
 		w.Header()["X-Request-Id"] = []string{id}
 		rec := &statusRecorder{ResponseWriter: w, id: id}
+		hot := r.Method == http.MethodGet && isCheckPath(r.URL.Path)
+		if !hot {
+			// For the service's own lines about this request. Not on the
+			// checks: a context value copies the whole Request.
+			r = r.WithContext(keyward.WithRequestID(r.Context(), id))
+		}
 		next.ServeHTTP(rec, r)
-		if r.Method == http.MethodGet && isCheckPath(r.URL.Path) {
+		elapsed := time.Since(start)
+		route := rec.route
+		if route == nil {
+			route = s.metrics.Unmatched()
+		}
+		route.Observe(rec.status, elapsed)
+		if hot {
 			switch rec.status {
-			case http.StatusOK, http.StatusFound:
+			case http.StatusOK:
+				s.metrics.SessionChecks.Inc(metrics.CheckValid)
+				s.sessionChecks.Add(1)
+				return
+			case http.StatusFound:
+				s.metrics.SessionChecks.Inc(metrics.CheckRedirect)
 				s.sessionChecks.Add(1)
 				return
 			case http.StatusUnauthorized:
+				s.metrics.SessionChecks.Inc(metrics.CheckUnauthorized)
 				s.sessionChecksRefused.Add(1)
 				return
 			}
+			s.metrics.SessionChecks.Inc(metrics.CheckOther)
+		}
+		if isProbePath(r.URL.Path) {
+			// Probes come every few seconds from the orchestrator; a failing
+			// /readyz logs its own reason.
+			return
 		}
 		s.log.LogAttrs(r.Context(), levelFor(rec.status), "http",
 			slog.String("request_id", id),
@@ -141,10 +181,40 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
 			slog.Int("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Float64("duration_ms", milliseconds(elapsed)),
 			slog.String("ip", clientIP(r, s.cfg.TrustedProxies)),
 		)
 	})
+}
+
+// isProbePath reports whether path is a health probe's (the base path is
+// already off).
+func isProbePath(path string) bool { return path == "/healthz" || path == "/readyz" }
+
+// milliseconds is d in milliseconds, to the microsecond: the unit a person
+// reads in a log, and a number a log pipeline can sum.
+func milliseconds(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// maxRequestIDLen bounds an incoming X-Request-Id (a UUID is 36, a W3C
+// trace id 32).
+const maxRequestIDLen = 128
+
+// saneRequestID reports whether an incoming X-Request-Id may be kept: not
+// empty, not long, and only characters that cannot forge a log line or a
+// field in any log format (letters, digits, - _ . : /).
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == ':', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // LogSessionChecks writes, every interval until ctx ends, how many session
@@ -159,7 +229,7 @@ func (s *Server) LogSessionChecks(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 			ok, refused := s.sessionChecks.Swap(0), s.sessionChecksRefused.Swap(0)
 			if ok+refused > 0 {
-				s.log.Info("http session checks", "path", sessionCheckPath, "answered", ok, "refused", refused, "interval", interval)
+				s.log.Info("http session checks", "path", sessionCheckPath, "answered", ok, "refused", refused, "interval_ms", interval.Milliseconds())
 			}
 		}
 	}
@@ -288,8 +358,15 @@ func tooLarge() *keyward.Error {
 	return keyward.Errorf(keyward.CodeRequestTooLarge, "The request body is larger than 1 MiB.")
 }
 
+// levelFor is an access-log line's level: ERROR for what keyward got
+// wrong, WARN for 503, which is load shed on purpose (a full hashing queue,
+// a store that does not answer in time): worth watching, not a failure of
+// keyward's own.
 func levelFor(status int) slog.Level {
-	if status >= http.StatusInternalServerError {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return slog.LevelWarn
+	case status >= http.StatusInternalServerError:
 		return slog.LevelError
 	}
 	return slog.LevelInfo

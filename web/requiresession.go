@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/metrics"
 )
 
 // RequireSession returns a handler that lets a request through to next
@@ -38,15 +39,23 @@ func (s *Server) require(aal int, next http.Handler) http.Handler {
 			s.refuse(w, r, keyward.Errorf(keyward.CodeForbidden, "This request came from another site and was refused."))
 			return
 		}
+		// Counted like the session checks: it is one, made in-process.
 		p, err := s.authenticate(r)
 		if err != nil {
 			if keyward.IsCode(err, keyward.CodeUnauthenticated) && !bearer && isNavigation(r) {
+				s.metrics.SessionChecks.Inc(metrics.CheckRedirect)
 				s.sendToSignIn(w, r)
 				return
+			}
+			if keyward.IsCode(err, keyward.CodeUnauthenticated) {
+				s.metrics.SessionChecks.Inc(metrics.CheckUnauthorized)
+			} else {
+				s.metrics.SessionChecks.Inc(metrics.CheckOther)
 			}
 			s.refuse(w, r, err)
 			return
 		}
+		s.metrics.SessionChecks.Inc(metrics.CheckValid)
 		if p.session.AAL < aal {
 			s.refuseOneFactor(w, r, p)
 			return

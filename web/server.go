@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/metrics"
 )
 
 // Config is what the web layer needs to know about its deployment.
@@ -78,7 +80,13 @@ type Server struct {
 	// crossOrigin is the CSRF check of keyward's own routes and of the
 	// application's behind RequireSession: one check, one set of rules.
 	crossOrigin *http.CrossOriginProtection
+	metrics     *metrics.Metrics // the service's: one set of counters
+	patterns    []string         // every route's http.ServeMux pattern
 }
+
+// RoutePatterns are the http.ServeMux patterns of every route, in the
+// order they are registered ("GET /api/v1/sessions/{id}", "/api/").
+func (s *Server) RoutePatterns() []string { return slices.Clone(s.patterns) }
 
 type cookieNames struct {
 	session string
@@ -172,6 +180,12 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{svc: svc, cfg: cfg, base: base, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
 		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes)}
+	// The service's counters, so one scrape sees them all; a Server built
+	// without a service (tests of parsing) keeps its own.
+	s.metrics = metrics.New()
+	if svc != nil {
+		s.metrics = svc.Metrics()
+	}
 	s.crossOrigin = http.NewCrossOriginProtection()
 	for _, o := range origins {
 		if s.returnOrigins == nil {

@@ -112,6 +112,8 @@ func keysRotate(ctx context.Context, c *config, log *slog.Logger, stdout io.Writ
 		fmt.Fprintf(stdout, "new key %s made. KEYWARD_SECRET_KEY is set, so nothing was stored and no seed was re-encrypted: %d seeds are still sealed under older keys.\n", id, n)
 		fmt.Fprintln(stdout, "1. give every node this value of KEYWARD_SECRET_KEY (every old key and the new one, the new one last) and restart them one by one:")
 		fmt.Fprintln(stdout, a.Keys.Format())
+		fmt.Fprintln(stdout, "   or, as one line of an environment file (systemd's EnvironmentFile, or a shell's set -a; . file):")
+		fmt.Fprintf(stdout, "KEYWARD_SECRET_KEY=\"%s\"\n\n", a.Keys.EnvValue())
 		fmt.Fprintln(stdout, "2. then, with the new value, run: keyward keys reencrypt")
 		return nil
 	}

@@ -23,6 +23,7 @@ import (
 // line wins over the environment.
 type config struct {
 	addr              string
+	metricsAddr       string
 	dataDir           string
 	databaseURL       string
 	publicURL         string
@@ -59,6 +60,8 @@ type config struct {
 	copyFrom          string // copy: the source installation
 	copyTo            string // copy: the empty target database
 	secretKey         string // KEYWARD_SECRET_KEY only: a secret never goes on a command line
+	secretKeyFile     string // a key file elsewhere than --data-dir; never created
+	readOnly          bool   // set by commands that only read: no key file is created
 	parsedPublicURL   *url.URL
 	parsedProxies     []netip.Prefix
 	parsedCORS        []string
@@ -102,11 +105,17 @@ func logFlags(fs *flag.FlagSet, c *config) {
 func storeFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "folder for the SQLite database and the secret-key file (created 0700)")
 	fs.StringVar(&c.databaseURL, "database-url", c.databaseURL, "PostgreSQL URL (postgres://...); empty uses embedded SQLite in --data-dir")
+	fs.StringVar(&c.secretKeyFile, "secret-key-file", c.secretKeyFile, "key file to use instead of KEYWARD_SECRET_KEY or --data-dir's secret.keys (mode 0600; never created); on PostgreSQL one of the two is required")
 	logFlags(fs, c)
 }
 
 func addrFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.addr, "addr", c.addr, "address keyward listens on")
+}
+
+// metricsFlags are serve's own: the healthcheck command has no use for them.
+func metricsFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.metricsAddr, "metrics-addr", c.metricsAddr, "address of a listener of its own serving Prometheus metrics at /metrics, such as 127.0.0.1:9464; off when empty")
 }
 
 func serveFlags(fs *flag.FlagSet, c *config) {

@@ -51,7 +51,7 @@ func commands() []*command {
 	return []*command{
 		{name: "serve", short: "run the web pages and the JSON API",
 			long:  "Serves the pages and the JSON API on --addr, on embedded SQLite in --data-dir or on PostgreSQL (--database-url).",
-			flags: []flagGroup{storeFlags, addrFlags, serveFlags, mailFlags, sessionFlags, retentionFlags, passwordFlags},
+			flags: []flagGroup{storeFlags, addrFlags, metricsFlags, serveFlags, mailFlags, sessionFlags, retentionFlags, passwordFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return serve(ctx, c, e.log, e.stdout) }},
 		{name: "healthcheck", short: "ask the keyward on --addr whether it is ready; exit 0 if so, else 1",
 			long:  "GETs /readyz on --addr (an unspecified host such as 0.0.0.0 means this machine): what a container's HEALTHCHECK runs, where there is no curl.",
@@ -78,19 +78,28 @@ func commands() []*command {
 			run:   func(ctx context.Context, c *config, e env) error { return keysReencrypt(ctx, c, e.log, e.stdout) }},
 		{name: "audit verify", short: "check every audit chain and its seal; a non-zero exit names each problem",
 			flags: []flagGroup{storeFlags, retentionFlags},
-			run:   func(ctx context.Context, c *config, e env) error { return auditVerify(ctx, c, e.log, e.stdout) }},
+			run:   readOnly(func(ctx context.Context, c *config, e env) error { return auditVerify(ctx, c, e.log, e.stdout) })},
 		{name: "audit list", args: "[--email E|system] [--type T] [--since D]", short: "print audit events as JSON lines",
 			flags: []flagGroup{auditListFlags, storeFlags},
-			run:   func(ctx context.Context, c *config, e env) error { return auditList(ctx, c, e.log, e.stdout) }},
+			run:   readOnly(func(ctx context.Context, c *config, e env) error { return auditList(ctx, c, e.log, e.stdout) })},
 		{name: "migrate status", short: "list the schema migrations; exit 1 while any is pending",
 			flags: []flagGroup{storeFlags},
-			run:   func(ctx context.Context, c *config, e env) error { return migrate(ctx, c, "status", e.stdout) }},
+			run:   readOnly(func(ctx context.Context, c *config, e env) error { return migrate(ctx, c, "status", e.stdout) })},
 		{name: "migrate up", short: "apply the pending schema migrations",
 			flags: []flagGroup{storeFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return migrate(ctx, c, "up", e.stdout) }},
 		{name: "copy", args: "--from DIR --to URL", short: "copy an installation (SQLite data folder) into an empty PostgreSQL database",
 			flags: []flagGroup{copyFlags, logFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return copyInstallation(ctx, c, e.log, e.stdout) }},
+	}
+}
+
+// readOnly marks a command that only reads: it never creates a key file
+// (nor anything else) where none is.
+func readOnly(run func(context.Context, *config, env) error) func(context.Context, *config, env) error {
+	return func(ctx context.Context, c *config, e env) error {
+		c.readOnly = true
+		return run(ctx, c, e)
 	}
 }
 
@@ -133,17 +142,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "Run \"keyward %s -h\" for its flags.\n", cmd.name)
 		return 2
 	}
-	runErr := cmd.run(ctx, c, env{stdin: stdin, stdout: stdout, stderr: stderr, log: newLogger(c.logFormat, stderr)})
-	if runErr != nil {
-		var ex exitError
-		if errors.As(runErr, &ex) {
-			fmt.Fprintln(stderr, "keyward:", ex.msg)
-			return ex.code
-		}
-		fmt.Fprintln(stderr, "keyward:", runErr)
-		return 1
+	log := newLogger(c.logFormat, stderr)
+	runErr := cmd.run(ctx, c, env{stdin: stdin, stdout: stdout, stderr: stderr, log: log})
+	if runErr == nil {
+		return 0
 	}
-	return 0
+	msg, code := runErr.Error(), 1
+	var ex exitError
+	if errors.As(runErr, &ex) {
+		msg, code = ex.msg, ex.code
+	}
+	if c.logFormat == "json" {
+		// One more JSON line in the log, where a collector parses every line.
+		log.Error("keyward stopped", "command", cmd.name, "err", msg, "exit_code", code)
+		return code
+	}
+	fmt.Fprintln(stderr, "keyward:", msg)
+	return code
 }
 
 // findCommand finds the command named by the first one or two words of args
@@ -178,14 +193,7 @@ func usage(table []*command) string {
 // revision and time Go recorded in the binary.
 func versionLine() string {
 	info, ok := debug.ReadBuildInfo()
-	v := version
-	if v == "" && ok {
-		v = info.Main.Version // "(devel)" when built inside the module
-	}
-	if v == "" {
-		v = "(unknown)"
-	}
-	line := "keyward " + v
+	line := "keyward " + versionString()
 	if !ok {
 		return line
 	}
@@ -206,6 +214,18 @@ func versionLine() string {
 		line += fmt.Sprintf(", revision %s of %s%s", rev[:min(12, len(rev))], at, modified)
 	}
 	return line + ", built with " + info.GoVersion
+}
+
+// versionString is the version alone: set at build time, else the module's.
+func versionString() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); v == "" && ok {
+		v = info.Main.Version // "(devel)" when built inside the module
+	}
+	if v == "" {
+		v = "(unknown)"
+	}
+	return v
 }
 
 // exitError ends a command with a particular exit code.

@@ -341,10 +341,10 @@ func TestKeysRotateAndReset2FA(t *testing.T) {
 	before := sealedSecret(t, dir)
 
 	code, out := runCmd(t, dir, "", "keys", "rotate")
-	if code != 0 || !strings.Contains(out, "1 seeds re-encrypted") || !strings.Contains(out, "every TOTP seed is now sealed under key k2") {
+	after := sealedSecret(t, dir)
+	if code != 0 || !strings.Contains(out, "1 seeds re-encrypted") || !strings.Contains(out, "every TOTP seed is now sealed under key "+strings.SplitN(after, ":", 2)[0]) {
 		t.Fatalf("keys rotate = %d %q", code, out)
 	}
-	after := sealedSecret(t, dir)
 	if strings.SplitN(before, ":", 2)[0] == strings.SplitN(after, ":", 2)[0] {
 		t.Fatalf("key id unchanged: %q -> %q", before, after)
 	}
@@ -577,28 +577,35 @@ func TestKeysRotateWithEnvironmentKeyIsTwoSteps(t *testing.T) {
 	if len(value) != 2 {
 		t.Fatalf("printed keyring = %q, want two keys", value)
 	}
+	newID := strings.Fields(value[1])[0]
+	// The one-line form for an environment file holds the same keys.
+	if !strings.Contains(out, `KEYWARD_SECRET_KEY="`+value[0]+";"+value[1]+`"`) {
+		t.Errorf("keys rotate printed no one-line value for an environment file: %q", out)
+	}
 	t.Setenv("KEYWARD_SECRET_KEY", strings.Join(value, "\n"))
-	if code, out = runCmd(t, dir, "", "keys", "reencrypt"); code != 0 || !strings.Contains(out, "1 seeds re-encrypted under key k2") ||
-		!strings.Contains(out, "every TOTP seed is now sealed under key k2") {
+	if code, out = runCmd(t, dir, "", "keys", "reencrypt"); code != 0 || !strings.Contains(out, "1 seeds re-encrypted under key "+newID) ||
+		!strings.Contains(out, "every TOTP seed is now sealed under key "+newID) {
 		t.Fatalf("keys reencrypt = %d %q", code, out)
 	}
-	if after := sealedSecret(t, dir); !strings.HasPrefix(after, "k2:") {
-		t.Fatalf("seed sealed as %q, want under k2", after)
+	if after := sealedSecret(t, dir); !strings.HasPrefix(after, newID+":") {
+		t.Fatalf("seed sealed as %q, want under %s", after, newID)
 	}
 }
 
 // keys reencrypt with keys that do not open the seeds says which key is
 // missing or wrong, changes nothing, and does not suggest running it again.
 func TestKeysReencryptWithWrongKeysSaysSo(t *testing.T) {
-	otherKey := "k1 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	newOnly := "k2 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	otherKey := func(id string) string {
+		return id + " " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	}
+	newOnly := func(string) string { return "k2 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)) }
 	cases := []struct {
 		name string
-		env  string
-		want []string
+		env  func(sealedWith string) string
+		want []string // %s is the id the seed is sealed with
 	}{
-		{"the old key left out", newOnly, []string{"sealed with key k1, which these keys (keyring[k2]) do not hold", "KEYWARD_SECRET_KEY must hold every key"}},
-		{"another key under the same id", otherKey, []string{"does not open with key k1: the key given under that id is not the one it was sealed with"}},
+		{"the old key left out", newOnly, []string{"sealed with key %s, which these keys (keyring[k2]) do not hold", "KEYWARD_SECRET_KEY must hold every key"}},
+		{"another key under the same id", otherKey, []string{"does not open with key %s: the key given under that id is not the one it was sealed with"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -606,7 +613,11 @@ func TestKeysReencryptWithWrongKeysSaysSo(t *testing.T) {
 			runCmd(t, dir, testPassword+"\n", "account", "create", "--email", "ada@example.com")
 			enable2FA(t, dir, "ada@example.com")
 			before := sealedSecret(t, dir)
-			t.Setenv("KEYWARD_SECRET_KEY", tc.env)
+			id := strings.SplitN(before, ":", 2)[0]
+			t.Setenv("KEYWARD_SECRET_KEY", tc.env(id))
+			for i, w := range tc.want {
+				tc.want[i] = strings.ReplaceAll(w, "%s", id)
+			}
 			code, out := runCmd(t, dir, "", "keys", "reencrypt")
 			if code == 0 {
 				t.Fatalf("keys reencrypt = %d %q, want a failure", code, out)
@@ -744,6 +755,7 @@ func TestAuditVerifyNamesSQLTampering(t *testing.T) {
 					if engine == "postgres" {
 						target = pgtest.NewDatabase(t)
 						extra = []string{"--database-url", target}
+						t.Setenv("KEYWARD_SECRET_KEY", "k1 "+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32)))
 					}
 					cmd := func(stdin string, args ...string) (int, string) {
 						return runCmd(t, dir, stdin, append(args, extra...)...)

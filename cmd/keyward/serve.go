@@ -49,15 +49,48 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 		<-background // before the store closes
 	}()
 
+	var metricsSrv *http.Server
+	var metricsLn net.Listener
+	if c.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", c.metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		metricsSrv = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
+
 	served := make(chan error, 1)
+	metricsServed := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
+	if metricsSrv != nil {
+		go func() { metricsServed <- metricsSrv.Serve(metricsLn) }()
+	}
+	log.Info("keyward started", startupAttrs(c, cfg, ln.Addr(), metricsLn)...)
 	fmt.Fprintf(stdout, "keyward is running: open %s in your browser\n", openURL(c, ln.Addr()))
 	fmt.Fprintf(stdout, "%s\n", srv.MailDestination())
 
 	select {
 	case err := <-served:
+		if metricsSrv != nil {
+			_ = metricsSrv.Close()
+		}
 		return err
+	case err := <-metricsServed:
+		_ = httpSrv.Close()
+		return fmt.Errorf("metrics listener: %w", err)
 	case <-ctx.Done():
+	}
+	if metricsSrv != nil {
+		// Scrapes are short: no grace for them.
+		_ = metricsSrv.Close()
 	}
 	log.Info("shutting down: finishing requests in flight")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
@@ -114,4 +147,23 @@ func healthcheck(ctx context.Context, c *config, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ready: %s\n", url)
 	return nil
+}
+
+// startupAttrs are the start-up line's facts: what runs, on what, where.
+// Never a secret: the database URL is not in it (it may carry a password),
+// only its engine.
+func startupAttrs(c *config, cfg server.Config, addr net.Addr, metrics net.Listener) []any {
+	engine := "sqlite"
+	if cfg.DatabaseURL != "" {
+		engine = "postgres"
+	}
+	attrs := []any{"version", versionString(), "engine", engine, "addr", addr.String()}
+	if metrics != nil {
+		attrs = append(attrs, "metrics_addr", metrics.Addr().String())
+	}
+	attrs = append(attrs, "public_url", openURL(c, addr), "base_path", c.parsedBasePath)
+	if engine == "sqlite" {
+		attrs = append(attrs, "data_dir", cfg.DataDir)
+	}
+	return attrs
 }

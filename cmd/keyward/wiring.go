@@ -73,6 +73,8 @@ func serverConfig(c *config, log *slog.Logger) (server.Config, io.Closer, error)
 		DataDir:         c.dataDir,
 		DatabaseURL:     c.databaseURL,
 		SecretKey:       c.secretKey,
+		SecretKeyFile:   c.secretKeyFile,
+		ReadOnlyKeys:    c.readOnly,
 		Service:         svc,
 		PasswordHashing: params,
 		HashConcurrency: c.hashConcurrency,
