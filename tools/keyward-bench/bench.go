@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/keyring"
 )
 
 // bench is one run of keyward-bench.
@@ -164,7 +167,13 @@ func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, e
 			return nil, err
 		}
 		t.dbURL = dbURL
-		args = append(args, "--database-url", dbURL)
+		// A PostgreSQL node needs the key every node of the database
+		// shares; it never makes one of its own.
+		keyFile := filepath.Join(t.dir, "shared.keys")
+		if _, err := keyring.LoadFile(keyFile, rand.Reader); err != nil {
+			return nil, fmt.Errorf("making the shared secret key: %w", err)
+		}
+		args = append(args, "--database-url", dbURL, "--secret-key-file", keyFile)
 	}
 	addr, err := freeAddr()
 	if err != nil {

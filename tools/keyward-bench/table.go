@@ -48,6 +48,16 @@ func anyFailed(rows []row) bool {
 	return false
 }
 
+// anyErrored reports whether a scenario could not run at all.
+func anyErrored(rows []row) bool {
+	for _, r := range rows {
+		if r.Figure == "error" {
+			return true
+		}
+	}
+	return false
+}
+
 var tableHeader = row{"scenario", "figure", "value", "baseline", "ratio", "target", "verdict"}
 
 func (r row) cells() []string {

@@ -223,3 +223,20 @@ func TestLatencyPercentiles(t *testing.T) {
 		t.Error("q sorted the caller's slice")
 	}
 }
+
+func TestAnyErrored(t *testing.T) {
+	tests := []struct {
+		name string
+		rows []row
+		want bool
+	}{
+		{"a failed target is not an error", []row{{Scenario: "s", Figure: "p99 latency", Verdict: fail}}, false},
+		{"a scenario that could not run", []row{{Scenario: "s", Figure: "p99 latency", Verdict: pass}, {Scenario: "keyward (postgres)", Figure: "error", Verdict: fail}}, true},
+		{"nothing", nil, false},
+	}
+	for _, tt := range tests {
+		if got := anyErrored(tt.rows); got != tt.want {
+			t.Errorf("%s: anyErrored = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
