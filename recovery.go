@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -194,6 +195,17 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 		}
 		return s.notify(ctx, q, cur, notice{event: string(audit.PasswordReset), client: c, now: now})
 	})
+	if errors.Is(err, errCodeRefused) {
+		// A backup code not (or no longer) unused, or a TOTP step a
+		// sign-in took meanwhile: recorded as any refused code.
+		if err := s.secondFactorFailed(ctx, factor.refusal, string(CodeInvalidCode)); err != nil {
+			return 0, err
+		}
+		if factor.refusal.failures >= MaxSecondFactorFailures {
+			return 0, totpSuspended()
+		}
+		return 0, invalidCode()
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -256,6 +268,7 @@ type resetFactor struct {
 	step      int64  // TOTP
 	codeHash  []byte // backup code
 	attempt   *attempt
+	refusal   *secondStep // how a refusal is recorded
 }
 
 // consume takes the code for good, under the account's lock: a TOTP step
@@ -273,7 +286,7 @@ func (f *resetFactor) consume(ctx context.Context, q Queries, now time.Time) err
 		return err
 	}
 	if !ok {
-		return invalidCode()
+		return errCodeRefused
 	}
 	if err := f.attempt.passed(ctx, q); err != nil {
 		return err
@@ -298,7 +311,7 @@ func (s *Service) checkResetFactor(ctx context.Context, a *Account, code string,
 		return nil, notFoundAs(err, invalidToken())
 	}
 	st := &secondStep{account: a, cred: cred, client: c, attempt: tried, method: audit.MethodTOTP, failures: failures}
-	f := &resetFactor{accountID: a.ID, method: audit.MethodTOTP, attempt: tried}
+	f := &resetFactor{accountID: a.ID, method: audit.MethodTOTP, attempt: tried, refusal: st}
 	digits, isTOTP := totpInput(code)
 	refused := false
 	switch {
