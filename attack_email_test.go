@@ -72,3 +72,49 @@ func TestResetWrongBackupCodeRecorded(t *testing.T) {
 		t.Fatalf("reset with a right backup code after a wrong one: %v", err)
 	}
 }
+
+// TestPasswordResetCancelsAPendingEmailChange: an intruder with a session
+// and the password asks to move the account to his address; the owner,
+// warned by the notice, resets the password (or changes it, signing out
+// the others) instead of pressing "This wasn't me". The intruder's
+// confirmation link, asked with the old password, must die with it, or it
+// moves the account to him afterwards and the next reset is his.
+func TestPasswordResetCancelsAPendingEmailChange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		secure func(t *testing.T, e *keywardtest.Env)
+	}{
+		{"reset by mail", func(t *testing.T, e *keywardtest.Env) {
+			token := resetLink(t, e, "ada@example.com")
+			if _, err := e.Svc.ResetPassword(ctx, token, "a completely new passphrase 42", "", laptop); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"change, signing out the others", func(t *testing.T, e *keywardtest.Env) {
+			owner := signIn(t, e, "ada@example.com", laptop)
+			if _, err := e.Svc.ChangePassword(ctx, owner.Session, goodPassword, "a completely new passphrase 42", true, laptop); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := keywardtest.New(t, keywardtest.Options{Config: fastForgot()})
+			a := signUp(t, e, "ada@example.com")
+			intruder := signIn(t, e, "ada@example.com", phone)
+			if err := e.Svc.RequestEmailChange(ctx, intruder.Session, "mallory@example.net", goodPassword, phone); err != nil {
+				t.Fatal(err)
+			}
+			confirm := only(deliver(t, e), keyward.MailConfirmChange, "")
+			if len(confirm) != 1 {
+				t.Fatalf("confirmation mails: %+v", confirm)
+			}
+			tc.secure(t, e)
+			_, err := e.Svc.VerifyEmail(ctx, confirm[0].Token, phone)
+			wantCode(t, err, keyward.CodeInvalidToken)
+			got, _ := e.Store.AccountByID(ctx, a.ID)
+			if got.Email != "ada@example.com" {
+				t.Errorf("the account moved to %q after the owner secured it", got.Email)
+			}
+		})
+	}
+}

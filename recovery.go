@@ -167,8 +167,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 				return err
 			}
 		}
-		if _, err := q.DeleteEmailTokens(ctx, a.ID, PurposeReset); err != nil {
-			return err
+		// Other reset links, and an email change asked with the old
+		// password (maybe by whoever the owner is locking out).
+		for _, p := range []TokenPurpose{PurposeReset, PurposeEmailChange} {
+			if _, err := q.DeleteEmailTokens(ctx, a.ID, p); err != nil {
+				return err
+			}
 		}
 		if _, err := q.MarkEmailVerified(ctx, a.ID, tok.Email, now); err != nil {
 			return err
