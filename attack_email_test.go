@@ -118,3 +118,28 @@ func TestPasswordResetCancelsAPendingEmailChange(t *testing.T) {
 		})
 	}
 }
+
+// TestResetPageGuessesThrottled: the reset page's GET tells a live link
+// from a dead one; it must count wrong tokens like the form does, or it
+// is a guessing oracle without a limit.
+func TestResetPageGuessesThrottled(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{Config: fastForgot()})
+	signUp(t, e, "ada@example.com")
+	guess := "kwr_" + strings.Repeat("A", 43)
+	var err error
+	for range 30 {
+		if _, err = e.Svc.ResetNeedsCode(ctx, guess, laptop); keyward.ErrorCode(err) != keyward.CodeInvalidToken {
+			break
+		}
+	}
+	wantCode(t, err, keyward.CodeTooManyAttempts)
+	_, err = e.Svc.ResetPassword(ctx, guess, "a completely new passphrase 42", "", laptop)
+	wantCode(t, err, keyward.CodeTooManyAttempts)
+	// A live link from another address still reads, and counts nothing.
+	token := resetLink(t, e, "ada@example.com")
+	for range 20 {
+		if _, err := e.Svc.ResetNeedsCode(ctx, token, phone); err != nil {
+			t.Fatalf("a live link read from another address: %v", err)
+		}
+	}
+}

@@ -404,19 +404,35 @@ func (s *Service) notify(ctx context.Context, q Queries, a *Account, n notice) e
 }
 
 // ResetNeedsCode tells the reset page, before the form is sent, whether the
-// link works and whether the account asks for a second-factor code. It
-// only reads: a refused token is recorded when the form is sent.
-func (s *Service) ResetNeedsCode(ctx context.Context, token string) (bool, error) {
+// link works and whether the account asks for a second-factor code. A
+// refused token is recorded in the audit log when the form is sent, but
+// counted here already: telling live links from dead ones is what a
+// guesser needs, so it is throttled as the form is.
+func (s *Service) ResetNeedsCode(ctx context.Context, token string, c Client) (bool, error) {
+	now := s.clock()
+	guesses := throttleCheck{tokenThrottleKey(clientAddress(c.IP)), s.cfg.TokenThrottle}
+	if err := s.checkThrottle(ctx, now, guesses); err != nil {
+		return false, err
+	}
+	refuse := func() (bool, error) {
+		tried := &attempt{now: now, onFail: []throttleCheck{guesses}}
+		if _, err := tried.failed(ctx, s.store); err != nil {
+			return false, err
+		}
+		return false, invalidToken()
+	}
 	parsed, ok := parseToken(resetTokenPrefix, token)
 	if !ok {
-		return false, invalidToken()
+		return refuse()
 	}
 	tok, err := s.store.EmailToken(ctx, parsed[:])
-	if err != nil {
-		return false, notFoundAs(err, invalidToken())
-	}
-	if tok.Purpose != PurposeReset || !s.clock().Before(tok.ExpiresAt) {
-		return false, invalidToken()
+	switch {
+	case IsCode(err, CodeNotFound):
+		return refuse()
+	case err != nil:
+		return false, err
+	case tok.Purpose != PurposeReset || !now.Before(tok.ExpiresAt):
+		return refuse()
 	}
 	a, err := s.store.AccountByID(ctx, tok.AccountID)
 	if err != nil {
