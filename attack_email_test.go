@@ -143,3 +143,28 @@ func TestResetPageGuessesThrottled(t *testing.T) {
 		}
 	}
 }
+
+// TestSignUpOpensNoSessionBeforeVerification: with RequireVerifiedEmail,
+// sign-up's own session is a sign-in too. Without this, anyone signs up
+// as victim@example.com (an address he cannot read) and is signed in at
+// once, and forward auth hands applications X-Keyward-Email of an address
+// nobody proved.
+func TestSignUpOpensNoSessionBeforeVerification(t *testing.T) {
+	cfg := fastForgot()
+	cfg.RequireVerifiedEmail = true
+	e := keywardtest.New(t, keywardtest.Options{Config: cfg})
+	res, err := e.Svc.SignUpAndSignIn(ctx, "victim@example.com", goodPassword, phone)
+	wantCode(t, err, keyward.CodeEmailNotVerified)
+	if res != nil {
+		t.Fatalf("sign-up opened a session for an unverified address: %+v", res.Session)
+	}
+	// The account exists, and its owner got the link.
+	verify := only(deliver(t, e), keyward.MailVerifyEmail, "")
+	if len(verify) != 1 || verify[0].To != "victim@example.com" {
+		t.Fatalf("verification mails: %+v", verify)
+	}
+	if _, err := e.Svc.VerifyEmail(ctx, verify[0].Token, laptop); err != nil {
+		t.Fatal(err)
+	}
+	signIn(t, e, "victim@example.com", laptop)
+}
