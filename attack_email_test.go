@@ -3,10 +3,12 @@ package keyward_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/totp"
 )
 
 // Attacks on the mailed links (reset, verify, lockdown) from outside.
@@ -167,4 +169,28 @@ func TestSignUpOpensNoSessionBeforeVerification(t *testing.T) {
 		t.Fatal(err)
 	}
 	signIn(t, e, "victim@example.com", laptop)
+}
+
+// TestResetRefusesCodesUsedAtSignIn: a TOTP code or backup code someone
+// watched being typed at a sign-in does not pass a reset afterwards.
+func TestResetRefusesCodesUsedAtSignIn(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{Config: fastForgot()})
+	signUp(t, e, "ada@example.com")
+	secret, codes := enableTOTP(t, e, signIn(t, e, "ada@example.com", laptop))
+	e.Clock.Advance(time.Minute)
+	code, _ := totp.Code(secret, e.Clock.Now())
+	step := signIn(t, e, "ada@example.com", laptop)
+	if _, err := e.Svc.CompleteSignIn(ctx, step.MFAToken, code, laptop); err != nil {
+		t.Fatal(err)
+	}
+	step = signIn(t, e, "ada@example.com", laptop)
+	if _, err := e.Svc.CompleteSignIn(ctx, step.MFAToken, codes[0], laptop); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, e)
+	token := resetLink(t, e, "ada@example.com")
+	for _, used := range []string{code, codes[0]} {
+		_, err := e.Svc.ResetPassword(ctx, token, "a completely new passphrase 42", used, phone)
+		wantCode(t, err, keyward.CodeInvalidCode)
+	}
 }
