@@ -194,3 +194,32 @@ func TestResetRefusesCodesUsedAtSignIn(t *testing.T) {
 		wantCode(t, err, keyward.CodeInvalidCode)
 	}
 }
+
+// TestMailsCarryNoTextOfTheRequester: anyone can make keyward mail any
+// account holder (forgot password). The device named in the mail comes
+// from the requester's User-Agent, and for an agent the parser does not
+// know it is the agent's own words: the product's trusted mail would
+// carry a stranger's text ("call this number"). Only known names go in.
+func TestMailsCarryNoTextOfTheRequester(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{Config: fastForgot()})
+	signUp(t, e, "ada@example.com")
+	deliver(t, e)
+	stranger := keyward.Client{IP: "192.0.2.66", UserAgent: "Account suspended - call +1 555 0100 now"}
+	if err := e.Svc.ForgotPassword(ctx, "ada@example.com", stranger); err != nil {
+		t.Fatal(err)
+	}
+	mails := only(deliver(t, e), keyward.MailPasswordReset, "")
+	if len(mails) != 1 {
+		t.Fatalf("reset mails: %+v", mails)
+	}
+	if d := mails[0].Device; strings.Contains(d, "555") || strings.Contains(d, "suspended") {
+		t.Errorf("the mail names the device %q: the requester's own words", d)
+	}
+	// A real browser is still named.
+	if err := e.Svc.ForgotPassword(ctx, "ada@example.com", laptop); err != nil {
+		t.Fatal(err)
+	}
+	if got := only(deliver(t, e), keyward.MailPasswordReset, ""); len(got) != 1 || got[0].Device != "Chrome on Windows" {
+		t.Errorf("a known browser's mail names %+v, want Chrome on Windows", got)
+	}
+}

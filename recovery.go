@@ -25,11 +25,17 @@ func invalidToken() *Error {
 }
 
 // describe is how a mail names the device of a client: "Chrome on macOS".
+// Only names the parser knows: anyone can cause a mail to an account's
+// owner, and an unknown agent's name is the agent's own text.
 func describe(c Client) string {
 	if c.UserAgent == "" {
 		return ""
 	}
-	return device.Parse(c.UserAgent).String()
+	d, ok := device.Parse(c.UserAgent).Known()
+	if !ok {
+		return ""
+	}
+	return d.String()
 }
 
 // ForgotPassword mails a password reset link to the account of email, if
