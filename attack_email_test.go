@@ -223,3 +223,32 @@ func TestMailsCarryNoTextOfTheRequester(t *testing.T) {
 		t.Errorf("a known browser's mail names %+v, want Chrome on Windows", got)
 	}
 }
+
+// TestEmailChangeRequestsThrottled: each request mails a link to an
+// address of the requester's choosing. Unbounded, one account makes
+// keyward mail anyone, as often as it likes (measured: 30 requests, 30
+// mails to the victim's address). Counted like "forgot password": per
+// account and per address mailed.
+func TestEmailChangeRequestsThrottled(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{Config: fastForgot()})
+	signUp(t, e, "mallory@example.com")
+	me := signIn(t, e, "mallory@example.com", laptop)
+	var err error
+	sent := 0
+	for i := range 10 {
+		if err = e.Svc.RequestEmailChange(ctx, me.Session, "victim@example.org", goodPassword, laptop); err != nil {
+			break
+		}
+		sent = i + 1
+	}
+	wantCode(t, err, keyward.CodeTooManyAttempts)
+	if sent > 4 {
+		t.Errorf("%d change requests to one address passed, want at most 4", sent)
+	}
+	// Other addresses from the same account wait too.
+	wantCode(t, e.Svc.RequestEmailChange(ctx, me.Session, "someone.else@example.org", goodPassword, laptop), keyward.CodeTooManyAttempts)
+	// And other accounts asking for the same address.
+	signUp(t, e, "eve@example.com")
+	eve := signIn(t, e, "eve@example.com", phone)
+	wantCode(t, e.Svc.RequestEmailChange(ctx, eve.Session, "victim@example.org", goodPassword, phone), keyward.CodeTooManyAttempts)
+}
