@@ -252,3 +252,49 @@ func TestEmailChangeRequestsThrottled(t *testing.T) {
 	eve := signIn(t, e, "eve@example.com", phone)
 	wantCode(t, e.Svc.RequestEmailChange(ctx, eve.Session, "victim@example.org", goodPassword, phone), keyward.CodeTooManyAttempts)
 }
+
+// TestEmailChangeRacingTheOwner: the intruder's change request passed its
+// password check; before it writes its link, the owner resets the
+// password or locks the account down (both cancel pending changes). The
+// link must not come out of the race alive.
+func TestEmailChangeRacingTheOwner(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		secure func(t *testing.T, e *keywardtest.Env, reset, lockdown string)
+	}{
+		{"reset", func(t *testing.T, e *keywardtest.Env, reset, _ string) {
+			if _, err := e.Svc.ResetPassword(ctx, reset, "a completely new passphrase 42", "", laptop); err != nil {
+				t.Error(err)
+			}
+		}},
+		{"lockdown", func(t *testing.T, e *keywardtest.Env, _, lockdown string) {
+			if _, err := e.Svc.Lockdown(ctx, lockdown, laptop); err != nil {
+				t.Error(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := &hookStore{Store: keywardtest.NewStore(t)}
+			e := keywardtest.New(t, keywardtest.Options{Store: hs, Config: fastForgot()})
+			a := signUp(t, e, "ada@example.com")
+			intruder := signIn(t, e, "ada@example.com", phone)
+			lockdown := only(deliver(t, e), keyward.MailNotice, keyward.NoticeNewDevice)
+			if len(lockdown) != 1 {
+				t.Fatalf("new-device notices: %+v", lockdown)
+			}
+			reset := resetLink(t, e, "ada@example.com")
+			// RequestEmailChange looks the new address up after the password
+			// check and before its transaction (hookStore: race_test.go).
+			hs.afterRead = func() { tc.secure(t, e, reset, lockdown[0].LockdownToken) }
+			_ = e.Svc.RequestEmailChange(ctx, intruder.Session, "mallory@example.net", goodPassword, phone)
+			for _, m := range only(deliver(t, e), keyward.MailConfirmChange, "") {
+				if _, err := e.Svc.VerifyEmail(ctx, m.Token, phone); err == nil {
+					t.Error("the intruder's change link, written after the owner secured the account, worked")
+				}
+			}
+			if got, _ := e.Store.AccountByID(ctx, a.ID); got.Email != "ada@example.com" {
+				t.Errorf("the account moved to %q", got.Email)
+			}
+		})
+	}
+}

@@ -180,6 +180,18 @@ func (s *Service) RequestEmailChange(ctx context.Context, caller *Session, newEm
 	}
 	expires := now.Add(s.cfg.VerifyTokenTTL)
 	return s.store.InTx(ctx, func(q Queries) error {
+		// Under the account's lock: a reset or a lockdown that committed
+		// since the password check cancelled pending changes, this one too.
+		cur, err := q.LockAccount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if cur.LockedDownAt != nil {
+			return passwordResetRequired()
+		}
+		if cur.PasswordHash != a.PasswordHash {
+			return Errorf(CodeInvalidCurrentPass, "Your password was changed meanwhile. Reload and try again.")
+		}
 		if _, err := q.DeleteEmailTokens(ctx, a.ID, PurposeEmailChange); err != nil {
 			return err
 		}
