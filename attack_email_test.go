@@ -298,3 +298,41 @@ func TestEmailChangeRacingTheOwner(t *testing.T) {
 		})
 	}
 }
+
+// TestForgotPasswordRacingAnEmailChange: a reset link asked for the old
+// address while the account moves to a new one must not be written after
+// the move (which ends the old address's links): it would let whoever
+// holds the old address reset the account that left it.
+func TestForgotPasswordRacingAnEmailChange(t *testing.T) {
+	hs := &hookStore{Store: keywardtest.NewStore(t)}
+	e := keywardtest.New(t, keywardtest.Options{Store: hs, Config: fastForgot()})
+	a := signUp(t, e, "old@example.com")
+	me := signIn(t, e, "old@example.com", laptop)
+	if err := e.Svc.RequestEmailChange(ctx, me.Session, "new@example.com", goodPassword, laptop); err != nil {
+		t.Fatal(err)
+	}
+	confirm := only(deliver(t, e), keyward.MailConfirmChange, "")
+	if len(confirm) != 1 {
+		t.Fatalf("confirmation mails: %+v", confirm)
+	}
+	// ForgotPassword has found the account at its old address; the move
+	// commits before it writes the link.
+	hs.afterRead = func() {
+		if _, err := e.Svc.VerifyEmail(ctx, confirm[0].Token, laptop); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := e.Svc.ForgotPassword(ctx, "old@example.com", phone); err != nil {
+		t.Fatal(err)
+	}
+	resets := only(deliver(t, e), keyward.MailPasswordReset, "")
+	for _, m := range resets {
+		_, err := e.Svc.ResetPassword(ctx, m.Token, "violet lanterns drift over harbours", "", phone)
+		if err == nil {
+			t.Errorf("a reset link mailed to %s reset the account now at new@example.com", m.To)
+		}
+	}
+	if got, _ := e.Store.AccountByID(ctx, a.ID); got.Email != "new@example.com" {
+		t.Fatalf("account at %q", got.Email)
+	}
+}

@@ -157,6 +157,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 		if cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
 			return invalidToken()
 		}
+		// A link works for the address the account has: one written for
+		// the old address while the account moved (a forgot-password
+		// racing an email change) must not reset it.
+		if EmailKey(cur.Email) != EmailKey(tok.Email) {
+			return invalidToken()
+		}
 		if consumed, err := q.ConsumeEmailToken(ctx, tok.TokenHash); err != nil || !consumed {
 			return orInvalidToken(err)
 		}
