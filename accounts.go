@@ -17,8 +17,17 @@ func (s *Service) SignUp(ctx context.Context, email, pw string, c Client) (*Acco
 
 // SignUpAndSignIn is sign-up from the page: the account and its first
 // session in one transaction, for one password hash instead of one to store
-// and another to check it again straight away.
+// and another to check it again straight away. With RequireVerifiedEmail
+// the account is created and no session opens: email_not_verified.
 func (s *Service) SignUpAndSignIn(ctx context.Context, email, pw string, c Client) (*SignInResult, error) {
+	if s.cfg.RequireVerifiedEmail {
+		// Opening a session is a sign-in, and sign-in waits for the link:
+		// else anyone signs up as an address he cannot read and is in.
+		if _, err := s.signUp(ctx, newAccount{email: email, password: pw, client: c}); err != nil {
+			return nil, err
+		}
+		return nil, Errorf(CodeEmailNotVerified, "Your account is created. Confirm your email address: open the link we mailed you, then sign in.")
+	}
 	var res *SignInResult
 	_, err := s.signUp(ctx, newAccount{email: email, password: pw, client: c, also: func(q Queries, a *Account) error {
 		var err error

@@ -32,7 +32,9 @@ func ParseEmail(s string) (string, error) {
 		return "", bad
 	}
 	local, domain, ok := strings.Cut(s, "@")
-	if !ok || local == "" || len(local) > 64 || strings.Contains(domain, "@") {
+	// No address literals (user@[192.0.2.1]): the mail relay would connect
+	// to whatever host a person names.
+	if !ok || local == "" || len(local) > 64 || strings.ContainsAny(domain, "@[]") {
 		return "", bad
 	}
 	labels := strings.Split(domain, ".")

@@ -26,6 +26,10 @@ func TestParseEmail(t *testing.T) {
 		{"invalid UTF-8", "\xff\xfe@example.com", "", false},
 		{"invalid UTF-8 in the domain", "ada@exa\xc3mple.com", "", false},
 		{"replacement character", "\ufffd\ufffd@example.com", "", false},
+		// Mails now go out: an address literal would have the mail relay
+		// connect to any host the person names (an inner network's).
+		{"address literal", "ada@[127.0.0.1]", "", false},
+		{"IPv6 address literal", "ada@[IPv6:2001:db8::1]", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

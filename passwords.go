@@ -85,6 +85,11 @@ func (s *Service) ChangePassword(ctx context.Context, caller *Session, current, 
 			if revoked, err = s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: caller.ID, client: c, reason: "password_changed"}); err != nil {
 				return err
 			}
+			// Whoever is being signed out may have asked, with the old
+			// password, to move the account to an address of his.
+			if _, err := q.DeleteEmailTokens(ctx, a.ID, PurposeEmailChange); err != nil {
+				return err
+			}
 		}
 		e := event(a.ID, audit.PasswordChanged, c, caller.ID)
 		e.Details = map[string]string{audit.DetailRevokedSessions: strconv.Itoa(revoked)}

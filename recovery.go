@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -24,11 +25,17 @@ func invalidToken() *Error {
 }
 
 // describe is how a mail names the device of a client: "Chrome on macOS".
+// Only names the parser knows: anyone can cause a mail to an account's
+// owner, and an unknown agent's name is the agent's own text.
 func describe(c Client) string {
 	if c.UserAgent == "" {
 		return ""
 	}
-	return device.Parse(c.UserAgent).String()
+	d, ok := device.Parse(c.UserAgent).Known()
+	if !ok {
+		return ""
+	}
+	return d.String()
 }
 
 // ForgotPassword mails a password reset link to the account of email, if
@@ -150,6 +157,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 		if cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
 			return invalidToken()
 		}
+		// A link works for the address the account has: one written for
+		// the old address while the account moved (a forgot-password
+		// racing an email change) must not reset it.
+		if EmailKey(cur.Email) != EmailKey(tok.Email) {
+			return invalidToken()
+		}
 		if consumed, err := q.ConsumeEmailToken(ctx, tok.TokenHash); err != nil || !consumed {
 			return orInvalidToken(err)
 		}
@@ -166,8 +179,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 				return err
 			}
 		}
-		if _, err := q.DeleteEmailTokens(ctx, a.ID, PurposeReset); err != nil {
-			return err
+		// Other reset links, and an email change asked with the old
+		// password (maybe by whoever the owner is locking out).
+		for _, p := range []TokenPurpose{PurposeReset, PurposeEmailChange} {
+			if _, err := q.DeleteEmailTokens(ctx, a.ID, p); err != nil {
+				return err
+			}
 		}
 		if _, err := q.MarkEmailVerified(ctx, a.ID, tok.Email, now); err != nil {
 			return err
@@ -194,6 +211,17 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 		}
 		return s.notify(ctx, q, cur, notice{event: string(audit.PasswordReset), client: c, now: now})
 	})
+	if errors.Is(err, errCodeRefused) {
+		// A backup code not (or no longer) unused, or a TOTP step a
+		// sign-in took meanwhile: recorded as any refused code.
+		if err := s.secondFactorFailed(ctx, factor.refusal, string(CodeInvalidCode)); err != nil {
+			return 0, err
+		}
+		if factor.refusal.failures >= MaxSecondFactorFailures {
+			return 0, totpSuspended()
+		}
+		return 0, invalidCode()
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -211,12 +239,19 @@ func orInvalidToken(err error) error {
 // Guessing is throttled per client address; a token that is not one is
 // recorded (in its account's log when it names one, else in the system
 // log) as a failure of action.
+//
+// Only wrong tokens count, and a live one clears nothing: clearing would
+// let anyone holding a live link of his own (a reset link keeps working
+// after a weak password) wipe his address's count between guesses. The
+// count is taken after the lookup, not reserved before it: a lookup is
+// cheap, and a burst in flight together gains nothing against 256 bits.
 func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purposes []TokenPurpose, action audit.Type, c Client) (*EmailToken, error) {
 	now := s.clock()
-	tried, err := s.reserveAttempt(ctx, now, throttleCheck{tokenThrottleKey(clientAddress(c.IP)), s.cfg.TokenThrottle})
-	if err != nil {
+	guesses := throttleCheck{tokenThrottleKey(clientAddress(c.IP)), s.cfg.TokenThrottle}
+	if err := s.checkThrottle(ctx, now, guesses); err != nil {
 		return nil, err
 	}
+	tried := &attempt{now: now, onFail: []throttleCheck{guesses}}
 	refuse := func(chain string) error {
 		if err := s.recordFailure(ctx, failure{attempt: tried, event: event(chain, action, c, ""), reason: string(CodeInvalidToken)}); err != nil {
 			return err
@@ -238,9 +273,6 @@ func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purpo
 	}
 	// A live token is no guess: what the person does with it next (a
 	// weak password, a wrong code) does not count against the address.
-	if err := tried.passed(ctx, s.store); err != nil {
-		return nil, err
-	}
 	return tok, nil
 }
 
@@ -252,6 +284,7 @@ type resetFactor struct {
 	step      int64  // TOTP
 	codeHash  []byte // backup code
 	attempt   *attempt
+	refusal   *secondStep // how a refusal is recorded
 }
 
 // consume takes the code for good, under the account's lock: a TOTP step
@@ -269,7 +302,7 @@ func (f *resetFactor) consume(ctx context.Context, q Queries, now time.Time) err
 		return err
 	}
 	if !ok {
-		return invalidCode()
+		return errCodeRefused
 	}
 	if err := f.attempt.passed(ctx, q); err != nil {
 		return err
@@ -294,7 +327,7 @@ func (s *Service) checkResetFactor(ctx context.Context, a *Account, code string,
 		return nil, notFoundAs(err, invalidToken())
 	}
 	st := &secondStep{account: a, cred: cred, client: c, attempt: tried, method: audit.MethodTOTP, failures: failures}
-	f := &resetFactor{accountID: a.ID, method: audit.MethodTOTP, attempt: tried}
+	f := &resetFactor{accountID: a.ID, method: audit.MethodTOTP, attempt: tried, refusal: st}
 	digits, isTOTP := totpInput(code)
 	refused := false
 	switch {
@@ -383,19 +416,35 @@ func (s *Service) notify(ctx context.Context, q Queries, a *Account, n notice) e
 }
 
 // ResetNeedsCode tells the reset page, before the form is sent, whether the
-// link works and whether the account asks for a second-factor code. It
-// only reads: a refused token is recorded when the form is sent.
-func (s *Service) ResetNeedsCode(ctx context.Context, token string) (bool, error) {
+// link works and whether the account asks for a second-factor code. A
+// refused token is recorded in the audit log when the form is sent, but
+// counted here already: telling live links from dead ones is what a
+// guesser needs, so it is throttled as the form is.
+func (s *Service) ResetNeedsCode(ctx context.Context, token string, c Client) (bool, error) {
+	now := s.clock()
+	guesses := throttleCheck{tokenThrottleKey(clientAddress(c.IP)), s.cfg.TokenThrottle}
+	if err := s.checkThrottle(ctx, now, guesses); err != nil {
+		return false, err
+	}
+	refuse := func() (bool, error) {
+		tried := &attempt{now: now, onFail: []throttleCheck{guesses}}
+		if _, err := tried.failed(ctx, s.store); err != nil {
+			return false, err
+		}
+		return false, invalidToken()
+	}
 	parsed, ok := parseToken(resetTokenPrefix, token)
 	if !ok {
-		return false, invalidToken()
+		return refuse()
 	}
 	tok, err := s.store.EmailToken(ctx, parsed[:])
-	if err != nil {
-		return false, notFoundAs(err, invalidToken())
-	}
-	if tok.Purpose != PurposeReset || !s.clock().Before(tok.ExpiresAt) {
-		return false, invalidToken()
+	switch {
+	case IsCode(err, CodeNotFound):
+		return refuse()
+	case err != nil:
+		return false, err
+	case tok.Purpose != PurposeReset || !now.Before(tok.ExpiresAt):
+		return refuse()
 	}
 	a, err := s.store.AccountByID(ctx, tok.AccountID)
 	if err != nil {

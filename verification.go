@@ -9,6 +9,9 @@ import (
 )
 
 func verifyThrottleKey(accountID string) string { return "verify:account:" + accountID }
+func emailChangeThrottleKey(accountID string) string {
+	return "change:account:" + accountID
+}
 
 // sendVerification mails a link that proves a.Email, in the caller's
 // transaction; it replaces any earlier one.
@@ -156,18 +159,39 @@ func (s *Service) RequestEmailChange(ctx context.Context, caller *Session, newEm
 	if EmailKey(email) == EmailKey(a.Email) {
 		return Errorf(CodeEmailTaken, "This is already your email address.")
 	}
+	// Each request mails an address the requester chooses: counted, like
+	// "forgot password", per account and per address mailed (the key of
+	// forgot password's, so one person receives as few of either). This
+	// bounds probing for taken addresses too.
+	now := s.clock()
+	if _, err := s.reserveAttempt(ctx, now,
+		throttleCheck{emailChangeThrottleKey(a.ID), s.cfg.ForgotEmailThrottle},
+		throttleCheck{forgotEmailThrottleKey(email), s.cfg.ForgotEmailThrottle}); err != nil {
+		return err
+	}
 	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
 		return emailTaken()
 	} else if !IsCode(err, CodeNotFound) {
 		return err
 	}
-	now := s.clock()
 	token, hash, err := s.newToken(verifyTokenPrefix)
 	if err != nil {
 		return err
 	}
 	expires := now.Add(s.cfg.VerifyTokenTTL)
 	return s.store.InTx(ctx, func(q Queries) error {
+		// Under the account's lock: a reset or a lockdown that committed
+		// since the password check cancelled pending changes, this one too.
+		cur, err := q.LockAccount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if cur.LockedDownAt != nil {
+			return passwordResetRequired()
+		}
+		if cur.PasswordHash != a.PasswordHash {
+			return Errorf(CodeInvalidCurrentPass, "Your password was changed meanwhile. Reload and try again.")
+		}
 		if _, err := q.DeleteEmailTokens(ctx, a.ID, PurposeEmailChange); err != nil {
 			return err
 		}

@@ -64,3 +64,35 @@ func clip(s string, n int) string {
 
 // String is the short human form: "Chrome on Windows".
 func (d Device) String() string { return d.Browser + " on " + d.OS }
+
+// knownNames are the browsers and systems the parser recognises by name.
+// For any other agent it names the browser after the agent's own text.
+var knownNames = map[string]bool{
+	useragent.Windows: true, useragent.WindowsPhone: true, useragent.WindowsNT: true,
+	useragent.WindowsPhoneOS: true, useragent.Android: true, useragent.MacOS: true,
+	useragent.IOS: true, useragent.Linux: true, useragent.FreeBSD: true,
+	useragent.ChromeOS: true, useragent.BlackBerry: true, useragent.CrOS: true,
+	useragent.Harmony: true,
+	useragent.Opera:   true, useragent.OperaMini: true, useragent.OperaTouch: true,
+	useragent.Chrome: true, useragent.HeadlessChrome: true, useragent.Firefox: true,
+	useragent.InternetExplorer: true, useragent.Safari: true, useragent.Edge: true,
+	useragent.Vivaldi: true, useragent.MobileSafari: true, useragent.NetFront: true,
+	useragent.Mozilla: true, useragent.Msie: true, useragent.SamsungBrowser: true,
+	useragent.GoogleAdsBot: true, useragent.Googlebot: true, useragent.Twitterbot: true,
+	useragent.FacebookExternalHit: true, useragent.Applebot: true, useragent.Bingbot: true,
+	useragent.YandexBot: true, useragent.YandexAdNet: true,
+	useragent.FacebookApp: true, useragent.InstagramApp: true, useragent.TiktokApp: true,
+}
+
+// Known keeps only the names the parser recognises, and reports whether
+// any is left. Words that reach someone else (a mail to an account's
+// owner, caused by whoever sent the request) must not be the sender's.
+func (d Device) Known() (Device, bool) {
+	if !knownNames[d.Browser] {
+		d.Browser = "Unknown browser"
+	}
+	if !knownNames[d.OS] {
+		d.OS = "Unknown OS"
+	}
+	return d, knownNames[d.Browser] || knownNames[d.OS]
+}

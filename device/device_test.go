@@ -47,3 +47,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestKnown(t *testing.T) {
+	for _, tc := range []struct {
+		name, ua, want string
+		ok             bool
+	}{
+		{"chrome on windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36", "Chrome on Windows", true},
+		{"a stranger's words", "Account suspended - call +1 555 0100 now", "Unknown browser on Unknown OS", false},
+		{"words after a known system", "Call 555 now (Linux)", "Unknown browser on Linux", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, ok := Parse(tc.ua).Known()
+			if d.String() != tc.want || ok != tc.ok {
+				t.Errorf("Known() = %q, %v; want %q, %v", d.String(), ok, tc.want, tc.ok)
+			}
+		})
+	}
+}

@@ -84,6 +84,11 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 		return s.rerender(w, r, page, &v, invalid("The passwords do not match. Type the same password twice."), "password_confirmation")
 	}
 	res, err := s.svc.SignUpAndSignIn(r.Context(), email, pw, s.client(r))
+	if keyward.IsCode(err, keyward.CodeEmailNotVerified) {
+		// The account exists; the session waits for the mailed link.
+		s.setFlash(w, flashOK, keyward.ErrorMessage(err))
+		return seeOtherURL(w, r, s.withNext(s.path("/signin"), next))
+	}
 	if err != nil {
 		field := "password"
 		if keyward.IsCode(err, keyward.CodeInvalidEmail) || keyward.IsCode(err, keyward.CodeEmailTaken) {

@@ -37,7 +37,7 @@ func (s *Server) newResetView(token string) resetPasswordView {
 
 func (s *Server) resetPasswordPage(w http.ResponseWriter, r *http.Request) error {
 	v := s.newResetView(r.URL.Query().Get("token"))
-	needsCode, err := s.svc.ResetNeedsCode(r.Context(), v.Token)
+	needsCode, err := s.svc.ResetNeedsCode(r.Context(), v.Token, s.client(r))
 	if keyward.IsCode(err, keyward.CodeInvalidToken) {
 		v.Dead = true
 		v.Error = keyward.ErrorMessage(err)
