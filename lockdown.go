@@ -71,9 +71,27 @@ func (s *Service) Notifications(ctx context.Context, caller *Session) (Notificat
 	return Notifications{NewDeviceSignIn: !a.NewDeviceMailOff}, nil
 }
 
-// SetNotifications stores the caller's settings.
-func (s *Service) SetNotifications(ctx context.Context, caller *Session, n Notifications) error {
+// SetNotifications stores the caller's settings, and records the change:
+// turning off the new-device mail is what someone who took a session would
+// do first, so the owner must be able to see it.
+func (s *Service) SetNotifications(ctx context.Context, caller *Session, n Notifications, c Client) error {
 	return s.changeAccount(ctx, caller.AccountID, func(q Queries) error {
-		return q.SetNewDeviceMail(ctx, caller.AccountID, n.NewDeviceSignIn)
+		if err := callerStillSignedIn(ctx, q, caller); err != nil {
+			return err
+		}
+		if err := q.SetNewDeviceMail(ctx, caller.AccountID, n.NewDeviceSignIn); err != nil {
+			return err
+		}
+		e := event(caller.AccountID, audit.NotificationsChanged, c, caller.ID)
+		e.Time = s.clock()
+		e.Details = map[string]string{audit.DetailNewDeviceMail: onOff(n.NewDeviceSignIn)}
+		return s.record(ctx, q, e)
 	})
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }

@@ -1,6 +1,7 @@
 package keyward_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func TestNotifications(t *testing.T) {
 			}
 		}, []string{"2fa.backup_codes.regenerated"}},
 		{"turn off the new-device mail", func() {
-			if err := e.Svc.SetNotifications(ctx, res.Session, keyward.Notifications{NewDeviceSignIn: false}); err != nil {
+			if err := e.Svc.SetNotifications(ctx, res.Session, keyward.Notifications{NewDeviceSignIn: false}, laptop); err != nil {
 				t.Fatal(err)
 			}
 			step := signIn(t, e, "ada@example.com", phone)
@@ -78,7 +79,7 @@ func TestNotifications(t *testing.T) {
 		}, []string{"2fa.disabled"}},
 		{"a new device while the mail is off", func() { signIn(t, e, "ada@example.com", phone) }, nil},
 		{"turn it on again", func() {
-			if err := e.Svc.SetNotifications(ctx, res.Session, keyward.Notifications{NewDeviceSignIn: true}); err != nil {
+			if err := e.Svc.SetNotifications(ctx, res.Session, keyward.Notifications{NewDeviceSignIn: true}, laptop); err != nil {
 				t.Fatal(err)
 			}
 			signIn(t, e, "ada@example.com", phone)
@@ -190,4 +191,38 @@ func TestLockdown(t *testing.T) {
 		_, err := e.Svc.Lockdown(ctx, n[0].LockdownToken, laptop)
 		wantCode(t, err, keyward.CodeInvalidToken)
 	})
+}
+
+// Turning the new-device mail off is what someone holding a stolen session
+// would do first: it is recorded for the owner to see, and a session that
+// has ended cannot do it.
+func TestNotificationsChangeIsRecorded(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{Config: fastForgot()})
+	a := signUp(t, e, "ada@example.com")
+	mine := signIn(t, e, "ada@example.com", laptop)
+	theirs := signIn(t, e, "ada@example.com", phone)
+
+	if err := e.Svc.SetNotifications(ctx, theirs.Session, keyward.Notifications{NewDeviceSignIn: false}, phone); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.Svc.Events(ctx, a.ID, keyward.EventQuery{Types: []audit.Type{audit.NotificationsChanged}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 1 || page.Events[0].IP != phone.IP || page.Events[0].SessionID != theirs.Session.ID ||
+		page.Events[0].Details[audit.DetailNewDeviceMail] != "off" {
+		t.Fatalf("notifications.changed events: %+v", page.Events)
+	}
+	if got := audit.Describe(&page.Events[0]); !strings.Contains(got, "turned off") {
+		t.Errorf("described as %q", got)
+	}
+
+	// The owner ends that session; it can change nothing more.
+	if err := e.Svc.RevokeSession(ctx, mine.Session, theirs.Session.ID, laptop); err != nil {
+		t.Fatal(err)
+	}
+	err = e.Svc.SetNotifications(ctx, theirs.Session, keyward.Notifications{NewDeviceSignIn: true}, phone)
+	if !keyward.IsCode(err, keyward.CodeUnauthenticated) {
+		t.Fatalf("an ended session changing notifications: %v, want unauthenticated", err)
+	}
 }

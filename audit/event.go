@@ -28,6 +28,7 @@ const (
 	PasswordResetRequested Type = "password.reset_requested"
 	PasswordReset          Type = "password.reset"
 	AccountLockedDown      Type = "account.locked_down"
+	NotificationsChanged   Type = "notifications.changed"
 )
 
 // Types lists the vocabulary in a stable order (for filters and pages).
@@ -37,6 +38,7 @@ func Types() []Type {
 		Signout, SessionRevoked, PasswordChanged, TwoFactorEnabled, TwoFactorDisabled,
 		BackupCodesRegenerated, BackupCodeUsed,
 		EmailVerified, EmailChangeRequested, EmailChanged, PasswordResetRequested, PasswordReset, AccountLockedDown,
+		NotificationsChanged,
 	}
 }
 

@@ -94,6 +94,9 @@ const (
 	// "<key id>:<hex>", never the text (`keyward audit list --email` finds
 	// them).
 	DetailEmailDigest = "email_digest"
+	// DetailNewDeviceMail (notifications.changed): "on" or "off", the
+	// new-device sign-in mail as the change left it.
+	DetailNewDeviceMail = "new_device_mail"
 )
 
 // ReasonTOTPSuspended is the reason of a signin.mfa_failed whose TOTP code
@@ -192,6 +195,14 @@ func describe(e *Event) string {
 		return s
 	case AccountLockedDown:
 		return outcome(e, "Account locked down (\"This wasn't me\"): every session signed out, password reset required", "Lockdown failed")
+	case NotificationsChanged:
+		switch d[DetailNewDeviceMail] {
+		case "on":
+			return outcome(e, "Mails about sign-ins from new devices turned on", "Changing notifications failed")
+		case "off":
+			return outcome(e, "Mails about sign-ins from new devices turned off", "Changing notifications failed")
+		}
+		return outcome(e, "Notification settings changed", "Changing notifications failed")
 	}
 	// A type newer than this table still reads as something.
 	return outcome(e, "Security event "+clean(string(e.Type)), "Failed security event "+clean(string(e.Type)))

@@ -134,7 +134,7 @@ func (s *Server) apiSetNotifications(w http.ResponseWriter, r *http.Request, p *
 	if in.NewDeviceSignIn == nil {
 		return keyward.Errorf(keyward.CodeInvalidRequest, "The field %q is required.", "new_device_signin")
 	}
-	if err := s.svc.SetNotifications(r.Context(), p.session, keyward.Notifications{NewDeviceSignIn: *in.NewDeviceSignIn}); err != nil {
+	if err := s.svc.SetNotifications(r.Context(), p.session, keyward.Notifications{NewDeviceSignIn: *in.NewDeviceSignIn}, s.client(r)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, notificationsJSON{NewDeviceSignIn: *in.NewDeviceSignIn})

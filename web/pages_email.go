@@ -146,7 +146,7 @@ func (s *Server) notificationsSubmit(w http.ResponseWriter, r *http.Request, p *
 		return err
 	}
 	on := r.PostForm.Get("new_device_signin") == "on"
-	if err := s.svc.SetNotifications(r.Context(), p.session, keyward.Notifications{NewDeviceSignIn: on}); err != nil {
+	if err := s.svc.SetNotifications(r.Context(), p.session, keyward.Notifications{NewDeviceSignIn: on}, s.client(r)); err != nil {
 		return err
 	}
 	s.setFlash(w, flashOK, "Your mail settings are saved.")

@@ -428,6 +428,7 @@ var typeLabels = map[audit.Type]string{
 	audit.PasswordResetRequested: "Password reset mailed",
 	audit.PasswordReset:          "Password reset",
 	audit.AccountLockedDown:      "Account locked down",
+	audit.NotificationsChanged:   "Notifications changed",
 }
 
 // typeLabel is a readable name for an event type; a type newer than the

@@ -112,7 +112,7 @@ var typeMix = []struct {
 	t      audit.Type
 	weight int
 }{
-	{audit.SigninSucceeded, 34},
+	{audit.SigninSucceeded, 33},
 	{audit.SigninFailed, 22},
 	{audit.Signout, 12},
 	{audit.SessionRevoked, 8},
@@ -130,6 +130,7 @@ var typeMix = []struct {
 	{audit.PasswordResetRequested, 1},
 	{audit.PasswordReset, 1},
 	{audit.AccountLockedDown, 1},
+	{audit.NotificationsChanged, 1},
 }
 
 var benchUserAgents = []string{
@@ -216,6 +217,9 @@ func (g *generator) next() *keyward.Event {
 		e.SessionID = sess
 	case audit.PasswordReset, audit.AccountLockedDown:
 		e.Details = map[string]string{audit.DetailRevokedSessions: strconv.Itoa(g.rng.IntN(4))}
+	case audit.NotificationsChanged:
+		e.SessionID = sess
+		e.Details = map[string]string{audit.DetailNewDeviceMail: "off"}
 	}
 	audit.Link(head, e)
 	g.heads[acct] = audit.Head{ChainID: head.ChainID, Seq: e.Seq, Hash: e.Hash}
