@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/audit"
-	"github.com/keyward/keyward/backupcode"
 	"github.com/keyward/keyward/device"
-	"github.com/keyward/keyward/totp"
 )
 
 // Prefixes of the tokens of mailed links (see newToken): a link of one
@@ -214,13 +212,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 	if errors.Is(err, errCodeRefused) {
 		// A backup code not (or no longer) unused, or a TOTP step a
 		// sign-in took meanwhile: recorded as any refused code.
-		if err := s.secondFactorFailed(ctx, factor.refusal, string(CodeInvalidCode)); err != nil {
-			return 0, err
-		}
-		if factor.refusal.failures >= MaxSecondFactorFailures {
-			return 0, totpSuspended()
-		}
-		return 0, invalidCode()
+		return 0, s.refuseCode(ctx, factor.st)
 	}
 	if err != nil {
 		return 0, err
@@ -276,38 +268,23 @@ func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purpo
 	return tok, nil
 }
 
-// resetFactor is a second factor that passed its check for a reset, to be
+// resetFactor is the second factor a reset was given, checked, to be
 // consumed in the reset's transaction.
 type resetFactor struct {
-	accountID string
-	method    string
-	step      int64  // TOTP
-	codeHash  []byte // backup code
-	attempt   *attempt
-	refusal   *secondStep // how a refusal is recorded
+	checkedCode
+	st *secondStep // the attempt, and how a refusal is recorded
 }
 
-// consume takes the code for good, under the account's lock: a TOTP step
-// no later one may reuse, or the backup code. A code taken meanwhile (a
-// concurrent sign-in) fails the reset.
+// consume takes the code for good, under the account's lock. A code taken
+// meanwhile (a concurrent sign-in) fails the reset.
 func (f *resetFactor) consume(ctx context.Context, q Queries, now time.Time) error {
-	var ok bool
-	var err error
-	if f.method == audit.MethodTOTP {
-		ok, err = q.AdvanceTOTPStep(ctx, f.accountID, f.step)
-	} else {
-		ok, err = q.UseBackupCode(ctx, f.accountID, f.codeHash, now)
-	}
-	if err != nil {
+	if err := f.take(ctx, q, f.st.account.ID, now); err != nil {
 		return err
 	}
-	if !ok {
-		return errCodeRefused
-	}
-	if err := f.attempt.passed(ctx, q); err != nil {
+	if err := f.st.attempt.passed(ctx, q); err != nil {
 		return err
 	}
-	return q.ClearSecondFactorFailures(ctx, f.accountID)
+	return q.ClearSecondFactorFailures(ctx, f.st.account.ID)
 }
 
 // checkResetFactor checks code as the second step of a sign-in does: in the
@@ -327,42 +304,11 @@ func (s *Service) checkResetFactor(ctx context.Context, a *Account, code string,
 		return nil, notFoundAs(err, invalidToken())
 	}
 	st := &secondStep{account: a, cred: cred, client: c, attempt: tried, method: audit.MethodTOTP, failures: failures}
-	f := &resetFactor{accountID: a.ID, method: audit.MethodTOTP, attempt: tried, refusal: st}
-	digits, isTOTP := totpInput(code)
-	refused := false
-	switch {
-	case isTOTP && failures > MaxSecondFactorFailures:
-		if err := s.secondFactorFailed(ctx, st, audit.ReasonTOTPSuspended); err != nil {
-			return nil, err
-		}
-		return nil, totpSuspended()
-	case isTOTP:
-		secret, err := s.openSecret(ctx, cred.SealedSecret, a.ID)
-		if err != nil {
-			return nil, err
-		}
-		step, ok := totp.Verify(secret, digits, now, cred.LastStep)
-		f.step, refused = step, !ok
-	default:
-		st.method, f.method = audit.MethodBackupCode, audit.MethodBackupCode
-		norm, ok := backupcode.Normalize(code)
-		if ok {
-			if err := hasherError(s.hasher.Bounded(ctx, func() { f.codeHash = backupcode.Hash(norm, cred.BackupSalt) })); err != nil {
-				return nil, err
-			}
-		}
-		refused = !ok
+	checked, err := s.checkCode(ctx, st, code)
+	if err != nil {
+		return nil, err
 	}
-	if refused {
-		if err := s.secondFactorFailed(ctx, st, string(CodeInvalidCode)); err != nil {
-			return nil, err
-		}
-		if failures >= MaxSecondFactorFailures {
-			return nil, totpSuspended()
-		}
-		return nil, invalidCode()
-	}
-	return f, nil
+	return &resetFactor{checkedCode: checked, st: st}, nil
 }
 
 // backupCodeUsed records the use of a backup code outside a sign-in (a

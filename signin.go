@@ -319,29 +319,13 @@ func (s *Service) completeSignIn(ctx context.Context, mfaToken, code string, c C
 		return nil, notFoundAs(err, mfaTokenExpired())
 	}
 	st := &secondStep{account: a, cred: cred, mfaHash: hash, client: c, attempt: tried, method: audit.MethodTOTP, failures: failures}
-	var res *SignInResult
-	digits, isTOTP := totpInput(code)
-	switch {
-	case isTOTP && failures > MaxSecondFactorFailures:
-		// Refused unchecked: only a backup code proves the account now.
-		if err := s.secondFactorFailed(ctx, st, audit.ReasonTOTPSuspended); err != nil {
-			return nil, err
-		}
-		return nil, totpSuspended()
-	case isTOTP:
-		res, err = s.signInWithTOTP(ctx, st, digits)
-	default:
-		st.method = audit.MethodBackupCode
-		res, err = s.signInWithBackupCode(ctx, st, code)
+	checked, err := s.checkCode(ctx, st, code)
+	if err != nil {
+		return nil, err
 	}
+	res, err := s.signInWithCode(ctx, st, checked)
 	if errors.Is(err, errCodeRefused) {
-		if err := s.secondFactorFailed(ctx, st, "invalid_code"); err != nil {
-			return nil, err
-		}
-		if failures >= MaxSecondFactorFailures {
-			return nil, totpSuspended()
-		}
-		return nil, invalidCode()
+		return nil, s.refuseCode(ctx, st)
 	}
 	return res, err
 }
@@ -372,58 +356,103 @@ func totpInput(code string) (string, bool) {
 	return digits, true
 }
 
-func (s *Service) signInWithTOTP(ctx context.Context, st *secondStep, code string) (*SignInResult, error) {
-	a, cred, now := st.account, st.cred, st.now
-	secret, err := s.openSecret(ctx, cred.SealedSecret, a.ID)
-	if err != nil {
-		return nil, err
-	}
-	step, ok := totp.Verify(secret, code, now, cred.LastStep)
-	if !ok {
-		return nil, errCodeRefused
-	}
-	var res *SignInResult
-	err = s.store.InTx(ctx, func(q Queries) error {
-		if err := stillTwoFactor(ctx, q, a.ID); err != nil {
-			return err
-		}
-		// The replay guard: a step at or before the last accepted one loses,
-		// even against a concurrent request on another node.
-		if advanced, err := q.AdvanceTOTPStep(ctx, a.ID, step); err != nil || !advanced {
-			return orRefused(err)
-		}
-		if consumed, err := q.ConsumeMFAChallenge(ctx, st.mfaHash); err != nil || !consumed {
-			return orExpired(err)
-		}
-		var err error
-		res, err = s.secondFactorPassed(ctx, q, st)
-		return err
-	})
-	return res, err
+// checkedCode is a second-factor code checked as far as it can be outside
+// a transaction: a TOTP code against the secret (its step not taken yet), a
+// backup code hashed (whether it is unused is the consuming update's to
+// say). The sign-in's second step and a password reset check codes alike.
+type checkedCode struct {
+	method   string // audit.MethodTOTP or audit.MethodBackupCode
+	step     int64  // TOTP
+	codeHash []byte // backup code
 }
 
-func (s *Service) signInWithBackupCode(ctx context.Context, st *secondStep, code string) (*SignInResult, error) {
-	a, cred, now := st.account, st.cred, st.now
-	norm, ok := backupcode.Normalize(code)
-	if !ok {
-		return nil, errCodeRefused
+// checkCode checks code for st, whose attempt is already counted. A wrong
+// code is recorded and answered (refuseCode); past the cap a TOTP code is
+// refused unchecked, since only a backup code proves the account then.
+func (s *Service) checkCode(ctx context.Context, st *secondStep, code string) (checkedCode, error) {
+	digits, isTOTP := totpInput(code)
+	switch {
+	case isTOTP && st.failures > MaxSecondFactorFailures:
+		if err := s.secondFactorFailed(ctx, st, audit.ReasonTOTPSuspended); err != nil {
+			return checkedCode{}, err
+		}
+		return checkedCode{}, totpSuspended()
+	case isTOTP:
+		secret, err := s.openSecret(ctx, st.cred.SealedSecret, st.account.ID)
+		if err != nil {
+			return checkedCode{}, err
+		}
+		step, ok := totp.Verify(secret, digits, st.now, st.cred.LastStep)
+		if !ok {
+			return checkedCode{}, s.refuseCode(ctx, st)
+		}
+		return checkedCode{method: audit.MethodTOTP, step: step}, nil
+	default:
+		st.method = audit.MethodBackupCode
+		norm, ok := backupcode.Normalize(code)
+		if !ok {
+			return checkedCode{}, s.refuseCode(ctx, st)
+		}
+		// One slow hash per attempt, within the hashing bound (so a flood of
+		// backup codes cannot exhaust memory), then a conditional update
+		// decides.
+		var h []byte
+		if err := hasherError(s.hasher.Bounded(ctx, func() { h = backupcode.Hash(norm, st.cred.BackupSalt) })); err != nil {
+			return checkedCode{}, err
+		}
+		return checkedCode{method: audit.MethodBackupCode, codeHash: h}, nil
 	}
-	// One slow hash per attempt, within the hashing bound (so a flood of
-	// backup codes cannot exhaust memory), then a conditional update decides.
-	var codeHash []byte
-	if err := hasherError(s.hasher.Bounded(ctx, func() { codeHash = backupcode.Hash(norm, cred.BackupSalt) })); err != nil {
-		return nil, err
+}
+
+// take consumes the code for good in q: the TOTP step (a step at or before
+// the last accepted one loses, even against a concurrent request on another
+// node) or the backup code. errCodeRefused when another request took it
+// first.
+func (c checkedCode) take(ctx context.Context, q Queries, accountID string, now time.Time) error {
+	var ok bool
+	var err error
+	if c.method == audit.MethodTOTP {
+		ok, err = q.AdvanceTOTPStep(ctx, accountID, c.step)
+	} else {
+		ok, err = q.UseBackupCode(ctx, accountID, c.codeHash, now)
 	}
+	if err != nil || !ok {
+		return orRefused(err)
+	}
+	return nil
+}
+
+// refuseCode records a refused code and answers it: invalid_code, or
+// totp_suspended once this refusal reached the cap.
+func (s *Service) refuseCode(ctx context.Context, st *secondStep) error {
+	if err := s.secondFactorFailed(ctx, st, string(CodeInvalidCode)); err != nil {
+		return err
+	}
+	if st.failures >= MaxSecondFactorFailures {
+		return totpSuspended()
+	}
+	return invalidCode()
+}
+
+// signInWithCode finishes the sign-in with a checked code: the code and the
+// mfa token are consumed with the session opened, in one transaction.
+func (s *Service) signInWithCode(ctx context.Context, st *secondStep, checked checkedCode) (*SignInResult, error) {
+	a, now := st.account, st.now
 	var res *SignInResult
 	err := s.store.InTx(ctx, func(q Queries) error {
 		if err := stillTwoFactor(ctx, q, a.ID); err != nil {
 			return err
 		}
-		if used, err := q.UseBackupCode(ctx, a.ID, codeHash, now); err != nil || !used {
-			return orRefused(err)
+		if err := checked.take(ctx, q, a.ID, now); err != nil {
+			return err
 		}
 		if consumed, err := q.ConsumeMFAChallenge(ctx, st.mfaHash); err != nil || !consumed {
 			return orExpired(err)
+		}
+		if checked.method != audit.MethodBackupCode {
+			var err error
+			res, err = s.secondFactorPassed(ctx, q, st)
+			return err
 		}
 		remaining, err := q.BackupCodesRemaining(ctx, a.ID)
 		if err != nil {
