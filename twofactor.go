@@ -377,12 +377,14 @@ func (s *Service) ResetTwoFactor(ctx context.Context, email string) error {
 // transaction with its event. A caller's window is checked again there.
 func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, caller *Session, c Client) error {
 	keepID := ""
+	if caller != nil {
+		keepID = caller.ID
+	}
 	return s.changeAccount(ctx, a.ID, func(q Queries) error {
 		if _, err := q.LockAccount(ctx, a.ID); err != nil {
 			return err
 		}
 		if caller != nil {
-			keepID = caller.ID
 			if err := s.requireSudo(ctx, q, caller); err != nil {
 				return err
 			}

@@ -285,6 +285,14 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("carol's session on PostgreSQL: %v", err)
 	}
+	// Sessions arrive with their sudo window closed (the one thing a copy
+	// leaves out): she confirms it is her, then finishes.
+	if _, err := svc.EnableTOTP(ctx, carolSession, cc, client); !keyward.NeedsSudo(err) {
+		t.Fatalf("carol's setup right after the copy: %v, want reauthentication_required", err)
+	}
+	if _, err := svc.GrantSudo(ctx, carolSession, keyward.SudoProof{Password: testPassword}, client); err != nil {
+		t.Fatalf("carol confirming it is her on PostgreSQL: %v", err)
+	}
 	if _, err := svc.EnableTOTP(ctx, carolSession, cc, client); err != nil {
 		t.Fatalf("carol's pending setup on PostgreSQL: %v", err)
 	}
