@@ -91,7 +91,7 @@ type rowSource interface {
 
 type pgxRows struct{ pgx.Rows }
 
-func (r pgxRows) Close() error            { r.Rows.Close(); return nil }
+func (r pgxRows) Close() error           { r.Rows.Close(); return nil }
 func (r pgxRows) values() ([]any, error) { return r.Values() }
 
 // sqlRows adapts database/sql's rows, which scan into pointers.
