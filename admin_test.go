@@ -1,17 +1,21 @@
 package keyward_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/postgres"
+	"github.com/keyward/keyward/postgres/pgtest"
 	"github.com/keyward/keyward/totp"
 )
 
@@ -627,6 +631,478 @@ func TestDeleteAccountLeavesNothing(t *testing.T) {
 			}
 			verifyIntact(t, e)
 			_ = bob
+		})
+	}
+}
+
+// TestDeleteWhileSigningIn, on both engines: sign-ins racing the deletion
+// (right and wrong passwords, mid-hash when the account goes) answer as
+// for any email, leave no session, and start no orphan chain: audit
+// verify stays clean.
+func TestDeleteWhileSigningIn(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			store, _ := keywardtest.NewStoreWithSQL(t, engine)
+			e := keywardtest.New(t, keywardtest.Options{Store: store})
+			for round := range 4 {
+				email := fmt.Sprintf("r%d@example.com", round)
+				a := signUp(t, e, email)
+				var mu sync.Mutex
+				var tokens []string
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				errs := make(chan error, 16)
+				for i := range 6 {
+					wg.Go(func() {
+						<-start
+						pw := goodPassword
+						if i%2 == 1 {
+							pw = "not the password"
+						}
+						c := keyward.Client{IP: fmt.Sprintf("192.0.2.%d", 10*round+i+1)}
+						res, err := e.Svc.SignIn(ctx, email, pw, c)
+						if err == nil {
+							mu.Lock()
+							tokens = append(tokens, res.Token)
+							mu.Unlock()
+						}
+						errs <- err
+					})
+				}
+				wg.Go(func() {
+					<-start
+					if err := e.Svc.DeleteAccount(ctx, supportToken, a.ID, laptop); err != nil {
+						errs <- fmt.Errorf("DeleteAccount: %w", err)
+					}
+				})
+				close(start)
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					if err != nil && !keyward.IsCode(err, keyward.CodeInvalidCredentials) {
+						t.Errorf("round %d: %v", round, err)
+					}
+				}
+				for _, tok := range tokens {
+					if _, _, err := e.Svc.Authenticate(ctx, tok); !keyward.IsCode(err, keyward.CodeUnauthenticated) {
+						t.Errorf("round %d: a session outlived the deletion: %v", round, err)
+					}
+				}
+				t.Logf("round %d: %d sign-ins opened a session before the deletion", round, len(tokens))
+			}
+			reports, err := e.Svc.VerifyAudit(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range reports {
+				if r.Problem != nil {
+					t.Errorf("audit verify: %v", r.Problem)
+				}
+				if r.ChainID != audit.SystemChain {
+					t.Errorf("chain %s left after its account was deleted", r.ChainID)
+				}
+			}
+		})
+	}
+}
+
+// TestDisableDuringSecondStep, on both engines: a correct second step
+// racing a disable either opens a session the disable then ends, or is
+// answered account_disabled: never a session that outlives the disable.
+func TestDisableDuringSecondStep(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			store, _ := keywardtest.NewStoreWithSQL(t, engine)
+			e := keywardtest.New(t, keywardtest.Options{Store: store})
+			ada := signUp(t, e, "ada@example.com")
+			secret, _ := enableTOTP(t, e, signIn(t, e, "ada@example.com", laptop))
+			outcomes := map[string]int{}
+			for round := range 10 {
+				e.Clock.Advance(totp.Period)
+				step := signIn(t, e, "ada@example.com", phone)
+				code, _ := totp.Code(secret, e.Clock.Now())
+				var res *keyward.SignInResult
+				var stepErr, disableErr error
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				wg.Go(func() { <-start; res, stepErr = e.Svc.CompleteSignIn(ctx, step.MFAToken, code, phone) })
+				wg.Go(func() {
+					<-start
+					// Later and later into the second step, so that both
+					// orders happen.
+					time.Sleep(time.Duration(round) * time.Duration(round) * 200 * time.Microsecond)
+					_, disableErr = e.Svc.DisableAccount(ctx, supportToken, ada.ID, laptop)
+				})
+				close(start)
+				wg.Wait()
+				if disableErr != nil {
+					t.Fatalf("round %d: DisableAccount: %v", round, disableErr)
+				}
+				switch {
+				case stepErr == nil:
+					outcomes["signed in, then ended"]++
+					if _, _, err := e.Svc.Authenticate(ctx, res.Token); !keyward.IsCode(err, keyward.CodeUnauthenticated) {
+						t.Fatalf("round %d: the session outlived the disable: %v", round, err)
+					}
+				case keyward.IsCode(stepErr, keyward.CodeAccountDisabled):
+					outcomes["account_disabled"]++
+				default:
+					t.Fatalf("round %d: second step: %v", round, stepErr)
+				}
+				if err := e.Svc.EnableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Logf("outcomes: %v", outcomes)
+			verifyIntact(t, e)
+		})
+	}
+}
+
+func TestFindAccounts(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	var ids []string
+	for i, email := range []string{"ann@example.com", "Ann.Other@Example.org", "bob@example.com", "b_b@example.com", "carl%x@example.com", "dora@example.com", "eve@example.net"} {
+		e.Clock.Advance(time.Millisecond * time.Duration(i+1))
+		ids = append(ids, signUp(t, e, email).ID)
+	}
+	newest := slices.Clone(ids)
+	slices.Reverse(newest)
+	pageIDs := func(p keyward.AccountPage) []string {
+		var out []string
+		for _, a := range p.Accounts {
+			out = append(out, a.ID)
+			if a.PasswordHash != "" {
+				t.Fatal("a password hash left the service")
+			}
+		}
+		return out
+	}
+	t.Run("pages", func(t *testing.T) {
+		var got []string
+		q := keyward.AccountQuery{Limit: 3}
+		for pages := 0; ; pages++ {
+			p, err := e.Svc.FindAccounts(ctx, supportToken, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, pageIDs(p)...)
+			if p.NextCursor == "" {
+				if pages != 2 {
+					t.Fatalf("%d pages of 3 for 7 accounts", pages+1)
+				}
+				break
+			}
+			q.Cursor = p.NextCursor
+		}
+		if !slices.Equal(got, newest) {
+			t.Fatalf("paged through %v, want %v", got, newest)
+		}
+	})
+	tests := []struct {
+		name string
+		q    keyward.AccountQuery
+		want []string
+		code keyward.Code
+	}{
+		{"default limit", keyward.AccountQuery{}, newest, ""},
+		{"q in any case", keyward.AccountQuery{Q: "ANN"}, []string{ids[1], ids[0]}, ""},
+		{"q part of the domain", keyward.AccountQuery{Q: "example.org"}, []string{ids[1]}, ""},
+		{"underscore taken literally", keyward.AccountQuery{Q: "b_b"}, []string{ids[3]}, ""},
+		{"underscore is no wildcard", keyward.AccountQuery{Q: "o_"}, nil, ""},
+		{"percent taken literally", keyward.AccountQuery{Q: "%"}, []string{ids[4]}, ""},
+		{"star is no wildcard", keyward.AccountQuery{Q: "*"}, nil, ""},
+		{"too long to be in an email", keyward.AccountQuery{Q: strings.Repeat("a", 300)}, nil, ""},
+		{"invalid UTF-8", keyward.AccountQuery{Q: "ann\xff"}, nil, ""},
+		{"a NUL", keyward.AccountQuery{Q: "ann\x00"}, nil, ""},
+		{"limit 1", keyward.AccountQuery{Limit: 1}, newest[:1], ""},
+		{"limit 200", keyward.AccountQuery{Limit: 200}, newest, ""},
+		{"limit 201", keyward.AccountQuery{Limit: 201}, nil, keyward.CodeInvalidRequest},
+		{"limit -1", keyward.AccountQuery{Limit: -1}, nil, keyward.CodeInvalidRequest},
+		{"a made-up cursor", keyward.AccountQuery{Cursor: "AQAAAAAAAAAA"}, nil, keyward.CodeInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := e.Svc.FindAccounts(ctx, supportToken, tt.q)
+			if tt.code != "" {
+				wantCode(t, err, tt.code)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pageIDs(p); !slices.Equal(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("an audit cursor is no accounts cursor", func(t *testing.T) {
+		p, err := e.Svc.AdminEvents(ctx, supportToken, "", keyward.EventQuery{Limit: 1})
+		if err != nil || p.NextCursor == "" {
+			t.Fatalf("AdminEvents = %v, %v", p, err)
+		}
+		_, err = e.Svc.FindAccounts(ctx, supportToken, keyward.AccountQuery{Cursor: p.NextCursor})
+		wantCode(t, err, keyward.CodeInvalidRequest)
+	})
+}
+
+func TestAccountDetail(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	a := signUp(t, e, "ada@example.com")
+	me := signIn(t, e, "ada@example.com", laptop)
+	e.Clock.Advance(time.Second)
+	other := signIn(t, e, "ada@example.com", phone)
+	d, err := e.Svc.AccountDetail(ctx, supportToken, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Account.ID != a.ID || d.Account.PasswordHash != "" || d.Account.Disabled() || d.Passkeys != 0 {
+		t.Fatalf("detail %+v", d)
+	}
+	var sessions []string
+	for _, s := range d.Sessions {
+		sessions = append(sessions, s.ID)
+	}
+	if want := []string{other.Session.ID, me.Session.ID}; !slices.Equal(sessions, want) {
+		t.Fatalf("sessions %v, want %v (newest activity first)", sessions, want)
+	}
+	if _, err := e.Svc.DisableAccount(ctx, supportToken, a.ID, laptop); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = e.Svc.AccountDetail(ctx, supportToken, a.ID); err != nil || !d.Account.Disabled() || len(d.Sessions) != 0 {
+		t.Fatalf("after disabling: %+v, %v", d, err)
+	}
+	for _, id := range []string{"acct_" + strings.Repeat("0", 26), "acct_x", "", "sess_" + a.ID[5:], a.ID + "\x00"} {
+		_, err := e.Svc.AccountDetail(ctx, supportToken, id)
+		wantCode(t, err, keyward.CodeNotFound)
+	}
+}
+
+func TestAdminEvents(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	if _, _, err := e.Svc.CreateAdminToken(ctx, "ci", keyward.AdminScopes()); err != nil {
+		t.Fatal(err)
+	}
+	ada := signUp(t, e, "ada@example.com")
+	bob := signUp(t, e, "bob@example.com")
+	for range 3 {
+		e.Clock.Advance(time.Second)
+		signIn(t, e, "ada@example.com", laptop)
+	}
+	types := func(p keyward.EventPage) []string {
+		var out []string
+		for _, ev := range p.Events {
+			out = append(out, ev.ChainID+" "+string(ev.Type))
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		accountID string
+		q         keyward.EventQuery
+		want      []string
+		code      keyward.Code
+	}{
+		{"one account", ada.ID, keyward.EventQuery{}, []string{
+			ada.ID + " signin.succeeded", ada.ID + " signin.succeeded", ada.ID + " signin.succeeded", ada.ID + " account.created"}, ""},
+		{"one account, by type", ada.ID, keyward.EventQuery{Types: []audit.Type{audit.AccountCreated}}, []string{ada.ID + " account.created"}, ""},
+		{"the system log", "system", keyward.EventQuery{}, []string{"system admin.token_created"}, ""},
+		{"every chain, by type", "", keyward.EventQuery{Types: []audit.Type{audit.AccountCreated, audit.AdminTokenCreated}}, []string{
+			bob.ID + " account.created", ada.ID + " account.created", "system admin.token_created"}, ""},
+		{"an unknown account", "acct_" + strings.Repeat("0", 26), keyward.EventQuery{}, nil, ""},
+		{"not an account id", "bob@example.com", keyward.EventQuery{}, nil, keyward.CodeInvalidRequest},
+		{"an unknown type", "", keyward.EventQuery{Types: []audit.Type{"account.hacked"}}, nil, keyward.CodeInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := e.Svc.AdminEvents(ctx, supportToken, tt.accountID, tt.q)
+			if tt.code != "" {
+				wantCode(t, err, tt.code)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := types(p); !slices.Equal(got, tt.want) {
+				t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+	t.Run("cursors", func(t *testing.T) {
+		var all []string
+		q := keyward.EventQuery{Limit: 2}
+		for {
+			p, err := e.Svc.AdminEvents(ctx, supportToken, "", q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, types(p)...)
+			if p.NextCursor == "" {
+				break
+			}
+			q.Cursor = p.NextCursor
+		}
+		if len(all) != 6 {
+			t.Fatalf("paged through %d events, want 6: %v", len(all), all)
+		}
+		// A cursor works only for the list it came from: not for another
+		// account, nor for the account's owner's own log.
+		p, err := e.Svc.AdminEvents(ctx, supportToken, ada.ID, keyward.EventQuery{Limit: 1})
+		if err != nil || p.NextCursor == "" {
+			t.Fatal(err)
+		}
+		_, err = e.Svc.AdminEvents(ctx, supportToken, bob.ID, keyward.EventQuery{Cursor: p.NextCursor})
+		wantCode(t, err, keyward.CodeInvalidRequest)
+		_, err = e.Svc.AdminEvents(ctx, supportToken, "", keyward.EventQuery{Cursor: p.NextCursor})
+		wantCode(t, err, keyward.CodeInvalidRequest)
+		_, err = e.Svc.Events(ctx, ada.ID, keyward.EventQuery{Cursor: p.NextCursor})
+		wantCode(t, err, keyward.CodeInvalidRequest)
+		own, err := e.Svc.Events(ctx, ada.ID, keyward.EventQuery{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.Svc.AdminEvents(ctx, supportToken, ada.ID, keyward.EventQuery{Cursor: own.NextCursor})
+		wantCode(t, err, keyward.CodeInvalidRequest)
+	})
+}
+
+// TestAdminActionsRecorded: accounts made, sessions ended and 2FA reset
+// through the admin API are recorded with actor admin and the token's
+// name; the command line's with actor admin and no name.
+func TestAdminActionsRecorded(t *testing.T) {
+	cfg := keyward.DefaultConfig()
+	cfg.SignupEnabled = false
+	e := keywardtest.New(t, keywardtest.Options{Config: cfg})
+	ada, err := e.Svc.AdminCreateAccount(ctx, supportToken, "ada@example.com", goodPassword, laptop)
+	if err != nil {
+		t.Fatalf("creating an account with sign-up off: %v", err)
+	}
+	_, err = e.Svc.AdminCreateAccount(ctx, supportToken, "ADA@example.com", goodPassword, laptop)
+	wantCode(t, err, keyward.CodeEmailTaken)
+	_, err = e.Svc.AdminCreateAccount(ctx, supportToken, "bob@example.com", "password", laptop)
+	wantCode(t, err, keyward.CodePasswordBreached)
+	_, err = e.Svc.AdminCreateAccount(ctx, supportToken, "not an email", goodPassword, laptop)
+	wantCode(t, err, keyward.CodeInvalidEmail)
+	cli, err := e.Svc.CreateAccount(ctx, "carol@example.com", goodPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	me := signIn(t, e, "ada@example.com", laptop)
+	_, codes := enableTOTP(t, e, me)
+	e.Clock.Advance(totp.Period)
+	signIn(t, e, "ada@example.com", phone) // a second step left waiting
+	n, err := e.Svc.RevokeAccountSessions(ctx, supportToken, ada.ID, phone)
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeAccountSessions = %d, %v; want 1", n, err)
+	}
+	if n, err := e.Svc.RevokeAccountSessions(ctx, supportToken, ada.ID, phone); err != nil || n != 0 {
+		t.Fatalf("RevokeAccountSessions again = %d, %v; want 0", n, err)
+	}
+	if _, err := e.Svc.RevokeAccountSessions(ctx, supportToken, "acct_"+strings.Repeat("0", 26), phone); !keyward.IsCode(err, keyward.CodeNotFound) {
+		t.Fatalf("an unknown account: %v", err)
+	}
+	if _, err := e.Svc.CompleteSignIn(ctx, signIn(t, e, "ada@example.com", laptop).MFAToken, codes[0], laptop); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Svc.AdminResetTwoFactor(ctx, supportToken, ada.ID, phone); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.Svc.AdminResetTwoFactor(ctx, supportToken, ada.ID, phone), keyward.CodeNotEnabled)
+	wantCode(t, e.Svc.AdminResetTwoFactor(ctx, supportToken, "acct_"+strings.Repeat("0", 26), phone), keyward.CodeNotFound)
+
+	var got []string
+	for _, chain := range []string{ada.ID, cli.ID} {
+		evs, err := e.Store.ListEvents(ctx, keyward.EventFilter{ChainID: chain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Reverse(evs)
+		for _, ev := range evs {
+			if ev.Actor == audit.ActorAdmin {
+				got = append(got, fmt.Sprintf("%s %s %s", ev.Type, ev.IP, ev.Details))
+			}
+		}
+	}
+	want := []string{
+		"account.created " + laptop.IP + " map[admin_token:support]",
+		"session.revoked " + phone.IP + " map[admin_token:support reason:admin_revoked session:" + me.Session.ID + "]",
+		"2fa.disabled " + phone.IP + " map[admin_token:support reason:operator_reset]",
+	}
+	if len(got) != 5 || !slices.Equal(got[:2], want[:2]) || got[2] != want[2] || !strings.HasPrefix(got[3], "session.revoked "+phone.IP+" map[admin_token:support reason:2fa_disabled session:") ||
+		got[4] != "account.created  map[]" {
+		t.Fatalf("admin events:\n%s\nwant\n%s\nsession.revoked … 2fa_disabled …\naccount.created  map[] (the command line's)", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, m := range only(deliver(t, e), keyward.MailNotice, string(audit.TwoFactorDisabled)) {
+		if m.To == "ada@example.com" {
+			return // the owner is told, as for the command line's reset
+		}
+	}
+	t.Fatal("no notice of the reset was mailed")
+}
+
+// TestDisableReachesAnotherNode: two nodes on one PostgreSQL database, each
+// with its own connections and its cache on (following the invalidation
+// log by LISTEN/NOTIFY). A session cached on node B ends there at once
+// when node A disables the account, and so do those of an account A
+// deletes.
+func TestDisableReachesAnotherNode(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	open := func() keyward.Store {
+		s, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a := keywardtest.New(t, keywardtest.Options{Store: open()})
+	b := keywardtest.New(t, keywardtest.Options{Store: open(), Clock: a.Clock, Keys: a.Keys})
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.Svc.RunCacheWatcher(runCtx)
+	go b.Svc.RunCacheWatcher(runCtx)
+	waitForCache(t, a)
+	waitForCache(t, b)
+
+	for _, tt := range []struct {
+		name   string
+		email  string
+		change func(id string) error
+	}{
+		{"disable", "ada@example.com", func(id string) error {
+			_, err := a.Svc.DisableAccount(ctx, supportToken, id, laptop)
+			return err
+		}},
+		{"delete", "bob@example.com", func(id string) error { return a.Svc.DeleteAccount(ctx, supportToken, id, laptop) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			acct := signUp(t, a, tt.email)
+			res := signIn(t, a, tt.email, laptop)
+			if _, _, err := b.Svc.Authenticate(ctx, res.Token); err != nil { // now cached on B
+				t.Fatal(err)
+			}
+			if !b.Svc.CacheEnabled() {
+				t.Fatal("node B's cache is off: the test would prove nothing")
+			}
+			if err := tt.change(acct.ID); err != nil {
+				t.Fatal(err)
+			}
+			changed := time.Now()
+			for {
+				_, _, err := b.Svc.Authenticate(ctx, res.Token)
+				if keyward.IsCode(err, keyward.CodeUnauthenticated) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if time.Since(changed) > time.Second {
+					t.Fatalf("node B still accepts the session %v after node A's %s", time.Since(changed), tt.name)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			t.Logf("node B refused the session %v after node A's %s", time.Since(changed), tt.name)
 		})
 	}
 }
