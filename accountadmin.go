@@ -123,20 +123,21 @@ func (s *Service) AccountDetail(ctx context.Context, by Admin, id string) (*Acco
 // after a correct password (and after a correct second-factor code); links
 // that would change the account (a password reset, an email change) stop
 // working, and "forgot password" sends none while it is disabled. Nothing
-// is deleted. It returns how many sessions ended; disabling a disabled
-// account changes nothing and records nothing.
-func (s *Service) DisableAccount(ctx context.Context, by Admin, id string, c Client) (int, error) {
+// is deleted. It returns the account and how many sessions ended;
+// disabling a disabled account changes nothing and records nothing.
+func (s *Service) DisableAccount(ctx context.Context, by Admin, id string, c Client) (*Account, int, error) {
 	if err := by.require(ScopeAccountsWrite); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	if !validID(accountIDPrefix, id) {
-		return 0, noSuchAccount()
+		return nil, 0, noSuchAccount()
 	}
 	now := s.clock()
 	revoked := 0
+	var a *Account
 	err := s.changeAccount(ctx, id, func(q Queries) error {
-		a, err := q.LockAccount(ctx, id)
-		if err != nil {
+		var err error
+		if a, err = q.LockAccount(ctx, id); err != nil {
 			return err
 		}
 		if a.Disabled() {
@@ -145,6 +146,7 @@ func (s *Service) DisableAccount(ctx context.Context, by Admin, id string, c Cli
 		if err := q.SetDisabled(ctx, id, &now); err != nil {
 			return err
 		}
+		a.DisabledAt = &now
 		for _, p := range []TokenPurpose{PurposeReset, PurposeEmailChange} {
 			if _, err := q.DeleteEmailTokens(ctx, id, p); err != nil {
 				return err
@@ -163,25 +165,27 @@ func (s *Service) DisableAccount(ctx context.Context, by Admin, id string, c Cli
 		return s.record(ctx, q, by.mark(e))
 	})
 	if err != nil {
-		return 0, notFoundAs(err, noSuchAccount())
+		return nil, 0, notFoundAs(err, noSuchAccount())
 	}
-	return revoked, nil
+	a.PasswordHash = ""
+	return a, revoked, nil
 }
 
-// EnableAccount lets a disabled account sign in again (accounts:write).
-// Second steps started before it was disabled are dropped: each sign-in
-// starts again from the password. Enabling an enabled account changes
-// nothing and records nothing.
-func (s *Service) EnableAccount(ctx context.Context, by Admin, id string, c Client) error {
+// EnableAccount lets a disabled account sign in again (accounts:write) and
+// returns it. Second steps started before it was disabled are dropped:
+// each sign-in starts again from the password. Enabling an enabled
+// account changes nothing and records nothing.
+func (s *Service) EnableAccount(ctx context.Context, by Admin, id string, c Client) (*Account, error) {
 	if err := by.require(ScopeAccountsWrite); err != nil {
-		return err
+		return nil, err
 	}
 	if !validID(accountIDPrefix, id) {
-		return noSuchAccount()
+		return nil, noSuchAccount()
 	}
+	var a *Account
 	err := s.changeAccount(ctx, id, func(q Queries) error {
-		a, err := q.LockAccount(ctx, id)
-		if err != nil {
+		var err error
+		if a, err = q.LockAccount(ctx, id); err != nil {
 			return err
 		}
 		if !a.Disabled() {
@@ -190,12 +194,17 @@ func (s *Service) EnableAccount(ctx context.Context, by Admin, id string, c Clie
 		if err := q.SetDisabled(ctx, id, nil); err != nil {
 			return err
 		}
+		a.DisabledAt = nil
 		if _, err := q.DeleteMFAChallenges(ctx, id); err != nil {
 			return err
 		}
 		return s.record(ctx, q, by.mark(event(id, audit.AccountEnabled, c, "")))
 	})
-	return notFoundAs(err, noSuchAccount())
+	if err != nil {
+		return nil, notFoundAs(err, noSuchAccount())
+	}
+	a.PasswordHash = ""
+	return a, nil
 }
 
 // DeleteAccount deletes an account for good (accounts:write), in one

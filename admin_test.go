@@ -257,11 +257,12 @@ func TestAdminScopeRequired(t *testing.T) {
 			return err
 		}},
 		{"DisableAccount", keyward.ScopeAccountsWrite, func(by keyward.Admin, id string) error {
-			_, err := e.Svc.DisableAccount(ctx, by, id, laptop)
+			_, _, err := e.Svc.DisableAccount(ctx, by, id, laptop)
 			return err
 		}},
 		{"EnableAccount", keyward.ScopeAccountsWrite, func(by keyward.Admin, id string) error {
-			return e.Svc.EnableAccount(ctx, by, id, laptop)
+			_, err := e.Svc.EnableAccount(ctx, by, id, laptop)
+			return err
 		}},
 		{"DeleteAccount", keyward.ScopeAccountsWrite, func(by keyward.Admin, id string) error {
 			return e.Svc.DeleteAccount(ctx, by, id, laptop)
@@ -334,8 +335,8 @@ func TestDisabledAccount(t *testing.T) {
 			}
 			change := only(deliver(t, e), keyward.MailConfirmChange, "")
 
-			n, err := e.Svc.DisableAccount(ctx, supportToken, ada.ID, laptop)
-			if err != nil || n != 2 {
+			got, n, err := e.Svc.DisableAccount(ctx, supportToken, ada.ID, laptop)
+			if err != nil || n != 2 || !got.Disabled() || got.PasswordHash != "" || got.ID != ada.ID {
 				t.Fatalf("DisableAccount = %d, %v; want 2 sessions ended", n, err)
 			}
 			for _, tok := range []string{me.Token, other.Token} {
@@ -373,7 +374,7 @@ func TestDisabledAccount(t *testing.T) {
 			}
 
 			// Disabling again changes nothing.
-			if n, err := e.Svc.DisableAccount(ctx, supportToken, ada.ID, laptop); err != nil || n != 0 {
+			if got, n, err := e.Svc.DisableAccount(ctx, supportToken, ada.ID, laptop); err != nil || n != 0 || !got.Disabled() {
 				t.Fatalf("DisableAccount again = %d, %v", n, err)
 			}
 			disabled := adminEvent(t, e, ada.ID, audit.AccountDisabled)
@@ -394,10 +395,10 @@ func TestDisabledAccount(t *testing.T) {
 				t.Fatalf("account.disabled events: %d, %v; want one", len(got.Events), err)
 			}
 
-			if err := e.Svc.EnableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
-				t.Fatal(err)
+			if got, err := e.Svc.EnableAccount(ctx, supportToken, ada.ID, laptop); err != nil || got.Disabled() || got.PasswordHash != "" {
+				t.Fatalf("EnableAccount = %+v, %v", got, err)
 			}
-			if err := e.Svc.EnableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
+			if _, err := e.Svc.EnableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
 				t.Fatalf("enabling again: %v", err)
 			}
 			if got, err := e.Svc.Events(ctx, ada.ID, keyward.EventQuery{Types: []audit.Type{audit.AccountEnabled}}); err != nil || len(got.Events) != 1 || got.Events[0].Actor != audit.ActorAdmin {
@@ -427,7 +428,7 @@ func TestDisabledSecondStep(t *testing.T) {
 			if !step.MFARequired() {
 				t.Fatal("no second step")
 			}
-			if _, err := e.Svc.DisableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
+			if _, _, err := e.Svc.DisableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
 				t.Fatal(err)
 			}
 			_, err := e.Svc.CompleteSignIn(ctx, step.MFAToken, "000000", phone)
@@ -450,7 +451,7 @@ func TestDisabledSecondStep(t *testing.T) {
 			_, err = e.Svc.SignIn(ctx, "ada@example.com", goodPassword, phone)
 			wantCode(t, err, keyward.CodeAccountDisabled)
 
-			if err := e.Svc.EnableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
+			if _, err := e.Svc.EnableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
 				t.Fatal(err)
 			}
 			e.Clock.Advance(totp.Period)
@@ -475,7 +476,7 @@ func TestDisabledWrongPasswordDoesTheSameWork(t *testing.T) {
 	e := keywardtest.New(t, keywardtest.Options{Store: counted})
 	signUp(t, e, "ada@example.com")
 	bob := signUp(t, e, "bob@example.com")
-	if _, err := e.Svc.DisableAccount(ctx, supportToken, bob.ID, laptop); err != nil {
+	if _, _, err := e.Svc.DisableAccount(ctx, supportToken, bob.ID, laptop); err != nil {
 		t.Fatal(err)
 	}
 	attempt := func(email string) []string {
@@ -731,7 +732,7 @@ func TestDisableDuringSecondStep(t *testing.T) {
 					// Later and later into the second step, so that both
 					// orders happen.
 					time.Sleep(time.Duration(round) * time.Duration(round) * 200 * time.Microsecond)
-					_, disableErr = e.Svc.DisableAccount(ctx, supportToken, ada.ID, laptop)
+					_, _, disableErr = e.Svc.DisableAccount(ctx, supportToken, ada.ID, laptop)
 				})
 				close(start)
 				wg.Wait()
@@ -749,7 +750,7 @@ func TestDisableDuringSecondStep(t *testing.T) {
 				default:
 					t.Fatalf("round %d: second step: %v", round, stepErr)
 				}
-				if err := e.Svc.EnableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
+				if _, err := e.Svc.EnableAccount(ctx, supportToken, ada.ID, laptop); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -866,7 +867,7 @@ func TestAccountDetail(t *testing.T) {
 	if want := []string{other.Session.ID, me.Session.ID}; !slices.Equal(sessions, want) {
 		t.Fatalf("sessions %v, want %v (newest activity first)", sessions, want)
 	}
-	if _, err := e.Svc.DisableAccount(ctx, supportToken, a.ID, laptop); err != nil {
+	if _, _, err := e.Svc.DisableAccount(ctx, supportToken, a.ID, laptop); err != nil {
 		t.Fatal(err)
 	}
 	if d, err = e.Svc.AccountDetail(ctx, supportToken, a.ID); err != nil || !d.Account.Disabled() || len(d.Sessions) != 0 {
@@ -1071,7 +1072,7 @@ func TestDisableReachesAnotherNode(t *testing.T) {
 		change func(id string) error
 	}{
 		{"disable", "ada@example.com", func(id string) error {
-			_, err := a.Svc.DisableAccount(ctx, supportToken, id, laptop)
+			_, _, err := a.Svc.DisableAccount(ctx, supportToken, id, laptop)
 			return err
 		}},
 		{"delete", "bob@example.com", func(id string) error { return a.Svc.DeleteAccount(ctx, supportToken, id, laptop) }},

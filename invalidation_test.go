@@ -156,7 +156,7 @@ func TestChangesReachEveryNode(t *testing.T) {
 			}},
 		{method: "DisableAccount", name: "admin disables the account", ended: []string{"me", "other"},
 			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
-				_, err := b.Svc.DisableAccount(ctx, supportToken, me.AccountID, laptop)
+				_, _, err := b.Svc.DisableAccount(ctx, supportToken, me.AccountID, laptop)
 				return err
 			}},
 		{method: "DeleteAccount", name: "admin deletes the account", twoFactor: true, ended: []string{"me", "other"},
