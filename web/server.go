@@ -77,9 +77,9 @@ type Server struct {
 	// Config.SeparateAdmin, which adminHandler serves.
 	adminMux     *http.ServeMux
 	adminHandler http.Handler
-	secure  bool
-	cookie  cookieNames
-	ids     *requestIDs
+	secure       bool
+	cookie       cookieNames
+	ids          *requestIDs
 	// Session checks answered (200) and refused (401) between log lines.
 	sessionChecks        atomic.Int64
 	sessionChecksRefused atomic.Int64
