@@ -38,15 +38,15 @@ type env struct {
 // command is one line of keyward's command table, in the manner of cmd/go's
 // base.Command.
 type command struct {
-	name  string      // "serve", "account create"
-	args  string      // the usage line's arguments, e.g. "--email E"
+	name string // "serve", "account create"
+	args string // the usage line's arguments, e.g. "--email E"
 	// operand, when set, names the one argument the command takes besides
 	// its flags ("NAME"); it is read into config.operand.
 	operand string
-	short string      // one line for the list of commands
-	long  string      // what -h adds, or ""
-	flags []flagGroup // the flags it takes; the environment twins follow
-	run   func(ctx context.Context, c *config, e env) error
+	short   string      // one line for the list of commands
+	long    string      // what -h adds, or ""
+	flags   []flagGroup // the flags it takes; the environment twins follow
+	run     func(ctx context.Context, c *config, e env) error
 }
 
 // commands is keyward's command table.
