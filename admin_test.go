@@ -1107,3 +1107,125 @@ func TestDisableReachesAnotherNode(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseScopes: the scope parser gives an error, or at least one known
+// scope, in AdminScopes order without repeats, which it reads back the same.
+func FuzzParseScopes(f *testing.F) {
+	for _, seed := range []string{"accounts:read", "audit:read,accounts:read", " , ", "accounts:read,,x", "clients:write", "ACCOUNTS:READ", "accounts:read\x00"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := keyward.ParseScopes(s)
+		if err != nil {
+			if !keyward.IsCode(err, keyward.CodeInvalidRequest) {
+				t.Fatalf("ParseScopes(%q): %v", s, err)
+			}
+			return
+		}
+		if len(got) == 0 {
+			t.Fatalf("ParseScopes(%q) = no scope, no error", s)
+		}
+		all := keyward.AdminScopes()
+		last := -1
+		var names []string
+		for _, sc := range got {
+			i := slices.Index(all, sc)
+			if i <= last {
+				t.Fatalf("ParseScopes(%q) = %v: unknown, repeated or out of order", s, got)
+			}
+			last = i
+			names = append(names, string(sc))
+		}
+		again, err := keyward.ParseScopes(strings.Join(names, ","))
+		if err != nil || !slices.Equal(again, got) {
+			t.Fatalf("ParseScopes of its own %v = %v, %v", got, again, err)
+		}
+	})
+}
+
+// FuzzFindAccounts: whatever q is, the list answers (q is taken literally)
+// with accounts whose email contains it, in any case.
+func FuzzFindAccounts(f *testing.F) {
+	e := keywardtest.New(f, keywardtest.Options{})
+	for _, email := range []string{"ann@example.com", "b_b%x@example.org", "dora@exämple.net"} {
+		if _, err := e.Svc.CreateAccount(ctx, email, goodPassword); err != nil {
+			f.Fatal(err)
+		}
+	}
+	for _, seed := range []string{"", "ann", "%", "_", "b_b%", "*", "ÄM", "\x00", "\xff", strings.Repeat("a", 300), "'; DROP TABLE accounts; --", `\`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		page, err := e.Svc.FindAccounts(ctx, supportToken, keyward.AccountQuery{Q: q})
+		if err != nil {
+			t.Fatalf("FindAccounts(%q): %v", q, err)
+		}
+		for _, a := range page.Accounts {
+			if !strings.Contains(keyward.EmailKey(a.Email), keyward.EmailKey(q)) {
+				t.Fatalf("FindAccounts(%q) found %s", q, a.Email)
+			}
+		}
+		if keyward.EmailKey(q) == "" && len(page.Accounts) != 3 {
+			t.Fatalf("FindAccounts(%q) found %d of 3", q, len(page.Accounts))
+		}
+	})
+}
+
+// TestDisableWhileSigningIn, on both engines: password sign-ins racing a
+// disable either open a session the disable then ends, or are refused
+// (account_disabled after a right password, invalid_credentials after a
+// wrong one): no session outlives the disable.
+func TestDisableWhileSigningIn(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			store, _ := keywardtest.NewStoreWithSQL(t, engine)
+			e := keywardtest.New(t, keywardtest.Options{Store: store})
+			outcomes := map[keyward.Code]int{}
+			for round := range 4 {
+				email := fmt.Sprintf("r%d@example.com", round)
+				a := signUp(t, e, email)
+				var mu sync.Mutex
+				var tokens []string
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i := range 6 {
+					wg.Go(func() {
+						<-start
+						pw := goodPassword
+						if i%3 == 2 {
+							pw = "not the password"
+						}
+						res, err := e.Svc.SignIn(ctx, email, pw, keyward.Client{IP: fmt.Sprintf("192.0.2.%d", 10*round+i+1)})
+						mu.Lock()
+						defer mu.Unlock()
+						outcomes[keyward.ErrorCode(err)]++
+						switch {
+						case err == nil:
+							tokens = append(tokens, res.Token)
+						case keyward.IsCode(err, keyward.CodeAccountDisabled) && pw == goodPassword,
+							keyward.IsCode(err, keyward.CodeInvalidCredentials) && pw != goodPassword:
+						default:
+							t.Errorf("round %d: %s: %v", round, pw, err)
+						}
+					})
+				}
+				wg.Go(func() {
+					<-start
+					time.Sleep(time.Duration(round) * time.Millisecond)
+					if _, _, err := e.Svc.DisableAccount(ctx, supportToken, a.ID, laptop); err != nil {
+						t.Errorf("DisableAccount: %v", err)
+					}
+				})
+				close(start)
+				wg.Wait()
+				for _, tok := range tokens {
+					if _, _, err := e.Svc.Authenticate(ctx, tok); !keyward.IsCode(err, keyward.CodeUnauthenticated) {
+						t.Errorf("round %d: a session outlived the disable: %v", round, err)
+					}
+				}
+			}
+			t.Logf("outcomes: %v", outcomes)
+			verifyIntact(t, e)
+		})
+	}
+}
