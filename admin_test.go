@@ -1229,3 +1229,67 @@ func TestDisableWhileSigningIn(t *testing.T) {
 		})
 	}
 }
+
+// staleHeads is a store whose first AuditHeads answers what the heads were
+// earlier: what verification sees when accounts are made or deleted while
+// it runs (it reads the heads first, then the accounts, then each chain).
+type staleHeads struct {
+	keyward.Store
+	mu    sync.Mutex
+	stale []audit.Head
+}
+
+func (s *staleHeads) AuditHeads(ctx context.Context) ([]audit.Head, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stale != nil {
+		h := s.stale
+		s.stale = nil
+		return h, nil
+	}
+	return s.Store.AuditHeads(ctx)
+}
+
+// TestVerifyWhileAccountsComeAndGo: an account deleted, or one made, while
+// audit verify runs is not reported as tampering; an account chain erased
+// by hand while its account stays still is.
+func TestVerifyWhileAccountsComeAndGo(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			store, sql := keywardtest.NewStoreWithSQL(t, engine)
+			e := keywardtest.New(t, keywardtest.Options{Store: store})
+			ada := signUp(t, e, "ada@example.com")
+			signIn(t, e, "ada@example.com", laptop)
+			bob := signUp(t, e, "bob@example.com")
+			stale := &staleHeads{Store: store}
+			verifier := keywardtest.New(t, keywardtest.Options{Store: stale, Keys: e.Keys, Clock: e.Clock})
+
+			heads, err := store.AuditHeads(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Svc.DeleteAccount(ctx, supportToken, ada.ID, laptop); err != nil {
+				t.Fatal(err)
+			}
+			signUp(t, e, "carol@example.com")
+			stale.stale = heads
+			if got := problems(t, verifier); len(got) != 0 {
+				t.Fatalf("verify during a deletion and a sign-up found %v", got)
+			}
+
+			// The same stale view, but bob's chain erased by hand: reported.
+			heads, err = store.AuditHeads(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keywardtest.Unprotect(t, engine, sql)
+			sql(t, `DELETE FROM audit_events WHERE chain_id = $1`, bob.ID)
+			sql(t, `DELETE FROM audit_heads WHERE chain_id = $1`, bob.ID)
+			stale.stale = heads
+			got := problems(t, verifier)
+			if len(got) != 1 || got[0].ChainID != bob.ID {
+				t.Fatalf("verify found %v, want bob's chain erased", got)
+			}
+		})
+	}
+}
