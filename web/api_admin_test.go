@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -428,4 +430,37 @@ func TestSeparateAdminListener(t *testing.T) {
 	}
 	// The user API stays on the public listener.
 	wantStatus(t, e.call(t, "GET", "/auth/api/v1/sessions/current", session, nil), 200, "")
+}
+
+// TestDisabledAccountSignInPage: the sign-in page says the account is
+// disabled after a correct password only, and sets no session cookie.
+func TestDisabledAccountSignInPage(t *testing.T) {
+	e := newAdminEnv(t, web.Config{}, nil)
+	id, _ := e.account(t)
+	wantStatus(t, e.call(t, "POST", "/api/v1/admin/accounts/"+id+"/disable", e.token(t, keyward.ScopeAccountsWrite), nil), 200, "")
+	post := func(pw string) (int, string, []*http.Cookie) {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/signin", strings.NewReader(url.Values{"email": {"user1@example.com"}, "password": {pw}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b), res.Cookies()
+	}
+	status, body, cookies := post(apiPassword)
+	if status != 403 || !strings.Contains(body, "This account is disabled.") {
+		t.Fatalf("right password: %d\n%s", status, body)
+	}
+	for _, c := range cookies {
+		if strings.Contains(c.Name, "session") && c.Value != "" {
+			t.Fatalf("a session cookie was set: %v", c)
+		}
+	}
+	status, body, _ = post("not the password")
+	if status != 401 || strings.Contains(body, "disabled") {
+		t.Fatalf("wrong password: %d\n%s", status, body)
+	}
 }
