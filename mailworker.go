@@ -78,7 +78,7 @@ func (w MailWorker) retryAfter(attempt int) time.Duration {
 // enqueueMail writes a mail to the outbox through q: it is sent if, and
 // only if, the transaction commits. The content is sealed under the mail's
 // id, so the row holds no usable link in the clear.
-func (s *Service) enqueueMail(ctx context.Context, q Queries, c *MailContent) error {
+func (s *Service) enqueueMail(ctx context.Context, q Queries, accountID string, c *MailContent) error {
 	now := s.clock()
 	id := s.newID("mail_")
 	b, err := json.Marshal(c)
@@ -89,7 +89,7 @@ func (s *Service) enqueueMail(ctx context.Context, q Queries, c *MailContent) er
 	if err != nil {
 		return Internal(fmt.Errorf("sealing a mail: %w", err))
 	}
-	if err := q.EnqueueMail(ctx, &Mail{ID: id, Kind: c.Kind, Sealed: sealed, CreatedAt: now, NextAttemptAt: now}); err != nil {
+	if err := q.EnqueueMail(ctx, &Mail{ID: id, Kind: c.Kind, AccountID: accountID, Sealed: sealed, CreatedAt: now, NextAttemptAt: now}); err != nil {
 		return err
 	}
 	s.wakeMailWorker()

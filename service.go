@@ -67,6 +67,8 @@ type Config struct {
 	// TokenThrottle counts wrong link tokens (reset, verify, lockdown) per
 	// client address.
 	TokenThrottle ThrottleRule
+	// AdminTokenThrottle counts refused admin tokens per client address.
+	AdminTokenThrottle ThrottleRule
 	// ForgotPasswordTime is the least time a "forgot password" request
 	// takes, so that a known and an unknown email answer alike.
 	ForgotPasswordTime time.Duration
@@ -123,6 +125,7 @@ func DefaultConfig() Config {
 		ForgotEmailThrottle:   ThrottleRule{Free: 3, Base: time.Minute, Max: time.Hour, Forget: 6 * time.Hour},
 		ForgotAddressThrottle: ThrottleRule{Free: 20, Base: time.Second, Max: 10 * time.Minute, Forget: time.Hour},
 		TokenThrottle:         ThrottleRule{Free: 10, Base: time.Second, Max: 10 * time.Minute, Forget: time.Hour},
+		AdminTokenThrottle:    ThrottleRule{Free: 10, Base: time.Second, Max: 10 * time.Minute, Forget: time.Hour},
 		// Above the time either path takes, on a busy node too.
 		ForgotPasswordTime: 250 * time.Millisecond,
 		ResetTokenTTL:      30 * time.Minute,
@@ -223,6 +226,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		{&cfg.ForgotEmailThrottle, &def.ForgotEmailThrottle},
 		{&cfg.ForgotAddressThrottle, &def.ForgotAddressThrottle},
 		{&cfg.TokenThrottle, &def.TokenThrottle},
+		{&cfg.AdminTokenThrottle, &def.AdminTokenThrottle},
 	} {
 		if *r.got == (ThrottleRule{}) {
 			*r.got = *r.def
@@ -350,8 +354,12 @@ const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 
 var idEncoding = base32.NewEncoding(idAlphabet).WithPadding(base32.NoPadding)
 
-// sessionIDPrefix starts every session id (openSession makes them).
-const sessionIDPrefix = "sess_"
+// sessionIDPrefix starts every session id (openSession makes them), and
+// accountIDPrefix every account id.
+const (
+	sessionIDPrefix = "sess_"
+	accountIDPrefix = "acct_"
+)
 
 // idLen is the length of every id after its prefix: 128 bits in base32.
 var idLen = idEncoding.EncodedLen(16)

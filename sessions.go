@@ -180,6 +180,7 @@ type sessionsEnding struct {
 	keepID    string // "" ends them all
 	client    Client // the client asking
 	reason    string
+	by        *Admin // the admin who ends them, when one does
 }
 
 // endOtherSessions ends all the account's sessions but keepID and records
@@ -193,6 +194,9 @@ func (s *Service) endOtherSessions(ctx context.Context, q Queries, end sessionsE
 	for _, id := range ids {
 		e := event(end.accountID, audit.SessionRevoked, end.client, end.keepID)
 		e.Details = map[string]string{"session": id, "reason": end.reason}
+		if end.by != nil {
+			end.by.mark(e)
+		}
 		if err := s.record(ctx, q, e); err != nil {
 			return 0, err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -813,5 +814,63 @@ func TestAuditEventsAppendOnly(t *testing.T) {
 	n, err := s.PruneEvents(ctx, "c", time.UnixMicro(6).UTC())
 	if err != nil || n != 1 {
 		t.Fatalf("PruneEvents = %d, %v; want the one older event pruned", n, err)
+	}
+}
+
+// TestAccountDeletionMayDeleteEvents: DeleteAccount deletes the account's
+// audit chain through the append-only trigger, as pruning does, and its
+// licence ends with it: a later statement of its transaction, and the next
+// transaction on the same connection, are refused again.
+func TestAccountDeletionMayDeleteEvents(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := t.Context()
+	s, err := postgres.Open(ctx, url+"&pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ids []string
+	for i, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		a := &keyward.Account{ID: fmt.Sprint("acct_", i), Email: email, PasswordHash: "h", CreatedAt: time.UnixMicro(1).UTC()}
+		if err := s.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		e := &keyward.Event{ID: fmt.Sprint("e", i), ChainID: a.ID, Time: time.UnixMicro(5).UTC(), Type: audit.AccountCreated}
+		err := s.InTx(ctx, func(q keyward.Queries) error {
+			h, err := q.LockAuditHead(ctx, a.ID)
+			if err != nil {
+				return err
+			}
+			audit.Link(h, e)
+			return q.AppendEvent(ctx, e)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.ID)
+	}
+	if err := s.DeleteAccount(ctx, ids[0]); err != nil {
+		t.Fatalf("DeleteAccount: %v", err)
+	}
+	err = s.InTxThenExec(ctx, func(q keyward.Queries) error { return q.DeleteAccount(ctx, ids[1]) },
+		`DELETE FROM audit_events WHERE chain_id = 'acct_2'`)
+	if err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("a DELETE after DeleteAccount in its transaction: got %v, want the append-only trigger to refuse", err)
+	}
+	err = s.InTxThenExec(ctx, func(keyward.Queries) error { return nil }, `DELETE FROM audit_events WHERE chain_id = 'acct_2'`)
+	if err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("a DELETE in the next transaction on the connection: got %v, want the append-only trigger to refuse", err)
+	}
+	heads, err := s.AuditHeads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chains []string
+	for _, h := range heads {
+		chains = append(chains, h.ChainID)
+	}
+	// acct_1's deletion rolled back with the refused statement.
+	if want := []string{"acct_1", "acct_2"}; !slices.Equal(chains, want) {
+		t.Errorf("chains left: %v, want %v", chains, want)
 	}
 }

@@ -161,6 +161,12 @@ func (s *Server) MailDestination() string {
 // prefix as Config.BasePath; see the package example.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.web.ServeHTTP(w, r) }
 
+// AdminHandler serves the admin API alone, for a listener of its own that
+// the public network does not reach (keyward serve --admin-addr); nil
+// unless Config.SeparateAdmin is set, in which case the Server itself
+// answers the admin API's paths with 404.
+func (s *Server) AdminHandler() http.Handler { return s.web.AdminHandler() }
+
 // RoutePatterns are the http.ServeMux patterns of every route keyward
 // serves, without the base path.
 func (s *Server) RoutePatterns() []string { return s.web.RoutePatterns() }

@@ -191,3 +191,34 @@ func TestRunSendsMails(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminHandler: with SeparateAdmin the Server answers the admin API's
+// paths 404 and AdminHandler serves them; without it AdminHandler is nil
+// and the Server serves them.
+func TestAdminHandler(t *testing.T) {
+	for _, separate := range []bool{false, true} {
+		kw, err := server.Open(t.Context(), server.Config{DataDir: t.TempDir(), PasswordHashing: cheap, Config: web.Config{SeparateAdmin: separate}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kw.Close()
+		token, _, err := kw.Service().CreateAdminToken(t.Context(), "ci", keyward.AdminScopes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		get := func(h http.Handler) int {
+			req := httptest.NewRequest("GET", "/api/v1/admin/accounts", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			return rec.Code
+		}
+		admin := kw.AdminHandler()
+		switch {
+		case !separate && (admin != nil || get(kw) != 200):
+			t.Errorf("not separate: AdminHandler %v, the Server answers %d", admin, get(kw))
+		case separate && (admin == nil || get(admin) != 200 || get(kw) != 404):
+			t.Errorf("separate: AdminHandler %v, the Server answers %d", admin, get(kw))
+		}
+	}
+}

@@ -45,6 +45,8 @@ var statusOf = map[keyward.Code]int{
 	keyward.CodeAlreadyVerified:    http.StatusConflict,
 	keyward.CodeEmailNotVerified:   http.StatusForbidden,
 	keyward.CodePasswordResetReq:   http.StatusForbidden,
+	keyward.CodeAccountDisabled:    http.StatusForbidden,
+	keyward.CodeInsufficientScope:  http.StatusForbidden,
 }
 
 // statusError overrides the table for one route where API.md gives a code

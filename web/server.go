@@ -56,6 +56,11 @@ type Config struct {
 	AppURL *url.URL
 	// AccentColor, when set, is the pages' accent colour, #rgb or #rrggbb.
 	AccentColor string
+	// SeparateAdmin serves the admin API (/api/v1/admin/…) only through
+	// AdminHandler, on a listener of its own that the public network does
+	// not reach; the Server itself then answers 404 there. When false the
+	// admin API is served with everything else.
+	SeparateAdmin bool
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go
@@ -68,9 +73,13 @@ type Server struct {
 	pages   *pages
 	handler http.Handler
 	mux     *http.ServeMux
-	secure  bool
-	cookie  cookieNames
-	ids     *requestIDs
+	// adminMux holds the admin routes: mux, or one of their own with
+	// Config.SeparateAdmin, which adminHandler serves.
+	adminMux     *http.ServeMux
+	adminHandler http.Handler
+	secure       bool
+	cookie       cookieNames
+	ids          *requestIDs
 	// Session checks answered (200) and refused (401) between log lines.
 	sessionChecks        atomic.Int64
 	sessionChecksRefused atomic.Int64
@@ -196,10 +205,26 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	s.pagePolicy = pagePolicy(origins)
 	s.mux = s.routes()
 	s.handler = s.middleware(s.mux)
+	if cfg.SeparateAdmin {
+		s.adminHandler = s.middleware(s.adminMux)
+	}
 	return s, nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(s.handler, w, r) }
+
+// AdminHandler serves the admin API alone, with the same middleware
+// (request ids, the access log, security headers), for a listener of its
+// own; nil unless Config.SeparateAdmin is set.
+func (s *Server) AdminHandler() http.Handler {
+	if s.adminHandler == nil {
+		return nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(s.adminHandler, w, r) })
+}
+
+// serve answers r with h, the base path taken off first.
+func (s *Server) serve(h http.Handler, w http.ResponseWriter, r *http.Request) {
 	if s.base != "" {
 		stripped, redirect := s.underBase(r)
 		if redirect != "" {
@@ -210,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = stripped
 	}
-	s.handler.ServeHTTP(w, r)
+	h.ServeHTTP(w, r)
 }
 
 // isAPI reports whether a request is for the JSON API (errors as JSON) or

@@ -24,6 +24,7 @@ import (
 type config struct {
 	addr              string
 	metricsAddr       string
+	adminAddr         string
 	dataDir           string
 	databaseURL       string
 	publicURL         string
@@ -56,6 +57,10 @@ type config struct {
 	mailFrom          string
 	requireVerified   bool
 	email             string // account commands
+	yes               bool   // account delete: the operator means it
+	tokenName         string // admin token create
+	tokenScopes       string // admin token create
+	operand           string // the command's one argument besides its flags (command.operand)
 	auditType         string // audit list
 	auditSince        string // audit list
 	copyFrom          string // copy: the source installation
@@ -118,6 +123,7 @@ func addrFlags(fs *flag.FlagSet, c *config) {
 // metricsFlags are serve's own: the healthcheck command has no use for them.
 func metricsFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", c.metricsAddr, "address of a listener of its own serving Prometheus metrics at /metrics, such as 127.0.0.1:9464; off when empty")
+	fs.StringVar(&c.adminAddr, "admin-addr", c.adminAddr, "address of a listener of its own serving the admin API (/api/v1/admin/…), such as 127.0.0.1:8081, which then answers 404 on --addr; empty serves it on --addr")
 }
 
 func serveFlags(fs *flag.FlagSet, c *config) {
@@ -170,6 +176,15 @@ func emailFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.email, "email", c.email, "the account's email")
 }
 
+func yesFlags(fs *flag.FlagSet, c *config) {
+	fs.Var(boolFlag{&c.yes}, "yes", "confirm: the deletion cannot be undone")
+}
+
+func adminTokenFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.tokenName, "name", c.tokenName, "the token's name, 1 to 64 letters, digits, '.', '_' or '-': recorded with everything done with it")
+	fs.StringVar(&c.tokenScopes, "scope", c.tokenScopes, "comma-separated scopes: accounts:read, accounts:write, sessions:write, audit:read")
+}
+
 func auditListFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.email, "email", c.email, "only this account's events, or \"system\" for the system log")
 	fs.StringVar(&c.auditType, "type", c.auditType, "only events of this type")
@@ -207,6 +222,16 @@ func parseConfig(cmd *command, args []string, out io.Writer) (*config, error) {
 	fs := cmd.flagSet(c, out)
 	if err := fs.Parse(args); err != nil {
 		return nil, err // for -h, fs.Usage has printed the help
+	}
+	if cmd.operand != "" {
+		// The operand may come before flags or after them.
+		if fs.NArg() == 0 {
+			return nil, fmt.Errorf("give the %s: keyward %s %s", cmd.operand, cmd.name, cmd.args)
+		}
+		c.operand = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return nil, err
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))

@@ -237,6 +237,10 @@ func TestCommandHelp(t *testing.T) {
 		{[]string{"keys", "rotate", "-h"}, []string{"--data-dir", "KEYWARD_SECRET_KEY"}, []string{"--addr", "--email", "--argon2-memory"}},
 		{[]string{"copy", "-h"}, []string{"--from", "--to", "KEYWARD_FROM"}, []string{"--addr", "--data-dir"}},
 		{[]string{"version", "-h"}, []string{"Usage: keyward version"}, []string{"Flags"}},
+		{[]string{"admin", "token", "create", "-h"}, []string{"--name", "KEYWARD_NAME", "--scope", "accounts:read, accounts:write, sessions:write and audit:read", "--data-dir"}, []string{"--addr", "--email", "--yes"}},
+		{[]string{"admin", "token", "revoke", "-h"}, []string{"Usage: keyward admin token revoke NAME [flags]", "--data-dir"}, []string{"--name", "--scope"}},
+		{[]string{"account", "delete", "-h"}, []string{"--email", "--yes", "no undo"}, []string{"--addr", "--scope"}},
+		{[]string{"serve", "-h"}, []string{"--admin-addr", "KEYWARD_ADMIN_ADDR"}, []string{"--scope", "--yes"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
