@@ -51,7 +51,7 @@ func commands() []*command {
 	return []*command{
 		{name: "serve", short: "run the web pages and the JSON API",
 			long:  "Serves the pages and the JSON API on --addr, on embedded SQLite in --data-dir or on PostgreSQL (--database-url).",
-			flags: []flagGroup{storeFlags, addrFlags, metricsFlags, serveFlags, mailFlags, sessionFlags, retentionFlags, passwordFlags},
+			flags: []flagGroup{storeFlags, addrFlags, metricsFlags, serveFlags, mailFlags, webhookFlags, sessionFlags, retentionFlags, passwordFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return serve(ctx, c, e.log, e.stdout) }},
 		{name: "healthcheck", short: "ask the keyward on --addr whether it is ready; exit 0 if so, else 1",
 			long:  "GETs /readyz on --addr (an unspecified host such as 0.0.0.0 means this machine): what a container's HEALTHCHECK runs, where there is no curl.",
@@ -61,13 +61,13 @@ func commands() []*command {
 			run: func(_ context.Context, _ *config, e env) error { fmt.Fprintln(e.stdout, versionLine()); return nil }},
 		{name: "account create", args: "--email E", short: "create an account (password on standard input)",
 			long:  "Reads the password from the first line of standard input, so that it never appears in a command line or a shell's history. Works with sign-up turned off; recorded as an admin action.",
-			flags: []flagGroup{emailFlags, storeFlags, sessionFlags, passwordFlags},
+			flags: []flagGroup{emailFlags, storeFlags, webhookFlags, sessionFlags, passwordFlags},
 			run: func(ctx context.Context, c *config, e env) error {
 				return accountCreate(ctx, c, e.log, e.stdin, e.stdout)
 			}},
 		{name: "account reset-2fa", args: "--email E", short: "turn off two-factor for a person who lost device and codes",
 			long:  "Ends every session of the account too; recorded in its audit log as an admin action.",
-			flags: []flagGroup{emailFlags, storeFlags},
+			flags: []flagGroup{emailFlags, storeFlags, webhookFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return accountReset2FA(ctx, c, e.log, e.stdout) }},
 		{name: "keys rotate", short: "add a new secret key; with the key file, re-encrypt every TOTP seed under it",
 			long:  "With KEYWARD_SECRET_KEY nothing is stored and nothing re-encrypted: it prints the new value, which must reach every node first; then run keys reencrypt with it.",
