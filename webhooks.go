@@ -19,8 +19,9 @@ import (
 // event, and sent afterwards by a worker that any node may run.
 //
 // Deliveries of one chain (an account's log, or the system's) go out in the
-// order of their events: one is claimed only when every earlier one of its
-// chain is sent or given up. Chains do not wait for each other.
+// order of their events: only the first waiting delivery of a chain is ever
+// due; the ones behind it wait (NextAttemptAt zero) until it is sent or
+// given up, which makes the next one due. Chains do not wait for each other.
 type WebhookDelivery struct {
 	ID      string // the event's id, sent as the webhook-id header
 	ChainID string // the event's chain: an account id, or audit.SystemChain
@@ -29,9 +30,10 @@ type WebhookDelivery struct {
 	// at every attempt; "" once sent or given up.
 	Body      string
 	CreatedAt time.Time // when the event was written; retries stop RetryFor after it
-	// NextAttemptAt is when the delivery is due. A claim moves it to the
-	// end of the claim, so that a worker that dies before marking the
-	// delivery leaves it to another once the claim runs out (at least once).
+	// NextAttemptAt is when the delivery is due; zero while an earlier
+	// delivery of its chain waits. A claim moves it to the end of the
+	// claim, so that a worker that dies before marking the delivery leaves
+	// it to another once the claim runs out (at least once).
 	NextAttemptAt time.Time
 	Attempts      int        // claims so far, the current one included
 	SentAt        *time.Time // set once the receiver answered 2xx
@@ -40,31 +42,43 @@ type WebhookDelivery struct {
 }
 
 // WebhookOutbox stores the webhook deliveries waiting to be sent.
+//
+// A chain's order rests on one rule: an enqueue that finds a waiting
+// delivery of its chain stores the new one waiting, and finishing (sending
+// or giving up) a delivery makes the next waiting one of its chain due.
+// The two must not interleave, or a delivery enqueued while the one before
+// it is being finished would wait for ever: the service enqueues inside
+// InTx after LockAuditHead of the chain (it appends the event first), and
+// a store's MarkWebhookSent and GiveUpWebhook hold the chain's head too
+// (SQLite, which writes one transaction at a time, needs nothing more).
 type WebhookOutbox interface {
 	// EnqueueWebhook inserts d (ID, ChainID, Seq, Body, CreatedAt and
-	// NextAttemptAt set); inside InTx it commits, or not, with the event.
+	// NextAttemptAt set), due at d.NextAttemptAt unless a delivery of its
+	// chain is still waiting (neither sent nor given up): then it waits
+	// behind it. Inside InTx it commits, or not, with the event.
 	EnqueueWebhook(ctx context.Context, d *WebhookDelivery) error
 	// ClaimWebhooks takes up to limit deliveries that are due at now
-	// (neither sent nor given up, NextAttemptAt <= now) and first of their
-	// chain (no delivery of the chain with a lower Seq is neither sent nor
-	// given up, due or not), oldest due first: each one's NextAttemptAt
-	// becomes until and its Attempts grows by one, and they come back so
-	// changed. Of concurrent claims, each delivery goes to one (PostgreSQL
-	// skips rows another claim holds). So a chain never has two deliveries
-	// claimed at once, and a later one waits while an earlier one retries.
+	// (neither sent nor given up, NextAttemptAt set and <= now), oldest due
+	// first: each one's NextAttemptAt becomes until and its Attempts grows
+	// by one, and they come back so changed. Of concurrent claims, each
+	// delivery goes to one (PostgreSQL skips rows another claim holds).
+	// Only the first waiting delivery of a chain is ever due, so a chain
+	// never has two claimed at once.
 	ClaimWebhooks(ctx context.Context, now, until time.Time, limit int) ([]WebhookDelivery, error)
-	// NextWebhookDue returns the earliest NextAttemptAt of the deliveries
-	// that are first of their chain (as ClaimWebhooks means it), due or
-	// not, claimed or not; the zero time when none waits.
+	// NextWebhookDue returns the earliest NextAttemptAt of the waiting
+	// deliveries that have one (due or not, claimed or not); the zero time
+	// when none waits.
 	NextWebhookDue(ctx context.Context) (time.Time, error)
-	// MarkWebhookSent records that the receiver took the delivery at at
-	// and forgets its body; CodeNotFound when there is no such delivery.
+	// MarkWebhookSent records that the receiver took the delivery at at,
+	// forgets its body and makes the next waiting delivery of its chain
+	// due at at, together; CodeNotFound when there is no such delivery.
 	MarkWebhookSent(ctx context.Context, id string, at time.Time) error
 	// RetryWebhook makes the delivery due again at next, keeping why it
 	// failed; CodeNotFound when there is no such delivery.
 	RetryWebhook(ctx context.Context, id string, next time.Time, lastError string) error
-	// GiveUpWebhook records that the delivery will not be sent and forgets
-	// its body; CodeNotFound when there is no such delivery.
+	// GiveUpWebhook records that the delivery will not be sent, forgets
+	// its body and makes the next waiting delivery of its chain due at at,
+	// together; CodeNotFound when there is no such delivery.
 	GiveUpWebhook(ctx context.Context, id string, at time.Time, lastError string) error
 	// WebhooksWaiting counts the deliveries neither sent nor given up, and
 	// of them those that have been tried at least once (due again later,

@@ -132,7 +132,9 @@ func testWebhookOutbox(t *testing.T, newStore func(t testing.TB) keyward.Store) 
 		now := at(time.Hour)
 		a1, a2, a3 := newDelivery("acct_a", 1, now), newDelivery("acct_a", 2, now), newDelivery("acct_a", 3, now)
 		b7 := newDelivery("acct_b", 7, now.Add(time.Second))
-		for _, d := range []*keyward.WebhookDelivery{a3, b7, a1, a2} {
+		// Each chain's in seq order, as the service enqueues them (under
+		// the chain's head lock).
+		for _, d := range []*keyward.WebhookDelivery{a1, b7, a2, a3} {
 			must(t, s.EnqueueWebhook(ctx, d), "EnqueueWebhook")
 		}
 		claim := func(now time.Time) []string {
@@ -172,7 +174,8 @@ func testWebhookOutbox(t *testing.T, newStore func(t testing.TB) keyward.Store) 
 		now := at(time.Hour)
 		chains := []string{"acct_a", "acct_b", "acct_c", "system"}
 		const perChain = 6
-		// Enqueued interleaved, later seqs sometimes due first.
+		// Chains interleaved, each in seq order; later ones sometimes
+		// asking to be due first.
 		for seq := int64(1); seq <= perChain; seq++ {
 			for _, c := range chains {
 				d := newDelivery(c, seq, now.Add(time.Duration(rnd.IntN(5))*time.Second))
@@ -239,6 +242,94 @@ func testWebhookOutbox(t *testing.T, newStore func(t testing.TB) keyward.Store) 
 		waiting, _, err := s.WebhooksWaiting(ctx)
 		must(t, err, "WebhooksWaiting")
 		check(t, "waiting after the failed transaction", waiting, 0)
+	})
+
+	t.Run("enqueues racing their chain's sending lose nothing", func(t *testing.T) {
+		// Events are appended (and their deliveries enqueued, after the
+		// chain's head lock, as the service does) while workers send the
+		// chain's earlier deliveries: a delivery enqueued just as the one
+		// before it is marked sent must become due, not wait for ever.
+		s := newStore(t)
+		ctx := t.Context()
+		now := at(time.Hour)
+		chains := []string{"acct_a", "acct_b", "system"}
+		const perChain = 40
+		var enqueuing sync.WaitGroup
+		var enqueueErr error
+		var mu sync.Mutex
+		for _, chain := range chains {
+			enqueuing.Go(func() {
+				for seq := int64(1); seq <= perChain; seq++ {
+					err := s.InTx(ctx, func(q keyward.Queries) error {
+						if _, err := q.LockAuditHead(ctx, chain); err != nil {
+							return err
+						}
+						return q.EnqueueWebhook(ctx, newDelivery(chain, seq, now))
+					})
+					if err != nil {
+						mu.Lock()
+						enqueueErr = err
+						mu.Unlock()
+						return
+					}
+				}
+			})
+		}
+		done := make(chan struct{})
+		go func() { enqueuing.Wait(); close(done) }()
+		sent := map[string][]int64{}
+		_, errs := race(2, func(int) (bool, error) {
+			for {
+				got, err := s.ClaimWebhooks(ctx, now, now.Add(time.Hour), 2)
+				if err != nil {
+					return false, err
+				}
+				for _, d := range got {
+					mu.Lock()
+					sent[d.ChainID] = append(sent[d.ChainID], d.Seq)
+					mu.Unlock()
+					if err := s.MarkWebhookSent(ctx, d.ID, now); err != nil {
+						return false, err
+					}
+				}
+				if len(got) > 0 {
+					continue
+				}
+				select {
+				case <-done:
+				default:
+					continue
+				}
+				// Every enqueue committed and nothing is due: all sent, or
+				// something waits behind nothing. (In this order: a
+				// delivery the other worker marks sent between the two
+				// reads would otherwise look stuck.)
+				next, err := s.NextWebhookDue(ctx)
+				if err != nil || !next.IsZero() {
+					if err != nil {
+						return false, err
+					}
+					continue
+				}
+				waiting, _, err := s.WebhooksWaiting(ctx)
+				if err != nil || waiting == 0 {
+					return false, err
+				}
+				return false, fmt.Errorf("%d deliveries wait, none of them due", waiting)
+			}
+		})
+		for i, err := range append(errs, enqueueErr) {
+			if err != nil {
+				t.Errorf("worker %d: %v", i, err)
+			}
+		}
+		want := make([]int64, perChain)
+		for i := range want {
+			want[i] = int64(i + 1)
+		}
+		for _, c := range chains {
+			check(t, "sent order of "+c, sent[c], want)
+		}
 	})
 
 	t.Run("concurrent claims take each delivery once, a chain's in order", func(t *testing.T) {
