@@ -272,6 +272,7 @@ func OpenCore(ctx context.Context, cfg Config) (*Core, error) {
 	}
 	c.hasher = password.NewHasher(params, concurrency, 2*time.Second)
 	svcCfg := serviceConfig(cfg)
+	svcCfg.WebhookEvents = nil // from cfg.Webhook only: no deliveries without a receiver to send them
 	if hook != nil {
 		svcCfg.WebhookEvents = &hook.events
 	}
