@@ -36,6 +36,8 @@ var cacheNeutral = []string{
 	// the outbox: mails, not sessions
 	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword", "ResetNeedsCode",
 	"ResendVerification", "RequestEmailChange", "Notifications",
+	// the webhook outbox: deliveries of events, not sessions
+	"RunWebhookWorker", "DeliverDueWebhooks", "WebhooksWaiting",
 	// a setting a cached account holds, through changeAccount all the same
 	"SetNotifications",
 	// for tests (export_test.go)

@@ -377,7 +377,7 @@ func TestWebhookOutageInOrder(t *testing.T) {
 		if calls, _ := rc.snapshot(); len(calls) >= 16 {
 			break
 		}
-		if round > 200 {
+		if round > 1000 {
 			t.Fatal("the worker made too few attempts while the receiver was down")
 		}
 		if round < 4 {
@@ -603,7 +603,7 @@ func TestWebhookSlowReceiverDoesNotSlowRequests(t *testing.T) {
 	if calls, _ := rc.snapshot(); len(calls) == 0 {
 		t.Fatal("the worker never reached the receiver")
 	}
-	if slowest > time.Second {
+	if slowest > 2*time.Second { // waiting for the receiver would take 3 s
 		t.Errorf("a sign-up and sign-in took %v while the receiver hung", slowest)
 	}
 }
