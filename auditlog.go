@@ -12,7 +12,8 @@ import (
 )
 
 // record appends an event to its chain inside the caller's transaction, so
-// that the change and the event that records it commit together.
+// that the change and the event that records it commit together; and so
+// does the event's webhook delivery, when webhooks pick its type.
 func (s *Service) record(ctx context.Context, q Queries, e *Event) error {
 	if e.ChainID == "" {
 		e.ChainID = audit.SystemChain
@@ -45,7 +46,13 @@ func (s *Service) record(ctx context.Context, q Queries, e *Event) error {
 	}
 	audit.Link(head, e)
 	audit.Seal(s.auditKeys, head, e)
-	return q.AppendEvent(ctx, e)
+	if err := q.AppendEvent(ctx, e); err != nil {
+		return err
+	}
+	if s.webhooksOn(e.Type) {
+		return s.enqueueWebhook(ctx, q, e)
+	}
+	return nil
 }
 
 // auditKeyPurpose labels the subkey of the audit log's MACs (audit.Seal).

@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -70,4 +71,10 @@ func (s *Service) EnqueueMailThen(ctx context.Context, c *MailContent, then func
 		}
 		return then()
 	})
+}
+
+// RetryWait is, for tests, the wait after the attempt-th failed webhook
+// attempt, drawing its jitter from rnd.
+func (w WebhookWorker) RetryWait(attempt int, rnd io.Reader) time.Duration {
+	return w.withDefaults().retryWait(attempt, rnd)
 }

@@ -39,6 +39,8 @@ var cacheNeutral = []string{
 	// the outbox: mails, not sessions
 	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword", "ResetNeedsCode",
 	"ResendVerification", "RequestEmailChange", "Notifications",
+	// the webhook outbox: deliveries of events, not sessions
+	"RunWebhookWorker", "DeliverDueWebhooks", "WebhooksWaiting",
 	// a setting a cached account holds, through changeAccount all the same
 	"SetNotifications",
 	// the admin API's reads and its tokens, which no session cache holds

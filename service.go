@@ -81,6 +81,10 @@ type Config struct {
 	// RequireVerifiedEmail refuses sign-in (after a correct password)
 	// until the account's address is verified.
 	RequireVerifiedEmail bool
+	// WebhookEvents picks the audit events delivered to the webhook
+	// receiver: each one it picks gets a row in the webhook outbox, in the
+	// event's own transaction. nil (no receiver) writes none.
+	WebhookEvents *audit.Selector
 }
 
 // DefaultConfig is what `keyward serve` runs with unless told otherwise.
@@ -169,7 +173,12 @@ type Service struct {
 	ids       idSource
 	// mailWake wakes this node's mail worker when a mail is enqueued.
 	mailWake chan struct{}
-	metrics  *metrics.Metrics
+	// webhookWake wakes this node's webhook worker when a delivery is
+	// committed.
+	webhookWake chan struct{}
+	// base is the store as given, without webhookStore's wrapping.
+	base    Store
+	metrics *metrics.Metrics
 	// keysChecked is CheckKeys' last answer, read by readiness checks.
 	keysChecked atomic.Pointer[keysCheck]
 }
@@ -263,6 +272,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 		log:       log,
 		mailWake:  make(chan struct{}, 1),
 		metrics:   d.Metrics,
+		base:      d.Store,
+	}
+	s.webhookWake = make(chan struct{}, 1)
+	if cfg.WebhookEvents != nil {
+		s.store = webhookStore{Store: d.Store, wake: s.wakeWebhookWorker}
 	}
 	if s.metrics == nil {
 		s.metrics = metrics.New()
@@ -283,7 +297,7 @@ func fillDuration(d *time.Duration, def time.Duration) {
 func (s *Service) Config() Config { return s.cfg }
 
 // Store returns the store (for operator commands).
-func (s *Service) Store() Store { return s.store }
+func (s *Service) Store() Store { return s.base }
 
 // Client is who is on the other end of a request, as recorded in the audit
 // log and shown on the sessions page.

@@ -220,6 +220,7 @@ func (s *Service) CleanUp(ctx context.Context) error {
 		ThrottlesBefore:     now.Add(-forget),
 		InvalidationsBefore: now.Add(-invalidationKeep),
 		MailsBefore:         now.Add(-sentMailKeep),
+		WebhooksBefore:      now.Add(-sentWebhookKeep),
 	})
 	return err
 }

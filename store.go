@@ -11,8 +11,8 @@ import (
 // the Service. Each implementation passes the storetest conformance suite.
 //
 // The contract is split by role (Accounts, Sessions, Factors, Throttles,
-// AuditLog, Invalidations, Expiry, Outbox, EmailTokens, AdminTokens); what
-// holds for every method of every role:
+// AuditLog, Invalidations, Expiry, Outbox, WebhookOutbox, EmailTokens,
+// AdminTokens); what holds for every method of every role:
 //
 //   - Errors: a missing row is an *Error with CodeNotFound (also for an update
 //     of a row that does not exist, and for a row written for an account that
@@ -39,6 +39,7 @@ type Store interface {
 	Invalidations
 	Expiry
 	Outbox
+	WebhookOutbox
 	EmailTokens
 	AdminTokens
 	// InTx runs fn in one transaction: everything fn does through q commits
@@ -64,6 +65,7 @@ type Queries interface {
 	Invalidations
 	Expiry
 	Outbox
+	WebhookOutbox
 	EmailTokens
 	AdminTokens
 	// LockAuditHead returns the chain's head and holds it until the
@@ -345,9 +347,11 @@ type Cutoffs struct {
 	InvalidationsBefore time.Time
 	// MailsBefore: mails sent or given up before it.
 	MailsBefore time.Time
+	// WebhooksBefore: webhook deliveries sent or given up before it.
+	WebhooksBefore time.Time
 }
 
 // Expired counts what DeleteExpired deleted, by kind.
 type Expired struct {
-	Sessions, MFAChallenges, PendingTOTP, Throttles, Invalidations, EmailTokens, Mails int
+	Sessions, MFAChallenges, PendingTOTP, Throttles, Invalidations, EmailTokens, Mails, Webhooks int
 }

@@ -506,6 +506,15 @@ func BenchmarkAppendEvent(b *testing.B) {
 			benchAppend(b, s, fmt.Sprint("acct-", i%10), fmt.Sprint("ev-", i))
 		}
 	})
+	b.Run("serial/webhook", func(b *testing.B) {
+		s := pgtest.New(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			benchAppendWith(b, s, fmt.Sprint("acct-", i%10), fmt.Sprint("ev-", i), true)
+		}
+	})
 	b.Run("writers=4", func(b *testing.B) {
 		s := pgtest.New(b)
 		const writers = 4
@@ -526,6 +535,12 @@ func BenchmarkAppendEvent(b *testing.B) {
 var benchKeys = audit.OneKey{ID: "k1", Secret: make([]byte, 32)}
 
 func benchAppend(b *testing.B, s *postgres.Store, chain, id string) {
+	benchAppendWith(b, s, chain, id, false)
+}
+
+// benchAppendWith is benchAppend, and with webhook the event's delivery in
+// the same transaction, as the service writes it with webhooks on.
+func benchAppendWith(b *testing.B, s *postgres.Store, chain, id string, webhook bool) {
 	ctx := context.Background()
 	err := s.InTx(ctx, func(q keyward.Queries) error {
 		h, err := q.LockAuditHead(ctx, chain)
@@ -539,10 +554,63 @@ func benchAppend(b *testing.B, s *postgres.Store, chain, id string) {
 		}
 		audit.Link(h, e)
 		audit.Seal(benchKeys, h, e) // what the service adds: two HMACs
-		return q.AppendEvent(ctx, e)
+		if err := q.AppendEvent(ctx, e); err != nil || !webhook {
+			return err
+		}
+		return q.EnqueueWebhook(ctx, &keyward.WebhookDelivery{ID: e.ID, ChainID: chain, Seq: e.Seq,
+			Body:      `{"type":"signin.succeeded","timestamp":"2026-03-01T09:00:00.123456Z","data":{` + strings.Repeat("x", 400) + `}}`,
+			CreatedAt: e.Time, NextAttemptAt: e.Time})
 	})
 	if err != nil {
 		b.Error(err)
+	}
+}
+
+// BenchmarkClaimWebhooks is one claim of the webhook worker (up to 8 due
+// deliveries, each the first of its chain) on an outbox with 100 chains due
+// and one account whose first delivery retries while 10,000 of its events
+// wait behind it.
+func BenchmarkClaimWebhooks(b *testing.B) {
+	s := pgtest.New(b)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	err := s.InTx(ctx, func(q keyward.Queries) error {
+		d := func(chain string, seq int64, due time.Time) *keyward.WebhookDelivery {
+			return &keyward.WebhookDelivery{ID: fmt.Sprintf("ev_%s_%d", chain, seq), ChainID: chain, Seq: seq, Body: "{}",
+				CreatedAt: now.Add(-time.Hour), NextAttemptAt: due}
+		}
+		for seq := int64(1); seq <= 10_000; seq++ {
+			due := now.Add(-time.Hour)
+			if seq == 1 {
+				due = now.Add(time.Hour)
+			}
+			if err := q.EnqueueWebhook(ctx, d("acct_stuck", seq, due)); err != nil {
+				return err
+			}
+		}
+		for c := range 100 {
+			if err := q.EnqueueWebhook(ctx, d(fmt.Sprintf("acct_%03d", c), 1, now.Add(-time.Minute))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := s.ClaimWebhooks(ctx, now, now.Add(time.Minute), 8)
+		if err != nil || len(got) == 0 {
+			b.Fatalf("claimed %d: %v", len(got), err)
+		}
+		b.StopTimer()
+		for _, d := range got { // due again: the next claim finds as much
+			if err := s.RetryWebhook(ctx, d.ID, now, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
 	}
 }
 

@@ -28,8 +28,9 @@ const (
 )
 
 // writerStmts are the writes prepared on the writer connection at Open: the
-// audit append, which every recorded action makes.
-var writerStmts = []string{headSQL, moveHeadSQL, newHeadSQL, insertEventSQL}
+// audit append, which every recorded action makes, and the webhook
+// delivery each event may have.
+var writerStmts = []string{headSQL, moveHeadSQL, newHeadSQL, insertEventSQL, enqueueWebhookSQL}
 
 // LockAuditHead implements keyward.Queries. Inside InTx the writer's BEGIN
 // IMMEDIATE already holds the database's write lock, which covers every

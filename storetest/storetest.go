@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"Snapshot", testSnapshot},
 		{"MigrationStatus", testMigrationStatus},
 		{"Outbox", testOutbox},
+		{"WebhookOutbox", testWebhookOutbox},
 		{"EmailTokens", testEmailTokens},
 		{"AccountEmail", testAccountEmail},
 		{"AdminTokens", testAdminTokens},

@@ -14,8 +14,10 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/web"
+	"github.com/keyward/keyward/webhook"
 )
 
 // config is every setting, from flags with KEYWARD_* environment twins
@@ -54,6 +56,11 @@ type config struct {
 	auditRetention    time.Duration
 	shutdownGrace     time.Duration
 	smtpURL           string // with its password: never logged
+	webhookURL        string // may hold credentials: logged redacted only
+	webhookSecret     string // never logged, never in an error
+	webhookSecretFile string
+	webhookEvents     string
+	webhookTimeout    time.Duration
 	mailFrom          string
 	requireVerified   bool
 	email             string // account commands
@@ -154,6 +161,16 @@ func mailFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.smtpURL, "smtp-url", c.smtpURL, "mail server, smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465 (TLS); empty writes each mail as an .eml file to DATA_DIR/outbox/ (prefer the environment variable: it holds a password)")
 	fs.StringVar(&c.mailFrom, "mail-from", c.mailFrom, "sender of mails, \"Name <address>\" (default: the product name at noreply@ the public URL's host)")
 	fs.Var(boolFlag{&c.requireVerified}, "require-verified-email", "refuse sign-in (after a correct password) until the account's email address is confirmed by mail")
+}
+
+// webhookFlags send audit events to a receiver. The commands that record
+// events take them too: a process without them writes no deliveries.
+func webhookFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.webhookURL, "webhook-url", c.webhookURL, "receiver of the audit events, https://host/path, POSTed in the Standard Webhooks format; off when empty")
+	fs.StringVar(&c.webhookSecret, "webhook-secret", c.webhookSecret, "the receiver's signing secret, whsec_ and the base64 of 24 to 64 random bytes (prefer the environment variable or --webhook-secret-file: a command line is visible to other users)")
+	fs.StringVar(&c.webhookSecretFile, "webhook-secret-file", c.webhookSecretFile, "file holding the webhook secret, instead of --webhook-secret")
+	fs.StringVar(&c.webhookEvents, "webhook-events", c.webhookEvents, "comma-separated event types and prefixes ending in a dot to send, such as signin.,password.changed (default: every event)")
+	fs.Var(durationFlag{&c.webhookTimeout}, "webhook-timeout", "time one delivery attempt may take, up to 5m (default 10s)")
 }
 
 func retentionFlags(fs *flag.FlagSet, c *config) {
@@ -521,6 +538,61 @@ func (c *config) validate() error {
 	}
 	if c.argonMemoryKiB < 8*uint(c.argonThreads) || c.argonTime < 1 || c.argonThreads < 1 || c.argonThreads > 255 {
 		return fmt.Errorf("argon2 parameters out of range")
+	}
+	return c.checkWebhook()
+}
+
+// maxSecretFile bounds what --webhook-secret-file reads: a secret is a line.
+const maxSecretFile = 4 << 10
+
+// checkWebhook refuses a webhook set up in part or wrongly, before
+// anything starts. Its errors never hold the secret, nor the URL's
+// credentials or query.
+func (c *config) checkWebhook() error {
+	if c.webhookSecretFile != "" {
+		if c.webhookSecret != "" {
+			return errors.New("both --webhook-secret (or KEYWARD_WEBHOOK_SECRET) and --webhook-secret-file are set: give one")
+		}
+		f, err := os.Open(c.webhookSecretFile)
+		if err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		if len(b) > maxSecretFile {
+			return errors.New("--webhook-secret-file: the file is larger than a secret")
+		}
+		c.webhookSecret = strings.TrimSpace(string(b))
+		if c.webhookSecret == "" {
+			return errors.New("--webhook-secret-file: the file is empty")
+		}
+	}
+	if c.webhookURL == "" {
+		switch {
+		case c.webhookSecret != "":
+			return errors.New("a webhook secret is set but no --webhook-url: set the receiver too, or remove the secret")
+		case c.webhookEvents != "":
+			return errors.New("--webhook-events is set but no --webhook-url")
+		}
+		return nil
+	}
+	if _, err := webhook.ParseURL(c.webhookURL); err != nil {
+		return fmt.Errorf("--webhook-url: %v", err)
+	}
+	if c.webhookSecret == "" {
+		return errors.New("--webhook-url needs the receiver's secret: set KEYWARD_WEBHOOK_SECRET, --webhook-secret-file or --webhook-secret (whsec_ and the base64 of 24 to 64 random bytes)")
+	}
+	if _, err := webhook.ParseSecret(c.webhookSecret); err != nil {
+		return fmt.Errorf("--webhook-secret: %v", err)
+	}
+	if _, err := audit.ParseSelector(c.webhookEvents); err != nil {
+		return fmt.Errorf("--webhook-events: %v", err)
+	}
+	if c.webhookTimeout < 0 || c.webhookTimeout > 5*time.Minute {
+		return errors.New("--webhook-timeout must be positive and at most 5m")
 	}
 	return nil
 }

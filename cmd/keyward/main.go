@@ -54,7 +54,7 @@ func commands() []*command {
 	return []*command{
 		{name: "serve", short: "run the web pages and the JSON API",
 			long:  "Serves the pages and the JSON API on --addr, on embedded SQLite in --data-dir or on PostgreSQL (--database-url).",
-			flags: []flagGroup{storeFlags, addrFlags, metricsFlags, serveFlags, mailFlags, sessionFlags, retentionFlags, passwordFlags},
+			flags: []flagGroup{storeFlags, addrFlags, metricsFlags, serveFlags, mailFlags, webhookFlags, sessionFlags, retentionFlags, passwordFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return serve(ctx, c, e.log, e.stdout) }},
 		{name: "healthcheck", short: "ask the keyward on --addr whether it is ready; exit 0 if so, else 1",
 			long:  "GETs /readyz on --addr (an unspecified host such as 0.0.0.0 means this machine): what a container's HEALTHCHECK runs, where there is no curl.",
@@ -64,13 +64,13 @@ func commands() []*command {
 			run: func(_ context.Context, _ *config, e env) error { fmt.Fprintln(e.stdout, versionLine()); return nil }},
 		{name: "account create", args: "--email E", short: "create an account (password on standard input)",
 			long:  "Reads the password from the first line of standard input, so that it never appears in a command line or a shell's history. Works with sign-up turned off; recorded as an admin action.",
-			flags: []flagGroup{emailFlags, storeFlags, sessionFlags, passwordFlags},
+			flags: []flagGroup{emailFlags, storeFlags, webhookFlags, sessionFlags, passwordFlags},
 			run: func(ctx context.Context, c *config, e env) error {
 				return accountCreate(ctx, c, e.log, e.stdin, e.stdout)
 			}},
 		{name: "account reset-2fa", args: "--email E", short: "turn off two-factor for a person who lost device and codes",
 			long:  "Ends every session of the account too; recorded in its audit log as an admin action.",
-			flags: []flagGroup{emailFlags, storeFlags},
+			flags: []flagGroup{emailFlags, storeFlags, webhookFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return accountReset2FA(ctx, c, e.log, e.stdout) }},
 		{name: "account disable", args: "--email E", short: "disable an account: every session ends at once and sign-in is refused",
 			long:  "Nothing is deleted: account enable lets it sign in again. Sign-in answers account_disabled only after a correct password, reset and email-change links stop working, and no reset link is mailed while it is disabled. Recorded in its audit log as an admin action.",

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/server"
+	"github.com/keyward/keyward/webhook"
 )
 
 func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
@@ -102,6 +103,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	log.Info("keyward started", startupAttrs(c, cfg, ln.Addr(), metricsLn, adminLn)...)
 	fmt.Fprintf(stdout, "keyward is running: open %s in your browser\n", openURL(c, ln.Addr()))
 	fmt.Fprintf(stdout, "%s\n", srv.MailDestination())
+	if d := srv.WebhookDestination(); d != "" {
+		fmt.Fprintf(stdout, "%s\n", d)
+	}
 
 	closeOthers := func(keep *http.Server) {
 		for _, s := range []*http.Server{httpSrv, metricsSrv, adminSrv} {
@@ -211,6 +215,10 @@ func startupAttrs(c *config, cfg server.Config, addr net.Addr, metrics, admin ne
 	attrs = append(attrs, "public_url", openURL(c, addr), "base_path", c.parsedBasePath)
 	if engine == "sqlite" {
 		attrs = append(attrs, "data_dir", cfg.DataDir)
+	}
+	if c.webhookURL != "" {
+		u, _ := webhook.ParseURL(c.webhookURL) // checked at parse time
+		attrs = append(attrs, "webhook_url", webhook.Redact(u))
 	}
 	return attrs
 }

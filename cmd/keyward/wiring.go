@@ -92,7 +92,9 @@ func serverConfig(c *config, log *slog.Logger) (server.Config, io.Closer, error)
 			AppURL:               c.parsedAppURL,
 			AccentColor:          c.accentColor,
 		},
-		Mail:   server.Mail{SMTPURL: c.smtpURL, From: c.mailFrom},
+		Mail: server.Mail{SMTPURL: c.smtpURL, From: c.mailFrom},
+		Webhook: server.Webhook{URL: c.webhookURL, Secret: c.webhookSecret, Events: c.webhookEvents,
+			Timeout: c.webhookTimeout},
 		Logger: log,
 	}, closer, nil
 }
