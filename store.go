@@ -121,7 +121,8 @@ type Accounts interface {
 	// DeleteAccount deletes the account and everything stored for it: its
 	// sessions, TOTP credential and pending setup, backup codes, mfa
 	// challenges, email tokens, the outbox's mails for it (Mail.AccountID,
-	// sent or not), and its audit chain, events and head. CodeNotFound when
+	// sent or not), and its audit chain, events and head, with the webhook
+	// outbox's deliveries of them (sent or not). CodeNotFound when
 	// there is no such account: of concurrent callers one deletes it.
 	// Throttle counts (whose keys are the service's) and invalidation rows
 	// are left. On the q of InTx it runs in that transaction, otherwise in

@@ -189,6 +189,8 @@ func (q *queries) DeleteAccount(ctx context.Context, accountID string) error {
 			`DELETE FROM audit_events WHERE chain_id = $1`,
 			`DELETE FROM audit_heads WHERE chain_id = $1`,
 			`DELETE FROM outbox WHERE account_id = $1`,
+			// Its events go with it, so do their webhooks still waiting.
+			`DELETE FROM webhook_outbox WHERE chain_id = $1`,
 			`SELECT set_config('keyward.account_delete', 'off', true)`,
 		} {
 			args := []any{accountID}

@@ -104,6 +104,8 @@ func (q *queries) DeleteAccount(ctx context.Context, accountID string) error {
 		}
 		for _, stmt := range []struct{ op, sql string }{
 			{"delete account mails", `DELETE FROM outbox WHERE account_id = ?`},
+			// Its events go with it, so do their webhooks still waiting.
+			{"delete account webhooks", `DELETE FROM webhook_outbox WHERE chain_id = ?`},
 			{"delete account events", `DELETE FROM audit_events WHERE chain_id = ?`},
 			{"delete account chain", `DELETE FROM audit_heads WHERE chain_id = ?`},
 		} {
