@@ -25,7 +25,7 @@ var sessionChanges = []string{
 // times, cached or not).
 var cacheNeutral = []string{
 	// reads
-	"Authenticate", "Sessions", "TwoFactor", "PendingSetup", "Events", "ExportEvents",
+	"Authenticate", "AuthenticateShared", "Sessions", "TwoFactor", "PendingSetup", "Events", "ExportEvents",
 	"OperatorEvents", "UnknownEmailEvents", "VerifyAudit", "SeedsUnderOlderKeys",
 	"PasswordStrength", "SetupNeedsPassword", "Config", "Store", "Now", "CacheEnabled", "Metrics", "CheckKeys", "KeysReady",
 	// new accounts and new sessions: nothing of them is cached yet
