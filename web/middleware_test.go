@@ -25,7 +25,7 @@ func TestPanicsBecomeAGeneric500(t *testing.T) {
 	}
 	h := s.accessLog(s.securityHeaders(s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("database password is hunter2")
-	}))))
+	}))), nil)
 	for _, path := range []string{"/api/v1/sessions", "/settings/security"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
