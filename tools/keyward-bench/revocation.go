@@ -7,7 +7,10 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Targets of the revocation across nodes: once node A has answered that a
@@ -21,6 +24,7 @@ const (
 // revocationTrial is what one trial saw.
 type revocationTrial struct {
 	window    time.Duration // from A's answer to the first request B refused (0: B refused before A answered)
+	notified  time.Duration // from A's answer to the notification reaching the bench's own listener (0: before; -1: none)
 	fromStart time.Duration // the same from when the sign-out was sent
 	stale     int           // requests sent to B after A answered that B answered 200
 	polls     int           // requests sent to B during the trial
@@ -52,6 +56,13 @@ func (b *bench) revocation(ctx context.Context, t *target) ([]row, error) {
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
+	// The bench listens on the channel the nodes announce invalidations
+	// on, as node B does: when B is late, was the news late?
+	news, stopListening, err := listenInvalidations(ctx, t.dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("listening to the invalidations: %w", err)
+	}
+	defer stopListening()
 	n := b.opts.revocationTrials
 	b.logf("%s: %d trials: sign in on node A, node B answers, sign out on node A while node B is asked in a loop", t.engine, n)
 	trials := make([]revocationTrial, 0, n)
@@ -124,6 +135,10 @@ func (b *bench) revocation(ctx context.Context, t *target) ([]row, error) {
 			return nil, fmt.Errorf("trial %d: %w", i+1, perr)
 		}
 		var tr revocationTrial
+		tr.notified = -1
+		if at, ok := news.firstAfter(revokeSent); ok {
+			tr.notified = max(0, at.Sub(revoked))
+		}
 		tr.polls = len(answers)
 		last := answers[len(answers)-1]
 		tr.window = max(0, last.sent.Sub(revoked))
@@ -142,9 +157,16 @@ func (b *bench) revocation(ctx context.Context, t *target) ([]row, error) {
 func revocationRows(scen string, trials []revocationTrial) []row {
 	windows := make(latencies, len(trials))
 	fromStart := make(latencies, len(trials))
+	var notified latencies
+	missed := 0
 	stale, maxStale, polls := 0, 0, 0
 	for i, tr := range trials {
 		windows[i], fromStart[i] = tr.window, tr.fromStart
+		if tr.notified < 0 {
+			missed++
+		} else {
+			notified = append(notified, tr.notified)
+		}
 		stale += tr.stale
 		maxStale = max(maxStale, tr.stale)
 		polls += tr.polls
@@ -155,6 +177,63 @@ func revocationRows(scen string, trials []revocationTrial) []row {
 			fmt.Sprintf("p99 %s · p50 %s", fmtDur(windows.q(99)), fmtDur(windows.q(50))), "", "", "p99 < " + fmtDur(revocationP99Target), check(windows.q(99) < revocationP99Target)},
 		{scen, "the same, worst trial", fmtDur(worst), "", "", "< " + fmtDur(revocationWorstTarget), check(worst < revocationWorstTarget)},
 		{scen, "stale answers (200 to a request sent after node A answered)", fmt.Sprintf("%d in all, at most %d in one trial, of %d requests", stale, maxStale, polls), "", "", "", info},
+		{scen, "the notification reaching a listener of the bench's own after node A answered", fmt.Sprintf("p99 %s · p50 %s · worst %s; %d trials without one",
+			fmtDur(notified.q(99)), fmtDur(notified.q(50)), fmtDur(notified.q(100)), missed), "", "", "", info},
 		{scen, "the same window from when the sign-out was sent", fmt.Sprintf("p99 %s · p50 %s · worst %s", fmtDur(fromStart.q(99)), fmtDur(fromStart.q(50)), fmtDur(slices.Max(fromStart))), "", "", "", info},
 	}
+}
+
+// invalidationNews is when each notification on the invalidation channel
+// reached the bench.
+type invalidationNews struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (n *invalidationNews) add(t time.Time) {
+	n.mu.Lock()
+	n.at = append(n.at, t)
+	n.mu.Unlock()
+}
+
+// firstAfter is the first notification at or after t.
+func (n *invalidationNews) firstAfter(t time.Time) (time.Time, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, at := range n.at {
+		if !at.Before(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// listenInvalidations listens, on a connection of its own, to the channel
+// keyward's nodes announce invalidations on.
+func listenInvalidations(ctx context.Context, dbURL string) (*invalidationNews, func(), error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN keyward_invalidation"); err != nil {
+		conn.Close(context.Background())
+		return nil, nil, err
+	}
+	news := &invalidationNews{}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := conn.WaitForNotification(lctx); err != nil {
+				return
+			}
+			news.add(time.Now())
+		}
+	}()
+	return news, func() {
+		cancel()
+		<-done
+		conn.Close(context.Background())
+	}, nil
 }

@@ -214,7 +214,7 @@ func TestRevocationRows(t *testing.T) {
 	ms := time.Millisecond
 	var trials []revocationTrial
 	for i := range 200 {
-		trials = append(trials, revocationTrial{window: time.Duration(i%10) * ms / 2, fromStart: 3 * ms, stale: i % 3, polls: 20})
+		trials = append(trials, revocationTrial{window: time.Duration(i%10) * ms / 2, notified: ms, fromStart: 3 * ms, stale: i % 3, polls: 20})
 	}
 	rows := revocationRows("r", trials)
 	if rows[0].Verdict != pass || rows[1].Verdict != pass {
