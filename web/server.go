@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/metrics"
@@ -91,6 +92,7 @@ type Server struct {
 	// durations: each answer's time is counted under its route for
 	// /metrics (Config.NoRequestDurations unset).
 	durations bool
+	epoch     time.Time // answer times are measured from it, on the monotonic clock
 	// checks answers the checks on their short way (see middleware), and
 	// checkRoutes are their routes' durations.
 	checks      http.Handler
@@ -208,6 +210,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		s.writeError(w, r, keyward.Errorf(keyward.CodeForbidden, "This request came from another site and was refused."))
 	}))
 	s.durations = !cfg.NoRequestDurations
+	s.epoch = time.Now()
 	for _, o := range origins {
 		if s.returnOrigins == nil {
 			s.returnOrigins = map[string]bool{}
