@@ -178,6 +178,16 @@ type auditFigures struct {
 	// export and the appends: steadier than their rates on a shared
 	// machine, whose other work takes turns with them.
 	exportCPU, appendCPU time.Duration
+	// exportRead is what the process read from storage during the export
+	// (/proc/self/io read_bytes; -1 when unknown): the page cache's misses,
+	// whatever the machine's load.
+	exportRead int64
+}
+
+// storageRead is the bytes this process has caused to be read from
+// storage (read_bytes of /proc/self/io), or -1.
+func storageRead() int64 {
+	return procField("/proc/self/io", "read_bytes:")
 }
 
 // processCPU is the CPU time (user and system) this process has used.
@@ -228,6 +238,10 @@ func (f auditFigures) rows(scen string) []row {
 				fmtBytes(int64(f.livePeak)-int64(f.liveBefore)), fmtBytes(int64(f.liveBefore)), fmtBytes(int64(f.livePeak)),
 				fmtBytes(int64(f.heapBefore)), fmtBytes(int64(f.heapPeak)), f.allocPerEvent),
 				"", "", "< " + fmtBytes(exportLiveTarget), check(f.livePeak-f.liveBefore < exportLiveTarget)})
+		if f.exported > 0 && f.exportRead >= 0 {
+			rows = append(rows, row{scen, "export: read from storage (page cache misses)", fmt.Sprintf("%s, %.0f B per event",
+				fmtBytes(f.exportRead), float64(f.exportRead)/float64(f.exported)), "", "", "", info})
+		}
 		if f.exported > 0 && f.exportCPU > 0 {
 			rows = append(rows, row{scen, "export: CPU per event (the bench process)", fmt.Sprintf("%s (%s/s of CPU; %.0f %% of the export's time on CPU)",
 				fmtDur(f.exportCPU/time.Duration(f.exported)), fmtRate(float64(f.exported)/f.exportCPU.Seconds()), 100*f.exportCPU.Seconds()/f.exportTime.Seconds()), "", "", "", info})
@@ -354,7 +368,7 @@ func measureAudit(ctx context.Context, st keyward.Store, meta storeMeta, appendF
 		}
 	}()
 	w := audit.NewCSVWriter(io.Discard)
-	cpu0 := processCPU()
+	cpu0, read0 := processCPU(), storageRead()
 	t0 := time.Now()
 	var n int64
 	err = st.EachEvent(ctx, keyward.EventFilter{ChainID: big}, func(e *keyward.Event) error {
@@ -369,6 +383,10 @@ func measureAudit(ctx context.Context, st keyward.Store, meta storeMeta, appendF
 	}
 	f.exportTime = time.Since(t0)
 	f.exportCPU = processCPU() - cpu0
+	f.exportRead = -1
+	if read1 := storageRead(); read0 >= 0 && read1 >= 0 {
+		f.exportRead = read1 - read0
+	}
 	stopSampling()
 	sampled.Wait()
 	runtime.ReadMemStats(&ms)
