@@ -243,8 +243,8 @@ func (f auditFigures) rows(scen string) []row {
 				fmtBytes(f.exportRead), float64(f.exportRead)/float64(f.exported)), "", "", "", info})
 		}
 		if f.exported > 0 && f.exportCPU > 0 {
-			rows = append(rows, row{scen, "export: CPU per event (the bench process)", fmt.Sprintf("%s (%s/s of CPU; %.0f %% of the export's time on CPU)",
-				fmtDur(f.exportCPU/time.Duration(f.exported)), fmtRate(float64(f.exported)/f.exportCPU.Seconds()), 100*f.exportCPU.Seconds()/f.exportTime.Seconds()), "", "", "", info})
+			rows = append(rows, row{scen, "export: CPU per event (the bench process)", fmt.Sprintf("%s (%s events per second of CPU; %.0f %% of the export's time on CPU)",
+				fmtDur(f.exportCPU/time.Duration(f.exported)), fmtInt(int64(float64(f.exported)/f.exportCPU.Seconds())), 100*f.exportCPU.Seconds()/f.exportTime.Seconds()), "", "", "", info})
 		}
 	}
 	if f.appendTime > 0 {
