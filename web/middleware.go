@@ -36,11 +36,11 @@ func requestID(w http.ResponseWriter) string {
 //
 // The checks that every request of every application behind keyward makes
 // (GET of the session check and of the proxies' auth checks) take a short
-// way, measured to cost a fifth of their answer: the same request id,
-// access log, metrics, security headers, panic recovery and CORS, and
-// straight to their handler: no ServeMux lookup, no body limit (they read
-// no body) and no cross-origin check (GET is a safe method, which it
-// passes anyway).
+// way: the same request id, access log, metrics, security headers, panic
+// recovery and CORS, then straight to their handler, with no ServeMux
+// lookup, no body limit (they read no body) and no cross-origin wrapper
+// (GET is a safe method, which it passes anyway). Those were 1.5–2 % of the
+// server's CPU per check.
 func (s *Server) middleware(h http.Handler) http.Handler {
 	return s.accessLog(s.routeChain(h), s.checks)
 }
