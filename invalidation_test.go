@@ -26,7 +26,7 @@ var sessionChanges = []string{
 // times, cached or not).
 var cacheNeutral = []string{
 	// reads
-	"Authenticate", "Sessions", "TwoFactor", "PendingSetup", "Events", "ExportEvents",
+	"Authenticate", "AuthenticateShared", "Sessions", "TwoFactor", "PendingSetup", "Events", "ExportEvents",
 	"OperatorEvents", "UnknownEmailEvents", "VerifyAudit", "SeedsUnderOlderKeys",
 	"PasswordStrength", "SudoUntil", "RequireSudo", "Config", "Store", "Now", "CacheEnabled", "Metrics", "CheckKeys", "KeysReady",
 	// new accounts and new sessions: nothing of them is cached yet

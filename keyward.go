@@ -154,9 +154,10 @@ func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(em
 // InvalidationNotifier is implemented by stores that can push news of a new
 // invalidation row at once (PostgreSQL LISTEN/NOTIFY). Without it, caches
 // poll. Watch blocks until ctx ends or the connection is lost; it calls
-// ready once it is listening and notify for each new row.
+// ready once it is listening and notify for each new row, with the row's
+// account when the news names it ("" when it does not).
 type InvalidationNotifier interface {
-	WatchInvalidations(ctx context.Context, ready func(), notify func()) error
+	WatchInvalidations(ctx context.Context, ready func(), notify func(accountID string)) error
 }
 
 // Migration is one schema change of a store, for `keyward migrate status`.

@@ -9,7 +9,7 @@ import (
 
 // WatchWithKeepalive is WatchInvalidations with a keepalive of the test's
 // choosing.
-func (s *Store) WatchWithKeepalive(ctx context.Context, ready, notify func(), keepalive time.Duration) error {
+func (s *Store) WatchWithKeepalive(ctx context.Context, ready func(), notify func(string), keepalive time.Duration) error {
 	return s.watch(ctx, ready, notify, keepalive)
 }
 

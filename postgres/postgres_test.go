@@ -28,16 +28,16 @@ func TestStore(t *testing.T) {
 }
 
 // watch runs s.WatchInvalidations in the background and returns a channel
-// that receives one value per notify, once it is listening. The watch ends
+// that receives the account of each notify, once it is listening. The watch ends
 // with the test; its error is sent on errc.
-func watch(t *testing.T, s *postgres.Store) (notified <-chan struct{}, errc <-chan error, stop func()) {
+func watch(t *testing.T, s *postgres.Store) (notified <-chan string, errc <-chan error, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
-	n := make(chan struct{}, 100)
+	n := make(chan string, 100)
 	e := make(chan error, 1)
 	go func() {
-		e <- s.WatchInvalidations(ctx, func() { close(ready) }, func() { n <- struct{}{} })
+		e <- s.WatchInvalidations(ctx, func() { close(ready) }, func(account string) { n <- account })
 	}()
 	select {
 	case <-ready:
@@ -52,16 +52,18 @@ func watch(t *testing.T, s *postgres.Store) (notified <-chan struct{}, errc <-ch
 	return n, e, cancel
 }
 
-func expectNotify(t *testing.T, n <-chan struct{}, within time.Duration, what string) {
+func expectNotify(t *testing.T, n <-chan string, within time.Duration, what string) string {
 	t.Helper()
 	select {
-	case <-n:
+	case account := <-n:
+		return account
 	case <-time.After(within):
 		t.Fatalf("%s: no notification within %v", what, within)
 	}
+	return ""
 }
 
-func expectQuiet(t *testing.T, n <-chan struct{}, during time.Duration, what string) {
+func expectQuiet(t *testing.T, n <-chan string, during time.Duration, what string) {
 	t.Helper()
 	select {
 	case <-n:
@@ -123,7 +125,11 @@ func TestWatchInvalidations(t *testing.T) {
 		if err := a.AddInvalidation(ctx, "acct-1", time.Now()); err != nil {
 			t.Fatalf("AddInvalidation: %v", err)
 		}
-		expectNotify(t, n, time.Second, "AddInvalidation on the other store")
+		// The account comes with the news, so that a cache can evict it
+		// before it reads the log.
+		if got := expectNotify(t, n, time.Second, "AddInvalidation on the other store"); got != "acct-1" {
+			t.Errorf("notified account = %q, want acct-1", got)
+		}
 	})
 
 	t.Run("delivered at commit, not before", func(t *testing.T) {
@@ -619,10 +625,10 @@ func TestWatchKeepalive(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	ready := make(chan struct{})
-	n := make(chan struct{}, 10)
+	n := make(chan string, 10)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- b.WatchWithKeepalive(ctx, func() { close(ready) }, func() { n <- struct{}{} }, 20*time.Millisecond)
+		errc <- b.WatchWithKeepalive(ctx, func() { close(ready) }, func(account string) { n <- account }, 20*time.Millisecond)
 	}()
 	<-ready
 	// Several keepalive rounds (wait, time out, ping) pass quietly...

@@ -11,7 +11,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/metrics"
@@ -61,6 +63,11 @@ type Config struct {
 	// not reach; the Server itself then answers 404 there. When false the
 	// admin API is served with everything else.
 	SeparateAdmin bool
+	// NoRequestDurations leaves the time of each answer uncounted: a node
+	// that serves no metrics (keyward serve without --metrics-addr) has no
+	// one to read them. The counters (sign-ins, checks, throttles) count
+	// either way.
+	NoRequestDurations bool
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go
@@ -91,6 +98,18 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 	metrics     *metrics.Metrics // the service's: one set of counters
 	patterns    []string         // every route's http.ServeMux pattern
+	// durations: each answer's time is counted under its route for
+	// /metrics (Config.NoRequestDurations unset).
+	durations bool
+	epoch     time.Time // answer times are measured from it, on the monotonic clock
+	// checks answers the checks on their short way (see middleware), and
+	// checkRoutes are their routes' durations.
+	checks      http.Handler
+	checkRoutes struct{ session, auth, forward *metrics.Route }
+	// errorBodies are encoded 401 answers, by code and message (all of
+	// them constants): an unknown token's answer costs no encoding.
+	errorBodies    sync.Map // errorDetail → []byte
+	errorBodyCount atomic.Int64
 }
 
 // RoutePatterns are the http.ServeMux patterns of every route, in the
@@ -196,6 +215,11 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		s.metrics = svc.Metrics()
 	}
 	s.crossOrigin = http.NewCrossOriginProtection()
+	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, keyward.Errorf(keyward.CodeForbidden, "This request came from another site and was refused."))
+	}))
+	s.durations = !cfg.NoRequestDurations
+	s.epoch = time.Now()
 	for _, o := range origins {
 		if s.returnOrigins == nil {
 			s.returnOrigins = map[string]bool{}
@@ -204,6 +228,10 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.pagePolicy = pagePolicy(origins)
 	s.mux = s.routes()
+	s.checkRoutes.session = s.metrics.Route("GET " + sessionCheckPath)
+	s.checkRoutes.auth = s.metrics.Route("GET " + authCheckPath)
+	s.checkRoutes.forward = s.metrics.Route("GET " + authForwardPath)
+	s.checks = s.cors(http.HandlerFunc(s.serveCheck))
 	s.handler = s.middleware(s.mux)
 	if cfg.SeparateAdmin {
 		s.adminHandler = s.middleware(s.adminMux)
@@ -230,7 +258,7 @@ func (s *Server) serve(h http.Handler, w http.ResponseWriter, r *http.Request) {
 		if redirect != "" {
 			// Through the middleware, like every answer: security headers,
 			// a request id and an access-log line.
-			s.middleware(http.RedirectHandler(redirect, http.StatusMovedPermanently)).ServeHTTP(w, r)
+			s.accessLog(s.routeChain(http.RedirectHandler(redirect, http.StatusMovedPermanently)), nil).ServeHTTP(w, r)
 			return
 		}
 		r = stripped
