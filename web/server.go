@@ -234,7 +234,9 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	s.checks = s.cors(http.HandlerFunc(s.serveCheck))
 	s.handler = s.middleware(s.mux)
 	if cfg.SeparateAdmin {
-		s.adminHandler = s.middleware(s.adminMux)
+		// No checks' short way there: the admin listener answers nothing
+		// but the admin API.
+		s.adminHandler = s.accessLog(s.routeChain(s.adminMux), nil)
 	}
 	return s, nil
 }
