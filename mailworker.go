@@ -104,9 +104,14 @@ func (s *Service) enqueueMail(ctx context.Context, q Queries, accountID string, 
 	return nil
 }
 
+// mailWakeGrace is how long after a wake the worker keeps to its short
+// poll: the wake comes from inside the transaction that enqueued the mail,
+// which commits within it (PostgreSQL bounds a transaction to 5 s).
+const mailWakeGrace = 10 * time.Second
+
 // wakeMailWorker tells this node's worker that a mail is waiting. It may
-// come before the commit: the worker then finds nothing and the next poll
-// sends the mail.
+// come before the commit: the worker then finds nothing, and one of the
+// short polls that follow a wake (mailWakeGrace) sends the mail.
 func (s *Service) wakeMailWorker() {
 	select {
 	case s.mailWake <- struct{}{}:
@@ -125,8 +130,10 @@ func (s *Service) RunMailWorker(ctx context.Context, w MailWorker) {
 	defer wait.Stop()
 	var lastReport time.Time
 	// waiting is the outbox's count at the last look (-1: not known since
-	// a mail was sent or enqueued): the worker polls slowly only at 0.
+	// a mail was sent or enqueued): the worker polls slowly only at 0, and
+	// not within mailWakeGrace of a wake (see wakeMailWorker).
 	waiting := -1
+	var wokeAt time.Time
 	for {
 		for {
 			n, err := s.SendDueMails(ctx, w)
@@ -147,7 +154,7 @@ func (s *Service) RunMailWorker(ctx context.Context, w MailWorker) {
 			}
 		}
 		next := w.Poll
-		if waiting == 0 {
+		if waiting == 0 && time.Since(wokeAt) >= mailWakeGrace {
 			next = w.IdlePoll
 		}
 		wait.Reset(next) // Go 1.23 timers: no stale tick survives a Reset
@@ -156,7 +163,7 @@ func (s *Service) RunMailWorker(ctx context.Context, w MailWorker) {
 			return
 		case <-wait.C:
 		case <-s.mailWake:
-			waiting = -1
+			waiting, wokeAt = -1, time.Now()
 		}
 	}
 }

@@ -6,13 +6,20 @@
 //	go run ./tools/keyward-bench --quick         # short run for CI (under 2 minutes)
 //	go run ./tools/keyward-bench --database-url postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 //
-// It builds keyward, starts `keyward serve` on a temporary data folder (or a
-// fresh PostgreSQL database made from --database-url, dropped at the end),
-// and a trivial net/http baseline in a process of its own, then runs:
+// It builds keyward, starts two `keyward serve` nodes (on a temporary data
+// folder each, or on one fresh PostgreSQL database made from --database-url
+// and dropped at the end; the first serves metrics, the second does not)
+// and the baselines in a process of their own, then runs:
 //
-//   - session check: wrk -t2 -c32 against GET /api/v1/sessions/current with
-//     a valid bearer token, side by side with the baseline; the same with a
-//     well-formed unknown token, which must cost no more and write nothing;
+//   - session check: wrk -t1 -c32 against GET /api/v1/sessions/current and
+//     GET /api/v1/auth/check with a valid bearer token, side by side with
+//     the ceiling (a bare handler writing a precomputed body) and with each
+//     check's mirror (its exact headers and body, precomputed); the session
+//     check on the node without metrics; a well-formed unknown token, which
+//     must cost no more and write nothing;
+//   - revocation (PostgreSQL): a session ended on one node while the other
+//     is asked in a loop: how long it keeps answering 200;
+//   - idle: the first node's CPU while nothing asks it anything;
 //   - sign-in flood: 200 clients sending wrong passwords from one address,
 //     keyward's resident memory sampled every 100 ms, while a correct
 //     sign-in from another address is timed;
