@@ -70,7 +70,24 @@ func (s *Service) GrantSudo(ctx context.Context, caller *Session, p SudoProof, c
 // closed. unauthenticated when the session has ended.
 func (s *Service) SudoUntil(ctx context.Context, caller *Session) (time.Time, error) {
 	until, err := s.store.SessionSudoUntil(ctx, caller.AccountID, caller.ID)
-	return until, notFoundAs(err, unauthenticated())
+	if err != nil {
+		return time.Time{}, notFoundAs(err, unauthenticated())
+	}
+	if s.forgedSudo(until) {
+		return time.Time{}, nil
+	}
+	return until, nil
+}
+
+// sudoSkew is how far past a full window from now a stored end may lie
+// and still be one a grant made: another node's clock running ahead.
+const sudoSkew = time.Minute
+
+// forgedSudo reports whether until lies further ahead than any grant
+// makes (Config.SudoWindow from now, give or take the nodes' clocks): a
+// database edit or a restore, never a proof, so it opens nothing.
+func (s *Service) forgedSudo(until time.Time) bool {
+	return until.After(s.clock().Add(s.cfg.SudoWindow + sudoSkew))
 }
 
 // RequireSudo answers nil while the caller's session is in its sudo
@@ -89,7 +106,7 @@ func (s *Service) requireSudo(ctx context.Context, q Sessions, caller *Session) 
 	if err != nil {
 		return notFoundAs(err, unauthenticated())
 	}
-	if !s.clock().Before(until) {
+	if !s.clock().Before(until) || s.forgedSudo(until) {
 		return sudoRequired()
 	}
 	return nil

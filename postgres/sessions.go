@@ -107,7 +107,9 @@ func (q *queries) SetSessionAAL(ctx context.Context, id string, aal int, amr key
 
 func (q *queries) SessionSudoUntil(ctx context.Context, accountID, id string) (time.Time, error) {
 	var until *time.Time
-	err := q.db.QueryRow(ctx, `SELECT sudo_until FROM sessions WHERE id = $1 AND account_id = $2`, id, accountID).Scan(&until)
+	// 'infinity' and '-infinity' (only a hand edit writes them) fit no Go
+	// time: read them as no window rather than fail every sensitive action.
+	err := q.db.QueryRow(ctx, `SELECT CASE WHEN isfinite(sudo_until) THEN sudo_until END FROM sessions WHERE id = $1 AND account_id = $2`, id, accountID).Scan(&until)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, notFound("Session")
 	}

@@ -234,8 +234,8 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	s.checks = s.cors(http.HandlerFunc(s.serveCheck))
 	s.handler = s.middleware(s.mux)
 	if cfg.SeparateAdmin {
-		// No checks' short way there: the admin listener answers nothing
-		// but the admin API.
+		// Without the checks' short way: the admin listener serves the
+		// admin API alone, never a session check.
 		s.adminHandler = s.accessLog(s.routeChain(s.adminMux), nil)
 	}
 	return s, nil
