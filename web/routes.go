@@ -54,6 +54,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("GET /api/v1/account/audit/export", authed(s.apiAuditExport))
 	route("GET "+authCheckPath, api(s.apiAuthCheck))
 	route("GET "+authForwardPath, api(s.apiAuthForward))
+	route("GET "+openAPIPath, api(s.apiOpenAPI))
 	route("/api/", api(s.apiNotFound))
 
 	// Pages.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	keyward "github.com/keyward/keyward"
@@ -82,6 +83,9 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 	metrics     *metrics.Metrics // the service's: one set of counters
 	patterns    []string         // every route's http.ServeMux pattern
+	// openAPI is the OpenAPI document as served here (its server URL is
+	// this deployment's), made on first use.
+	openAPI func() ([]byte, error)
 }
 
 // RoutePatterns are the http.ServeMux patterns of every route, in the
@@ -194,6 +198,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		s.returnOrigins[o] = true
 	}
 	s.pagePolicy = pagePolicy(origins)
+	s.openAPI = sync.OnceValues(func() ([]byte, error) { return withServer(openAPIDocument, s.openAPIServerURL()) })
 	s.mux = s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil
