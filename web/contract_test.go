@@ -201,16 +201,28 @@ type reporter interface {
 // the document; t is failed, naming the request, on any mismatch.
 func checked(t testing.TB, h http.Handler) http.Handler {
 	t.Helper()
+	return checkedUnder(t, h, "")
+}
+
+// checkedUnder is checked for a keyward served under a base path: requests
+// are checked with the base path taken off, as keyward reads them (it
+// serves paths that come with the base path and paths already stripped).
+func checkedUnder(t testing.TB, h http.Handler, base string) http.Handler {
+	t.Helper()
 	c, err := loadContract()
 	if err != nil {
 		t.Fatalf("loading the OpenAPI document: %v", err)
 	}
-	return c.wrap(t, h)
+	return c.wrap(t, h, base)
 }
 
-func (c *contract) wrap(t reporter, h http.Handler) http.Handler {
+func (c *contract) wrap(t reporter, h http.Handler, base string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !documentedPath(r.URL.Path) {
+		path := r.URL.Path
+		if rest, ok := strings.CutPrefix(path, base); ok && base != "" && strings.HasPrefix(rest, "/") {
+			path = rest
+		}
+		if !documentedPath(path) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -227,6 +239,7 @@ func (c *contract) wrap(t reporter, h http.Handler) http.Handler {
 		answer := rec.Body.Bytes()
 
 		asked := r.Clone(r.Context())
+		asked.URL.Path, asked.URL.RawPath = path, ""
 		asked.Body = io.NopCloser(bytes.NewReader(body))
 		if problems := c.check(asked, res, answer); len(problems) > 0 {
 			t.Errorf("openapi.json: %s %s answered %d, which the document does not allow:\n\t%s\n\tbody: %.600s",
@@ -441,10 +454,17 @@ func TestContractCatchesMismatches(t *testing.T) {
 		{"an undocumented method", "PATCH", "/api/v1/sessions/current", "", 405, append([]string{"Allow", "GET", "Allow", "DELETE"}, jsonHeaders...),
 			`{"error":{"code":"method_not_allowed","message":"m"}}`, ""},
 		{"a page is not the API's", "GET", "/signin", "", 200, nil, "<html>", ""},
+		{"under a base path", "GET", "/auth/api/v1/sessions", "", 200, jsonHeaders, `{"sessions":[]}`, ""},
+		{"under a base path, wrong", "GET", "/auth/api/v1/sessions", "", 200, jsonHeaders, `{"sessions":{}}`, "sessions"},
+		{"under a base path, stripped", "GET", "/api/v1/nothing", "", 200, jsonHeaders, `{}`, "want 404"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := &recordingReporter{}
+			base := "" // the cases under /auth are served under that base path
+			if strings.HasPrefix(tt.path, "/auth/") || strings.HasPrefix(tt.name, "under a base path") {
+				base = "/auth"
+			}
 			h := c.wrap(rep, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if got, _ := io.ReadAll(r.Body); string(got) != tt.body {
 					t.Errorf("the handler read %q, want %q", got, tt.body)
@@ -454,7 +474,7 @@ func TestContractCatchesMismatches(t *testing.T) {
 				}
 				w.WriteHeader(tt.status)
 				_, _ = io.WriteString(w, tt.answer)
-			}))
+			}), base)
 			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
 			if tt.body != "" {
 				req.Header.Set("Content-Type", "application/json")
