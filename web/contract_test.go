@@ -277,6 +277,9 @@ func (c *contract) check(req *http.Request, res *http.Response, body []byte) []s
 		problems = append(problems, "the request is not one the document allows, yet it was answered "+res.Status)
 		problems = append(problems, describe(reqErrs)...)
 	}
+	if reqOK && res.StatusCode == http.StatusBadRequest && bytes.Contains(body, []byte(`"Unknown field `)) {
+		problems = append(problems, "the document allows a field the handler does not know")
+	}
 	req.Body = io.NopCloser(bytes.NewReader(nil))
 	res.Body = io.NopCloser(bytes.NewReader(body))
 	if ok, errs := c.validator.ValidateHttpResponse(req, res); !ok {
@@ -439,6 +442,8 @@ func TestContractCatchesMismatches(t *testing.T) {
 			`{"account":` + account + `}`, "the request is not one the document allows"},
 		{"an invalid request refused", "POST", "/api/v1/accounts", `{"email":7,"password":"p"}`, 400, jsonHeaders,
 			`{"error":{"code":"invalid_request","message":"m"}}`, ""},
+		{"a documented field refused as unknown", "POST", "/api/v1/sessions", `{"email":"a@example.com","password":"p","device_token":"kwd_x"}`, 400, jsonHeaders,
+			`{"error":{"code":"invalid_request","message":"Unknown field \"device_token\" (field names are case-sensitive)."}}`, "a field the handler does not know"},
 		{"a body where the document has none", "DELETE", "/api/v1/sessions/current", "", 204, []string{"X-Request-Id", "r1"}, `{}`, "no body for 204"},
 		{"identity headers missing", "GET", "/api/v1/auth/check", "", 200, []string{"X-Request-Id", "r1", "X-Keyward-Account-Id", acct}, "", "X-Keyward-Email"},
 		{"identity headers", "GET", "/api/v1/auth/check?aal=2", "", 200, []string{"X-Request-Id", "r1", "X-Keyward-Account-Id", acct, "X-Keyward-Email", "a@example.com",

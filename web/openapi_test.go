@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
@@ -241,5 +242,28 @@ func TestOpenAPIServed(t *testing.T) {
 				t.Error("the served document differs from the file in more than its servers")
 			}
 		})
+	}
+}
+
+// TestOpenAPIValidatorIsTestOnly: the validator and the generator are the
+// tests' tools; the keyward binary serves the document and nothing more.
+func TestOpenAPIValidatorIsTestOnly(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed: %v", err)
+	}
+	cmd := exec.Command(goTool, "list", "-deps", "github.com/keyward/keyward/cmd/keyward")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "github.com/keyward/keyward/web") {
+		t.Fatalf("go list found no web package among %d packages", len(deps))
+	}
+	for _, d := range deps {
+		if strings.HasPrefix(d, "github.com/pb33f/") || strings.HasPrefix(d, "github.com/oapi-codegen/") {
+			t.Errorf("the keyward binary links %s", d)
+		}
 	}
 }
