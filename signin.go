@@ -151,7 +151,7 @@ func (s *Service) signIn(ctx context.Context, email, pw string, c Client) (*Sign
 			return err
 		}
 		var err error
-		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, client: c, now: now, method: audit.MethodPassword, newDevice: !s.knownDevice(c.DeviceToken, a.ID, now)})
+		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, amr: AMRPassword, client: c, now: now, method: audit.MethodPassword, newDevice: !s.knownDevice(c.DeviceToken, a.ID, now)})
 		return err
 	})
 	if err != nil {
@@ -338,6 +338,11 @@ type secondStep struct {
 	client   Client
 	method   string // audit.MethodTOTP or audit.MethodBackupCode
 	failures int    // consecutive failures, this attempt included
+	// failedAs and sessionID say how a refused code is recorded when the
+	// code is not a sign-in's (sudo): the event's type, and the session
+	// that asked. A sign-in's is signin.mfa_failed, of no session.
+	failedAs  audit.Type
+	sessionID string
 	*attempt
 }
 
@@ -518,7 +523,7 @@ func (s *Service) secondFactorPassed(ctx context.Context, q Queries, st *secondS
 	if err := q.ClearSecondFactorFailures(ctx, st.account.ID); err != nil {
 		return nil, err
 	}
-	return s.openSession(ctx, q, sessionOpening{account: st.account, aal: 2, client: st.client, now: st.now, method: st.method,
+	return s.openSession(ctx, q, sessionOpening{account: st.account, aal: 2, amr: AMRPassword | AMROTP | AMRMultiFactor, client: st.client, now: st.now, method: st.method,
 		newDevice: !s.knownDevice(st.client.DeviceToken, st.account.ID, st.now)})
 }
 
@@ -527,7 +532,11 @@ func (s *Service) secondFactorPassed(ctx context.Context, q Queries, st *secondS
 // refused from now on.
 func (s *Service) secondFactorFailed(ctx context.Context, st *secondStep, reason string) error {
 	a, c, now := st.account, st.client, st.now
-	e := event(a.ID, audit.SigninMFAFailed, c, "")
+	typ := audit.SigninMFAFailed
+	if st.failedAs != "" {
+		typ = st.failedAs
+	}
+	e := event(a.ID, typ, c, st.sessionID)
 	e.Details = map[string]string{audit.DetailMethod: st.method}
 	var also []*Event
 	if st.failures == MaxSecondFactorFailures {
@@ -546,6 +555,7 @@ func (s *Service) secondFactorFailed(ctx context.Context, st *secondStep, reason
 type sessionOpening struct {
 	account *Account
 	aal     int // 1 after the password, 2 after a second factor too
+	amr     AMR // the methods proved
 	client  Client
 	now     time.Time
 	method  string // the factor proved last: audit.MethodPassword, MethodTOTP, MethodBackupCode
@@ -580,8 +590,15 @@ func (s *Service) openSession(ctx context.Context, q Queries, o sessionOpening) 
 		UserAgent:  c.UserAgent,
 		Device:     device.Parse(c.UserAgent),
 		AAL:        o.aal,
+		AMR:        o.amr,
 	}
 	if err := q.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	// Signing in is proving it is the person: the session starts in its
+	// sudo window, so that sensitive actions right after it ask nothing
+	// more (as GitHub's sudo mode does).
+	if err := q.ExtendSessionSudo(ctx, a.ID, sess.ID, now.Add(s.cfg.SudoWindow)); err != nil {
 		return nil, err
 	}
 	e := event(a.ID, audit.SigninSucceeded, c, sess.ID)

@@ -29,6 +29,7 @@ const (
 	PasswordReset          Type = "password.reset"
 	AccountLockedDown      Type = "account.locked_down"
 	NotificationsChanged   Type = "notifications.changed"
+	SudoGranted            Type = "sudo.granted"
 )
 
 // Types lists the vocabulary in a stable order (for filters and pages).
@@ -38,7 +39,7 @@ func Types() []Type {
 		Signout, SessionRevoked, PasswordChanged, TwoFactorEnabled, TwoFactorDisabled,
 		BackupCodesRegenerated, BackupCodeUsed,
 		EmailVerified, EmailChangeRequested, EmailChanged, PasswordResetRequested, PasswordReset, AccountLockedDown,
-		NotificationsChanged,
+		NotificationsChanged, SudoGranted,
 	}
 }
 
