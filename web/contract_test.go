@@ -409,7 +409,7 @@ func TestContractCatchesMismatches(t *testing.T) {
 		sess    = "sess_0123456789abcdefghjkmnpqrs"
 		account = `{"id":"` + acct + `","email":"ada@example.com","email_verified":false,"created_at":"2026-01-02T03:04:05Z","two_factor_enabled":false}`
 	)
-	session := `{"id":"` + sess + `","current":true,"created_at":"2026-01-02T03:04:05Z","last_seen_at":"2026-01-02T03:04:05Z","expires_at":"2026-01-03T03:04:05Z","ip":"127.0.0.1","user_agent":"x","device":{"browser":"Unknown browser","os":"Unknown OS","type":"unknown"},"aal":1}`
+	session := `{"id":"` + sess + `","current":true,"created_at":"2026-01-02T03:04:05Z","last_seen_at":"2026-01-02T03:04:05Z","expires_at":"2026-01-03T03:04:05Z","ip":"127.0.0.1","user_agent":"x","device":{"browser":"Unknown browser","os":"Unknown OS","type":"unknown"},"aal":1,"amr":["pwd"]}`
 	jsonHeaders := []string{"Content-Type", "application/json; charset=utf-8", "X-Request-Id", "r1"}
 	tests := []struct {
 		name         string
@@ -423,7 +423,7 @@ func TestContractCatchesMismatches(t *testing.T) {
 		{"a documented answer", "GET", "/api/v1/sessions/current", "", 200, jsonHeaders,
 			`{"account":` + account + `,"session":` + session + `}`, ""},
 		{"a field too many", "GET", "/api/v1/sessions/current", "", 200, jsonHeaders,
-			`{"account":` + account + `,"session":` + session + `,"amr":["pwd"]}`, "additional properties 'amr' not allowed"},
+			`{"account":` + account + `,"session":` + session + `,"token":"kws_x"}`, "additional properties 'token' not allowed"},
 		{"a field missing", "GET", "/api/v1/sessions/current", "", 200, jsonHeaders,
 			`{"account":` + account + `}`, "session"},
 		{"a field of the wrong type", "GET", "/api/v1/sessions", "", 200, jsonHeaders, `{"sessions":"none"}`, "sessions"},
@@ -447,7 +447,7 @@ func TestContractCatchesMismatches(t *testing.T) {
 		{"a body where the document has none", "DELETE", "/api/v1/sessions/current", "", 204, []string{"X-Request-Id", "r1"}, `{}`, "no body for 204"},
 		{"identity headers missing", "GET", "/api/v1/auth/check", "", 200, []string{"X-Request-Id", "r1", "X-Keyward-Account-Id", acct}, "", "X-Keyward-Email"},
 		{"identity headers", "GET", "/api/v1/auth/check?aal=2", "", 200, []string{"X-Request-Id", "r1", "X-Keyward-Account-Id", acct, "X-Keyward-Email", "a@example.com",
-			"X-Keyward-Session-Id", sess, "X-Keyward-Aal", "2", "X-Keyward-Amr", "pwd,mfa"}, "", ""},
+			"X-Keyward-Session-Id", sess, "X-Keyward-Aal", "2", "X-Keyward-Amr", "pwd,otp,mfa"}, "", ""},
 		{"a redirect without Location", "GET", "/api/v1/auth/forward", "", 302, []string{"X-Request-Id", "r1"}, "", "Location"},
 		{"an export line that is not an Event", "GET", "/api/v1/account/audit/export?format=jsonl", "", 200,
 			[]string{"Content-Type", "application/x-ndjson; charset=utf-8", "X-Request-Id", "r1", "Content-Disposition", `attachment; filename="keyward-audit.jsonl"`},

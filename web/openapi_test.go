@@ -16,6 +16,7 @@ import (
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 
+	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/web"
 )
@@ -175,21 +176,34 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	}
 }
 
-// TestOpenAPIEventTypes: the document's event types are the vocabulary.
-func TestOpenAPIEventTypes(t *testing.T) {
+// TestOpenAPIVocabularies: the document's event types are the audit
+// vocabulary, and its authentication methods the ones sessions record.
+func TestOpenAPIVocabularies(t *testing.T) {
 	schemas := readJSON(t, openAPIFile)["components"].(map[string]any)["schemas"].(map[string]any)
-	var documented []string
-	for _, v := range schemas["EventType"].(map[string]any)["enum"].([]any) {
-		documented = append(documented, v.(string))
+	enum := func(s any) []string {
+		var out []string
+		for _, v := range s.(map[string]any)["enum"].([]any) {
+			out = append(out, v.(string))
+		}
+		return out
 	}
-	var known []string
+	var types []string
 	for _, ty := range audit.Types() {
-		known = append(known, string(ty))
+		types = append(types, string(ty))
 	}
-	slices.Sort(documented)
-	slices.Sort(known)
-	if !slices.Equal(documented, known) {
-		t.Errorf("EventType = %v\nthe vocabulary (audit.Types) = %v", documented, known)
+	amr := schemas["Session"].(map[string]any)["properties"].(map[string]any)["amr"].(map[string]any)["items"]
+	for _, tt := range []struct {
+		name       string
+		documented []string
+		known      []string
+	}{
+		{"EventType (audit.Types)", enum(schemas["EventType"]), types},
+		{"Session.amr (keyward.AMR)", enum(amr), keyward.AMR(0xff).Values()},
+	} {
+		documented, known := slices.Sorted(slices.Values(tt.documented)), slices.Sorted(slices.Values(tt.known))
+		if !slices.Equal(documented, known) {
+			t.Errorf("%s: the document has %v\nthe code has %v", tt.name, documented, known)
+		}
 	}
 }
 
