@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,6 +40,9 @@ type contract struct {
 	schemas   schema_validation.SchemaValidator
 	event     *base.Schema // one line of a JSON Lines export
 	paths     []docPath
+	// answered are the operations ("GET /api/v1/sessions") a success
+	// (2xx, 3xx) was checked for, across the test binary.
+	answered map[string]bool
 }
 
 // docPath is one path of the document and, by method, its operations.
@@ -51,6 +55,7 @@ type docPath struct {
 // docOperation is what the checks beside the validator need of an
 // operation: the statuses it documents without a body.
 type docOperation struct {
+	name     string // "GET /api/v1/sessions/{id}"
 	bodiless map[string]bool
 }
 
@@ -73,7 +78,7 @@ func newContract(spec []byte) (*contract, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s: %v", openAPIFile, errs)
 	}
-	c := &contract{validator: v, schemas: schema_validation.NewSchemaValidator()}
+	c := &contract{validator: v, schemas: schema_validation.NewSchemaValidator(), answered: map[string]bool{}}
 	model, err := doc.BuildV3Model()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", openAPIFile, err)
@@ -120,7 +125,7 @@ func docPaths(spec []byte) ([]docPath, error) {
 			if err := json.Unmarshal(raw, &op); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, template, err)
 			}
-			o := docOperation{bodiless: map[string]bool{}}
+			o := docOperation{name: strings.ToUpper(method) + " " + template, bodiless: map[string]bool{}}
 			for status, r := range op.Responses {
 				if name, ok := strings.CutPrefix(r.Ref, "#/components/responses/"); ok {
 					r = doc.Components.Responses[name]
@@ -270,6 +275,9 @@ func (c *contract) check(req *http.Request, res *http.Response, body []byte) []s
 	op, ok := c.operation(req.Method, req.URL.Path)
 	if !ok {
 		return c.checkUnrouted(req, res, body)
+	}
+	if res.StatusCode < 400 {
+		c.answered[op.name] = true
 	}
 	var problems []string
 	reqOK, reqErrs := c.validator.ValidateHttpRequest(req)
@@ -497,5 +505,72 @@ func TestContractCatchesMismatches(t *testing.T) {
 				t.Errorf("report %q does not say %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// unanswered lists the operations of the document that no test got a
+// success answer from through a checked server.
+func (c *contract) unanswered() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, p := range c.paths {
+		for _, op := range p.ops {
+			if !c.answered[op.name] {
+				out = append(out, op.name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestMain runs the tests and then, on a full run (no -run, -skip or
+// -short), fails unless every operation of the document had a success
+// answer checked against it: a route no API test calls is a route whose
+// answers nothing holds to the document.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	full := flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" && !testing.Short()
+	if c, err := loadContract(); code == 0 && full && err == nil {
+		if missing := c.unanswered(); len(missing) > 0 {
+			fmt.Fprintf(os.Stderr, "openapi.json: no test got a success answer, checked against the document, from:\n\t%s\n", strings.Join(missing, "\n\t"))
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// TestContractCountsAnsweredOperations: an operation counts as answered
+// once a success for it was checked, not on an error.
+func TestContractCountsAnsweredOperations(t *testing.T) {
+	spec, err := os.ReadFile(openAPIFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newContract(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.unanswered()
+	if !slices.Contains(before, "GET /api/v1/sessions") || !slices.Contains(before, "DELETE /api/v1/sessions/{id}") {
+		t.Fatalf("unanswered before any request = %v", before)
+	}
+	answer := func(method, path string, status int, body string) {
+		h := c.wrap(&recordingReporter{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Request-Id", "r1")
+			if body != "" {
+				w.Header().Set("Content-Type", "application/json")
+			}
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body)
+		}), "")
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(method, path, nil))
+	}
+	answer("GET", "/api/v1/sessions", 200, `{"sessions":[]}`)
+	answer("DELETE", "/api/v1/sessions/sess_x", 404, `{"error":{"code":"not_found","message":"m"}}`)
+	after := c.unanswered()
+	if slices.Contains(after, "GET /api/v1/sessions") || !slices.Contains(after, "DELETE /api/v1/sessions/{id}") || len(after) != len(before)-1 {
+		t.Errorf("unanswered after a 200 and a 404 = %v", after)
 	}
 }
