@@ -44,6 +44,8 @@ const (
 	CodeAlreadyVerified    Code = "already_verified"        // the email was verified already
 	CodeEmailNotVerified   Code = "email_not_verified"      // --require-verified-email, after a correct password
 	CodePasswordResetReq   Code = "password_reset_required" // after a lockdown, after a correct password
+	CodeAccountDisabled    Code = "account_disabled"        // disabled by an admin, after a correct password (and code)
+	CodeInsufficientScope  Code = "insufficient_scope"      // an admin token without the scope the route needs
 )
 
 // Error is keyward's one error type. Message is safe to show to the client;

@@ -15,8 +15,8 @@ import (
 // A snapshot is a stream of Records, engine-neutral and complete: it holds
 // what a node keeps (accounts, sessions, TOTP credentials and pending
 // setups, backup code sets, mfa challenges, throttle counters, every audit
-// chain with its head and pruning checkpoint, and the invalidation log's
-// position) and nothing is transformed on the way: password hashes, token
+// chain with its head and pruning checkpoint, the admin tokens, and the
+// invalidation log's position) and nothing is transformed on the way: password hashes, token
 // and code hashes are copied as they are, and TOTP seeds stay sealed, so the
 // target's nodes must use the same secret keys as the source's. Sessions'
 // sudo windows are the one thing not copied: they arrive closed, and their
@@ -37,7 +37,8 @@ type Snapshotter interface {
 // Snapshot order is the order of the fields: every account first, then the
 // rows that belong to accounts (pending setups, TOTP credentials, backup
 // codes, sessions, mfa challenges), then throttles, audit heads, audit
-// events (each chain oldest first), and last the invalidation position.
+// events (each chain oldest first), admin tokens, and last the
+// invalidation position.
 type Record struct {
 	Account        *Account
 	PendingTOTP    *PendingTOTP
@@ -48,6 +49,7 @@ type Record struct {
 	Throttle       *Throttle
 	AuditHead      *audit.Head // Seq > 0; BaseSeq and BaseHash are the pruning checkpoint
 	Event          *Event
+	AdminToken     *AdminToken // the hash of its token, as stored
 	// InvalidationSeq is the last sequence number the invalidation log
 	// handed out. The log's rows are not copied (they only tell running
 	// caches what to forget, and no node's cache outlives a move); the
@@ -73,7 +75,7 @@ type BackupCode struct {
 func RecordKinds() []string {
 	return []string{
 		"accounts", "pending 2FA setups", "TOTP credentials", "backup code sets", "sessions",
-		"mfa challenges", "throttles", "audit chains", "audit events", "invalidation position",
+		"mfa challenges", "throttles", "audit chains", "audit events", "admin tokens", "invalidation position",
 	}
 }
 
@@ -100,8 +102,10 @@ func (r Record) Kind() (string, int) {
 		i = 7
 	case r.Event != nil:
 		i = 8
-	case r.InvalidationSeq != nil:
+	case r.AdminToken != nil:
 		i = 9
+	case r.InvalidationSeq != nil:
+		i = 10
 	default:
 		return "", -1
 	}
@@ -121,7 +125,7 @@ func (o *SnapshotOrder) Check(r Record) (int, error) {
 	}
 	set := 0
 	for _, p := range []bool{r.Account != nil, r.PendingTOTP != nil, r.TOTPCredential != nil, r.BackupCodes != nil,
-		r.Session != nil, r.MFAChallenge != nil, r.Throttle != nil, r.AuditHead != nil, r.Event != nil, r.InvalidationSeq != nil} {
+		r.Session != nil, r.MFAChallenge != nil, r.Throttle != nil, r.AuditHead != nil, r.Event != nil, r.AdminToken != nil, r.InvalidationSeq != nil} {
 		if p {
 			set++
 		}

@@ -353,36 +353,59 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c
 	if err := s.sudoFor(ctx, caller, pw, audit.TwoFactorDisabled, c); err != nil {
 		return err
 	}
-	return s.disableTOTP(ctx, a, event(a.ID, audit.TwoFactorDisabled, c, caller.ID), caller, c)
+	return s.disableTOTP(ctx, a, event(a.ID, audit.TwoFactorDisabled, c, caller.ID), caller, c, nil)
 }
 
 // ResetTwoFactor is the operator's support path for a person who lost both
-// the device and the codes. It is recorded as done by an admin.
+// the device and the codes (`keyward account reset-2fa`). It is recorded as
+// done by an admin.
 func (s *Service) ResetTwoFactor(ctx context.Context, email string) error {
 	a, err := s.store.AccountByEmail(ctx, email)
 	if err != nil {
 		return notFoundAs(err, Errorf(CodeNotFound, "No account has that email."))
 	}
+	return s.resetTwoFactor(ctx, CommandLineAdmin(), a, Client{})
+}
+
+// AdminResetTwoFactor is ResetTwoFactor from the admin API, for the
+// account with id (accounts:write).
+func (s *Service) AdminResetTwoFactor(ctx context.Context, by Admin, id string, c Client) error {
+	if err := by.require(ScopeAccountsWrite); err != nil {
+		return err
+	}
+	a, err := s.adminAccount(ctx, id)
+	if err != nil {
+		return err
+	}
+	return notFoundAs(s.resetTwoFactor(ctx, by, a, c), noSuchAccount())
+}
+
+// resetTwoFactor turns 2FA off for an admin: every session ends too, since
+// whoever holds the lost device may hold sessions.
+func (s *Service) resetTwoFactor(ctx context.Context, by Admin, a *Account, c Client) error {
 	if !a.TwoFactorEnabled() {
 		return notEnabled()
 	}
-	e := event(a.ID, audit.TwoFactorDisabled, Client{}, "")
-	e.Actor, e.Details = audit.ActorAdmin, map[string]string{"reason": "operator_reset"}
-	// Whoever holds the lost device may hold sessions too: end them all.
-	return s.disableTOTP(ctx, a, e, nil, Client{})
+	e := event(a.ID, audit.TwoFactorDisabled, c, "")
+	e.Details = map[string]string{"reason": "operator_reset"}
+	by.mark(e)
+	return s.disableTOTP(ctx, a, e, nil, c, &by)
 }
 
 // disableTOTP turns 2FA off, ends waiting second steps and every session
-// but the caller's (nil, for the operator: all of them), in one
-// transaction with its event. A caller's window is checked again there.
-func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, caller *Session, c Client) error {
+// but the caller's (nil, for an admin: all of them, since whoever holds
+// the lost device may hold sessions too), in one transaction with its
+// event. A caller's window is checked again there.
+func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, caller *Session, c Client, by *Admin) error {
 	keepID := ""
+	if caller != nil {
+		keepID = caller.ID
+	}
 	return s.changeAccount(ctx, a.ID, func(q Queries) error {
 		if _, err := q.LockAccount(ctx, a.ID); err != nil {
 			return err
 		}
 		if caller != nil {
-			keepID = caller.ID
 			if err := s.requireSudo(ctx, q, caller); err != nil {
 				return err
 			}
@@ -396,7 +419,7 @@ func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, caller 
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
-		if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: keepID, client: c, reason: "2fa_disabled"}); err != nil {
+		if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: keepID, client: c, reason: "2fa_disabled", by: by}); err != nil {
 			return err
 		}
 		return s.notify(ctx, q, a, notice{event: string(audit.TwoFactorDisabled), client: c, now: s.clock()})

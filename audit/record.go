@@ -98,6 +98,15 @@ const (
 	// DetailNewDeviceMail (notifications.changed): "on" or "off", the
 	// new-device sign-in mail as the change left it.
 	DetailNewDeviceMail = "new_device_mail"
+	// DetailAdminToken (events with actor admin): the name of the admin
+	// token the action was taken with; absent when it was taken on the
+	// operator's command line.
+	DetailAdminToken = "admin_token"
+	// DetailAccountID (account.deleted, in the system chain): the id of
+	// the deleted account, whose own chain is gone.
+	DetailAccountID = "account_id"
+	// DetailScopes (admin.token_created): the token's scopes, comma-separated.
+	DetailScopes = "scopes"
 )
 
 // ReasonTOTPSuspended is the reason of a signin.mfa_failed whose TOTP code
@@ -217,6 +226,20 @@ func describe(e *Event) string {
 			return outcome(e, "Mails about sign-ins from new devices turned off", "Changing notifications failed")
 		}
 		return outcome(e, "Notification settings changed", "Changing notifications failed")
+	case AccountDisabled:
+		s := outcome(e, "Account disabled: signing in is refused", "Disabling the account failed")
+		if n, ok := count(d[DetailRevokedSessions]); ok && n > 0 && e.Outcome != Failure {
+			s += "; " + plural(n, "session", "sessions") + " signed out"
+		}
+		return s
+	case AccountEnabled:
+		return outcome(e, "Account enabled again", "Enabling the account failed")
+	case AccountDeleted:
+		return parens(outcome(e, "Account deleted", "Deleting the account failed"), clean(d[DetailAccountID]))
+	case AdminTokenCreated:
+		return parens(outcome(e, "Admin token created", "Creating an admin token failed"), clean(d[DetailAdminToken]))
+	case AdminTokenRevoked:
+		return parens(outcome(e, "Admin token revoked", "Revoking an admin token failed"), clean(d[DetailAdminToken]))
 	}
 	// A type newer than this table still reads as something.
 	return outcome(e, "Security event "+clean(string(e.Type)), "Failed security event "+clean(string(e.Type)))
@@ -260,6 +283,8 @@ func reasonText(reason string) string {
 		return "too many attempts"
 	case "invalid_token":
 		return "the link was unknown, used or expired"
+	case "account_disabled":
+		return "the account is disabled"
 	case ReasonTOTPSuspended:
 		return "authenticator codes are turned off after too many wrong codes; use a backup code"
 	}

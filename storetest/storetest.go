@@ -82,8 +82,12 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"Snapshot", testSnapshot},
 		{"MigrationStatus", testMigrationStatus},
 		{"Outbox", testOutbox},
+		{"WebhookOutbox", testWebhookOutbox},
 		{"EmailTokens", testEmailTokens},
 		{"AccountEmail", testAccountEmail},
+		{"AdminTokens", testAdminTokens},
+		{"AccountAdmin", testAccountAdmin},
+		{"ClearThrottlePrefix", testClearThrottlePrefix},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
@@ -282,6 +286,7 @@ type queryer interface {
 	keyward.Expiry
 	keyward.Outbox
 	keyward.EmailTokens
+	keyward.AdminTokens
 }
 
 // newAccount creates an account with a fresh id.
