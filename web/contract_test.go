@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	pathpkg "path"
 	"slices"
 	"strings"
 	"sync"
@@ -209,6 +210,17 @@ func checked(t testing.TB, h http.Handler) http.Handler {
 	return checkedUnder(t, h, "")
 }
 
+// checkedAdmin is checkedUnder for the admin listener (--admin-addr): it
+// serves the admin API alone, so only those answers are the document's.
+func checkedAdmin(t testing.TB, h http.Handler, base string) http.Handler {
+	t.Helper()
+	c, err := loadContract()
+	if err != nil {
+		t.Fatalf("loading the OpenAPI document: %v", err)
+	}
+	return c.wrap(t, h, base, func(path string) bool { return strings.HasPrefix(path, "/api/v1/admin/") })
+}
+
 // checkedUnder is checked for a keyward served under a base path: requests
 // are checked with the base path taken off, as keyward reads them (it
 // serves paths that come with the base path and paths already stripped).
@@ -218,16 +230,18 @@ func checkedUnder(t testing.TB, h http.Handler, base string) http.Handler {
 	if err != nil {
 		t.Fatalf("loading the OpenAPI document: %v", err)
 	}
-	return c.wrap(t, h, base)
+	return c.wrap(t, h, base, documentedPath)
 }
 
-func (c *contract) wrap(t reporter, h http.Handler, base string) http.Handler {
+// wrap checks h's answers to the requests whose path (without base) is in
+// scope.
+func (c *contract) wrap(t reporter, h http.Handler, base string, scope func(path string) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		if rest, ok := strings.CutPrefix(path, base); ok && base != "" && strings.HasPrefix(rest, "/") {
 			path = rest
 		}
-		if !documentedPath(path) {
+		if !scope(path) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -322,11 +336,21 @@ func (c *contract) checkLines(body []byte) []string {
 
 // checkUnrouted checks the answer to a method and path the document does
 // not have: 404 not_found, or 405 method_not_allowed with Allow listing
-// exactly the documented methods, or a CORS preflight answered 204. A body
-// too large is refused before any route is chosen.
+// exactly the documented methods, or a CORS preflight answered 204. Before
+// any route is chosen, a body too large is refused, so is a cross-site
+// request with the cookie, and a path not in clean form is sent to its
+// clean form.
 func (c *contract) checkUnrouted(req *http.Request, res *http.Response, body []byte) []string {
 	methods := c.methodsAt(req.URL.Path)
-	switch {
+	safe := req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions
+	switch clean := cleanPath(req.URL.Path); {
+	case res.StatusCode == http.StatusForbidden && !safe:
+		return errorBody(res, body, "forbidden")
+	case clean != req.URL.Path:
+		if loc := res.Header.Get("Location"); res.StatusCode != http.StatusMovedPermanently || !strings.HasSuffix(strings.SplitN(loc, "?", 2)[0], clean) {
+			return []string{fmt.Sprintf("a path not in clean form: want 301 to %s", clean)}
+		}
+		return nil
 	case req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" && res.StatusCode == http.StatusNoContent:
 		if res.Header.Get("Access-Control-Allow-Origin") == "" || len(body) > 0 {
 			return []string{"a preflight's 204 must allow the origin and have no body"}
@@ -470,6 +494,10 @@ func TestContractCatchesMismatches(t *testing.T) {
 		{"under a base path", "GET", "/auth/api/v1/sessions", "", 200, jsonHeaders, `{"sessions":[]}`, ""},
 		{"under a base path, wrong", "GET", "/auth/api/v1/sessions", "", 200, jsonHeaders, `{"sessions":{}}`, "sessions"},
 		{"under a base path, stripped", "GET", "/api/v1/nothing", "", 200, jsonHeaders, `{}`, "want 404"},
+		{"a path not in clean form", "POST", "/api/v1/admin/../sessions/revoke-others", "", 301, []string{"Location", "/api/v1/sessions/revoke-others", "X-Request-Id", "r1"}, "", ""},
+		{"a path not in clean form, answered", "POST", "/api/v1/admin/../sessions/revoke-others", "", 404, jsonHeaders, `{"error":{"code":"not_found","message":"m"}}`, "want 301"},
+		{"refused before routing, cross-site", "POST", "/api/v1/admin/../sessions/revoke-others", "", 403, jsonHeaders, `{"error":{"code":"forbidden","message":"m"}}`, ""},
+		{"refused before routing, wrong code", "POST", "/api/v1/nothing", "", 403, jsonHeaders, `{"error":{"code":"insufficient_scope","message":"m"}}`, "forbidden"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -487,7 +515,7 @@ func TestContractCatchesMismatches(t *testing.T) {
 				}
 				w.WriteHeader(tt.status)
 				_, _ = io.WriteString(w, tt.answer)
-			}), base)
+			}), base, documentedPath)
 			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
 			if tt.body != "" {
 				req.Header.Set("Content-Type", "application/json")
@@ -564,7 +592,7 @@ func TestContractCountsAnsweredOperations(t *testing.T) {
 			}
 			w.WriteHeader(status)
 			_, _ = io.WriteString(w, body)
-		}), "")
+		}), "", documentedPath)
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(method, path, nil))
 	}
 	answer("GET", "/api/v1/sessions", 200, `{"sessions":[]}`)
@@ -573,4 +601,13 @@ func TestContractCountsAnsweredOperations(t *testing.T) {
 	if slices.Contains(after, "GET /api/v1/sessions") || !slices.Contains(after, "DELETE /api/v1/sessions/{id}") || len(after) != len(before)-1 {
 		t.Errorf("unanswered after a 200 and a 404 = %v", after)
 	}
+}
+
+// cleanPath is path as http.ServeMux cleans it (a trailing slash kept).
+func cleanPath(p string) string {
+	clean := pathpkg.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }

@@ -238,7 +238,9 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	s.checks = s.cors(http.HandlerFunc(s.serveCheck))
 	s.handler = s.middleware(s.mux)
 	if cfg.SeparateAdmin {
-		s.adminHandler = s.middleware(s.adminMux)
+		// Without the checks' short way: the admin listener serves the
+		// admin API alone, never the session or proxy checks.
+		s.adminHandler = s.accessLog(s.routeChain(s.adminMux), nil)
 	}
 	return s, nil
 }
