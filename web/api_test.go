@@ -37,7 +37,8 @@ func newAPI(t *testing.T, cfg keyward.Config, wcfg web.Config) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	// Every answer is held to the OpenAPI document (contract_test.go).
+	srv := httptest.NewServer(checked(t, h))
 	t.Cleanup(srv.Close)
 	return &apiEnv{Env: env, srv: srv}
 }

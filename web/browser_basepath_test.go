@@ -23,10 +23,11 @@ const basePath = "/auth"
 func newBasePathSite(t testing.TB, strip bool) *browserSite {
 	t.Helper()
 	env := keywardtest.New(t, keywardtest.Options{RealTime: true})
-	h, err := web.New(env.Svc, web.Config{BasePath: basePath, AccentColor: "#123456"}, nil)
+	kw, err := web.New(env.Svc, web.Config{BasePath: basePath, AccentColor: "#123456"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := checkedUnder(t, kw, basePath)
 	front := http.NewServeMux()
 	if strip {
 		front.Handle(basePath+"/", http.StripPrefix(basePath, h))

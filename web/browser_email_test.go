@@ -26,7 +26,7 @@ func newMailingBrowserSite(t testing.TB) (*browserSite, *mailtest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(checked(t, h))
 	t.Cleanup(srv.Close)
 	smtp := mailtest.Start(t, mailtest.Options{STARTTLS: true})
 	tr, err := mail.NewSMTP(mail.SMTPConfig{URL: smtp.URL(), TLS: smtp.TLSConfig(), Timeout: 5 * time.Second})

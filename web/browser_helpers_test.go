@@ -95,7 +95,9 @@ func newBrowserSiteWith(t testing.TB, wcfg web.Config) *browserSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	// The pages' scripts call the API: their answers are held to the
+	// OpenAPI document too (contract_test.go).
+	srv := httptest.NewServer(checkedUnder(t, h, wcfg.BasePath))
 	t.Cleanup(srv.Close)
 	return &browserSite{env: env, url: srv.URL}
 }

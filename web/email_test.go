@@ -203,6 +203,29 @@ func TestVerifyAndChangeEmailAPI(t *testing.T) {
 	e.mailTo(t, "ada@example.com", "Your account's email address was changed")
 }
 
+// TestResendVerificationAPI: an unconfirmed address gets a new link, which
+// replaces the one sign-up mailed.
+func TestResendVerificationAPI(t *testing.T) {
+	e := newMailEnv(t, keyward.Config{})
+	tok := e.signUpIn(t, "ada@example.com")
+	first := e.mailTo(t, "ada@example.com", "Confirm your email address")
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/email/verification", tok, nil), 202, "")
+	e.send(t)
+	var newer *mailtest.Message
+	for deadline := time.Now().Add(5 * time.Second); newer == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, m := range e.smtp.Mails() {
+			if msg := mailtest.Parse(t, m.Data); strings.HasPrefix(msg.Subject, "Confirm your email address") && msg.Token(t, "/verify-email") != first.Token(t, "/verify-email") {
+				newer = msg
+			}
+		}
+	}
+	if newer == nil {
+		t.Fatal("no second verification mail")
+	}
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/email/verify", "", map[string]string{"token": first.Token(t, "/verify-email")}), 400, "invalid_token")
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/email/verify", "", map[string]string{"token": newer.Token(t, "/verify-email")}), 200, "")
+}
+
 // signUpInVerified makes an account and confirms its address.
 func (e *mailEnv) signUpInVerified(t *testing.T, email string) {
 	t.Helper()

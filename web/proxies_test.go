@@ -203,7 +203,7 @@ func (s *proxyStack) start(t testing.TB, cfg web.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.keyward = serveLoopback(t, h)
+	s.keyward = serveLoopback(t, checkedUnder(t, h, cfg.BasePath))
 	s.upstream = serveLoopback(t, s.app)
 }
 

@@ -61,6 +61,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("GET /api/v1/account/audit/export", authed(s.apiAuditExport))
 	route("GET "+authCheckPath, api(s.apiAuthCheck))
 	route("GET "+authForwardPath, api(s.apiAuthForward))
+	route("GET "+openAPIPath, api(s.apiOpenAPI))
 
 	// Admin API (API.md, "Operators"): admin tokens only, a scope each
 	// (the service checks it).

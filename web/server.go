@@ -98,6 +98,9 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 	metrics     *metrics.Metrics // the service's: one set of counters
 	patterns    []string         // every route's http.ServeMux pattern
+	// openAPI is the OpenAPI document as served here (its server URL is
+	// this deployment's), made on first use.
+	openAPI func() ([]byte, error)
 	// durations: each answer's time is counted under its route for
 	// /metrics (Config.NoRequestDurations unset).
 	durations bool
@@ -227,6 +230,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		s.returnOrigins[o] = true
 	}
 	s.pagePolicy = pagePolicy(origins)
+	s.openAPI = sync.OnceValues(func() ([]byte, error) { return withServer(openAPIDocument, s.openAPIServerURL()) })
 	s.mux = s.routes()
 	s.checkRoutes.session = s.metrics.Route("GET " + sessionCheckPath)
 	s.checkRoutes.auth = s.metrics.Route("GET " + authCheckPath)
@@ -235,7 +239,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	s.handler = s.middleware(s.mux)
 	if cfg.SeparateAdmin {
 		// Without the checks' short way: the admin listener serves the
-		// admin API alone, never a session check.
+		// admin API alone, never the session or proxy checks.
 		s.adminHandler = s.accessLog(s.routeChain(s.adminMux), nil)
 	}
 	return s, nil
