@@ -84,6 +84,9 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"Outbox", testOutbox},
 		{"EmailTokens", testEmailTokens},
 		{"AccountEmail", testAccountEmail},
+		{"Passkeys", testPasskeys},
+		{"PasskeyChallenges", testPasskeyChallenges},
+		{"TwoFactorWithPasskeys", testTwoFactorWithPasskeys},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
