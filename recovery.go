@@ -284,7 +284,10 @@ func (f *resetFactor) consume(ctx context.Context, q Queries, now time.Time) err
 	if err := f.st.attempt.passed(ctx, q); err != nil {
 		return err
 	}
-	return q.ClearSecondFactorFailures(ctx, f.st.account.ID)
+	if err := q.ClearSecondFactorFailures(ctx, f.st.account.ID); err != nil && !IsCode(err, CodeNotFound) {
+		return err
+	}
+	return nil
 }
 
 // checkResetFactor checks code as the second step of a sign-in does: in the
@@ -295,15 +298,10 @@ func (s *Service) checkResetFactor(ctx context.Context, a *Account, code string,
 	if err != nil {
 		return nil, err
 	}
-	cred, err := s.store.TOTPCredential(ctx, a.ID)
+	st, err := s.newSecondStep(ctx, a, c, tried)
 	if err != nil {
 		return nil, notFoundAs(err, invalidToken())
 	}
-	failures, err := s.store.AddSecondFactorFailure(ctx, a.ID)
-	if err != nil {
-		return nil, notFoundAs(err, invalidToken())
-	}
-	st := &secondStep{account: a, cred: cred, client: c, attempt: tried, method: audit.MethodTOTP, failures: failures}
 	checked, err := s.checkCode(ctx, st, code)
 	if err != nil {
 		return nil, err

@@ -331,5 +331,5 @@ type Cutoffs struct {
 // Expired counts what DeleteExpired deleted, by kind.
 type Expired struct {
 	Sessions, MFAChallenges, PendingTOTP, Throttles, Invalidations, EmailTokens, Mails int
-	PasskeyChallenges                                                               int
+	PasskeyChallenges                                                                  int
 }

@@ -29,6 +29,9 @@ const (
 	PasswordReset          Type = "password.reset"
 	AccountLockedDown      Type = "account.locked_down"
 	NotificationsChanged   Type = "notifications.changed"
+	PasskeyAdded           Type = "passkey.added"
+	PasskeyRemoved         Type = "passkey.removed"
+	PasskeyRenamed         Type = "passkey.renamed"
 )
 
 // Types lists the vocabulary in a stable order (for filters and pages).
@@ -38,7 +41,7 @@ func Types() []Type {
 		Signout, SessionRevoked, PasswordChanged, TwoFactorEnabled, TwoFactorDisabled,
 		BackupCodesRegenerated, BackupCodeUsed,
 		EmailVerified, EmailChangeRequested, EmailChanged, PasswordResetRequested, PasswordReset, AccountLockedDown,
-		NotificationsChanged,
+		NotificationsChanged, PasskeyAdded, PasskeyRemoved, PasskeyRenamed,
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/passkey/passkeytest"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/postgres/pgtest"
 	"github.com/keyward/keyward/sqlite"
@@ -139,6 +140,9 @@ func New(t testing.TB, o Options) *Env {
 	cfg := o.Config
 	if cfg == (keyward.Config{}) {
 		cfg = keyward.DefaultConfig()
+		// The origin the recorded passkey ceremonies were made for
+		// (package passkeytest), so that tests can finish them.
+		cfg.PasskeyOrigin = passkeytest.Origin
 	}
 	svc, err := keyward.New(cfg, keyward.Deps{
 		Store: e.Store, Hasher: hasher, Policy: Policy(), Keys: e.Keys,

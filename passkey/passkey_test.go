@@ -240,7 +240,9 @@ func TestRefusedAssertions(t *testing.T) {
 		{"garbage base64url", rp, tamper(t, good, func(m map[string]any) { m["response"].(map[string]any)["signature"] = "***not base64***" }), passkey.User{}, true},
 		{"not JSON", rp, []byte("credential"), passkey.User{}, true},
 		{"duplicate member", rp, append([]byte(`{"type":"public-key",`), passkeytest.Get(good).Response[1:]...), passkey.User{}, true},
-		{"oversized", rp, tamper(t, good, func(m map[string]any) { m["clientExtensionResults"] = map[string]any{"x": strings.Repeat("a", passkey.MaxResponseBytes)} }), passkey.User{}, true},
+		{"oversized", rp, tamper(t, good, func(m map[string]any) {
+			m["clientExtensionResults"] = map[string]any{"x": strings.Repeat("a", passkey.MaxResponseBytes)}
+		}), passkey.User{}, true},
 		{"a registration", rp, passkeytest.Get(passkeytest.RegisterVerified).Response, passkey.User{}, true},
 	}
 	for _, tc := range cases {

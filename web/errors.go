@@ -45,6 +45,10 @@ var statusOf = map[keyward.Code]int{
 	keyward.CodeAlreadyVerified:    http.StatusConflict,
 	keyward.CodeEmailNotVerified:   http.StatusForbidden,
 	keyward.CodePasswordResetReq:   http.StatusForbidden,
+	keyward.CodeInvalidCredential:  http.StatusUnauthorized,
+	keyward.CodeNoPasskeys:         http.StatusConflict,
+	keyward.CodeTooManyPasskeys:    http.StatusConflict,
+	keyward.CodePasskeysOff:        http.StatusNotImplemented,
 }
 
 // statusError overrides the table for one route where API.md gives a code
