@@ -37,12 +37,12 @@ const challengeIDPrefix = "kwc_"
 // passkeys are off.
 func relyingParty(cfg Config, log *slog.Logger) (*passkey.RelyingParty, string) {
 	if cfg.PasskeyOrigin == "" {
-		return nil, "Passkeys need keyward's public address: the operator sets --public-url."
+		return nil, "Passkeys are not available here: they need the site's public address, which the operator has not set (--public-url)."
 	}
 	rp, err := passkey.New(cfg.PasskeyOrigin, cfg.ProductName)
 	if err != nil {
 		log.Warn("passkeys are off", "err", err)
-		return nil, "Passkeys need keyward's public address to be a domain name, not an IP address."
+		return nil, "Passkeys are not available here: they need the site's public address to be a domain name, not an IP address."
 	}
 	return rp, ""
 }

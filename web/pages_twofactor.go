@@ -25,9 +25,9 @@ const (
 
 func (s *Server) newTwoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time) twoFactorView {
 	l := layoutFor(p, "Two-factor authentication", sectionTwoFactor)
-	l.Scripts = []string{"/static/copy.js", "/static/print.js"}
-	v := twoFactorView{layout: l, Enabled: st.Enabled, NeedsPassword: s.svc.SetupNeedsPassword(p.session)}
-	if st.Enabled {
+	l.Scripts = []string{"/static/copy.js", "/static/print.js", passkeyJS}
+	v := twoFactorView{layout: l, Enabled: st.TOTP, TwoFactorOn: st.Enabled, NeedsPassword: s.svc.SetupNeedsPassword(p.session)}
+	if st.TOTP {
 		if st.EnabledAt != nil {
 			v.EnabledOn = newTimeView(*st.EnabledAt, now)
 		}
@@ -61,14 +61,36 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 		return serr
 	}
 	var setup *keyward.TOTPSetup
-	if !st.Enabled {
+	if !st.TOTP {
 		if setup, serr = s.svc.PendingSetup(r.Context(), p.account, p.session); serr != nil {
 			return serr
 		}
 	}
 	v := s.newTwoFactorView(p, st, setup, s.requestTime())
+	if v.Passkeys, serr = s.passkeysSection(r, p, st); serr != nil {
+		return serr
+	}
 	if err != nil {
 		return s.rerender(w, r, "two_factor.html", &v, err, field)
+	}
+	return s.renderPage(w, r, http.StatusOK, "two_factor.html", &v)
+}
+
+// showTwoFactorConfirming renders the page asking the person to confirm
+// removing the passkey id, the account's last second factor.
+func (s *Server) showTwoFactorConfirming(w http.ResponseWriter, r *http.Request, p *principal, id string) error {
+	st, err := s.svc.TwoFactor(r.Context(), p.account)
+	if err != nil {
+		return err
+	}
+	v := s.newTwoFactorView(p, st, nil, s.requestTime())
+	if v.Passkeys, err = s.passkeysSection(r, p, st); err != nil {
+		return err
+	}
+	for i := range v.Passkeys.List {
+		if v.Passkeys.List[i].ID == id {
+			v.Passkeys.Confirm = &v.Passkeys.List[i]
+		}
 	}
 	return s.renderPage(w, r, http.StatusOK, "two_factor.html", &v)
 }
