@@ -2,7 +2,6 @@ package keyward
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -71,21 +70,4 @@ func (s *Service) EnqueueMailThen(ctx context.Context, c *MailContent, then func
 		}
 		return then()
 	})
-}
-
-// UsePasskeyChallenges makes, for tests, the next passkey ceremonies use
-// these challenges in turn (then random ones again): a recorded ceremony
-// (package passkeytest) answers the challenge it was recorded with.
-func (s *Service) UsePasskeyChallenges(challenges ...[]byte) {
-	var mu sync.Mutex
-	s.challenge = func() ([]byte, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(challenges) == 0 {
-			return s.randomChallenge()
-		}
-		c := challenges[0]
-		challenges = challenges[1:]
-		return c, nil
-	}
 }

@@ -45,7 +45,7 @@ var cacheNeutral = []string{
 	"BeginPasskeyRegistration", "BeginPasskeySignIn", "RenamePasskey", "FinishPasskeySignIn",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
-	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen", "UsePasskeyChallenges",
+	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",
 }
 
 // TestEveryServiceMethodIsClassified: a new method that ends sessions or

@@ -70,9 +70,9 @@ func noPasskeys() *Error {
 	return Errorf(CodeNoPasskeys, "This account has no passkey.")
 }
 
-func (s *Service) randomChallenge() ([]byte, error) {
+func (s *Service) newChallenge() ([]byte, error) {
 	b := make([]byte, passkey.ChallengeBytes)
-	if _, err := io.ReadFull(s.rand, b); err != nil {
+	if _, err := io.ReadFull(s.challengeRand, b); err != nil {
 		return nil, Internal(fmt.Errorf("reading randomness: %w", err))
 	}
 	return b, nil
@@ -93,7 +93,7 @@ type ceremonyBinding struct {
 // beginCeremony makes a challenge, lets begin make the options for it, and
 // stores the ceremony. It returns the options and the challenge id.
 func (s *Service) beginCeremony(ctx context.Context, b ceremonyBinding, begin func(challenge []byte) (*passkey.Ceremony, error)) ([]byte, string, error) {
-	challenge, err := s.challenge()
+	challenge, err := s.newChallenge()
 	if err != nil {
 		return nil, "", err
 	}

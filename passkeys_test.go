@@ -40,7 +40,7 @@ func addPasskey(t testing.TB, e *keywardtest.Env, caller *keyward.Session, cerem
 	if _, err := e.Store.EnsureUserHandle(ctx, caller.AccountID, c.Handle()); err != nil {
 		t.Fatalf("EnsureUserHandle: %v", err)
 	}
-	e.Svc.UsePasskeyChallenges(c.ChallengeBytes())
+	e.Challenges.Push(c.ChallengeBytes())
 	if _, err := e.Svc.BeginPasskeyRegistration(ctx, caller); err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func mustAddPasskey(t testing.TB, e *keywardtest.Env, res *keyward.SignInResult,
 func passkeySignIn(t testing.TB, e *keywardtest.Env, mfaToken, ceremony string, c keyward.Client) (*keyward.SignInResult, error) {
 	t.Helper()
 	rec := passkeytest.Get(ceremony)
-	e.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+	e.Challenges.Push(rec.ChallengeBytes())
 	_, id, err := e.Svc.BeginPasskeySignIn(ctx, mfaToken, c)
 	if err != nil {
 		t.Fatalf("BeginPasskeySignIn: %v", err)
@@ -362,7 +362,7 @@ func TestPasskeyRefused(t *testing.T) {
 		}, chain: "alice", events: []string{signInFailed}},
 		{name: "replayed challenge", try: func(t *testing.T, st *setup) error {
 			rec := passkeytest.Get(passkeytest.SignInVerified1)
-			st.e.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+			st.e.Challenges.Push(rec.ChallengeBytes())
 			_, id, err := st.e.Svc.BeginPasskeySignIn(ctx, "", phone)
 			if err != nil {
 				t.Fatal(err)
@@ -390,7 +390,7 @@ func TestPasskeyRefused(t *testing.T) {
 			// Carol's second step is begun; alice's passkey answers it.
 			step := signIn(t, st.e, "carol@example.com", phone)
 			rec := passkeytest.Get(passkeytest.SignInVerified1)
-			st.e.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+			st.e.Challenges.Push(rec.ChallengeBytes())
 			_, id, err := st.e.Svc.BeginPasskeySignIn(ctx, step.MFAToken, phone)
 			if err != nil {
 				t.Fatal(err)
@@ -403,7 +403,7 @@ func TestPasskeyRefused(t *testing.T) {
 			first := signIn(t, st.e, "alice@example.com", phone)
 			second := signIn(t, st.e, "alice@example.com", phone)
 			rec := passkeytest.Get(passkeytest.SecondStepVerified)
-			st.e.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+			st.e.Challenges.Push(rec.ChallengeBytes())
 			_, id, err := st.e.Svc.BeginPasskeySignIn(ctx, first.MFAToken, phone)
 			if err != nil {
 				t.Fatal(err)
@@ -428,7 +428,7 @@ func TestPasskeyRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec := passkeytest.Get(passkeytest.RegisterVerified)
-			e.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+			e.Challenges.Push(rec.ChallengeBytes())
 			if _, err := e.Svc.BeginPasskeyRegistration(ctx, st.alice.Session); err != nil {
 				t.Fatal(err)
 			}
@@ -454,7 +454,7 @@ func TestPasskeyRefused(t *testing.T) {
 			if _, err := st.e.Store.DeletePasskeys(ctx, st.alice.Account.ID); err != nil {
 				t.Fatal(err)
 			}
-			st.e.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+			st.e.Challenges.Push(rec.ChallengeBytes())
 			if _, err := st.e.Svc.BeginPasskeyRegistration(ctx, st.alice.Session); err != nil {
 				t.Fatal(err)
 			}
@@ -500,7 +500,7 @@ func finishWith(t testing.TB, e *keywardtest.Env, mfaToken, ceremony string, res
 	if response == nil {
 		response = rec.Response
 	}
-	e.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+	e.Challenges.Push(rec.ChallengeBytes())
 	_, id, err := e.Svc.BeginPasskeySignIn(ctx, mfaToken, phone)
 	if err != nil {
 		t.Fatalf("BeginPasskeySignIn: %v", err)
@@ -746,7 +746,7 @@ func TestPasskeyCeremonyRules(t *testing.T) {
 		signUp(t, e, "alice@example.com")
 		mustAddPasskey(t, e, signIn(t, e, "alice@example.com", laptop), passkeytest.RegisterVerified)
 		rec := passkeytest.Get(passkeytest.SignInVerified1)
-		e.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+		e.Challenges.Push(rec.ChallengeBytes())
 		_, id, err := e.Svc.BeginPasskeySignIn(ctx, "", phone)
 		if err != nil {
 			t.Fatal(err)
@@ -779,7 +779,7 @@ func TestPasskeyCeremonyRules(t *testing.T) {
 		me := signIn(t, a, "alice@example.com", laptop)
 		rec := passkeytest.Get(passkeytest.RegisterVerified)
 		givePasskeyUser(t, a, me.Account.ID, passkeytest.RegisterVerified)
-		a.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+		a.Challenges.Push(rec.ChallengeBytes())
 		if _, err := a.Svc.BeginPasskeyRegistration(ctx, me.Session); err != nil {
 			t.Fatal(err)
 		}
@@ -787,7 +787,7 @@ func TestPasskeyCeremonyRules(t *testing.T) {
 			t.Fatalf("registration finished on the other node: %v", err)
 		}
 		in := passkeytest.Get(passkeytest.SignInVerified1)
-		b.Svc.UsePasskeyChallenges(in.ChallengeBytes())
+		b.Challenges.Push(in.ChallengeBytes())
 		_, id, err := b.Svc.BeginPasskeySignIn(ctx, "", phone)
 		if err != nil {
 			t.Fatal(err)
@@ -802,7 +802,7 @@ func TestPasskeyCeremonyRules(t *testing.T) {
 		signUp(t, e, "alice@example.com")
 		mustAddPasskey(t, e, signIn(t, e, "alice@example.com", laptop), passkeytest.RegisterVerified)
 		rec := passkeytest.Get(passkeytest.SignInVerified1)
-		e.Svc.UsePasskeyChallenges(rec.ChallengeBytes())
+		e.Challenges.Push(rec.ChallengeBytes())
 		_, id, err := e.Svc.BeginPasskeySignIn(ctx, "", phone)
 		if err != nil {
 			t.Fatal(err)

@@ -153,7 +153,10 @@ type Deps struct {
 	Keys   *keyring.Keyring
 	Now    func() time.Time
 	Rand   io.Reader
-	Logger *slog.Logger
+	// ChallengeRand, when set, is the randomness of passkey challenges
+	// instead of Rand (tests answer a challenge recorded earlier).
+	ChallengeRand io.Reader
+	Logger        *slog.Logger
 	// Metrics receives the service's counts; nil keeps them in counters
 	// of the service's own, which Metrics returns.
 	Metrics *metrics.Metrics
@@ -186,8 +189,8 @@ type Service struct {
 	passkeys *passkey.RelyingParty
 	// passkeysOff says why they are, for the pages ("" when they are on).
 	passkeysOff string
-	// challenge makes a passkey ceremony's challenge (tests may set it).
-	challenge func() ([]byte, error)
+	// challengeRand is the randomness of passkey challenges.
+	challengeRand io.Reader
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -284,7 +287,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if s.metrics == nil {
 		s.metrics = metrics.New()
 	}
-	s.challenge = s.randomChallenge
+	s.challengeRand = d.ChallengeRand
+	if s.challengeRand == nil {
+		s.challengeRand = d.Rand
+	}
 	s.passkeys, s.passkeysOff = relyingParty(cfg, log)
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)
