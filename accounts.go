@@ -31,7 +31,7 @@ func (s *Service) SignUpAndSignIn(ctx context.Context, email, pw string, c Clien
 	var res *SignInResult
 	_, err := s.signUp(ctx, newAccount{email: email, password: pw, client: c, also: func(q Queries, a *Account) error {
 		var err error
-		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, client: c, now: s.clock(), method: audit.MethodPassword})
+		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, amr: AMRPassword, client: c, now: s.clock(), method: audit.MethodPassword})
 		return err
 	}})
 	if err != nil {

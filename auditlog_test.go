@@ -95,7 +95,9 @@ func TestAuditStory(t *testing.T) {
 	want := []audit.Type{
 		audit.AccountCreated, audit.SigninFailed, audit.SigninSucceeded, audit.SigninSucceeded,
 		audit.SessionRevoked, audit.PasswordChanged, audit.TwoFactorEnabled, audit.SigninMFAFailed,
-		audit.SigninSucceeded, audit.BackupCodeUsed, audit.BackupCodesRegenerated, audit.TwoFactorDisabled,
+		audit.SigninSucceeded, audit.BackupCodeUsed,
+		audit.SudoGranted, audit.BackupCodesRegenerated, // the password sent with each opens the window
+		audit.SudoGranted, audit.TwoFactorDisabled,
 		audit.SessionRevoked, // turning a factor off ends the phone's session
 	}
 	if !slices.Equal(got, want) {

@@ -137,9 +137,19 @@ func (w countingQueries) TouchSession(ctx context.Context, id string, lastSeen t
 	return w.Queries.TouchSession(ctx, id, lastSeen)
 }
 
-func (w countingQueries) SetSessionAAL(ctx context.Context, id string, aal int) error {
+func (w countingQueries) SetSessionAAL(ctx context.Context, id string, aal int, amr keyward.AMR) error {
 	w.count("SetSessionAAL")
-	return w.Queries.SetSessionAAL(ctx, id, aal)
+	return w.Queries.SetSessionAAL(ctx, id, aal, amr)
+}
+
+func (w countingQueries) SessionSudoUntil(ctx context.Context, accountID, id string) (time.Time, error) {
+	w.count("SessionSudoUntil")
+	return w.Queries.SessionSudoUntil(ctx, accountID, id)
+}
+
+func (w countingQueries) ExtendSessionSudo(ctx context.Context, accountID, id string, until time.Time) error {
+	w.count("ExtendSessionSudo")
+	return w.Queries.ExtendSessionSudo(ctx, accountID, id, until)
 }
 
 func (w countingQueries) DeleteSession(ctx context.Context, accountID string, id string) (bool, error) {

@@ -80,6 +80,52 @@ func TestRefusedAttemptsAreRecorded(t *testing.T) {
 			want: []string{"ada password.changed failure invalid_current_password self session=me"},
 		},
 		{
+			name: "wrong password confirming it is you",
+			refuse: func(t *testing.T, e *keywardtest.Env, me *keyward.SignInResult) func() error {
+				return func() error {
+					_, err := e.Svc.GrantSudo(ctx, me.Session, keyward.SudoProof{Password: "not the password"}, laptop)
+					return err
+				}
+			},
+			want: []string{"ada sudo.granted failure invalid_current_password self session=me"},
+		},
+		{
+			name: "wrong password sent with new backup codes",
+			refuse: func(t *testing.T, e *keywardtest.Env, me *keyward.SignInResult) func() error {
+				enableTOTP(t, e, me)
+				return func() error {
+					_, err := e.Svc.RegenerateBackupCodes(ctx, me.Session, "not the password", laptop)
+					return err
+				}
+			},
+			want: []string{"ada 2fa.backup_codes.regenerated failure invalid_current_password self session=me"},
+		},
+		{
+			name: "wrong TOTP code confirming it is you, the sixth",
+			refuse: func(t *testing.T, e *keywardtest.Env, me *keyward.SignInResult) func() error {
+				secret, _ := enableTOTP(t, e, me)
+				return repeat(6, func() error {
+					_, err := e.Svc.GrantSudo(ctx, me.Session, keyward.SudoProof{Code: wrongTOTP(t, secret, e.Clock.Now())}, laptop)
+					return err
+				})
+			},
+			want: []string{
+				"ada sudo.granted failure invalid_code self session=me method=totp",
+				"ada signin.throttled failure too_many_failures system session=- method=second_factor retry_after=1",
+			},
+		},
+		{
+			name: "wrong backup code confirming it is you",
+			refuse: func(t *testing.T, e *keywardtest.Env, me *keyward.SignInResult) func() error {
+				enableTOTP(t, e, me)
+				return func() error {
+					_, err := e.Svc.GrantSudo(ctx, me.Session, keyward.SudoProof{Code: "AAAA-BBBB"}, laptop)
+					return err
+				}
+			},
+			want: []string{"ada sudo.granted failure invalid_code self session=me method=backup_code"},
+		},
+		{
 			name: "wrong code confirming a setup",
 			refuse: func(t *testing.T, e *keywardtest.Env, me *keyward.SignInResult) func() error {
 				setup, err := e.Svc.BeginTOTPSetup(ctx, me.Session, "", laptop)

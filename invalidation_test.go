@@ -29,11 +29,13 @@ var cacheNeutral = []string{
 	// reads
 	"Authenticate", "Sessions", "TwoFactor", "PendingSetup", "Events", "ExportEvents",
 	"OperatorEvents", "UnknownEmailEvents", "VerifyAudit", "SeedsUnderOlderKeys",
-	"PasswordStrength", "SetupNeedsPassword", "Config", "Store", "Now", "CacheEnabled", "Metrics", "CheckKeys", "KeysReady",
+	"PasswordStrength", "SudoUntil", "RequireSudo", "Config", "Store", "Now", "CacheEnabled", "Metrics", "CheckKeys", "KeysReady",
 	// new accounts and new sessions: nothing of them is cached yet
 	"SignUp", "SignUpAndSignIn", "CreateAccount", "SignIn", "CompleteSignIn",
 	// no state that a cache holds
-	"BeginTOTPSetup", "RegenerateBackupCodes", "RotateKeys", "SealAudit", "PruneAudit",
+	"BeginTOTPSetup", "RegenerateBackupCodes", "RotateKeys",
+	// the sudo window lives on the session's row and is never cached
+	"GrantSudo", "SealAudit", "PruneAudit",
 	"CleanUp", "RunCacheWatcher",
 	// the outbox: mails, not sessions
 	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword", "ResetNeedsCode",

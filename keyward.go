@@ -56,6 +56,10 @@ type Session struct {
 	UserAgent  string
 	Device     device.Device
 	AAL        int // 2 when opened with a second factor
+	AMR        AMR // how it was signed in
+	// The end of the session's sudo window is deliberately not a field:
+	// it is read from the store by the sensitive action that needs it
+	// (Service.SudoUntil), never from a copy the session check cached.
 }
 
 // TOTPCredential is an enabled authenticator.

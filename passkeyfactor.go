@@ -187,24 +187,21 @@ func (s *Service) Passkeys(ctx context.Context, accountID string) ([]Passkey, er
 	return s.store.ListPasskeys(ctx, accountID)
 }
 
-// passkeyChangeAllowed is the re-authentication that adding or removing a
-// passkey needs, and the second factor a two-factor account's session
-// must have proved: a session that signed in with a passkey its
-// authenticator did not verify the user of (or before two-factor was on)
-// adds and removes no factor.
-func (s *Service) passkeyChangeAllowed(a *Account, caller *Session) error {
+// passkeyChangeAllowed is what adding or removing a passkey needs: the
+// caller's sudo window open (checked again inside the change's
+// transaction), and, on a two-factor account, a session that proved the
+// second factor: one signed in with a passkey whose authenticator did not
+// verify its user adds and removes no factor.
+func (s *Service) passkeyChangeAllowed(ctx context.Context, a *Account, caller *Session) error {
 	if a.TwoFactorEnabled() && caller.AAL < 2 {
 		return secondFactorRequired()
 	}
-	if s.SetupNeedsPassword(caller) {
-		return reauthRequired()
-	}
-	return nil
+	return s.requireSudo(ctx, s.store, caller)
 }
 
 // BeginPasskeyRegistration starts adding a passkey to the caller's
-// account and returns the creation options for the browser. The ceremony
-// belongs to the caller's session.
+// account and returns the creation options for the browser. It needs the
+// caller's sudo window open; the ceremony belongs to the caller's session.
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller *Session) ([]byte, error) {
 	if s.passkeys == nil {
 		return nil, passkeysUnavailable(s.passkeysOff)
@@ -213,7 +210,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller *Session)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.passkeyChangeAllowed(a, caller); err != nil {
+	if err := s.passkeyChangeAllowed(ctx, a, caller); err != nil {
 		return nil, err
 	}
 	u, list, err := s.passkeyUser(ctx, a)
@@ -257,7 +254,8 @@ type PasskeyAdded struct {
 }
 
 // FinishPasskeyRegistration checks the browser's response to the caller's
-// own registration ceremony and stores the passkey under name. The first
+// own registration ceremony and stores the passkey under name, while the
+// caller's sudo window is open. The first
 // second factor of an account turns two-factor authentication on: the
 // backup codes come with it, every other session ends, and the caller's,
 // which has just shown the passkey, counts as two-factor.
@@ -311,7 +309,9 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller *Session
 		if err != nil {
 			return err
 		}
-		if err := callerStillSignedIn(ctx, q, caller); err != nil {
+		// Signed out, or the window closed, since the ceremony began:
+		// nothing is added.
+		if err := s.requireSudo(ctx, q, caller); err != nil {
 			return err
 		}
 		have, err := q.ListPasskeys(ctx, a.ID)
@@ -368,7 +368,8 @@ func (s *Service) turnOnWithPasskey(ctx context.Context, q Queries, caller *Sess
 		return err
 	}
 	*revoked = n
-	return q.SetSessionAAL(ctx, caller.ID, 2)
+	// The caller has just shown the passkey: its session is two-factor.
+	return q.SetSessionAAL(ctx, caller.ID, 2, caller.AMR|passkeyAMR(p)|AMRMultiFactor)
 }
 
 // credentialRefused logs why a passkey response was refused (the client
@@ -479,7 +480,7 @@ func (s *Service) RemovePasskey(ctx context.Context, caller *Session, id string,
 	if err != nil {
 		return nil, err
 	}
-	if err := s.passkeyChangeAllowed(a, caller); err != nil {
+	if err := s.passkeyChangeAllowed(ctx, a, caller); err != nil {
 		return nil, err
 	}
 	out := &PasskeyRemoval{}
@@ -489,7 +490,7 @@ func (s *Service) RemovePasskey(ctx context.Context, caller *Session, id string,
 		if err != nil {
 			return err
 		}
-		if err := callerStillSignedIn(ctx, q, caller); err != nil {
+		if err := s.requireSudo(ctx, q, caller); err != nil {
 			return err
 		}
 		last, err := s.lastFactor(ctx, q, a.ID)

@@ -206,7 +206,7 @@ func TestPasskeyRegistrationOptions(t *testing.T) {
 	}
 
 	// A session signed in long ago must prove itself again first.
-	e.Clock.Advance(keyward.RecentSignIn + time.Second)
+	e.Clock.Advance(e.Svc.Config().SudoWindow + time.Second)
 	if _, _, err := e.Svc.Authenticate(ctx, me.Token); err != nil {
 		t.Fatal(err)
 	}
@@ -604,7 +604,7 @@ func TestRemovePasskey(t *testing.T) {
 		_, err = e.Svc.RegenerateBackupCodes(ctx, weak.Session, goodPassword, laptop)
 		wantCode(t, err, keyward.CodeReauthRequired)
 		// A session signed in long ago proves itself again.
-		e.Clock.Advance(keyward.RecentSignIn + time.Second)
+		e.Clock.Advance(e.Svc.Config().SudoWindow + time.Second)
 		if _, alice.Session, err = e.Svc.Authenticate(ctx, alice.Token); err != nil {
 			t.Fatal(err)
 		}

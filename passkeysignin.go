@@ -167,9 +167,10 @@ func (s *Service) passkeySignIn(ctx context.Context, id string, response []byte,
 	case s.cfg.RequireVerifiedEmail && !a.EmailVerified():
 		return nil, s.refusePasskeyAs(ctx, at, string(CodeEmailNotVerified), emailNotVerified())
 	}
-	aal := 1
+	aal, amr := 1, passkeyAMR(at.passkey)
 	if v.UserVerified {
-		aal = 2
+		// The authenticator checked who holds it: two factors in one.
+		aal, amr = 2, amr|AMRMultiFactor
 	}
 	var res *SignInResult
 	err = s.store.InTx(ctx, func(q Queries) error {
@@ -184,7 +185,7 @@ func (s *Service) passkeySignIn(ctx context.Context, id string, response []byte,
 		if err := s.passkeyUsed(ctx, q, at.passkey, v, now); err != nil {
 			return err
 		}
-		res, err = s.openSession(ctx, q, sessionOpening{account: cur, aal: aal, client: c, now: now, method: audit.MethodPasskey,
+		res, err = s.openSession(ctx, q, sessionOpening{account: cur, aal: aal, amr: amr, client: c, now: now, method: audit.MethodPasskey,
 			passkey: at.passkey, newDevice: !s.knownDevice(c.DeviceToken, a.ID, now)})
 		return err
 	})
@@ -246,7 +247,8 @@ func (s *Service) passkeySecondStep(ctx context.Context, id string, response []b
 			return err
 		}
 		var err error
-		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 2, client: c, now: now, method: audit.MethodPasskey,
+		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 2, amr: AMRPassword | passkeyAMR(at.passkey) | AMRMultiFactor,
+			client: c, now: now, method: audit.MethodPasskey,
 			passkey: at.passkey, newDevice: !s.knownDevice(c.DeviceToken, a.ID, now)})
 		return err
 	})
@@ -254,6 +256,16 @@ func (s *Service) passkeySecondStep(ctx context.Context, id string, response []b
 		return nil, s.refusePasskey(ctx, at, err)
 	}
 	return res, err
+}
+
+// passkeyAMR is the method a passkey proves (RFC 8176): swk for a synced
+// one, whose key lives in software that copies it between devices; hwk
+// for one bound to its device or a security key.
+func passkeyAMR(p *Passkey) AMR {
+	if p.BackupEligible {
+		return AMRSoftwareKey
+	}
+	return AMRHardwareKey
 }
 
 // accountPasskey returns the account's passkey with that credential id:

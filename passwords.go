@@ -8,7 +8,8 @@ import (
 )
 
 // sensitiveAction is a signed-in person's request to do something that
-// asks for the password again.
+// asks for the current password every time (a new password), sudo window
+// or not.
 type sensitiveAction struct {
 	account  *Account
 	caller   *Session
@@ -17,30 +18,19 @@ type sensitiveAction struct {
 	password string
 }
 
-// reauthenticate checks the password again before a sensitive action. Wrong
-// guesses are throttled per account (Config.ReauthThrottle), tightly, so
-// that a stolen session adds little to what sign-in allows a guesser, and
-// each one is recorded as a failed attempt at the action.
+// reauthenticate checks the password again before such an action, as a
+// password given for sudo is checked (passwordProof): throttled per account
+// by Config.ReauthThrottle and each wrong one recorded as a failed attempt
+// at the action.
 func (s *Service) reauthenticate(ctx context.Context, r sensitiveAction) error {
-	a := r.account
-	tried, err := s.reserveAttempt(ctx, s.clock(), throttleCheck{reauthThrottleKey(a.ID), s.cfg.ReauthThrottle})
-	if err != nil {
+	p := &passwordProof{password: r.password}
+	at := &sudoAttempt{account: r.account, caller: r.caller, client: r.client, now: s.clock(), action: r.action}
+	if err := p.check(ctx, s, at); err != nil {
 		return err
-	}
-	ok, _, err := s.verifyPassword(ctx, a, r.password)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		err := s.recordFailure(ctx, failure{attempt: tried, event: event(a.ID, r.action, r.client, r.caller.ID), reason: string(CodeInvalidCurrentPass)})
-		if err != nil {
-			return err
-		}
-		return Errorf(CodeInvalidCurrentPass, "Your current password is incorrect.")
 	}
 	// Cleared on its own: the action's change comes later, and may not
 	// come at all (a new password the policy refuses).
-	return tried.passed(ctx, s.store)
+	return p.tried.passed(ctx, s.store)
 }
 
 // ChangePassword replaces the caller's password. With signOutOthers every

@@ -132,7 +132,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 	if err := s.checkPolicy(ctx, newPassword, a.Email); err != nil {
 		return 0, err
 	}
-	var factor *resetFactor
+	var factor *factorCode
 	if a.TwoFactorEnabled() {
 		if code == "" {
 			return 0, Errorf(CodeMFARequired, "Two-factor authentication is on for this account: enter a code from your authenticator app or a backup code.")
@@ -268,16 +268,17 @@ func (s *Service) emailTokenFor(ctx context.Context, token, prefix string, purpo
 	return tok, nil
 }
 
-// resetFactor is the second factor a reset was given, checked, to be
-// consumed in the reset's transaction.
-type resetFactor struct {
+// factorCode is a second-factor code given outside a sign-in (with a
+// reset, or to confirm it is the person), checked, to be consumed in the
+// transaction of what it allows.
+type factorCode struct {
 	checkedCode
 	st *secondStep // the attempt, and how a refusal is recorded
 }
 
 // consume takes the code for good, under the account's lock. A code taken
-// meanwhile (a concurrent sign-in) fails the reset.
-func (f *resetFactor) consume(ctx context.Context, q Queries, now time.Time) error {
+// meanwhile (a concurrent sign-in) fails what it was to allow.
+func (f *factorCode) consume(ctx context.Context, q Queries, now time.Time) error {
 	if err := f.take(ctx, q, f.st.account.ID, now); err != nil {
 		return err
 	}
@@ -290,23 +291,31 @@ func (f *resetFactor) consume(ctx context.Context, q Queries, now time.Time) err
 	return nil
 }
 
-// checkResetFactor checks code as the second step of a sign-in does: in the
+// checkResetFactor checks the code a reset was given (see checkFactorCode).
+func (s *Service) checkResetFactor(ctx context.Context, a *Account, code string, c Client, now time.Time) (*factorCode, error) {
+	return s.checkFactorCode(ctx, &secondStep{account: a, client: c}, code, now, invalidToken())
+}
+
+// checkFactorCode checks code as the second step of a sign-in does: in the
 // account's second-factor throttle, counted against the cap of consecutive
-// wrong codes, TOTP refused unchecked past the cap.
-func (s *Service) checkResetFactor(ctx context.Context, a *Account, code string, c Client, now time.Time) (*resetFactor, error) {
+// wrong codes, TOTP refused unchecked past the cap. st names the account
+// and the client, and how a refusal is recorded; the rest of it is filled
+// here. missing is the answer when the account has no second factor.
+func (s *Service) checkFactorCode(ctx context.Context, st *secondStep, code string, now time.Time, missing *Error) (*factorCode, error) {
+	a := st.account
 	tried, err := s.reserveAttempt(ctx, now, throttleCheck{secondFactorThrottleKey(a.ID), s.cfg.SecondFactorRule})
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.newSecondStep(ctx, a, c, tried)
-	if err != nil {
-		return nil, notFoundAs(err, invalidToken())
+	st.attempt = tried
+	if err := s.fillSecondStep(ctx, st); err != nil {
+		return nil, notFoundAs(err, missing)
 	}
 	checked, err := s.checkCode(ctx, st, code)
 	if err != nil {
 		return nil, err
 	}
-	return &resetFactor{checkedCode: checked, st: st}, nil
+	return &factorCode{checkedCode: checked, st: st}, nil
 }
 
 // backupCodeUsed records the use of a backup code outside a sign-in (a

@@ -31,14 +31,18 @@ type Config struct {
 	SessionIdleTimeout time.Duration // a session unused this long ends
 	SessionLifetime    time.Duration // a session ends this long after sign-in, used or not
 	MFATokenTTL        time.Duration // life of the token between the password and the second factor
-	PendingSetupTTL    time.Duration // life of an unconfirmed TOTP setup
-	AuditRetention     time.Duration // 0 keeps every event
-	SignInThrottle     ThrottleRule  // per email and client address, for passwords
-	AccountThrottle    ThrottleRule  // per email from every address: looser, so a slow attacker elsewhere never keeps the owner out for long
-	AddressThrottle    ThrottleRule  // per client address, for passwords
-	SignupThrottle     ThrottleRule  // per client address, every sign-up attempt
-	SecondFactorRule   ThrottleRule  // per account, for TOTP and backup codes
-	DeviceThrottle     ThrottleRule  // per device token, for passwords from a device that signed in before
+	// SudoWindow is how long a session may do sensitive actions (change a
+	// factor, move the email address) after the person last proved it is
+	// them: by signing in, or again on the sudo page or API.
+	SudoWindow       time.Duration
+	PendingSetupTTL  time.Duration // life of an unconfirmed TOTP setup
+	AuditRetention   time.Duration // 0 keeps every event
+	SignInThrottle   ThrottleRule  // per email and client address, for passwords
+	AccountThrottle  ThrottleRule  // per email from every address: looser, so a slow attacker elsewhere never keeps the owner out for long
+	AddressThrottle  ThrottleRule  // per client address, for passwords
+	SignupThrottle   ThrottleRule  // per client address, every sign-up attempt
+	SecondFactorRule ThrottleRule  // per account, for TOTP and backup codes
+	DeviceThrottle   ThrottleRule  // per device token, for passwords from a device that signed in before
 	// ReauthThrottle counts wrong passwords given again for a sensitive
 	// action, per account. A stolen session could otherwise guess through
 	// it beside the sign-in's per-email budget: it is kept small enough that
@@ -100,9 +104,13 @@ func DefaultConfig() Config {
 		SessionIdleTimeout: 30 * time.Minute,
 		SessionLifetime:    12 * time.Hour,
 		MFATokenTTL:        5 * time.Minute,
-		PendingSetupTTL:    15 * time.Minute,
-		AuditRetention:     400 * 24 * time.Hour,
-		SignInThrottle:     ThrottleRule{Free: 5, Base: time.Second, Max: time.Minute, Forget: time.Hour},
+		// GitHub's sudo mode lasts a few hours; factors change rarely
+		// enough that asking again after 10 minutes costs little, and a
+		// session left open is worth less to whoever finds it.
+		SudoWindow:      10 * time.Minute,
+		PendingSetupTTL: 15 * time.Minute,
+		AuditRetention:  400 * 24 * time.Hour,
+		SignInThrottle:  ThrottleRule{Free: 5, Base: time.Second, Max: time.Minute, Forget: time.Hour},
 		// At most 85 guesses an hour on one account, however spread
 		// (ASVS 4 V2.2.1 asks for no more than 100).
 		AccountThrottle:  ThrottleRule{Free: 20, Base: time.Second, Max: time.Minute, Forget: time.Hour},
@@ -210,6 +218,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	fillDuration(&cfg.SessionIdleTimeout, def.SessionIdleTimeout)
 	fillDuration(&cfg.SessionLifetime, def.SessionLifetime)
 	fillDuration(&cfg.MFATokenTTL, def.MFATokenTTL)
+	fillDuration(&cfg.SudoWindow, def.SudoWindow)
 	fillDuration(&cfg.PendingSetupTTL, def.PendingSetupTTL)
 	fillDuration(&cfg.TouchInterval, def.TouchInterval)
 	fillDuration(&cfg.DeviceTokenLifetime, def.DeviceTokenLifetime)

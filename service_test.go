@@ -20,6 +20,9 @@ import (
 
 const goodPassword = "correct horse battery staple"
 
+// sudoWindow is how long a session may do sensitive actions after a proof.
+var sudoWindow = keyward.DefaultConfig().SudoWindow
+
 var (
 	ctx    = context.Background()
 	laptop = keyward.Client{IP: "203.0.113.5", UserAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"}

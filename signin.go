@@ -156,7 +156,7 @@ func (s *Service) signIn(ctx context.Context, email, pw string, c Client) (*Sign
 			return err
 		}
 		var err error
-		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, client: c, now: now, method: audit.MethodPassword, newDevice: !s.knownDevice(c.DeviceToken, a.ID, now)})
+		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 1, amr: AMRPassword, client: c, now: now, method: audit.MethodPassword, newDevice: !s.knownDevice(c.DeviceToken, a.ID, now)})
 		return err
 	})
 	if err != nil {
@@ -326,12 +326,11 @@ func (s *Service) completeSignIn(ctx context.Context, mfaToken, code string, c C
 	if err != nil {
 		return nil, notFoundAs(err, mfaTokenExpired())
 	}
-	st, err := s.newSecondStep(ctx, a, c, tried)
-	if err != nil {
+	st := &secondStep{account: a, client: c, attempt: tried, mfaHash: hash}
+	if err := s.fillSecondStep(ctx, st); err != nil {
 		// 2FA was turned off between the two steps: start again.
 		return nil, notFoundAs(err, mfaTokenExpired())
 	}
-	st.mfaHash = hash
 	checked, err := s.checkCode(ctx, st, code)
 	if err != nil {
 		return nil, err
@@ -343,33 +342,34 @@ func (s *Service) completeSignIn(ctx context.Context, mfaToken, code string, c C
 	return res, err
 }
 
-// newSecondStep reads what a code is checked against: the account's TOTP
+// fillSecondStep reads, for st's account, what a code is checked against: the account's TOTP
 // credential (nil without one: a passkey holds two-factor on) and the
 // backup codes' salt. A TOTP account's attempt is counted in its
 // consecutive failures before the check, like the throttle's, so that
 // attempts in flight together cannot pass the cap; a success clears the
 // count. CodeNotFound when the account's two-factor authentication is off.
-func (s *Service) newSecondStep(ctx context.Context, a *Account, c Client, tried *attempt) (*secondStep, error) {
+func (s *Service) fillSecondStep(ctx context.Context, st *secondStep) error {
+	a := st.account
 	if !a.TwoFactorEnabled() {
-		return nil, Errorf(CodeNotFound, "Two-factor authentication is off.")
+		return Errorf(CodeNotFound, "Two-factor authentication is off.")
 	}
-	st := &secondStep{account: a, client: c, attempt: tried, method: audit.MethodTOTP}
+	st.method = audit.MethodTOTP
 	cred, err := s.store.TOTPCredential(ctx, a.ID)
 	switch {
 	case err == nil:
 		st.cred, st.salt = cred, cred.BackupSalt
 		if st.failures, err = s.store.AddSecondFactorFailure(ctx, a.ID); err != nil && !IsCode(err, CodeNotFound) {
-			return nil, err
+			return err
 		}
-		return st, nil
+		return nil
 	case !IsCode(err, CodeNotFound):
-		return nil, err
+		return err
 	}
 	st.salt, err = s.store.BackupCodeSalt(ctx, a.ID)
 	if err != nil && !IsCode(err, CodeNotFound) {
-		return nil, err
+		return err
 	}
-	return st, nil
+	return nil
 }
 
 // secondStep is one second-factor attempt under way.
@@ -381,6 +381,11 @@ type secondStep struct {
 	client   Client
 	method   string // audit.MethodTOTP or audit.MethodBackupCode
 	failures int    // consecutive failures, this attempt included
+	// failedAs and sessionID say how a refused code is recorded when the
+	// code is not a sign-in's (sudo): the event's type, and the session
+	// that asked. A sign-in's is signin.mfa_failed, of no session.
+	failedAs  audit.Type
+	sessionID string
 	*attempt
 }
 
@@ -564,7 +569,7 @@ func (s *Service) secondFactorPassed(ctx context.Context, q Queries, st *secondS
 	if err := q.ClearSecondFactorFailures(ctx, st.account.ID); err != nil && !IsCode(err, CodeNotFound) {
 		return nil, err
 	}
-	return s.openSession(ctx, q, sessionOpening{account: st.account, aal: 2, client: st.client, now: st.now, method: st.method,
+	return s.openSession(ctx, q, sessionOpening{account: st.account, aal: 2, amr: AMRPassword | AMROTP | AMRMultiFactor, client: st.client, now: st.now, method: st.method,
 		newDevice: !s.knownDevice(st.client.DeviceToken, st.account.ID, st.now)})
 }
 
@@ -573,7 +578,11 @@ func (s *Service) secondFactorPassed(ctx context.Context, q Queries, st *secondS
 // refused from now on.
 func (s *Service) secondFactorFailed(ctx context.Context, st *secondStep, reason string) error {
 	a, c, now := st.account, st.client, st.now
-	e := event(a.ID, audit.SigninMFAFailed, c, "")
+	typ := audit.SigninMFAFailed
+	if st.failedAs != "" {
+		typ = st.failedAs
+	}
+	e := event(a.ID, typ, c, st.sessionID)
 	e.Details = map[string]string{audit.DetailMethod: st.method}
 	var also []*Event
 	if st.failures == MaxSecondFactorFailures {
@@ -592,6 +601,7 @@ func (s *Service) secondFactorFailed(ctx context.Context, st *secondStep, reason
 type sessionOpening struct {
 	account *Account
 	aal     int // 1 after the password, 2 after a second factor too
+	amr     AMR // the methods proved
 	client  Client
 	now     time.Time
 	method  string   // the factor proved last: audit.MethodPassword, MethodTOTP, MethodBackupCode, MethodPasskey
@@ -627,8 +637,15 @@ func (s *Service) openSession(ctx context.Context, q Queries, o sessionOpening) 
 		UserAgent:  c.UserAgent,
 		Device:     device.Parse(c.UserAgent),
 		AAL:        o.aal,
+		AMR:        o.amr,
 	}
 	if err := q.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	// Signing in is proving it is the person: the session starts in its
+	// sudo window, so that sensitive actions right after it ask nothing
+	// more (as GitHub's sudo mode does).
+	if err := q.ExtendSessionSudo(ctx, a.ID, sess.ID, now.Add(s.cfg.SudoWindow)); err != nil {
 		return nil, err
 	}
 	e := event(a.ID, audit.SigninSucceeded, c, sess.ID)

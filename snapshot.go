@@ -19,7 +19,9 @@ import (
 // chain with its head and pruning checkpoint, and the invalidation log's
 // position) and nothing is transformed on the way: password hashes, token
 // and code hashes are copied as they are, and TOTP seeds stay sealed, so the
-// target's nodes must use the same secret keys as the source's.
+// target's nodes must use the same secret keys as the source's. Sessions'
+// sudo windows are the one thing not copied: they arrive closed, and their
+// owners confirm again before the next sensitive action.
 type Snapshotter interface {
 	// Export calls fn for every record of one consistent snapshot of the
 	// store, in snapshot order (see Record), and stops at fn's first error.

@@ -120,9 +120,19 @@ type Sessions interface {
 	ListSessions(ctx context.Context, accountID string, now time.Time) ([]Session, error)
 	// TouchSession sets LastSeenAt; CodeNotFound when the session is gone.
 	TouchSession(ctx context.Context, id string, lastSeen time.Time) error
-	// SetSessionAAL records that a session has proved a second factor;
-	// CodeNotFound when the session is gone.
-	SetSessionAAL(ctx context.Context, id string, aal int) error
+	// SetSessionAAL records that a session has proved a second factor:
+	// its level and its methods (AMR) together; CodeNotFound when the
+	// session is gone.
+	SetSessionAAL(ctx context.Context, id string, aal int, amr AMR) error
+	// SessionSudoUntil returns the end of the session's sudo window as
+	// stored (the zero time when none was ever opened); CodeNotFound when
+	// the account has no session with that id.
+	SessionSudoUntil(ctx context.Context, accountID, id string) (time.Time, error)
+	// ExtendSessionSudo moves the end of the session's sudo window to
+	// until, unless it is later already: of concurrent callers the latest
+	// until stays. CodeNotFound when the account has no session with that
+	// id.
+	ExtendSessionSudo(ctx context.Context, accountID, id string, until time.Time) error
 	// DeleteSession reports whether a session of that account with that id
 	// existed: of concurrent callers, one sees true.
 	DeleteSession(ctx context.Context, accountID, id string) (bool, error)

@@ -97,12 +97,12 @@ func (s *Service) PendingSetup(ctx context.Context, a *Account, caller *Session)
 
 // ownPendingSetup returns the caller's unexpired pending setup, or nil.
 //
-// Binding a setup to its session is what makes enabling as guarded as
-// starting: BeginTOTPSetup, the only writer of setups, admits a session
-// signed in within RecentSignIn or one that has just given the password,
-// and the setup lives PendingSetupTTL. A session that could not start a
-// setup (an old one, which may be someone else's) can neither read nor
-// confirm the owner's; a session that ended can confirm nothing.
+// Binding a setup to its session keeps the seed to the session that proved
+// it was the person: BeginTOTPSetup, the only writer of setups, admits only
+// a session in its sudo window. A session that could not start a setup (one
+// outside its window, which may be someone else's) can neither read nor
+// confirm the owner's, and confirming needs the window too; a session that
+// ended can confirm nothing.
 func (s *Service) ownPendingSetup(ctx context.Context, accountID string, caller *Session) (*PendingTOTP, error) {
 	p, err := s.store.PendingTOTP(ctx, accountID)
 	if IsCode(err, CodeNotFound) {
@@ -121,22 +121,6 @@ func noPendingSetup() *Error {
 	return Errorf(CodeNoPendingSetup, "There is no setup waiting for a code, or it expired. Start the setup again.")
 }
 
-// RecentSignIn is how long after signing in a person may set up a second
-// factor without typing the password again (ASVS 5 V7.5.1: changing
-// authentication factors is a sensitive action).
-const RecentSignIn = 10 * time.Minute
-
-// SetupNeedsPassword reports whether caller must give the password again
-// to start a setup (BeginTOTPSetup): its sign-in is older than RecentSignIn.
-// The pages ask for the password only when it does.
-func (s *Service) SetupNeedsPassword(caller *Session) bool {
-	return s.clock().Sub(caller.CreatedAt) > RecentSignIn
-}
-
-func reauthRequired() *Error {
-	return Errorf(CodeReauthRequired, "Enter your password again to change two-factor authentication.")
-}
-
 // secondFactorRequired refuses a session that never proved the second
 // factor: only signing in again, with it, helps.
 func secondFactorRequired() *Error {
@@ -145,9 +129,11 @@ func secondFactorRequired() *Error {
 
 // BeginTOTPSetup starts (or restarts) enrolment: a fresh 160-bit seed,
 // sealed at rest, waiting for a confirming code. Nothing is enabled yet.
-// The password is needed unless the caller signed in within RecentSignIn.
-// The setup belongs to the caller's session (see ownPendingSetup); it
-// replaces any earlier one, whichever session started that.
+// Changing factors is a sensitive action (ASVS 5 V7.5.1): the caller's
+// session must be in its sudo window, or pw (when not empty) must be the
+// password, which opens it. The setup belongs to the caller's session (see
+// ownPendingSetup); it replaces any earlier one, whichever session started
+// that.
 func (s *Service) BeginTOTPSetup(ctx context.Context, caller *Session, pw string, c Client) (*TOTPSetup, error) {
 	a, err := s.store.AccountByID(ctx, caller.AccountID)
 	if err != nil {
@@ -163,13 +149,8 @@ func (s *Service) BeginTOTPSetup(ctx context.Context, caller *Session, pw string
 		// adds a factor.
 		return nil, secondFactorRequired()
 	}
-	switch {
-	case pw != "":
-		if err := s.reauthenticate(ctx, sensitiveAction{account: a, caller: caller, client: c, action: audit.TwoFactorEnabled, password: pw}); err != nil {
-			return nil, err
-		}
-	case s.SetupNeedsPassword(caller):
-		return nil, reauthRequired()
+	if err := s.sudoFor(ctx, caller, pw, audit.TwoFactorEnabled, c); err != nil {
+		return nil, err
 	}
 	secret, err := totp.GenerateSecret(s.rand)
 	if err != nil {
@@ -215,8 +196,9 @@ func (s *Service) openSecret(ctx context.Context, sealed, accountID string) (str
 // EnableTOTP confirms the caller's own pending setup with a code from the
 // app, turns two-factor on and returns the ten backup codes, shown this
 // once. A setup another session started is not the caller's to confirm:
-// no_pending_setup. The confirming code's time step is stored, so it cannot
-// be used again to sign in.
+// no_pending_setup. Like starting, it needs the caller's sudo window. The
+// confirming code's time step is stored, so it cannot be used again to
+// sign in.
 func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, c Client) ([]string, error) {
 	a, err := s.store.AccountByID(ctx, caller.AccountID)
 	if err != nil {
@@ -232,6 +214,11 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	}
 	if p == nil {
 		return nil, noPendingSetup()
+	}
+	// Before the code is counted: outside the window the person is sent to
+	// confirm it is them, and comes back with a code still unused.
+	if err := s.requireSudo(ctx, s.store, caller); err != nil {
+		return nil, err
 	}
 	tried, err := s.reserveAttempt(ctx, now, throttleCheck{secondFactorThrottleKey(a.ID), s.cfg.SecondFactorRule})
 	if err != nil {
@@ -266,8 +253,9 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		// one more factor, and sessions stay.
 		wasOn := cur.TwoFactorEnabled()
 		// The setup belongs to the caller's session: one that ended (signed
-		// out, revoked) since this request was authenticated confirms nothing.
-		if err := callerStillSignedIn(ctx, q, caller); err != nil {
+		// out, revoked) since this request was authenticated confirms
+		// nothing, nor one whose window closed meanwhile.
+		if err := s.requireSudo(ctx, q, caller); err != nil {
 			return err
 		}
 		// The setup may have been replaced (by another session) since it
@@ -299,7 +287,7 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 			if err := s.notify(ctx, q, cur, notice{event: NoticeTOTPAdded, client: c, now: now}); err != nil {
 				return err
 			}
-			return q.SetSessionAAL(ctx, caller.ID, 2)
+			return q.SetSessionAAL(ctx, caller.ID, 2, caller.AMR|AMROTP|AMRMultiFactor)
 		}
 		if err := s.record(ctx, q, e); err != nil {
 			return err
@@ -312,7 +300,7 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: caller.ID, client: c, reason: "2fa_enabled"}); err != nil {
 			return err
 		}
-		return q.SetSessionAAL(ctx, caller.ID, 2)
+		return q.SetSessionAAL(ctx, caller.ID, 2, caller.AMR|AMROTP|AMRMultiFactor)
 	})
 	if err != nil {
 		return nil, err
@@ -363,8 +351,9 @@ func notEnabled() *Error {
 	return Errorf(CodeNotEnabled, "Two-factor authentication is not on.")
 }
 
-// RegenerateBackupCodes replaces the whole set after the password is given
-// again; every older code stops working.
+// RegenerateBackupCodes replaces the whole set; every older code stops
+// working. It needs the caller's sudo window, or pw (when not empty) to be
+// the password, which opens it.
 func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw string, c Client) ([]string, error) {
 	a, err := s.store.AccountByID(ctx, caller.AccountID)
 	if err != nil {
@@ -376,7 +365,7 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw
 	if caller.AAL < 2 {
 		return nil, secondFactorRequired()
 	}
-	if err := s.reauthenticate(ctx, sensitiveAction{account: a, caller: caller, client: c, action: audit.BackupCodesRegenerated, password: pw}); err != nil {
+	if err := s.sudoFor(ctx, caller, pw, audit.BackupCodesRegenerated, c); err != nil {
 		return nil, err
 	}
 	codes, salt, hashes, err := s.newBackupCodes()
@@ -384,6 +373,9 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw
 		return nil, err
 	}
 	err = s.store.InTx(ctx, func(q Queries) error {
+		if err := s.requireSudo(ctx, q, caller); err != nil {
+			return err
+		}
 		if err := q.ReplaceBackupCodes(ctx, a.ID, salt, hashes); err != nil {
 			return err
 		}
@@ -398,10 +390,11 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw
 	return codes, nil
 }
 
-// DisableTOTP removes the authenticator app after the password is given
-// again, and deletes the seed. When it was the account's only second
-// factor, two-factor authentication goes off with it (and the backup
-// codes); with a passkey left, two-factor stays on.
+// DisableTOTP removes the authenticator app and deletes the seed. When it
+// was the account's only second factor, two-factor authentication goes
+// off with it (and the backup codes); with a passkey left, two-factor
+// stays on. It needs the caller's sudo window, or pw (when not empty) to
+// be the password, which opens it.
 func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c Client) error {
 	a, err := s.store.AccountByID(ctx, caller.AccountID)
 	if err != nil {
@@ -413,12 +406,17 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c
 	if caller.AAL < 2 {
 		return secondFactorRequired()
 	}
-	if err := s.reauthenticate(ctx, sensitiveAction{account: a, caller: caller, client: c, action: audit.TwoFactorDisabled, password: pw}); err != nil {
+	if err := s.sudoFor(ctx, caller, pw, audit.TwoFactorDisabled, c); err != nil {
 		return err
 	}
 	return s.changeAccount(ctx, a.ID, func(q Queries) error {
 		cur, err := q.LockAccount(ctx, a.ID)
 		if err != nil {
+			return err
+		}
+		// The window is checked again in the transaction: a session that
+		// ended, or whose window closed, meanwhile, changes nothing.
+		if err := s.requireSudo(ctx, q, caller); err != nil {
 			return err
 		}
 		list, err := q.ListPasskeys(ctx, a.ID)

@@ -13,7 +13,7 @@ import (
 	"github.com/keyward/keyward/totp"
 )
 
-// A session older than RecentSignIn (perhaps someone else's, left signed in
+// A session outside its sudo window (perhaps someone else's, left signed in
 // on a shared computer) cannot start a setup without the password; it must
 // not be able to read the owner's pending setup and confirm it either,
 // which would give it the seed and the backup codes and end the owner's
@@ -22,7 +22,7 @@ func TestStaleSessionCannotTakeOverASetup(t *testing.T) {
 	e := keywardtest.New(t, keywardtest.Options{})
 	a := signUp(t, e, "ada@example.com")
 	stale := signIn(t, e, "ada@example.com", phone)
-	e.Clock.Advance(keyward.RecentSignIn + time.Minute)
+	e.Clock.Advance(sudoWindow + time.Minute)
 	owner := signIn(t, e, "ada@example.com", laptop)
 
 	setup, err := e.Svc.BeginTOTPSetup(ctx, owner.Session, "", laptop)
@@ -37,6 +37,12 @@ func TestStaleSessionCannotTakeOverASetup(t *testing.T) {
 		t.Fatalf("the stale session sees a pending setup (%v, %v); want none", seen != nil, err)
 	}
 	code, _ := totp.Code(setup.Secret, e.Clock.Now())
+	_, err = e.Svc.EnableTOTP(ctx, stale.Session, code, phone)
+	wantCode(t, err, keyward.CodeNoPendingSetup)
+	// Nor once it confirmed it was the person: the setup is the owner's.
+	if _, err := e.Svc.GrantSudo(ctx, stale.Session, keyward.SudoProof{Password: goodPassword}, phone); err != nil {
+		t.Fatalf("GrantSudo: %v", err)
+	}
 	_, err = e.Svc.EnableTOTP(ctx, stale.Session, code, phone)
 	wantCode(t, err, keyward.CodeNoPendingSetup)
 	if _, err := e.Store.TOTPCredential(ctx, a.ID); !keyward.IsCode(err, keyward.CodeNotFound) {
@@ -60,7 +66,7 @@ func TestStaleSessionCannotTakeOverASetup(t *testing.T) {
 
 // A pending setup is seen and confirmed by the session that started it, and
 // by no other; the owner's normal flows (recent sign-in, or the password
-// given at setup) still work.
+// given at setup) still work, within the sudo window.
 func TestPendingSetupBelongsToItsSession(t *testing.T) {
 	type step func(t *testing.T, e *keywardtest.Env, a *keyward.Account) (confirmer *keyward.Session, secret string, wantErr keyward.Code)
 	start := func(t *testing.T, e *keywardtest.Env, s *keyward.Session, pw string) string {
@@ -79,12 +85,19 @@ func TestPendingSetupBelongsToItsSession(t *testing.T) {
 			me := signIn(t, e, a.Email, laptop)
 			return me.Session, start(t, e, me.Session, ""), ""
 		}},
-		{"same session, recent at setup, confirmed later within the setup's life", func(t *testing.T, e *keywardtest.Env, a *keyward.Account) (*keyward.Session, string, keyward.Code) {
+		{"same session, recent at setup, confirmed within the window", func(t *testing.T, e *keywardtest.Env, a *keyward.Account) (*keyward.Session, string, keyward.Code) {
 			me := signIn(t, e, a.Email, laptop)
-			e.Clock.Advance(keyward.RecentSignIn - time.Minute)
+			e.Clock.Advance(sudoWindow - 3*time.Minute)
 			secret := start(t, e, me.Session, "")
-			e.Clock.Advance(5 * time.Minute) // signed in 14 minutes ago
+			e.Clock.Advance(2 * time.Minute)
 			return me.Session, secret, ""
+		}},
+		{"same session, recent at setup, confirmed after the window closed", func(t *testing.T, e *keywardtest.Env, a *keyward.Account) (*keyward.Session, string, keyward.Code) {
+			me := signIn(t, e, a.Email, laptop)
+			e.Clock.Advance(sudoWindow - time.Minute)
+			secret := start(t, e, me.Session, "")
+			e.Clock.Advance(5 * time.Minute) // within the setup's life, past the window
+			return me.Session, secret, keyward.CodeReauthRequired
 		}},
 		{"same session, old, password given at setup", func(t *testing.T, e *keywardtest.Env, a *keyward.Account) (*keyward.Session, string, keyward.Code) {
 			me := signIn(t, e, a.Email, laptop)
@@ -135,8 +148,11 @@ func TestPendingSetupBelongsToItsSession(t *testing.T) {
 			}
 			// A session that ended never reaches the page (Authenticate
 			// refuses it), so only confirming is asked of it.
-			if shown := setup != nil; want != keyward.CodeUnauthenticated && shown != (want == "") {
-				t.Errorf("setup shown to the confirming session = %v, want %v", shown, want == "")
+			// A closed window hides nothing: the setup is still the
+			// session's, to confirm once it proved it is the person.
+			wantShown := want == "" || want == keyward.CodeReauthRequired
+			if shown := setup != nil; want != keyward.CodeUnauthenticated && shown != wantShown {
+				t.Errorf("setup shown to the confirming session = %v, want %v", shown, wantShown)
 			}
 			if secret == "" {
 				secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"

@@ -140,10 +140,11 @@ func emailTakenMeanwhile() *Error {
 	return Errorf(CodeEmailTaken, "Another account has this email address now. Your address was not changed.")
 }
 
-// RequestEmailChange starts moving the caller's account to newEmail, after
-// the password is given again: a link goes to the new address, and the
-// change happens when it is followed (VerifyEmail); a notice goes to the
-// current address at once.
+// RequestEmailChange starts moving the caller's account to newEmail: a
+// link goes to the new address, and the change happens when it is followed
+// (VerifyEmail); a notice goes to the current address at once. It is a
+// sensitive action: it needs the caller's sudo window, or pw (when not
+// empty) to be the password, which opens it.
 func (s *Service) RequestEmailChange(ctx context.Context, caller *Session, newEmail, pw string, c Client) error {
 	email, err := ParseEmail(newEmail)
 	if err != nil {
@@ -153,7 +154,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, caller *Session, newEm
 	if err != nil {
 		return err
 	}
-	if err := s.reauthenticate(ctx, sensitiveAction{account: a, caller: caller, client: c, action: audit.EmailChangeRequested, password: pw}); err != nil {
+	if err := s.sudoFor(ctx, caller, pw, audit.EmailChangeRequested, c); err != nil {
 		return err
 	}
 	if EmailKey(email) == EmailKey(a.Email) {
@@ -181,7 +182,9 @@ func (s *Service) RequestEmailChange(ctx context.Context, caller *Session, newEm
 	expires := now.Add(s.cfg.VerifyTokenTTL)
 	return s.store.InTx(ctx, func(q Queries) error {
 		// Under the account's lock: a reset or a lockdown that committed
-		// since the password check cancelled pending changes, this one too.
+		// since the sudo check cancelled pending changes, this one too; a
+		// reset, a lockdown or a password change that signed the others out
+		// ended the caller's session, which requireSudo sees.
 		cur, err := q.LockAccount(ctx, a.ID)
 		if err != nil {
 			return err
@@ -189,8 +192,8 @@ func (s *Service) RequestEmailChange(ctx context.Context, caller *Session, newEm
 		if cur.LockedDownAt != nil {
 			return passwordResetRequired()
 		}
-		if cur.PasswordHash != a.PasswordHash {
-			return Errorf(CodeInvalidCurrentPass, "Your password was changed meanwhile. Reload and try again.")
+		if err := s.requireSudo(ctx, q, caller); err != nil {
+			return err
 		}
 		if _, err := q.DeleteEmailTokens(ctx, a.ID, PurposeEmailChange); err != nil {
 			return err

@@ -32,6 +32,7 @@ const (
 	PasskeyAdded           Type = "passkey.added"
 	PasskeyRemoved         Type = "passkey.removed"
 	PasskeyRenamed         Type = "passkey.renamed"
+	SudoGranted            Type = "sudo.granted"
 )
 
 // Types lists the vocabulary in a stable order (for filters and pages).
@@ -41,7 +42,7 @@ func Types() []Type {
 		Signout, SessionRevoked, PasswordChanged, TwoFactorEnabled, TwoFactorDisabled,
 		BackupCodesRegenerated, BackupCodeUsed,
 		EmailVerified, EmailChangeRequested, EmailChanged, PasswordResetRequested, PasswordReset, AccountLockedDown,
-		NotificationsChanged, PasskeyAdded, PasskeyRemoved, PasskeyRenamed,
+		NotificationsChanged, SudoGranted, PasskeyAdded, PasskeyRemoved, PasskeyRenamed,
 	}
 }
 

@@ -76,8 +76,9 @@ func (d *devices) parse(ua string) device.Device {
 // Details keys that Describe reads. Callers set them when they record the
 // event; every value is a plain string, never a secret.
 const (
-	// DetailMethod (signin.succeeded): how the last step was passed, one of
-	// the Method constants.
+	// DetailMethod (signin.succeeded, sudo.granted): how the last step was
+	// passed, or how the person confirmed it was them, one of the Method
+	// constants.
 	DetailMethod = "method"
 	// DetailDevice (session.revoked): the ended session's device, as
 	// device.Device.String() ("Firefox on Linux"). The event's own user agent
@@ -236,6 +237,19 @@ func describe(e *Event) string {
 		return s
 	case AccountLockedDown:
 		return outcome(e, "Account locked down (\"This wasn't me\"): every session signed out, password reset required", "Lockdown failed")
+	case SudoGranted:
+		if e.Outcome == Failure {
+			return withReason("Failed to confirm it was you", e.Reason)
+		}
+		switch d[DetailMethod] {
+		case MethodPassword:
+			return "Confirmed it was you with the password"
+		case MethodTOTP:
+			return "Confirmed it was you with an authenticator code"
+		case MethodBackupCode:
+			return "Confirmed it was you with a backup code"
+		}
+		return "Confirmed it was you"
 	case NotificationsChanged:
 		switch d[DetailNewDeviceMail] {
 		case "on":

@@ -12,12 +12,21 @@ import (
 
 // ---- Sessions.
 
+// sessionColumns are the columns of a keyward.Session. The sudo window's
+// end is not one of them: it is read on its own (SessionSudoUntil), never
+// with the session the per-request check caches.
 const sessionColumns = `id, account_id, token_hash, created_at, last_seen_at, expires_at,
-	ip, user_agent, device_browser, device_os, device_type, aal`
+	ip, user_agent, device_browser, device_os, device_type, aal, amr`
 
 func scanSession(row pgx.Row, s *keyward.Session) error {
-	return row.Scan(&s.ID, &s.AccountID, &s.TokenHash, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt,
-		&s.IP, &s.UserAgent, &s.Device.Browser, &s.Device.OS, &s.Device.Type, &s.AAL)
+	var amr string
+	err := row.Scan(&s.ID, &s.AccountID, &s.TokenHash, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt,
+		&s.IP, &s.UserAgent, &s.Device.Browser, &s.Device.OS, &s.Device.Type, &s.AAL, &amr)
+	if err != nil {
+		return err
+	}
+	s.AMR, err = keyward.ParseAMR(amr)
+	return err
 }
 
 func collectSessions(rows pgx.Rows) ([]keyward.Session, error) {
@@ -31,9 +40,9 @@ func collectSessions(rows pgx.Rows) ([]keyward.Session, error) {
 func (q *queries) CreateSession(ctx context.Context, s *keyward.Session) error {
 	_, err := q.db.Exec(ctx, `
 		INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		s.ID, s.AccountID, s.TokenHash, s.CreatedAt, s.LastSeenAt, s.ExpiresAt,
-		s.IP, s.UserAgent, s.Device.Browser, s.Device.OS, s.Device.Type, s.AAL)
+		s.IP, s.UserAgent, s.Device.Browser, s.Device.OS, s.Device.Type, s.AAL, s.AMR.String())
 	return wrap("create session", accountMissing(err))
 }
 
@@ -85,10 +94,38 @@ func (q *queries) TouchSession(ctx context.Context, id string, lastSeen time.Tim
 	return nil
 }
 
-func (q *queries) SetSessionAAL(ctx context.Context, id string, aal int) error {
-	tag, err := q.db.Exec(ctx, `UPDATE sessions SET aal = $2 WHERE id = $1`, id, aal)
+func (q *queries) SetSessionAAL(ctx context.Context, id string, aal int, amr keyward.AMR) error {
+	tag, err := q.db.Exec(ctx, `UPDATE sessions SET aal = $2, amr = $3 WHERE id = $1`, id, aal, amr.String())
 	if err != nil {
 		return wrap("set session aal", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Session")
+	}
+	return nil
+}
+
+func (q *queries) SessionSudoUntil(ctx context.Context, accountID, id string) (time.Time, error) {
+	var until *time.Time
+	err := q.db.QueryRow(ctx, `SELECT sudo_until FROM sessions WHERE id = $1 AND account_id = $2`, id, accountID).Scan(&until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, notFound("Session")
+	}
+	if err != nil {
+		return time.Time{}, wrap("read sudo window", err)
+	}
+	if until == nil {
+		return time.Time{}, nil
+	}
+	return until.UTC(), nil
+}
+
+func (q *queries) ExtendSessionSudo(ctx context.Context, accountID, id string, until time.Time) error {
+	// GREATEST ignores a NULL: a first grant sets the value.
+	tag, err := q.db.Exec(ctx, `UPDATE sessions SET sudo_until = GREATEST(sudo_until, $3) WHERE id = $1 AND account_id = $2`,
+		id, accountID, until)
+	if err != nil {
+		return wrap("extend sudo window", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return notFound("Session")

@@ -363,9 +363,9 @@ func (im *pgImport) put(ctx context.Context, r keyward.Record) error {
 	case r.Session != nil:
 		x := r.Session
 		return im.add(ctx, "sessions", []string{"id", "account_id", "token_hash", "created_at", "last_seen_at", "expires_at",
-			"ip", "user_agent", "device_browser", "device_os", "device_type", "aal"},
+			"ip", "user_agent", "device_browser", "device_os", "device_type", "aal", "amr"},
 			x.ID, x.AccountID, x.TokenHash, x.CreatedAt, x.LastSeenAt, x.ExpiresAt,
-			x.IP, x.UserAgent, x.Device.Browser, x.Device.OS, x.Device.Type, int16(x.AAL))
+			x.IP, x.UserAgent, x.Device.Browser, x.Device.OS, x.Device.Type, int16(x.AAL), x.AMR.String())
 	case r.MFAChallenge != nil:
 		c := r.MFAChallenge
 		return im.add(ctx, "mfa_challenges", []string{"token_hash", "account_id", "created_at", "expires_at", "ip", "user_agent"},

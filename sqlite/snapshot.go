@@ -295,9 +295,9 @@ func (im *sqliteImport) put(ctx context.Context, r keyward.Record) error {
 			passkeyArgs(r.Passkey)...)
 	case r.Session != nil:
 		x := r.Session
-		return im.exec(ctx, "session", `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		return im.exec(ctx, "session", `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			x.ID, x.AccountID, x.TokenHash, toUS(x.CreatedAt), toUS(x.LastSeenAt), toUS(x.ExpiresAt), x.IP, x.UserAgent,
-			x.Device.Browser, x.Device.OS, x.Device.Type, x.AAL)
+			x.Device.Browser, x.Device.OS, x.Device.Type, x.AAL, x.AMR.String())
 	case r.MFAChallenge != nil:
 		c := r.MFAChallenge
 		return im.exec(ctx, "mfa challenge", `INSERT INTO mfa_challenges (token_hash, account_id, created_us, expires_us, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?)`,

@@ -455,11 +455,13 @@ func testFactorChanges(t *testing.T, newStore func(t testing.TB) keyward.Store) 
 	t.Run("raise a session's level", func(t *testing.T) {
 		sess := newSession(a.ID, at(0), at(0), at(time.Hour))
 		must(t, s.CreateSession(ctx, sess), "CreateSession")
-		must(t, s.SetSessionAAL(ctx, sess.ID, 2), "SetSessionAAL")
+		amr := keyward.AMRPassword | keyward.AMROTP | keyward.AMRMultiFactor
+		must(t, s.SetSessionAAL(ctx, sess.ID, 2, amr), "SetSessionAAL")
 		got, err := s.SessionByID(ctx, a.ID, sess.ID)
 		must(t, err, "SessionByID")
 		check(t, "aal", got.AAL, 2)
-		wantCode(t, "SetSessionAAL missing", s.SetSessionAAL(ctx, "sess_missing", 2), keyward.CodeNotFound)
+		check(t, "amr", got.AMR, amr)
+		wantCode(t, "SetSessionAAL missing", s.SetSessionAAL(ctx, "sess_missing", 2, amr), keyward.CodeNotFound)
 	})
 }
 

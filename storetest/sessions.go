@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ func newSession(accountID string, created, lastSeen, expires time.Time) *keyward
 		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0 «test»",
 		Device:     device.Device{Browser: "Firefox", OS: "Linux", Type: "desktop"},
 		AAL:        1,
+		AMR:        keyward.AMRPassword,
 	}
 }
 
@@ -48,6 +51,7 @@ func testSessions(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		b := newAccount(t, s, "b@example.com")
 		sa := newSession(a.ID, at(0), at(time.Minute), at(24*time.Hour))
 		sa.AAL = 2
+		sa.AMR = keyward.AMRPassword | keyward.AMROTP | keyward.AMRMultiFactor
 		sa.IP = "203.0.113.7"
 		sa.Device = device.Device{Browser: "Safari", OS: "iOS", Type: "mobile"}
 		sb := newSession(b.ID, at(1), at(2), at(3))
@@ -143,6 +147,121 @@ func testSessions(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		must(t, err, "ListSessions")
 		check(t, "order after touch", sessionIDs(list), []string{s1.ID, s2.ID})
 		wantCode(t, "TouchSession unknown", s.TouchSession(ctx, newID(sessionPrefix), seen), keyward.CodeNotFound)
+	})
+
+	t.Run("amr", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		for _, amr := range []keyward.AMR{
+			0,
+			keyward.AMRPassword,
+			keyward.AMRPassword | keyward.AMROTP | keyward.AMRMultiFactor,
+			keyward.AMRHardwareKey,
+			keyward.AMRSoftwareKey | keyward.AMRMultiFactor,
+			keyward.AMRPassword | keyward.AMROTP | keyward.AMRHardwareKey | keyward.AMRSoftwareKey | keyward.AMRMultiFactor,
+		} {
+			t.Run(amr.String(), func(t *testing.T) {
+				x := newSession(a.ID, at(0), at(0), at(time.Hour))
+				x.AMR = amr
+				createSessions(t, s, x)
+				got, err := s.SessionByTokenHash(ctx, x.TokenHash)
+				must(t, err, "SessionByTokenHash")
+				check(t, "amr", got.AMR, amr)
+			})
+		}
+	})
+
+	t.Run("sudo window", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := newAccount(t, s, "a@example.com")
+		b := newAccount(t, s, "b@example.com")
+		sa := newSession(a.ID, at(0), at(0), at(time.Hour))
+		other := newSession(a.ID, at(0), at(0), at(time.Hour))
+		sb := newSession(b.ID, at(0), at(0), at(time.Hour))
+		createSessions(t, s, sa, other, sb)
+		until := func(x *keyward.Session) time.Time {
+			t.Helper()
+			got, err := s.SessionSudoUntil(ctx, x.AccountID, x.ID)
+			must(t, err, "SessionSudoUntil")
+			return got
+		}
+		check(t, "never opened", until(sa), time.Time{})
+
+		steps := []struct {
+			name    string
+			account string
+			id      string
+			until   time.Time
+			code    keyward.Code
+			want    time.Time // sa's window after the step
+		}{
+			{"opened", a.ID, sa.ID, at(10*time.Minute + 7*time.Microsecond), "", at(10*time.Minute + 7*time.Microsecond)},
+			{"moved later", a.ID, sa.ID, at(20 * time.Minute), "", at(20 * time.Minute)},
+			{"never moved earlier", a.ID, sa.ID, at(15 * time.Minute), "", at(20 * time.Minute)},
+			{"the same end again", a.ID, sa.ID, at(20 * time.Minute), "", at(20 * time.Minute)},
+			{"by another account", b.ID, sa.ID, at(time.Hour), keyward.CodeNotFound, at(20 * time.Minute)},
+			{"unknown session", a.ID, newID(sessionPrefix), at(time.Hour), keyward.CodeNotFound, at(20 * time.Minute)},
+		}
+		for _, st := range steps {
+			t.Run(st.name, func(t *testing.T) {
+				err := s.ExtendSessionSudo(ctx, st.account, st.id, st.until)
+				if st.code != "" {
+					wantCode(t, "ExtendSessionSudo", err, st.code)
+				} else {
+					must(t, err, "ExtendSessionSudo")
+				}
+				check(t, "window", until(sa), st.want)
+			})
+		}
+		// One session's window is its own: not the account's, not read
+		// through another account.
+		check(t, "other session of the account", until(other), time.Time{})
+		check(t, "other account's session", until(sb), time.Time{})
+		_, err := s.SessionSudoUntil(ctx, b.ID, sa.ID)
+		wantCode(t, "SessionSudoUntil through another account", err, keyward.CodeNotFound)
+		// The session itself reads back unchanged: the window is no part
+		// of what the session check reads and caches.
+		got, err := s.SessionByTokenHash(ctx, sa.TokenHash)
+		must(t, err, "SessionByTokenHash")
+		check(t, "session", got, sa)
+
+		t.Run("ended session", func(t *testing.T) {
+			_, err := s.DeleteSession(ctx, a.ID, sa.ID)
+			must(t, err, "DeleteSession")
+			_, err = s.SessionSudoUntil(ctx, a.ID, sa.ID)
+			wantCode(t, "SessionSudoUntil", err, keyward.CodeNotFound)
+			wantCode(t, "ExtendSessionSudo", s.ExtendSessionSudo(ctx, a.ID, sa.ID, at(time.Hour)), keyward.CodeNotFound)
+		})
+
+		t.Run("concurrent grants keep the latest", func(t *testing.T) {
+			x := newSession(a.ID, at(0), at(0), at(time.Hour))
+			createSessions(t, s, x)
+			_, errs := race(8, func(i int) (struct{}, error) {
+				return struct{}{}, s.ExtendSessionSudo(ctx, a.ID, x.ID, at(time.Duration(i+1)*time.Minute))
+			})
+			for i, err := range errs {
+				must(t, err, fmt.Sprintf("ExtendSessionSudo %d", i))
+			}
+			check(t, "window", until(x), at(8*time.Minute))
+		})
+
+		t.Run("in a transaction", func(t *testing.T) {
+			x := newSession(a.ID, at(0), at(0), at(time.Hour))
+			createSessions(t, s, x)
+			err := s.InTx(ctx, func(q keyward.Queries) error {
+				must(t, q.ExtendSessionSudo(ctx, a.ID, x.ID, at(time.Minute)), "ExtendSessionSudo in tx")
+				got, err := q.SessionSudoUntil(ctx, a.ID, x.ID)
+				must(t, err, "SessionSudoUntil in tx")
+				check(t, "window inside", got, at(time.Minute))
+				return errors.New("roll back")
+			})
+			if err == nil {
+				t.Fatal("InTx: want the rollback's error")
+			}
+			check(t, "window after a rollback", until(x), time.Time{})
+		})
 	})
 
 	t.Run("delete", func(t *testing.T) {

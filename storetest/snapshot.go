@@ -88,6 +88,7 @@ func fillEveryKind(t *testing.T, s keyward.Store) {
 	must(t, s.CreatePasskey(ctx, bare), "CreatePasskey without extras")
 	sess := newSession(a.ID, at(0), at(time.Minute), at(12*time.Hour))
 	sess.AAL = 2
+	sess.AMR = keyward.AMRPassword | keyward.AMROTP | keyward.AMRMultiFactor
 	must(t, s.CreateSession(ctx, sess), "CreateSession")
 	must(t, s.CreateMFAChallenge(ctx, &keyward.MFAChallenge{TokenHash: randBytes(32), AccountID: a.ID, CreatedAt: at(0), ExpiresAt: at(5 * time.Minute), IP: "192.0.2.1", UserAgent: "curl/8"}), "CreateMFAChallenge")
 	_, err = s.AddFailure(ctx, "signin:ip:192.0.2.1", at(time.Second), at(-time.Hour))

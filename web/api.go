@@ -78,12 +78,17 @@ type sessionJSON struct {
 	UserAgent  string        `json:"user_agent"`
 	Device     device.Device `json:"device"`
 	AAL        int           `json:"aal"`
+	// AMR is how the session was signed in (RFC 8176 values). The sudo
+	// window is not here: it is read from the store on its own (GET
+	// /api/v1/account/sudo), never on the session check's path.
+	AMR keyward.AMR `json:"amr"` // a list of names, ["pwd","otp","mfa"]
 }
 
 func sessionOf(x *keyward.Session, currentID string) sessionJSON {
 	return sessionJSON{
 		ID: x.ID, Current: x.ID == currentID, CreatedAt: x.CreatedAt.UTC(), LastSeenAt: x.LastSeenAt.UTC(),
 		ExpiresAt: x.ExpiresAt.UTC(), IP: x.IP, UserAgent: x.UserAgent, Device: x.Device, AAL: x.AAL,
+		AMR: x.AMR,
 	}
 }
 

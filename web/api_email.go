@@ -83,10 +83,10 @@ func (s *Server) apiChangeEmail(w http.ResponseWriter, r *http.Request, p *princ
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if err := required(namedField{"new_email", in.NewEmail}, namedField{"password", in.Password}); err != nil {
+	if err := required(namedField{"new_email", in.NewEmail}); err != nil {
 		return err
 	}
-	if err := s.svc.RequestEmailChange(r.Context(), p.session, *in.NewEmail, *in.Password, s.client(r)); err != nil {
+	if err := s.svc.RequestEmailChange(r.Context(), p.session, *in.NewEmail, optional(in.Password), s.client(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusAccepted)

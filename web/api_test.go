@@ -21,6 +21,9 @@ import (
 
 const apiPassword = "correct horse battery staple"
 
+// sudoWindow is how long a session may do sensitive actions after a proof.
+var sudoWindow = keyward.DefaultConfig().SudoWindow
+
 // apiEnv is a keyward server over HTTP on a real store with a fake clock.
 type apiEnv struct {
 	*keywardtest.Env
@@ -618,45 +621,49 @@ func TestSecureCookiesUnderHTTPS(t *testing.T) {
 func TestAPITwoFactorSetupAsksForThePasswordAfterAWhile(t *testing.T) {
 	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
 	tok := e.signUpIn(t, "ada@example.com")
-	e.Clock.Advance(keyward.RecentSignIn + time.Minute)
+	e.Clock.Advance(sudoWindow + time.Minute)
 	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, nil), 403, "reauthentication_required")
 	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, map[string]string{"password": "wrong"}), 403, "invalid_current_password")
 	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, map[string]string{"password": apiPassword}), 200, "")
 }
 
-// The page's setup form has a password field exactly when the service
-// would refuse to start a setup without one.
-func TestTwoFactorPageAsksForThePasswordAfterAWhile(t *testing.T) {
+// The two-factor page has no password field: it says when the actions will
+// ask to confirm it is the person first, which is exactly when the service
+// refuses them without it.
+func TestTwoFactorPageSaysWhenItWillAskToConfirm(t *testing.T) {
 	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
 	tok := e.signUpIn(t, "ada@example.com")
-	const field = `id="setup-password-first" name="password"`
+	const note = `id="sudo-note"`
 	for _, c := range []struct {
 		name    string
 		advance time.Duration
 		want    bool
 	}{
 		{"just signed in", 0, false},
-		{"at RecentSignIn", keyward.RecentSignIn, false},
-		{"past RecentSignIn", time.Second, true},
+		{"a second before the window closes", sudoWindow - time.Second, false},
+		{"as the window closes", time.Second, true},
 	} {
 		e.Clock.Advance(c.advance)
 		r := e.call(t, "GET", "/settings/security/two-factor", tok, nil)
 		wantStatus(t, r, 200, "")
-		if got := bytes.Contains(r.body, []byte(field)); got != c.want {
-			t.Errorf("%s: password field shown = %v, want %v", c.name, got, c.want)
+		if got := bytes.Contains(r.body, []byte(note)); got != c.want {
+			t.Errorf("%s: note shown = %v, want %v", c.name, got, c.want)
+		}
+		if bytes.Contains(r.body, []byte(`type="password"`)) {
+			t.Errorf("%s: the page has a password field", c.name)
 		}
 	}
 }
 
-// The attack on a pending setup, over HTTP: a session older than
-// RecentSignIn (someone else's, left signed in) may not start a setup
+// The attack on a pending setup, over HTTP: a session outside its sudo
+// window (someone else's, left signed in) may not start a setup
 // without the password; it must not read the owner's setup on the page nor
 // confirm it through the API, which would give it the seed and the backup
 // codes and sign the owner out everywhere.
 func TestAPIStaleSessionCannotTakeOverATwoFactorSetup(t *testing.T) {
 	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
 	stale := e.signUpIn(t, "ada@example.com")
-	e.Clock.Advance(keyward.RecentSignIn + time.Minute)
+	e.Clock.Advance(sudoWindow + time.Minute)
 	owner := e.signIn(t, "ada@example.com")
 
 	r := e.call(t, "POST", "/api/v1/account/2fa/setup", owner, nil)
@@ -704,7 +711,7 @@ func TestAPIStaleSessionCannotTakeOverATwoFactorSetup(t *testing.T) {
 func TestAPITwoFactorSetupWithThePasswordCanBeConfirmed(t *testing.T) {
 	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
 	tok := e.signUpIn(t, "ada@example.com")
-	e.Clock.Advance(keyward.RecentSignIn + 10*time.Minute) // within the idle timeout
+	e.Clock.Advance(sudoWindow + 10*time.Minute) // within the idle timeout
 	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/setup", tok, nil), 403, "reauthentication_required")
 	r := e.call(t, "POST", "/api/v1/account/2fa/setup", tok, map[string]string{"password": apiPassword})
 	wantStatus(t, r, 200, "")

@@ -36,23 +36,33 @@ func pngDataURL(png []byte) string {
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
 }
 
-// apiTwoFactorSetup takes an optional body {"password"}: needed (else 403
-// reauthentication_required) when the session is older than
-// keyward.RecentSignIn.
+// The sensitive actions (setup, enable, new backup codes, disable, email
+// change) answer 403 reauthentication_required outside the session's sudo
+// window. Each takes an optional "password" that opens it, as API version
+// 1's bodies for new backup codes and disabling always carry one.
+
+// sudoPassword is the body of a sensitive action that takes nothing else.
+type sudoPassword struct {
+	Password *string `json:"password"`
+}
+
+func (b sudoPassword) value() string { return optional(b.Password) }
+
+// optional is a field that may be left out: "" when it is.
+func optional(v *string) string {
+	if v == nil {
+		return ""
+	}
+	return *v
+}
+
+// apiTwoFactorSetup takes no body, or {"password"}.
 func (s *Server) apiTwoFactorSetup(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var in struct {
-		Password *string `json:"password"`
+	var in sudoPassword
+	if err := in.readOptional(r); err != nil {
+		return err
 	}
-	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &in); err != nil {
-			return err
-		}
-	}
-	pw := ""
-	if in.Password != nil {
-		pw = *in.Password
-	}
-	setup, err := s.svc.BeginTOTPSetup(r.Context(), p.session, pw, s.client(r))
+	setup, err := s.svc.BeginTOTPSetup(r.Context(), p.session, in.value(), s.client(r))
 	if err != nil {
 		return err
 	}
@@ -66,13 +76,19 @@ func (s *Server) apiTwoFactorSetup(w http.ResponseWriter, r *http.Request, p *pr
 
 func (s *Server) apiTwoFactorEnable(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var in struct {
-		Code *string `json:"code"`
+		Code     *string `json:"code"`
+		Password *string `json:"password"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
 	if err := required(namedField{"code", in.Code}); err != nil {
 		return err
+	}
+	if pw := optional(in.Password); pw != "" {
+		if _, err := s.svc.GrantSudo(r.Context(), p.session, keyward.SudoProof{Password: pw}, s.client(r)); err != nil {
+			return err
+		}
 	}
 	codes, err := s.svc.EnableTOTP(r.Context(), p.session, *in.Code, s.client(r))
 	if err != nil {
@@ -91,23 +107,21 @@ func enableError(err error) error {
 	return err
 }
 
-type passwordBody struct {
-	Password *string `json:"password"`
-}
-
-func (b *passwordBody) read(r *http.Request) error {
-	if err := decodeJSON(r, b); err != nil {
-		return err
+// readOptional reads a body that may be empty: {} and no body at all are
+// the same.
+func (b *sudoPassword) readOptional(r *http.Request) error {
+	if r.ContentLength == 0 {
+		return nil
 	}
-	return required(namedField{"password", b.Password})
+	return decodeJSON(r, b)
 }
 
 func (s *Server) apiRegenerateBackupCodes(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var in passwordBody
-	if err := in.read(r); err != nil {
+	var in sudoPassword
+	if err := in.readOptional(r); err != nil {
 		return err
 	}
-	codes, err := s.svc.RegenerateBackupCodes(r.Context(), p.session, *in.Password, s.client(r))
+	codes, err := s.svc.RegenerateBackupCodes(r.Context(), p.session, in.value(), s.client(r))
 	if err != nil {
 		return err
 	}
@@ -116,11 +130,11 @@ func (s *Server) apiRegenerateBackupCodes(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) apiTwoFactorDisable(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var in passwordBody
-	if err := in.read(r); err != nil {
+	var in sudoPassword
+	if err := in.readOptional(r); err != nil {
 		return err
 	}
-	if err := s.svc.DisableTOTP(r.Context(), p.session, *in.Password, s.client(r)); err != nil {
+	if err := s.svc.DisableTOTP(r.Context(), p.session, in.value(), s.client(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

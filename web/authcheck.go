@@ -15,15 +15,18 @@ const (
 	authForwardPath = "/api/v1/auth/forward"
 )
 
-// The amr values (RFC 8176) a session's level of assurance stands for.
-// Sessions record the level, not the factor that raised it: a TOTP code and
-// a backup code both give level 2, so "mfa" is as precise as keyward can
-// honestly be.
+// The identity headers' values that are the same for many sessions, made
+// once so that answering a check allocates none of them: the levels, and
+// X-Keyward-Amr for every set of methods (keyward.AMR is a byte).
 var (
-	amrPassword = []string{"pwd"}
-	amrTwoStep  = []string{"pwd,mfa"}
-	aalOne      = []string{"1"}
-	aalTwo      = []string{"2"}
+	aalOne     = []string{"1"}
+	aalTwo     = []string{"2"}
+	amrHeaders = func() (h [256][]string) {
+		for i := range h {
+			h[i] = []string{strings.Join(keyward.AMR(i).Values(), ",")}
+		}
+		return h
+	}()
 )
 
 // apiAuthCheck answers GET /api/v1/auth/check, nginx's auth_request: 200
@@ -102,11 +105,10 @@ func writeIdentity(w http.ResponseWriter, p *principal) {
 	h["X-Keyward-Session-Id"] = vals[2:3:3]
 	if p.session.AAL >= 2 {
 		h["X-Keyward-Aal"] = aalTwo
-		h["X-Keyward-Amr"] = amrTwoStep
 	} else {
 		h["X-Keyward-Aal"] = aalOne
-		h["X-Keyward-Amr"] = amrPassword
 	}
+	h["X-Keyward-Amr"] = amrHeaders[p.session.AMR]
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -134,7 +134,6 @@ func TestBrowserVerifyAndLockdownJourney(t *testing.T) {
 	const newEmail = "ada.new@example.com"
 	d.press(`a[href="/settings/security/email"]`)
 	d.fill("#new_email", newEmail)
-	d.fill("#password", journeyPassword)
 	d.screenshot("change-email")
 	d.press(`form[action="/settings/security/email"] button[type="submit"]`)
 	d.wantPath("change asked", "/settings/security")

@@ -100,6 +100,21 @@ func newBrowserSiteWith(t testing.TB, wcfg web.Config) *browserSite {
 	return &browserSite{env: env, url: srv.URL}
 }
 
+// newBrowserSiteAt is newBrowserSite on a clock the test moves: the
+// service's rules (the sudo window, TOTP) read it, while the browser keeps
+// judging its cookies by the wall clock, from which the test clock starts.
+func newBrowserSiteAt(t testing.TB, clock *keywardtest.Clock) *browserSite {
+	t.Helper()
+	env := keywardtest.New(t, keywardtest.Options{Clock: clock})
+	h, err := web.New(env.Svc, web.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &browserSite{env: env, url: srv.URL}
+}
+
 // browserRun is one headless Chromium for one journey.
 type browserRun struct {
 	t       testing.TB

@@ -272,7 +272,7 @@ func TestBrowserTwoFactorJourney(t *testing.T) {
 	d.wantPath("authenticator code", "/settings/security")
 	d.wantText("authenticator code", "header .who", journeyEmail)
 	d.open("/settings/security/sessions")
-	d.wantText("authenticator code", "li.session-current", "Password and second factor")
+	d.wantText("authenticator code", "li.session-current", "Password + one-time code")
 	d.screenshot("signed-in-with-code")
 	d.signOut()
 
@@ -296,8 +296,8 @@ func TestBrowserTwoFactorJourney(t *testing.T) {
 	d.wantText("codes left", "#codes-left", "9 backup codes left.")
 	d.screenshot("nine-left")
 
-	// New codes replace the whole set; the password is asked again.
-	d.fill("#regenerate-password", journeyPassword)
+	// New codes replace the whole set. Signing in has just opened the
+	// session's sudo window: nothing more is asked.
 	d.press(`form[action="/settings/security/two-factor/backup-codes"] button`)
 	d.wantText("regenerate", "main h1", "Your new backup codes")
 	fresh := d.texts("#backup-codes li code")
@@ -313,7 +313,6 @@ func TestBrowserTwoFactorJourney(t *testing.T) {
 	d.press(`a[href="/settings/security/two-factor"].button`)
 	d.wantText("after regenerate", "#codes-left", "10 backup codes left.")
 
-	d.fill("#disable-password", journeyPassword)
 	d.press(`form[action="/settings/security/two-factor/disable"] button`)
 	d.wantPath("disable", "/settings/security/two-factor")
 	d.wantText("disable", "p.flash", "Two-factor authentication is off.")

@@ -153,7 +153,18 @@ func (s *Server) notificationsSubmit(w http.ResponseWriter, r *http.Request, p *
 	return s.seeOther(w, r, "/settings/security")
 }
 
+// emailPath is the page to move the account to another address: a
+// sensitive action, so the page itself asks for the sudo window first
+// (what is typed into it then is never lost to the detour).
+const emailPath = "/settings/security/email"
+
 func (s *Server) emailPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	switch ok, err := s.inSudo(r, p); {
+	case err != nil:
+		return err
+	case !ok:
+		return s.askSudo(w, r, emailPath)
+	}
 	v := emailView{layout: layoutFor(p, "Email address", sectionOverview)}
 	return s.renderPage(w, r, http.StatusOK, "email.html", &v)
 }
@@ -165,18 +176,15 @@ func (s *Server) emailSubmit(w http.ResponseWriter, r *http.Request, p *principa
 	f := r.PostForm
 	v := emailView{layout: layoutFor(p, "Email address", sectionOverview), NewEmailValue: f.Get("new_email")}
 	const page = "email.html"
-	switch {
-	case v.NewEmailValue == "":
+	if v.NewEmailValue == "" {
 		return s.rerender(w, r, page, &v, invalid("Enter the new email address."), "new_email")
-	case f.Get("password") == "":
-		return s.rerender(w, r, page, &v, invalid("Enter your password."), "password")
 	}
-	if err := s.svc.RequestEmailChange(r.Context(), p.session, v.NewEmailValue, f.Get("password"), s.client(r)); err != nil {
-		field := "new_email"
-		if keyward.IsCode(err, keyward.CodeInvalidCurrentPass) {
-			field = "password"
-		}
-		return s.rerender(w, r, page, &v, err, field)
+	err := s.svc.RequestEmailChange(r.Context(), p.session, v.NewEmailValue, "", s.client(r))
+	if keyward.NeedsSudo(err) {
+		return s.askSudo(w, r, emailPath)
+	}
+	if err != nil {
+		return s.rerender(w, r, page, &v, err, "new_email")
 	}
 	s.setFlash(w, flashOK, "We mailed a link to "+v.NewEmailValue+". Your address changes when you open it.")
 	return s.seeOther(w, r, "/settings/security")

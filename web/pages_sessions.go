@@ -20,15 +20,15 @@ func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *princip
 	// (the order the service returns).
 	for _, x := range list {
 		row := sessionRow{
-			ID:         x.ID,
-			Device:     x.Device.String(),
-			Type:       deviceType(x.Device),
-			IP:         x.IP,
-			Current:    x.ID == p.session.ID,
-			SecondStep: x.AAL >= 2,
-			Started:    newTimeView(x.CreatedAt, now),
-			LastActive: newTimeView(x.LastSeenAt, now),
-			EndAction:  sessionsPath + "/" + url.PathEscape(x.ID) + "/end",
+			ID:           x.ID,
+			Device:       x.Device.String(),
+			Type:         deviceType(x.Device),
+			IP:           x.IP,
+			Current:      x.ID == p.session.ID,
+			SignedInWith: signedInWith(x.AMR),
+			Started:      newTimeView(x.CreatedAt, now),
+			LastActive:   newTimeView(x.LastSeenAt, now),
+			EndAction:    sessionsPath + "/" + url.PathEscape(x.ID) + "/end",
 		}
 		if row.IP == "" {
 			row.IP = "Unknown"

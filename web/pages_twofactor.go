@@ -17,19 +17,17 @@ import (
 
 const twoFactorPath = "/settings/security/two-factor"
 
-// Error fields of the two password forms, which share the name "password".
-const (
-	fieldRegeneratePassword = "regenerate_password"
-	fieldDisablePassword    = "disable_password"
-)
+// Every action of the page is a sensitive one: outside the session's sudo
+// window it sends the person to the sudo page (askSudo), which comes back
+// here. None has a password field of its own.
 
-func (s *Server) newTwoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time) twoFactorView {
+func (s *Server) newTwoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time, sudoNeeded bool) twoFactorView {
 	l := layoutFor(p, "Two-factor authentication", sectionTwoFactor)
 	l.Scripts = []string{"/static/copy.js", "/static/print.js", passkeyJS}
-	v := twoFactorView{layout: l, Enabled: st.TOTP, TwoFactorOn: st.Enabled, NeedsPassword: s.svc.SetupNeedsPassword(p.session)}
+	v := twoFactorView{layout: l, Enabled: st.TOTP, TwoFactorOn: st.Enabled, SudoNeeded: sudoNeeded}
 	if st.TOTP {
-		if st.EnabledAt != nil {
-			v.EnabledOn = newTimeView(*st.EnabledAt, now)
+		if st.TOTPEnabledAt != nil {
+			v.EnabledOn = newTimeView(*st.TOTPEnabledAt, now)
 		}
 		v.CodesLeft, v.CodesLow = backupCodesLeft(st.BackupCodesRemaining)
 		return v
@@ -66,7 +64,11 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 			return serr
 		}
 	}
-	v := s.newTwoFactorView(p, st, setup, s.requestTime())
+	inSudo, serr := s.inSudo(r, p)
+	if serr != nil {
+		return serr
+	}
+	v := s.newTwoFactorView(p, st, setup, s.requestTime(), !inSudo)
 	if v.Passkeys, serr = s.passkeysSection(r, p, st); serr != nil {
 		return serr
 	}
@@ -83,7 +85,11 @@ func (s *Server) showTwoFactorConfirming(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	v := s.newTwoFactorView(p, st, nil, s.requestTime())
+	inSudo, err := s.inSudo(r, p)
+	if err != nil {
+		return err
+	}
+	v := s.newTwoFactorView(p, st, nil, s.requestTime(), !inSudo)
 	if v.Passkeys, err = s.passkeysSection(r, p, st); err != nil {
 		return err
 	}
@@ -124,8 +130,11 @@ func (s *Server) twoFactorSetupSubmit(w http.ResponseWriter, r *http.Request, p 
 	if err := readForm(r); err != nil {
 		return err
 	}
-	if _, err := s.svc.BeginTOTPSetup(r.Context(), p.session, r.PostForm.Get("password"), s.client(r)); err != nil {
-		return s.showTwoFactor(w, r, p, err, "setup_password")
+	if _, err := s.svc.BeginTOTPSetup(r.Context(), p.session, "", s.client(r)); err != nil {
+		if keyward.NeedsSudo(err) {
+			return s.askSudo(w, r, twoFactorPath)
+		}
+		return s.showTwoFactor(w, r, p, err, "")
 	}
 	return s.seeOther(w, r, twoFactorPath+"#step-2")
 }
@@ -139,6 +148,10 @@ func (s *Server) twoFactorEnableSubmit(w http.ResponseWriter, r *http.Request, p
 		return s.showTwoFactor(w, r, p, invalid("Enter the 6-digit code your authenticator app shows."), "code")
 	}
 	codes, err := s.svc.EnableTOTP(r.Context(), p.session, code, s.client(r))
+	if keyward.NeedsSudo(err) {
+		// The code is not used up: the person enters a fresh one on return.
+		return s.askSudo(w, r, twoFactorPath)
+	}
 	if err != nil {
 		return s.showTwoFactor(w, r, p, enableError(err), "code")
 	}
@@ -146,30 +159,23 @@ func (s *Server) twoFactorEnableSubmit(w http.ResponseWriter, r *http.Request, p
 }
 
 func (s *Server) backupCodesSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if err := readForm(r); err != nil {
-		return err
+	codes, err := s.svc.RegenerateBackupCodes(r.Context(), p.session, "", s.client(r))
+	if keyward.NeedsSudo(err) {
+		return s.askSudo(w, r, twoFactorPath)
 	}
-	pw := r.PostForm.Get("password")
-	if pw == "" {
-		return s.showTwoFactor(w, r, p, invalid("Enter your password to generate new codes."), fieldRegeneratePassword)
-	}
-	codes, err := s.svc.RegenerateBackupCodes(r.Context(), p.session, pw, s.client(r))
 	if err != nil {
-		return s.showTwoFactor(w, r, p, err, fieldRegeneratePassword)
+		return s.showTwoFactor(w, r, p, err, "")
 	}
 	return s.showBackupCodes(w, r, p, "Your new backup codes", codes)
 }
 
 func (s *Server) twoFactorDisableSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if err := readForm(r); err != nil {
-		return err
+	err := s.svc.DisableTOTP(r.Context(), p.session, "", s.client(r))
+	if keyward.NeedsSudo(err) {
+		return s.askSudo(w, r, twoFactorPath)
 	}
-	pw := r.PostForm.Get("password")
-	if pw == "" {
-		return s.showTwoFactor(w, r, p, invalid("Enter your password to turn off two-factor authentication."), fieldDisablePassword)
-	}
-	if err := s.svc.DisableTOTP(r.Context(), p.session, pw, s.client(r)); err != nil {
-		return s.showTwoFactor(w, r, p, err, fieldDisablePassword)
+	if err != nil {
+		return s.showTwoFactor(w, r, p, err, "")
 	}
 	s.setFlash(w, flashOK, "Two-factor authentication is off. Signing in now needs only your password.")
 	return s.seeOther(w, r, twoFactorPath)

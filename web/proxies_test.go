@@ -546,7 +546,7 @@ func walkProxy(t *testing.T, s *proxyStack, journey string) {
 	}
 	d.screenshot("back-at-the-application")
 	seen := seenOnPage(d)
-	sessionID := wantIdentity(d, seen, "/reports/2026?range=7d&sort=-date&q=a%2Fb%26c", adaID, ada, "2", "pwd,mfa")
+	sessionID := wantIdentity(d, seen, "/reports/2026?range=7d&sort=-date&q=a%2Fb%26c", adaID, ada, "2", "pwd,otp,mfa")
 
 	// The session cookie is keyward's, and the application's host gets it.
 	got, err := chromedp.Call(d.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{s.appURL + "/"}})
@@ -566,7 +566,7 @@ func walkProxy(t *testing.T, s *proxyStack, journey string) {
 	if st := act(d, "open "+admin, chromedp.NavigateResponse(admin)).Status; st != 200 {
 		d.fatalf("the two-factor route answered %d to a two-factor session, want 200", st)
 	}
-	wantIdentity(d, seenOnPage(d), "/admin/keys?tab=all", adaID, ada, "2", "pwd,mfa")
+	wantIdentity(d, seenOnPage(d), "/admin/keys?tab=all", adaID, ada, "2", "pwd,otp,mfa")
 
 	// Ended from another session (through keyward's API): refused at once.
 	if st, m := s.api(t, "DELETE", "/api/v1/sessions/"+sessionID, adaOther, nil); st != 204 {

@@ -272,7 +272,7 @@ func TestRequireTwoFactorPage(t *testing.T) {
 	a := newAppEnv(t)
 	without := a.signUpIn(t, "ada@example.com")
 	with := a.twoFactorSession(t, a.signUpIn(t, "bob@example.com"), "bob@example.com")
-	if err := a.Store.SetSessionAAL(t.Context(), a.sessionID(t, with), 1); err != nil {
+	if err := a.Store.SetSessionAAL(t.Context(), a.sessionID(t, with), 1, keyward.AMRPassword); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {

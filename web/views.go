@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/device"
 )
@@ -126,6 +127,18 @@ type resetPasswordView struct {
 	Dead      bool // the link does not work: offer a new one
 }
 
+// sudoView is /settings/security/confirm: the person confirms it is them
+// before a sensitive action, with the password or a code.
+type sudoView struct {
+	layout
+	Next       string // where to go back to: a local path, base path included
+	Code       bool   // asking for a code rather than the password
+	CanUseCode bool   // two-factor authentication is on: codes work too
+	SwitchHref string
+	SwitchText string
+	Window     string // "10 minutes": how long the confirmation lasts
+}
+
 // emailView is /settings/security/email: moving the account to another address.
 type emailView struct {
 	layout
@@ -224,9 +237,9 @@ type twoFactorView struct {
 	CodesLow    bool   // three or fewer: warning styling
 	Setup       *setupView
 	BackupCodes *backupCodesView
-	// NeedsPassword: setting up asks for the password again, as the
-	// service says (Service.SetupNeedsPassword).
-	NeedsPassword bool
+	// SudoNeeded: the session's sudo window is closed, so the actions
+	// send the person to confirm it is them first (the page says so).
+	SudoNeeded bool
 }
 
 // setupView is a pending setup: steps 2 and 3.
@@ -259,15 +272,15 @@ type sessionsView struct {
 
 // sessionRow is one signed-in device.
 type sessionRow struct {
-	ID         string
-	Device     string // "Chrome on Windows"
-	Type       string // "Desktop"
-	IP         string
-	Current    bool
-	SecondStep bool // opened with a second factor
-	Started    timeView
-	LastActive timeView
-	EndAction  string
+	ID           string
+	Device       string // "Chrome on Windows"
+	Type         string // "Desktop"
+	IP           string
+	Current      bool
+	SignedInWith string // "Password + one-time code": how it was signed in
+	Started      timeView
+	LastActive   timeView
+	EndAction    string
 }
 
 // auditView is /settings/security/audit.
@@ -423,6 +436,28 @@ func endedOthersFlash(n int) string {
 	}
 }
 
+// signedInWith says how a session was signed in, from its methods (AMR):
+// "Password", "Password + one-time code", "Passkey". A one-time code is the
+// authenticator app's or a backup code: the session does not record which.
+func signedInWith(amr keyward.AMR) string {
+	var factors []string
+	if amr.Has(keyward.AMRPassword) {
+		factors = append(factors, "Password")
+	}
+	if amr.Has(keyward.AMROTP) {
+		factors = append(factors, "one-time code")
+	}
+	if amr&(keyward.AMRHardwareKey|keyward.AMRSoftwareKey) != 0 {
+		factors = append(factors, "passkey") // in a security key or not
+	}
+	if len(factors) == 0 {
+		return "Unknown"
+	}
+	first := []rune(factors[0])
+	factors[0] = strings.ToUpper(string(first[0])) + string(first[1:])
+	return strings.Join(factors, " + ")
+}
+
 // typeLabels are the audit filter's words for each event type.
 var typeLabels = map[audit.Type]string{
 	audit.AccountCreated:         "Account created",
@@ -444,6 +479,7 @@ var typeLabels = map[audit.Type]string{
 	audit.PasswordReset:          "Password reset",
 	audit.AccountLockedDown:      "Account locked down",
 	audit.NotificationsChanged:   "Notifications changed",
+	audit.SudoGranted:            "Confirmed it was you",
 }
 
 // typeLabel is a readable name for an event type; a type newer than the

@@ -34,6 +34,7 @@ type config struct {
 	accentColor       string
 	sessionIdle       time.Duration
 	sessionLifetime   time.Duration
+	sudoWindow        time.Duration
 	trustedProxies    string
 	corsOrigins       string
 	returnOrigins     string
@@ -82,6 +83,7 @@ func defaultConfig() *config {
 		productName:       "keyward",
 		sessionIdle:       30 * time.Minute,
 		sessionLifetime:   12 * time.Hour,
+		sudoWindow:        10 * time.Minute,
 		logFormat:         "text",
 		passwordMinLength: 8,
 		passwordMinScore:  2,
@@ -138,6 +140,7 @@ func sessionFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.issuer, "issuer", c.issuer, "name shown in authenticator apps (default: --product-name)")
 	fs.Var(durationFlag{&c.sessionIdle}, "session-idle-timeout", "end a session unused this long")
 	fs.Var(durationFlag{&c.sessionLifetime}, "session-lifetime", "end a session this long after sign-in")
+	fs.Var(durationFlag{&c.sudoWindow}, "sudo-window", "how long after signing in, or confirming it is them, a person may change factors or the email address without proving it again")
 }
 
 // mailFlags say how mails leave: by SMTP, or as files in the data folder.
@@ -487,6 +490,9 @@ func (c *config) validate() error {
 	}
 	if c.sessionIdle <= 0 || c.sessionLifetime <= 0 {
 		return fmt.Errorf("session timeouts must be positive")
+	}
+	if c.sudoWindow <= 0 {
+		return fmt.Errorf("--sudo-window must be positive")
 	}
 	if c.argonMemoryKiB < 8*uint(c.argonThreads) || c.argonTime < 1 || c.argonThreads < 1 || c.argonThreads > 255 {
 		return fmt.Errorf("argon2 parameters out of range")

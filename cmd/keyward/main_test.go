@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -174,6 +175,10 @@ func TestParseConfig(t *testing.T) {
 		{"bad env duration names the form", nil, map[string]string{"KEYWARD_SESSION_LIFETIME": "banana"}, nil, "a duration such as 30m"},
 		{"bad bool names the form", []string{"--signup=maybe"}, nil, nil, "true or false"},
 		{"bad number names the form", []string{"--password-min-length", "eight"}, nil, nil, "a whole number"},
+		{"sudo window", []string{"--sudo-window", "30m"}, nil, func(c *config) bool { return c.sudoWindow == 30*time.Minute }, ""},
+		{"sudo window from the environment", nil, map[string]string{"KEYWARD_SUDO_WINDOW": "2m"}, func(c *config) bool { return c.sudoWindow == 2*time.Minute }, ""},
+		{"sudo window by default", nil, nil, func(c *config) bool { return c.sudoWindow == keyward.DefaultConfig().SudoWindow }, ""},
+		{"sudo window zero", []string{"--sudo-window", "0s"}, nil, nil, "--sudo-window must be positive"},
 		{"stray argument", []string{"extra"}, nil, nil, "unexpected argument"},
 	}
 	for _, tt := range tests {
@@ -876,5 +881,22 @@ func TestOpenURL(t *testing.T) {
 				t.Fatalf("openURL = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestServerConfigCarriesTheSudoWindow: the flag reaches the service's
+// rules, where the window is opened and checked.
+func TestServerConfigCarriesTheSudoWindow(t *testing.T) {
+	c, err := parseServeConfig([]string{"--sudo-window", "3m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, closer, err := serverConfig(c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeIfAny(closer)
+	if got := cfg.Service.SudoWindow; got != 3*time.Minute {
+		t.Errorf("Service.SudoWindow = %v, want 3m", got)
 	}
 }

@@ -61,6 +61,7 @@ func serverConfig(c *config, log *slog.Logger) (server.Config, io.Closer, error)
 	svc.SignupEnabled = c.signup
 	svc.SessionIdleTimeout = c.sessionIdle
 	svc.SessionLifetime = c.sessionLifetime
+	svc.SudoWindow = c.sudoWindow
 	svc.AuditRetention = c.auditRetention
 	svc.RequireVerifiedEmail = c.requireVerified
 	policy, closer, err := buildPolicy(c, log)

@@ -112,7 +112,7 @@ var typeMix = []struct {
 	t      audit.Type
 	weight int
 }{
-	{audit.SigninSucceeded, 33},
+	{audit.SigninSucceeded, 32},
 	{audit.SigninFailed, 22},
 	{audit.Signout, 12},
 	{audit.SessionRevoked, 8},
@@ -131,6 +131,7 @@ var typeMix = []struct {
 	{audit.PasswordReset, 1},
 	{audit.AccountLockedDown, 1},
 	{audit.NotificationsChanged, 1},
+	{audit.SudoGranted, 1},
 }
 
 var benchUserAgents = []string{
@@ -220,6 +221,9 @@ func (g *generator) next() *keyward.Event {
 	case audit.NotificationsChanged:
 		e.SessionID = sess
 		e.Details = map[string]string{audit.DetailNewDeviceMail: "off"}
+	case audit.SudoGranted:
+		e.SessionID = sess
+		e.Details = map[string]string{audit.DetailMethod: audit.MethodPassword}
 	}
 	audit.Link(head, e)
 	g.heads[acct] = audit.Head{ChainID: head.ChainID, Seq: e.Seq, Hash: e.Hash}
