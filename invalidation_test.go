@@ -44,7 +44,7 @@ var cacheNeutral = []string{
 	"SetNotifications",
 	// passkeys: reads, ceremonies begun, a name, and new sessions
 	"Passkeys", "PasskeysOff", "PasskeyRelyingPartyID", "PasskeyRemovalEffect", "SecondStepMethods",
-	"BeginPasskeyRegistration", "BeginPasskeySignIn", "RenamePasskey", "FinishPasskeySignIn",
+	"BeginPasskeyRegistration", "BeginPasskeySignIn", "BeginPasskeySudo", "RenamePasskey", "FinishPasskeySignIn",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
 	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",

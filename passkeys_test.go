@@ -1,6 +1,7 @@
 package keyward_test
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"slices"
@@ -130,8 +131,8 @@ func TestPasskeyTurnsTwoFactorOn(t *testing.T) {
 		!slices.Equal(p.Transports, []string{"internal"}) || len(p.AAGUID) != 16 || p.LastUsedAt != nil {
 		t.Errorf("passkey %+v", p)
 	}
-	if me.Session.AAL != 2 {
-		t.Errorf("the adding session's aal = %d, want 2: it showed the passkey", me.Session.AAL)
+	if me.Session.AAL != 2 || me.Session.AMR.String() != "pwd swk mfa" {
+		t.Errorf("the adding session: aal %d, amr %q; want 2 and pwd swk mfa: it showed the passkey", me.Session.AAL, me.Session.AMR)
 	}
 	if _, _, err := e.Svc.Authenticate(ctx, other.Token); !keyward.IsCode(err, keyward.CodeUnauthenticated) {
 		t.Errorf("the other session, opened with the password alone: %v, want it ended", err)
@@ -222,18 +223,19 @@ func TestPasskeySignIn(t *testing.T) {
 		signIn    string
 		second    bool // after the password
 		wantAAL   int
+		wantAMR   string
 		wantEvent string
 	}{
-		{"without a password, user verified", passkeytest.RegisterVerified, "alice@example.com", passkeytest.SignInVerified1, false, 2,
+		{"without a password, user verified", passkeytest.RegisterVerified, "alice@example.com", passkeytest.SignInVerified1, false, 2, "swk mfa",
 			"signin.succeeded success method=passkey passkey=register-verified passkey_id=…"},
-		{"without a password, user not verified", passkeytest.RegisterVerified, "alice@example.com", passkeytest.SignInUnverified, false, 1,
+		{"without a password, user not verified", passkeytest.RegisterVerified, "alice@example.com", passkeytest.SignInUnverified, false, 1, "swk",
 			"signin.succeeded success method=passkey passkey=register-verified passkey_id=…"},
-		{"with a security key", passkeytest.RegisterSecurityKey, "bob@example.com", passkeytest.SignInSecurityKey, false, 2,
+		{"with a security key", passkeytest.RegisterSecurityKey, "bob@example.com", passkeytest.SignInSecurityKey, false, 2, "hwk mfa",
 			"signin.succeeded success method=passkey passkey=register-security-key passkey_id=…"},
-		{"second step, user verified", passkeytest.RegisterVerified, "alice@example.com", passkeytest.SecondStepVerified, true, 2,
+		{"second step, user verified", passkeytest.RegisterVerified, "alice@example.com", passkeytest.SecondStepVerified, true, 2, "pwd swk mfa",
 			"signin.succeeded success method=passkey passkey=register-verified passkey_id=…"},
 		{"second step, user not verified: the password came first", passkeytest.RegisterNoVerification, "carol@example.com",
-			passkeytest.SecondStepNoVerification, true, 2,
+			passkeytest.SecondStepNoVerification, true, 2, "pwd hwk mfa",
 			"signin.succeeded success method=passkey passkey=register-no-verification passkey_id=…"},
 	}
 	for _, tt := range tests {
@@ -256,6 +258,9 @@ func TestPasskeySignIn(t *testing.T) {
 			}
 			if res.Session.AAL != tt.wantAAL || res.Account.ID != a.ID || res.Token == "" {
 				t.Errorf("session aal %d of %s, want aal %d of %s", res.Session.AAL, res.Account.ID, tt.wantAAL, a.ID)
+			}
+			if _, stored, err := e.Svc.Authenticate(ctx, res.Token); err != nil || stored.AMR.String() != tt.wantAMR {
+				t.Errorf("amr %q (%v), want %q", stored.AMR, err, tt.wantAMR)
 			}
 			wantEvents(t, lastEvents(t, e, a.ID, 1), tt.wantEvent)
 			list, err := e.Svc.Passkeys(ctx, a.ID)
@@ -872,4 +877,63 @@ func TestPasskeyThrottles(t *testing.T) {
 	if got := lastEvents(t, e, audit.SystemChain, 1); !strings.HasPrefix(got[0], "signin.throttled failure too_many_failures method=passkey") {
 		t.Errorf("events %q", got)
 	}
+}
+
+func TestPasskeySudo(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	a := signUp(t, e, "alice@example.com")
+	me := signIn(t, e, "alice@example.com", laptop)
+	p := mustAddPasskey(t, e, me, passkeytest.RegisterVerified).Passkey
+	other := signInWithPasskey(t, e, passkeytest.SignInVerified1)
+	e.Clock.Advance(e.Svc.Config().SudoWindow + time.Second)
+
+	_, err := e.Svc.RemovePasskey(ctx, me.Session, p.ID, laptop)
+	if !keyward.NeedsSudo(err) {
+		t.Fatalf("outside the window: %v, want the sudo page", err)
+	}
+	rec := passkeytest.Get(passkeytest.SecondStepVerified)
+
+	// A ceremony of another session does not confirm this one.
+	e.Challenges.Push(rec.ChallengeBytes())
+	_, id, err := e.Svc.BeginPasskeySudo(ctx, other.Session, laptop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Svc.GrantSudo(ctx, me.Session, keyward.SudoProof{ChallengeID: id, Credential: rec.Response}, laptop)
+	wantCode(t, err, keyward.CodeInvalidCredential)
+	wantEvents(t, lastEvents(t, e, a.ID, 1), "sudo.granted failure invalid_credential method=passkey passkey=register-verified passkey_id=… reason=invalid_credential")
+	// Nor does one for a sign-in.
+	first := signIn(t, e, "alice@example.com", phone)
+	_, err = e.Svc.GrantSudo(ctx, me.Session, keyward.SudoProof{ChallengeID: "kwc_" + strings.Repeat("A", 43), Credential: rec.Response}, laptop)
+	wantCode(t, err, keyward.CodeInvalidCredential)
+	_ = first
+
+	_, err = e.Svc.GrantSudo(ctx, me.Session, keyward.SudoProof{Password: goodPassword, ChallengeID: id, Credential: rec.Response}, laptop)
+	wantCode(t, err, keyward.CodeInvalidRequest)
+
+	// The other session's ceremony is still its own to finish: drop it,
+	// to begin this one with the recorded challenge.
+	h := sha256.Sum256([]byte(id))
+	if ok, err := e.Store.ConsumePasskeyChallenge(ctx, h[:]); err != nil || !ok {
+		t.Fatalf("the other session's ceremony: %v %v, want it left for that session", ok, err)
+	}
+	e.Challenges.Push(rec.ChallengeBytes())
+	if _, id, err = e.Svc.BeginPasskeySudo(ctx, me.Session, laptop); err != nil {
+		t.Fatal(err)
+	}
+	until, err := e.Svc.GrantSudo(ctx, me.Session, keyward.SudoProof{ChallengeID: id, Credential: rec.Response}, laptop)
+	if err != nil {
+		t.Fatalf("sudo with a passkey: %v", err)
+	}
+	if !until.Equal(e.Clock.Now().Add(e.Svc.Config().SudoWindow)) {
+		t.Errorf("sudo until %v", until)
+	}
+	wantEvents(t, lastEvents(t, e, a.ID, 1), "sudo.granted success method=passkey")
+	if _, err := e.Svc.RemovePasskey(ctx, me.Session, p.ID, laptop); err != nil {
+		t.Fatalf("in the window: %v", err)
+	}
+
+	// An account without passkeys has no passkey ceremony to confirm with.
+	_, _, err = e.Svc.BeginPasskeySudo(ctx, me.Session, laptop)
+	wantCode(t, err, keyward.CodeNoPasskeys)
 }

@@ -39,12 +39,14 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context, mfaToken string, c Cli
 	if err != nil {
 		return nil, "", notFoundAs(err, mfaTokenExpired())
 	}
-	u, list, err := s.passkeyUser(ctx, a)
+	// Without a passkey there is nothing to ask for (and no user handle
+	// to make for it).
+	if list, err := s.store.ListPasskeys(ctx, a.ID); err != nil || len(list) == 0 {
+		return nil, "", cmpOr(err, noPasskeys())
+	}
+	u, _, err := s.passkeyUser(ctx, a)
 	if err != nil {
 		return nil, "", err
-	}
-	if len(list) == 0 {
-		return nil, "", noPasskeys()
 	}
 	return s.beginCeremony(ctx, ceremonyBinding{purpose: CeremonySecondStep, accountID: a.ID, mfaHash: ch.TokenHash},
 		func(challenge []byte) (*passkey.Ceremony, error) { return s.passkeys.BeginLogin(&u, challenge) })
@@ -99,7 +101,8 @@ type passkeyAttempt struct {
 	account *Account // nil until the assertion names a known one
 	passkey *Passkey // nil until then
 	client  Client
-	second  bool // the second step after a password
+	second  bool         // the second step after a password
+	sudo    *sudoAttempt // confirming it is the person, in a session
 	*attempt
 }
 
@@ -336,21 +339,117 @@ func (s *Service) refusePasskeyAs(ctx context.Context, at *passkeyAttempt, reaso
 	if at.account != nil {
 		chain = at.account.ID
 	}
-	kind := audit.SigninFailed
-	if at.second && reason != audit.ReasonPasskeyCounter {
+	kind, sessionID := audit.SigninFailed, ""
+	switch {
+	case reason == audit.ReasonPasskeyCounter:
+	case at.second:
 		kind = audit.SigninMFAFailed
+	case at.sudo != nil:
+		kind = at.sudo.action
 	}
-	e := event(chain, kind, at.client, "")
+	if at.sudo != nil {
+		sessionID = at.sudo.caller.ID
+	}
+	e := event(chain, kind, at.client, sessionID)
 	e.Details = map[string]string{audit.DetailMethod: audit.MethodPasskey, audit.DetailReason: reason}
 	if at.passkey != nil {
 		e.Details[audit.DetailPasskey], e.Details[audit.DetailPasskeyID] = at.passkey.Name, at.passkey.ID
 	}
 	throttled := map[string]string{audit.DetailMethod: audit.MethodPasskey}
-	if at.second {
+	if at.second || at.sudo != nil {
 		throttled = map[string]string{audit.DetailMethod: "second_factor"}
 	}
 	if err := s.recordFailure(ctx, failure{attempt: at.attempt, event: e, reason: reason, throttled: throttled}); err != nil {
 		return err
 	}
 	return answer
+}
+
+// BeginPasskeySudo begins confirming it is the person with one of the
+// account's passkeys (sudo mode), for the caller's session only, and
+// returns the request options and the ceremony's id. no_passkeys when the
+// account has none.
+func (s *Service) BeginPasskeySudo(ctx context.Context, caller *Session, c Client) (options []byte, id string, err error) {
+	if s.passkeys == nil {
+		return nil, "", passkeysUnavailable(s.passkeysOff)
+	}
+	begun := throttleCheck{passkeyOptionsThrottleKey(clientAddress(c.IP)), s.cfg.PasskeyOptionsThrottle}
+	if _, err := s.reserveAttempt(ctx, s.clock(), begun); err != nil {
+		return nil, "", err
+	}
+	a, err := s.store.AccountByID(ctx, caller.AccountID)
+	if err != nil {
+		return nil, "", notFoundAs(err, unauthenticated())
+	}
+	// Without a passkey there is nothing to ask for (and no user handle
+	// to make for it).
+	if list, err := s.store.ListPasskeys(ctx, a.ID); err != nil || len(list) == 0 {
+		return nil, "", cmpOr(err, noPasskeys())
+	}
+	u, _, err := s.passkeyUser(ctx, a)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.beginCeremony(ctx, ceremonyBinding{purpose: CeremonySudo, accountID: a.ID, sessionID: caller.ID},
+		func(challenge []byte) (*passkey.Ceremony, error) { return s.passkeys.BeginLogin(&u, challenge) })
+}
+
+// passkeyProof is a passkey shown to confirm it is the person: the answer
+// to a ceremony BeginPasskeySudo began for this very session.
+type passkeyProof struct {
+	challengeID string
+	response    []byte
+	at          *passkeyAttempt
+	verified    *passkey.Verified
+}
+
+func (p *passkeyProof) method() string { return audit.MethodPasskey }
+
+// check verifies the answer, counted in the account's second-factor
+// throttle (one budget with codes). A refusal is recorded as a failed
+// sudo.granted (a counter that went back, as signin.failed
+// passkey_counter, as everywhere) and answered invalid_credential.
+func (p *passkeyProof) check(ctx context.Context, s *Service, at *sudoAttempt) error {
+	if s.passkeys == nil {
+		return passkeysUnavailable(s.passkeysOff)
+	}
+	tried, err := s.reserveAttempt(ctx, at.now, throttleCheck{secondFactorThrottleKey(at.account.ID), s.cfg.SecondFactorRule})
+	if err != nil {
+		return err
+	}
+	p.at = &passkeyAttempt{account: at.account, client: at.client, attempt: tried, sudo: at}
+	assertion, err := passkey.ParseAssertion(p.response)
+	if err != nil {
+		return s.refusePasskey(ctx, p.at, err)
+	}
+	if p.at.passkey, err = s.accountPasskey(ctx, at.account.ID, assertion.CredentialID()); err != nil {
+		return s.refusePasskey(ctx, p.at, err)
+	}
+	cer, challenge, err := s.takeCeremony(ctx, p.challengeID, ceremonyBinding{purpose: CeremonySudo, accountID: at.account.ID, sessionID: at.caller.ID})
+	if err != nil {
+		return s.refusePasskey(ctx, p.at, err)
+	}
+	p.verified, err = s.verifyAssertion(ctx, p.at, cer, challenge, assertion)
+	return err
+}
+
+// take moves the passkey's counter (a concurrent use of the same counter
+// loses) under the account's lock, and clears the wrong guesses.
+func (p *passkeyProof) take(ctx context.Context, s *Service, q Queries, at *sudoAttempt) error {
+	cur, err := q.LockAccount(ctx, at.account.ID)
+	if err != nil {
+		return notFoundAs(err, unauthenticated())
+	}
+	if cur.LockedDownAt != nil {
+		return passwordResetRequired()
+	}
+	if err := s.passkeyUsed(ctx, q, p.at.passkey, p.verified, at.now); err != nil {
+		return err
+	}
+	return p.at.attempt.passed(ctx, q)
+}
+
+// refuse records a counter that lost to a concurrent use.
+func (p *passkeyProof) refuse(ctx context.Context, s *Service) error {
+	return s.refusePasskey(ctx, p.at, errPasskeyCounter)
 }

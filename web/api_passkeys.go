@@ -40,9 +40,6 @@ func aaguidString(b []byte) string {
 // optionalBody decodes a JSON body that may be left out: no body (or an
 // empty one without a declared type) is the same as {}.
 func optionalBody(r *http.Request, v any) error {
-	if r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
-		return nil
-	}
 	if r.ContentLength == 0 {
 		return nil
 	}

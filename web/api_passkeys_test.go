@@ -282,3 +282,36 @@ func FuzzPasskeySignIn(f *testing.F) {
 		}
 	})
 }
+
+func TestAPIPasskeySudo(t *testing.T) {
+	e := newAPI(t, keyward.Config{}, web.Config{})
+	tok := e.signUpIn(t, "alice@example.com")
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/sudo/options", tok, nil), 409, "no_passkeys")
+	wantStatus(t, e.apiRegister(t, tok, passkeytest.RegisterVerified, nil), 201, "")
+
+	rec := passkeytest.Get(passkeytest.SecondStepVerified)
+	e.Challenges.Push(rec.ChallengeBytes())
+	opts := e.call(t, "POST", "/api/v1/account/sudo/options", tok, nil)
+	wantStatus(t, opts, 200, "")
+	o := opts.json(t)
+	cid := o["challenge_id"].(string)
+	if allow := o["options"].(map[string]any)["allowCredentials"].([]any); len(allow) != 1 {
+		t.Errorf("sudo options allow %v, want the account's passkey", allow)
+	}
+	cred := json.RawMessage(rec.Response)
+	for _, bad := range []map[string]any{
+		{"challenge_id": cid},
+		{"credential": cred},
+		{"password": apiPassword, "credential": cred, "challenge_id": cid},
+		{"code": "123456", "challenge_id": cid},
+		{"challenge_id": cid, "credential": "not an object"},
+	} {
+		wantStatus(t, e.call(t, "POST", "/api/v1/account/sudo", tok, bad), 400, "invalid_request")
+	}
+	r := e.call(t, "POST", "/api/v1/account/sudo", tok, map[string]any{"challenge_id": cid, "credential": cred})
+	wantStatus(t, r, 200, "")
+	if r.json(t)["sudo_until"] == nil {
+		t.Errorf("sudo %s", r.body)
+	}
+	wantStatus(t, e.call(t, "POST", "/api/v1/account/sudo", tok, map[string]any{"challenge_id": cid, "credential": cred}), 401, "invalid_credential")
+}

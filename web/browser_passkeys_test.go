@@ -48,11 +48,14 @@ func passkeyConfig(origin string) keyward.Config {
 }
 
 // newPasskeySite is a browser site whose passkeys are made for
-// http://localhost:PORT.
-func newPasskeySite(t testing.TB) *browserSite {
+// http://localhost:PORT, on the wall clock.
+func newPasskeySite(t testing.TB) *browserSite { t.Helper(); return newPasskeySiteAt(t, nil) }
+
+// newPasskeySiteAt is newPasskeySite on clock (nil: the wall clock).
+func newPasskeySiteAt(t testing.TB, clock *keywardtest.Clock) *browserSite {
 	t.Helper()
 	ln, origin := listenLocalhost(t)
-	env := keywardtest.New(t, keywardtest.Options{RealTime: true, Config: passkeyConfig(origin)})
+	env := keywardtest.New(t, keywardtest.Options{RealTime: clock == nil, Clock: clock, Config: passkeyConfig(origin)})
 	public, _ := url.Parse(origin)
 	h, err := web.New(env.Svc, web.Config{PublicURL: public}, nil)
 	if err != nil {
@@ -406,4 +409,49 @@ func TestBrowserPasskeyAcrossNodes(t *testing.T) {
 			t.Errorf("node B served %q, want %s among them", served["B"], w)
 		}
 	}
+}
+
+// TestBrowserPasskeySudo: adding and removing a passkey are sensitive.
+// Outside the sudo window (the service's clock moves), the page's script
+// sends the person to confirm it is them before adding one, and back;
+// later, removing it asks again, and the passkey itself confirms.
+func TestBrowserPasskeySudo(t *testing.T) {
+	clock := keywardtest.NewClock(time.Now().UTC())
+	site := newPasskeySiteAt(t, clock)
+	b := startBrowser(t, site, "passkeys-sudo")
+	d := b.device("laptop")
+	d.withoutAutofill()
+	window := keyward.DefaultConfig().SudoWindow
+	d.signUp(journeyEmail, journeyPassword)
+	d.addAuthenticator(passkeyDevice)
+
+	clock.Advance(window + time.Minute)
+	d.open("/settings/security/two-factor")
+	d.waitShown("the add form shows", `#passkey-add`)
+	d.fill("#passkey-name", "Laptop")
+	act(d, "press add", chromedp.Evaluate[bool](`(document.querySelector('#passkey-add button[type="submit"]').click(), true)`))
+	d.waitPath("sent to confirm", "/settings/security/confirm?next=%2Fsettings%2Fsecurity%2Ftwo-factor")
+	if n := d.count("#passkey-sudo"); n != 0 {
+		d.fatalf("the sudo page offers a passkey the account does not have")
+	}
+	d.fill("#password", journeyPassword)
+	d.press(`form[action="/settings/security/confirm"] button[type="submit"]`)
+	d.wantPath("back", "/settings/security/two-factor")
+	d.addPasskeyOnPage("Laptop")
+	d.wantText("passkey added", "main h1", "Two-factor authentication is on")
+	d.press(`a[href="/settings/security/two-factor"].button`)
+
+	clock.Advance(window + time.Minute)
+	act(d, "open the passkey's actions", chromedp.Evaluate[bool](`document.querySelector('details.passkey-manage').open = true`))
+	d.press(`form.passkey-remove button`)
+	d.wantPath("sent to confirm again", "/settings/security/confirm?next=%2Fsettings%2Fsecurity%2Ftwo-factor")
+	d.waitShown("the passkey is offered", `[data-passkey-signin]`)
+	d.screenshot("sudo-with-a-passkey")
+	d.press("#passkey-sudo")
+	d.wantPath("confirmed with the passkey", "/settings/security/two-factor")
+	d.wantText("confirmed", "p.flash", "You will not be asked again for 10 minutes.")
+	act(d, "open the passkey's actions", chromedp.Evaluate[bool](`document.querySelector('details.passkey-manage').open = true`))
+	d.press(`form.passkey-remove button`)
+	d.press(`#confirm-remove button[type="submit"]`)
+	d.wantText("removed", "p.flash", "Passkey removed. Two-factor authentication is off")
 }

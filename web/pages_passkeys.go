@@ -31,6 +31,9 @@ type passkeysView struct {
 	// Codes is set when two-factor is on without the authenticator app:
 	// the backup codes are managed here, since the app's section is not.
 	Codes *codesView
+	// SudoHref is where the script sends the person to confirm it is
+	// them before adding a passkey, and back.
+	SudoHref string
 }
 
 // passkeyRow is one passkey as the list shows it.
@@ -65,7 +68,7 @@ func passkeyRowOf(p *keyward.Passkey, last bool, now time.Time) passkeyRow {
 
 // passkeysSection builds the section for the account's state.
 func (s *Server) passkeysSection(r *http.Request, p *principal, st *keyward.TwoFactorStatus) (passkeysView, error) {
-	v := passkeysView{Off: s.svc.PasskeysOff()}
+	v := passkeysView{Off: s.svc.PasskeysOff(), SudoHref: s.path(sudoPath) + "?" + url.Values{"next": {s.path(twoFactorPath)}}.Encode()}
 	list, err := s.svc.Passkeys(r.Context(), p.account.ID)
 	if err != nil {
 		return v, err
@@ -93,6 +96,10 @@ func (s *Server) passkeyAddSubmit(w http.ResponseWriter, r *http.Request, p *pri
 		return s.showTwoFactor(w, r, p, invalid("Adding a passkey needs JavaScript, and a browser that supports passkeys."), "passkey_name")
 	}
 	added, err := s.svc.FinishPasskeyRegistration(r.Context(), p.session, r.PostForm.Get("name"), []byte(credential), s.client(r))
+	if keyward.NeedsSudo(err) {
+		// The window closed while the browser made the passkey.
+		return s.askSudo(w, r, twoFactorPath)
+	}
 	if err != nil {
 		return s.showTwoFactor(w, r, p, registrationError(err), "passkey_name")
 	}
@@ -124,6 +131,13 @@ func (s *Server) passkeyRemoveSubmit(w http.ResponseWriter, r *http.Request, p *
 		return err
 	}
 	id := r.PathValue("id")
+	// Confirm it is the person first, then whether to turn two-factor off.
+	if ok, err := s.inSudo(r, p); err != nil || !ok {
+		if err != nil {
+			return err
+		}
+		return s.askSudo(w, r, twoFactorPath)
+	}
 	if r.PostForm.Get("confirm") != "yes" {
 		effect, err := s.svc.PasskeyRemovalEffect(r.Context(), p.account.ID, id)
 		if err != nil {
@@ -134,6 +148,9 @@ func (s *Server) passkeyRemoveSubmit(w http.ResponseWriter, r *http.Request, p *
 		}
 	}
 	removed, err := s.svc.RemovePasskey(r.Context(), p.session, id, s.client(r))
+	if keyward.NeedsSudo(err) {
+		return s.askSudo(w, r, twoFactorPath)
+	}
 	if err != nil {
 		return s.showTwoFactor(w, r, p, err, "")
 	}

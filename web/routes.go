@@ -59,6 +59,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("DELETE /api/v1/account/passkeys/{id}", authed(s.apiRemovePasskey))
 	route("GET /api/v1/account/sudo", authed(s.apiSudoStatus))
 	route("POST /api/v1/account/sudo", authed(s.apiGrantSudo))
+	route("POST /api/v1/account/sudo/options", authed(s.apiSudoPasskeyOptions))
 	route("GET /api/v1/account/audit", authed(s.apiAuditEvents))
 	route("GET /api/v1/account/audit/export", authed(s.apiAuditExport))
 	route("GET "+authCheckPath, api(s.apiAuthCheck))

@@ -137,6 +137,7 @@ type sudoView struct {
 	SwitchHref string
 	SwitchText string
 	Window     string // "10 minutes": how long the confirmation lasts
+	Passkey    bool   // "Use a passkey" is offered: the account has one
 }
 
 // emailView is /settings/security/email: moving the account to another address.

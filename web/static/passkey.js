@@ -2,9 +2,11 @@
 // WebAuthn Level 3 (PublicKeyCredential.parseCreationOptionsFromJSON,
 // parseRequestOptionsFromJSON and credential.toJSON()).
 //
-// <form data-passkey-register data-options=URL hidden> adds a passkey: the
-// script asks URL for creation options, lets the browser make the passkey,
-// puts its answer in the form's "credential" field and sends the form.
+// <form data-passkey-register data-options=URL data-sudo=SUDO hidden> adds
+// a passkey: the script asks URL for creation options, lets the browser
+// make the passkey, puts its answer in the form's "credential" field and
+// sends the form. When keyward first wants the person to confirm it is
+// them, the script goes to SUDO, which comes back.
 // <div data-passkey-signin data-options=URL hidden> holds a form that signs
 // in with one: the script asks URL for request options and the ceremony's
 // id, lets the browser use a passkey, fills "challenge_id" and "credential"
@@ -56,6 +58,11 @@
         say(status, 'Saving the passkey\u2026');
         form.submit();
       }).catch(function (err) {
+        var sudo = form.getAttribute('data-sudo');
+        if (err && err.code === 'reauthentication_required' && sudo) {
+          window.location.assign(sudo);
+          return;
+        }
         busy(form, false);
         say(status, explain(err, true));
       });
@@ -137,6 +144,7 @@
         if (!response.ok) {
           var err = new Error((body && body.error && body.error.message) || 'Something went wrong. Try again.');
           err.name = 'KeywardError';
+          err.code = body && body.error && body.error.code;
           throw err;
         }
         return body;
