@@ -242,6 +242,8 @@ func TestBrowserPasskeyJourney(t *testing.T) {
 	if aal, email := d.session(); aal != 2 || email != journeyEmail {
 		d.fatalf("signed in without a password: aal %d as %q, want aal 2 as %s", aal, email, journeyEmail)
 	}
+	d.open("/settings/security/sessions")
+	d.wantText("sessions page", ".session-current .facts", "Signed in with\nPasskey")
 
 	// As the second step after the password.
 	d.signOut()
@@ -255,6 +257,8 @@ func TestBrowserPasskeyJourney(t *testing.T) {
 	if aal, _ := d.session(); aal != 2 {
 		d.fatalf("second step with a passkey: aal %d, want 2", aal)
 	}
+	d.open("/settings/security/sessions")
+	d.wantText("sessions page", ".session-current .facts", "Signed in with\nPassword + passkey")
 	d.open("/settings/security/two-factor")
 	d.wantText("used", "#passkeys .passkey-times", "Last used")
 
