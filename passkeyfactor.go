@@ -202,7 +202,7 @@ func (s *Service) passkeyChangeAllowed(ctx context.Context, a *Account, caller *
 // BeginPasskeyRegistration starts adding a passkey to the caller's
 // account and returns the creation options for the browser. It needs the
 // caller's sudo window open; the ceremony belongs to the caller's session.
-func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller *Session) ([]byte, error) {
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller *Session, c Client) ([]byte, error) {
 	if s.passkeys == nil {
 		return nil, passkeysUnavailable(s.passkeysOff)
 	}
@@ -211,6 +211,12 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller *Session)
 		return nil, err
 	}
 	if err := s.passkeyChangeAllowed(ctx, a, caller); err != nil {
+		return nil, err
+	}
+	// Each writes a ceremony to the store: counted per client address, as
+	// sign-ins' are, so that no session can fill the table.
+	begun := throttleCheck{passkeyOptionsThrottleKey(clientAddress(c.IP)), s.cfg.PasskeyOptionsThrottle}
+	if _, err := s.reserveAttempt(ctx, s.clock(), begun); err != nil {
 		return nil, err
 	}
 	u, list, err := s.passkeyUser(ctx, a)

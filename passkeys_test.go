@@ -42,7 +42,7 @@ func addPasskey(t testing.TB, e *keywardtest.Env, caller *keyward.Session, cerem
 		t.Fatalf("EnsureUserHandle: %v", err)
 	}
 	e.Challenges.Push(c.ChallengeBytes())
-	if _, err := e.Svc.BeginPasskeyRegistration(ctx, caller); err != nil {
+	if _, err := e.Svc.BeginPasskeyRegistration(ctx, caller, laptop); err != nil {
 		return nil, err
 	}
 	return e.Svc.FinishPasskeyRegistration(ctx, caller, ceremony, c.Response, laptop)
@@ -180,7 +180,7 @@ func TestPasskeyRegistrationOptions(t *testing.T) {
 	e := keywardtest.New(t, keywardtest.Options{})
 	signUp(t, e, "ada@example.com")
 	me := signIn(t, e, "ada@example.com", laptop)
-	opts, err := e.Svc.BeginPasskeyRegistration(ctx, me.Session)
+	opts, err := e.Svc.BeginPasskeyRegistration(ctx, me.Session, laptop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestPasskeyRegistrationOptions(t *testing.T) {
 	if o.RP.ID != "localhost" || o.User.Name != "ada@example.com" {
 		t.Errorf("options %s", opts)
 	}
-	again, err := e.Svc.BeginPasskeyRegistration(ctx, me.Session)
+	again, err := e.Svc.BeginPasskeyRegistration(ctx, me.Session, laptop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestPasskeyRegistrationOptions(t *testing.T) {
 	if _, _, err := e.Svc.Authenticate(ctx, me.Token); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.Svc.BeginPasskeyRegistration(ctx, me.Session)
+	_, err = e.Svc.BeginPasskeyRegistration(ctx, me.Session, laptop)
 	wantCode(t, err, keyward.CodeReauthRequired)
 }
 
@@ -434,7 +434,7 @@ func TestPasskeyRefused(t *testing.T) {
 			}
 			rec := passkeytest.Get(passkeytest.RegisterVerified)
 			e.Challenges.Push(rec.ChallengeBytes())
-			if _, err := e.Svc.BeginPasskeyRegistration(ctx, st.alice.Session); err != nil {
+			if _, err := e.Svc.BeginPasskeyRegistration(ctx, st.alice.Session, laptop); err != nil {
 				t.Fatal(err)
 			}
 			_, err = e.Svc.FinishPasskeyRegistration(ctx, other.Session, "stolen", rec.Response, phone)
@@ -460,7 +460,7 @@ func TestPasskeyRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			st.e.Challenges.Push(rec.ChallengeBytes())
-			if _, err := st.e.Svc.BeginPasskeyRegistration(ctx, st.alice.Session); err != nil {
+			if _, err := st.e.Svc.BeginPasskeyRegistration(ctx, st.alice.Session, laptop); err != nil {
 				t.Fatal(err)
 			}
 			_, err := st.e.Svc.FinishPasskeyRegistration(ctx, st.alice.Session, "big", big, laptop)
@@ -602,7 +602,7 @@ func TestRemovePasskey(t *testing.T) {
 		}
 		_, err = e.Svc.RemovePasskey(ctx, weak.Session, pa.ID, laptop)
 		wantCode(t, err, keyward.CodeReauthRequired)
-		_, err = e.Svc.BeginPasskeyRegistration(ctx, weak.Session)
+		_, err = e.Svc.BeginPasskeyRegistration(ctx, weak.Session, laptop)
 		wantCode(t, err, keyward.CodeReauthRequired)
 		_, err = e.Svc.BeginTOTPSetup(ctx, weak.Session, goodPassword, laptop)
 		wantCode(t, err, keyward.CodeReauthRequired)
@@ -678,7 +678,7 @@ func TestTooManyPasskeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := e.Svc.BeginPasskeyRegistration(ctx, me.Session)
+	_, err := e.Svc.BeginPasskeyRegistration(ctx, me.Session, laptop)
 	wantCode(t, err, keyward.CodeTooManyPasskeys)
 }
 
@@ -785,7 +785,7 @@ func TestPasskeyCeremonyRules(t *testing.T) {
 		rec := passkeytest.Get(passkeytest.RegisterVerified)
 		givePasskeyUser(t, a, me.Account.ID, passkeytest.RegisterVerified)
 		a.Challenges.Push(rec.ChallengeBytes())
-		if _, err := a.Svc.BeginPasskeyRegistration(ctx, me.Session); err != nil {
+		if _, err := a.Svc.BeginPasskeyRegistration(ctx, me.Session, laptop); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Svc.FinishPasskeyRegistration(ctx, me.Session, "Phone", rec.Response, laptop); err != nil {
@@ -836,7 +836,7 @@ func TestPasskeyCeremonyRules(t *testing.T) {
 		e := keywardtest.New(t, keywardtest.Options{Config: keyward.DefaultConfig()})
 		signUp(t, e, "alice@example.com")
 		me := signIn(t, e, "alice@example.com", laptop)
-		_, err := e.Svc.BeginPasskeyRegistration(ctx, me.Session)
+		_, err := e.Svc.BeginPasskeyRegistration(ctx, me.Session, laptop)
 		wantCode(t, err, keyward.CodePasskeysOff)
 		_, _, err = e.Svc.BeginPasskeySignIn(ctx, "", phone)
 		wantCode(t, err, keyward.CodePasskeysOff)
@@ -866,6 +866,12 @@ func TestPasskeyThrottles(t *testing.T) {
 	if _, _, err := e.Svc.BeginPasskeySignIn(ctx, "", laptop); err != nil {
 		t.Errorf("another address: %v", err)
 	}
+
+	// Registrations begun count against the address too.
+	signUp(t, e, "alice@example.com")
+	me := signIn(t, e, "alice@example.com", laptop)
+	_, err = e.Svc.BeginPasskeyRegistration(ctx, me.Session, phone)
+	wantCode(t, err, keyward.CodeTooManyAttempts)
 
 	garbage := []byte(`{"id":"AA","rawId":"AA","type":"public-key","response":{}}`)
 	for range 3 {

@@ -429,9 +429,23 @@ func (p *passkeyProof) check(ctx context.Context, s *Service, at *sudoAttempt) e
 	if err != nil {
 		return s.refusePasskey(ctx, p.at, err)
 	}
-	p.verified, err = s.verifyAssertion(ctx, p.at, cer, challenge, assertion)
-	return err
+	if p.verified, err = s.verifyAssertion(ctx, p.at, cer, challenge, assertion); err != nil {
+		return err
+	}
+	// A key whose authenticator did not check who holds it proves
+	// possession: enough beside what the session proved at its sign-in (a
+	// password, a code, a verified passkey), not for a session opened with
+	// such a key alone.
+	if !p.verified.UserVerified && at.caller.AAL < 2 {
+		return s.refusePasskeyAs(ctx, p.at, reasonUserNotVerified, Errorf(CodeInvalidCredential,
+			"Your passkey did not check that it is you (no PIN, fingerprint or face), and this session was opened with it alone. Confirm with your password instead."))
+	}
+	return nil
 }
+
+// reasonUserNotVerified is the reason of a passkey refused because its
+// authenticator did not verify its user where that was needed.
+const reasonUserNotVerified = "user_not_verified"
 
 // take moves the passkey's counter (a concurrent use of the same counter
 // loses) under the account's lock, and clears the wrong guesses.

@@ -644,9 +644,13 @@ func (s *Service) openSession(ctx context.Context, q Queries, o sessionOpening) 
 	}
 	// Signing in is proving it is the person: the session starts in its
 	// sudo window, so that sensitive actions right after it ask nothing
-	// more (as GitHub's sudo mode does).
-	if err := q.ExtendSessionSudo(ctx, a.ID, sess.ID, now.Add(s.cfg.SudoWindow)); err != nil {
-		return nil, err
+	// more (as GitHub's sudo mode does). Not a passkey alone whose
+	// authenticator did not check who holds it: that proves possession of
+	// a key, which a thief has too.
+	if o.amr&(AMRPassword|AMROTP|AMRMultiFactor) != 0 {
+		if err := q.ExtendSessionSudo(ctx, a.ID, sess.ID, now.Add(s.cfg.SudoWindow)); err != nil {
+			return nil, err
+		}
 	}
 	e := event(a.ID, audit.SigninSucceeded, c, sess.ID)
 	e.Time, e.Details = now, map[string]string{audit.DetailMethod: o.method}

@@ -63,7 +63,7 @@ func (s *Server) apiPasskeyOptions(w http.ResponseWriter, r *http.Request, p *pr
 	if err := optionalBody(r, &in); err != nil {
 		return err
 	}
-	options, err := s.svc.BeginPasskeyRegistration(r.Context(), p.session)
+	options, err := s.svc.BeginPasskeyRegistration(r.Context(), p.session, s.client(r))
 	if err != nil {
 		return err
 	}

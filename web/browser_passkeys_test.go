@@ -334,7 +334,18 @@ func TestBrowserPasskeyWithoutUserVerification(t *testing.T) {
 	if aal, _ := d.session(); aal != 1 {
 		d.fatalf("a passkey alone, user not verified: aal %d, want 1", aal)
 	}
+	// Such a session is not in a sudo window, and the same key does not
+	// open one: the password does, and still no factor changes.
 	d.open("/settings/security/two-factor")
+	act(d, "open the passkey's actions", chromedp.Evaluate[bool](`document.querySelector('details.passkey-manage').open = true`))
+	d.press(`form.passkey-remove button`)
+	d.wantPath("sent to confirm", "/settings/security/confirm?next=%2Fsettings%2Fsecurity%2Ftwo-factor")
+	d.waitShown("the passkey is offered", `[data-passkey-signin]`)
+	d.press("#passkey-sudo")
+	d.wantText("the key alone", "#form-error", "did not check that it is you")
+	d.fill("#password", journeyPassword)
+	d.press(`form[action="/settings/security/confirm"] button[type="submit"]`)
+	d.wantPath("confirmed with the password", "/settings/security/two-factor")
 	act(d, "open the passkey's actions", chromedp.Evaluate[bool](`document.querySelector('details.passkey-manage').open = true`))
 	d.press(`form.passkey-remove button`)
 	d.wantText("refused", "main", "Sign in again")

@@ -193,7 +193,7 @@ func (s *Server) signinPasskeySubmit(w http.ResponseWriter, r *http.Request) err
 	}
 	s.startSession(w, res)
 	if res.Session.AAL < 2 {
-		s.setFlash(w, flashWarning, "You are signed in, but your device did not check that it is you (no PIN, fingerprint or face): changing your security settings asks you to sign in again with a second step.")
+		s.setFlash(w, flashWarning, "You are signed in, but your device did not check that it is you (no PIN, fingerprint or face): your security settings ask for more before they change.")
 	}
 	return seeOtherURL(w, r, next)
 }

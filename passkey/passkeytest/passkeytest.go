@@ -38,6 +38,7 @@ const (
 	SignInBadSignature       = "signin-bad-signature"        // A, its signature spoiled by the authenticator
 	SignInNoPresence         = "signin-no-presence"          // A, without the user-present flag
 	SignInUnverified         = "signin-unverified"           // A, discoverable, without the user-verified flag
+	SecondStepUnverified     = "second-step-unverified"      // A, as SecondStepVerified, without the user-verified flag
 	RegisterSecurityKey      = "register-security-key"       // B made for bob
 	SignInSecurityKey        = "signin-security-key"         // B, discoverable
 	RegisterNoVerification   = "register-no-verification"    // C made for carol

@@ -129,6 +129,8 @@ func record() error {
 			// did not, which is what the relying party sees of one.
 			{name: passkeytest.SignInUnverified, user: alice, get: true, begin: discoverable,
 				bits: &webauthn.SetResponseOverrideBitsParams{IsBadUV: new(true)}},
+			{name: passkeytest.SecondStepUnverified, user: alice, get: true, begin: allowing(alice, passkeytest.RegisterVerified),
+				bits: &webauthn.SetResponseOverrideBitsParams{IsBadUV: new(true)}},
 		},
 	}, {
 		// B: a security key with a PIN, bound to itself.
