@@ -72,3 +72,62 @@ func TestPasskeyOfAnotherAccountByUserHandle(t *testing.T) {
 		t.Errorf("carol has %d sessions, want only her own", len(sessions))
 	}
 }
+
+// TestPasskeyRegisteredTwice: a credential registered to one account is
+// no one else's: another account's registration of the same answer is
+// refused (a credential id names one account, or a sign-in without a
+// password could not tell whose it is), and so is the same answer again.
+func TestPasskeyRegisteredTwice(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	signUp(t, e, "alice@example.com")
+	signUp(t, e, "mallory@example.com")
+	alice := signIn(t, e, "alice@example.com", laptop)
+	mustAddPasskey(t, e, alice, passkeytest.RegisterVerified)
+	_, err := addPasskey(t, e, alice.Session, passkeytest.RegisterVerified)
+	wantCode(t, err, keyward.CodeInvalidCredential)
+	mallory := signIn(t, e, "mallory@example.com", phone)
+	if _, err := e.Store.EnsureUserHandle(ctx, mallory.Account.ID, passkeytest.Handle("mallory")); err != nil {
+		t.Fatal(err)
+	}
+	rec := passkeytest.Get(passkeytest.RegisterVerified)
+	e.Challenges.Push(rec.ChallengeBytes())
+	if _, err := e.Svc.BeginPasskeyRegistration(ctx, mallory.Session, phone); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Svc.FinishPasskeyRegistration(ctx, mallory.Session, "alice's", rec.Response, phone)
+	wantCode(t, err, keyward.CodeInvalidCredential)
+	if list, _ := e.Svc.Passkeys(ctx, mallory.Account.ID); len(list) != 0 {
+		t.Errorf("mallory has %d passkeys", len(list))
+	}
+}
+
+// TestPasskeyRespectsVerifiedEmail: under --require-verified-email a
+// passkey does not open a session for an unconfirmed address either.
+func TestPasskeyRespectsVerifiedEmail(t *testing.T) {
+	cfg := withOrigin(passkeytest.Origin)
+	e := keywardtest.New(t, keywardtest.Options{Config: cfg})
+	signUp(t, e, "alice@example.com")
+	mustAddPasskey(t, e, signIn(t, e, "alice@example.com", laptop), passkeytest.RegisterVerified)
+	strict := cfg
+	strict.RequireVerifiedEmail = true
+	node := keywardtest.New(t, keywardtest.Options{Store: e.Store, Clock: e.Clock, Keys: e.Keys, Config: strict})
+	_, err := passkeySignIn(t, node, "", passkeytest.SignInVerified1, phone)
+	wantCode(t, err, keyward.CodeEmailNotVerified)
+}
+
+// TestOperatorResetRemovesPasskeys: the operator's reset of two-factor
+// (for someone who lost his devices) removes the passkeys too: a thief's
+// copy of one signs in no more.
+func TestOperatorResetRemovesPasskeys(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	a := signUp(t, e, "alice@example.com")
+	mustAddPasskey(t, e, signIn(t, e, "alice@example.com", laptop), passkeytest.RegisterVerified)
+	if err := e.Svc.ResetTwoFactor(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := e.Svc.Passkeys(ctx, a.ID); len(list) != 0 {
+		t.Fatalf("%d passkeys after the reset", len(list))
+	}
+	_, err := passkeySignIn(t, e, "", passkeytest.SignInVerified1, phone)
+	wantCode(t, err, keyward.CodeInvalidCredential)
+}
