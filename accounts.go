@@ -57,21 +57,29 @@ func (s *Service) signUp(ctx context.Context, n newAccount) (*Account, error) {
 	if _, err := s.reserveAttempt(ctx, s.clock(), throttleCheck{signupThrottleKey(addr), s.cfg.SignupThrottle}); err != nil {
 		return nil, err
 	}
-	n.actor = audit.ActorSelf
 	return s.createAccount(ctx, n)
 }
 
 // CreateAccount is the operator's way in (`keyward account create`): it
 // works with sign-up turned off and is recorded as done by an admin.
 func (s *Service) CreateAccount(ctx context.Context, email, pw string) (*Account, error) {
-	return s.createAccount(ctx, newAccount{email: email, password: pw, actor: audit.ActorAdmin})
+	return s.AdminCreateAccount(ctx, CommandLineAdmin(), email, pw, Client{})
+}
+
+// AdminCreateAccount is CreateAccount from the admin API (accounts:write):
+// recorded with the token's name.
+func (s *Service) AdminCreateAccount(ctx context.Context, by Admin, email, pw string, c Client) (*Account, error) {
+	if err := by.require(ScopeAccountsWrite); err != nil {
+		return nil, err
+	}
+	return s.createAccount(ctx, newAccount{email: email, password: pw, client: c, by: &by})
 }
 
 // newAccount is an account asked for, by the person (sign-up) or an admin.
 type newAccount struct {
 	email, password string
 	client          Client
-	actor           audit.Actor
+	by              *Admin // the admin who creates it; nil for sign-up
 	// also runs in the transaction that creates the account (a first
 	// session), if set.
 	also func(Queries, *Account) error
@@ -97,13 +105,15 @@ func (s *Service) createAccount(ctx context.Context, n newAccount) (*Account, er
 	} else if !IsCode(err, CodeNotFound) {
 		return nil, err
 	}
-	a := &Account{ID: s.newID("acct_"), Email: email, PasswordHash: hash, CreatedAt: s.clock()}
+	a := &Account{ID: s.newID(accountIDPrefix), Email: email, PasswordHash: hash, CreatedAt: s.clock()}
 	err = s.store.InTx(ctx, func(q Queries) error {
 		if err := q.CreateAccount(ctx, a); err != nil {
 			return err
 		}
 		e := event(a.ID, audit.AccountCreated, n.client, "")
-		e.Actor = n.actor
+		if n.by != nil {
+			n.by.mark(e)
+		}
 		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"testing"
+	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keywardtest"
@@ -130,4 +131,38 @@ func TestOperatorResetRemovesPasskeys(t *testing.T) {
 	}
 	_, err := passkeySignIn(t, e, "", passkeytest.SignInVerified1, phone)
 	wantCode(t, err, keyward.CodeInvalidCredential)
+}
+
+// TestPasskeyOfDisabledAccount: an account an admin disabled signs in
+// with no passkey either, without a password or as the second step; a
+// bad answer learns nothing of the state (it is refused as any bad one).
+func TestPasskeyOfDisabledAccount(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	a := signUp(t, e, "alice@example.com")
+	mustAddPasskey(t, e, signIn(t, e, "alice@example.com", laptop), passkeytest.RegisterVerified)
+	step := signIn(t, e, "alice@example.com", phone)
+	if _, _, err := e.Svc.DisableAccount(ctx, keyward.CommandLineAdmin(), a.ID, laptop); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Second)
+	err := finishWith(t, e, "", passkeytest.SignInBadSignature, nil)
+	wantCode(t, err, keyward.CodeInvalidCredential)
+	_, err = passkeySignIn(t, e, "", passkeytest.SignInVerified1, phone)
+	wantCode(t, err, keyward.CodeAccountDisabled)
+	wantEvents(t, lastEvents(t, e, a.ID, 1), "signin.failed failure account_disabled method=passkey passkey=register-verified passkey_id=… reason=account_disabled")
+	if sessions, _ := e.Svc.Sessions(ctx, a.ID); len(sessions) != 0 {
+		t.Errorf("%d sessions of a disabled account", len(sessions))
+	}
+	// The second step begun before the disable: the disable ended it.
+	_, _, err = e.Svc.BeginPasskeySignIn(ctx, step.MFAToken, phone)
+	if err == nil {
+		rec := passkeytest.Get(passkeytest.SecondStepVerified)
+		e.Challenges.Push(rec.ChallengeBytes())
+		_, id, berr := e.Svc.BeginPasskeySignIn(ctx, step.MFAToken, phone)
+		if berr != nil {
+			t.Fatal(berr)
+		}
+		_, err = e.Svc.FinishPasskeySignIn(ctx, id, rec.Response, step.MFAToken, phone)
+		wantCode(t, err, keyward.CodeAccountDisabled)
+	}
 }

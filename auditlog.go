@@ -12,7 +12,8 @@ import (
 )
 
 // record appends an event to its chain inside the caller's transaction, so
-// that the change and the event that records it commit together.
+// that the change and the event that records it commit together; and so
+// does the event's webhook delivery, when webhooks pick its type.
 func (s *Service) record(ctx context.Context, q Queries, e *Event) error {
 	if e.ChainID == "" {
 		e.ChainID = audit.SystemChain
@@ -31,9 +32,27 @@ func (s *Service) record(ctx context.Context, q Queries, e *Event) error {
 	if err != nil {
 		return err
 	}
+	if head.Seq == 0 && e.ChainID != audit.SystemChain && e.Type != audit.AccountCreated {
+		// An account's chain starts with account.created and is deleted
+		// with the account. A chain without a head is that of an account
+		// deleted since the caller read it (a sign-in still checking the
+		// password): starting one would leave an orphan. Or it was erased
+		// by hand, while the account is still here: then the event is
+		// appended (verify reports the erased chain), so that tampering
+		// never locks the owner out.
+		if _, err := q.AccountByID(ctx, e.ChainID); err != nil {
+			return err
+		}
+	}
 	audit.Link(head, e)
 	audit.Seal(s.auditKeys, head, e)
-	return q.AppendEvent(ctx, e)
+	if err := q.AppendEvent(ctx, e); err != nil {
+		return err
+	}
+	if s.webhooksOn(e.Type) {
+		return s.enqueueWebhook(ctx, q, e)
+	}
+	return nil
 }
 
 // auditKeyPurpose labels the subkey of the audit log's MACs (audit.Seal).
@@ -107,7 +126,10 @@ const (
 	maxEventLimit     = 200
 )
 
-func (s *Service) eventFilter(chainID string, q EventQuery) (EventFilter, error) {
+// eventFilter turns q into a filter of chainID's log ("" for every chain).
+// Cursors are bound to cursorScope: one handed out for one log (or one
+// reader: an account, the admin API) fails on another.
+func (s *Service) eventFilter(chainID, cursorScope string, q EventQuery) (EventFilter, error) {
 	f := EventFilter{ChainID: chainID, Since: q.Since, Until: q.Until, Limit: q.Limit}
 	for _, t := range q.Types {
 		if !audit.Known(t) {
@@ -125,7 +147,7 @@ func (s *Service) eventFilter(chainID string, q EventQuery) (EventFilter, error)
 		return f, Errorf(CodeInvalidRequest, "since must be before until.")
 	}
 	if q.Cursor != "" {
-		c, err := s.cursors.Decode(chainID, q.Cursor)
+		c, err := s.cursors.Decode(cursorScope, q.Cursor)
 		if err != nil {
 			return f, Errorf(CodeInvalidRequest, "The cursor is not valid. Start again from the first page.")
 		}
@@ -137,7 +159,11 @@ func (s *Service) eventFilter(chainID string, q EventQuery) (EventFilter, error)
 // Events returns a page of the account's log, newest first. Keyset cursors
 // keep pages correct while new events arrive.
 func (s *Service) Events(ctx context.Context, chainID string, q EventQuery) (EventPage, error) {
-	f, err := s.eventFilter(chainID, q)
+	return s.events(ctx, chainID, chainID, q)
+}
+
+func (s *Service) events(ctx context.Context, chainID, cursorScope string, q EventQuery) (EventPage, error) {
+	f, err := s.eventFilter(chainID, cursorScope, q)
 	if err != nil {
 		return EventPage{}, err
 	}
@@ -151,7 +177,7 @@ func (s *Service) Events(ctx context.Context, chainID string, q EventQuery) (Eve
 	if len(events) > limit {
 		page.Events = events[:limit]
 		last := page.Events[limit-1]
-		page.NextCursor = s.cursors.Encode(chainID, audit.Cursor{Time: last.Time, ID: last.ID})
+		page.NextCursor = s.cursors.Encode(cursorScope, audit.Cursor{Time: last.Time, ID: last.ID})
 	}
 	return page, nil
 }
@@ -166,7 +192,7 @@ func (s *Service) ExportEvents(ctx context.Context, accountID string, q EventQue
 // (an account, or the system log) or, with chainID "", every chain.
 func (s *Service) OperatorEvents(ctx context.Context, chainID string, q EventQuery, fn func(*Event) error) error {
 	q.Cursor, q.Limit = "", 0
-	f, err := s.eventFilter(chainID, q)
+	f, err := s.eventFilter(chainID, chainID, q)
 	if err != nil {
 		return err
 	}
@@ -187,8 +213,10 @@ type ChainReport struct {
 // of every pruning checkpoint against AuditRetention), and that every
 // account has a chain and every chain but the system's an account (each
 // account's chain starts with account.created, in the transaction that
-// creates it, and accounts are never deleted). A missing chain is reported
-// as a ChainReport of its own.
+// creates it, and ends in the transaction that deletes the account: a
+// deleted account leaves no chain, only account.deleted in the system
+// chain, which is as expected). A missing chain is reported as a
+// ChainReport of its own.
 func (s *Service) VerifyAudit(ctx context.Context) ([]ChainReport, error) {
 	heads, err := s.store.AuditHeads(ctx)
 	if err != nil {
@@ -235,17 +263,62 @@ func (s *Service) VerifyAudit(ctx context.Context) ([]ChainReport, error) {
 		}
 		if problem == nil && h.ChainID != audit.SystemChain && !known[h.ChainID] {
 			problem = &audit.Problem{ChainID: h.ChainID, Kind: audit.KindOrphanChain,
-				Detail: fmt.Sprintf("its %d events are intact, but the account was deleted from the database (keyward never deletes accounts)", n)}
+				Detail: fmt.Sprintf("its %d events are intact, but the account was deleted from the database (keyward deletes an account's chain in the transaction that deletes the account)", n)}
 		}
 		reports = append(reports, ChainReport{ChainID: h.ChainID, Events: n, Problem: problem})
 	}
+	unseen := map[string]bool{}
 	for _, a := range accounts {
 		if !chains[a.ID] {
+			unseen[a.ID] = true
 			reports = append(reports, ChainReport{ChainID: a.ID, Problem: &audit.Problem{ChainID: a.ID, Kind: audit.KindMissingChain,
 				Detail: "every account's log starts with account.created, so its events and the chain's head were deleted"}})
 		}
 	}
-	return reports, nil
+	return s.changedMeanwhile(ctx, reports, unseen)
+}
+
+// changedMeanwhile leaves out of reports what accounts made or deleted
+// while verification read the store (heads first, then accounts, then
+// each chain) made look broken: an account chain that is gone when the
+// walk ends, head and account both (DeleteAccount takes them together;
+// someone who erased one by hand, account and all, leaves no trace
+// either way), and an account reported without a chain (unseen) that has
+// one by then (it was made after the heads were read: the next run
+// verifies it).
+func (s *Service) changedMeanwhile(ctx context.Context, reports []ChainReport, unseen map[string]bool) ([]ChainReport, error) {
+	broken := false
+	for _, r := range reports {
+		broken = broken || r.Problem != nil && r.ChainID != audit.SystemChain
+	}
+	if !broken {
+		return reports, nil
+	}
+	heads, err := s.store.AuditHeads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := make(map[string]bool, len(heads))
+	for _, h := range heads {
+		now[h.ChainID] = h.Seq > 0
+	}
+	out := reports[:0]
+	for _, r := range reports {
+		switch {
+		case r.Problem == nil || r.ChainID == audit.SystemChain:
+		case unseen[r.ChainID] && now[r.ChainID]:
+			continue
+		case !unseen[r.ChainID] && !now[r.ChainID]:
+			switch _, err := s.store.AccountByID(ctx, r.ChainID); {
+			case IsCode(err, CodeNotFound):
+				continue
+			case err != nil:
+				return nil, err
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // SealAudit gives a seal to the heads of a log written before sealing

@@ -104,16 +104,18 @@ func (c *sessionCache) putMissing(key tokenHash, gen uint64) {
 	c.missing[key] = struct{}{}
 }
 
-// touch records a new last-seen time in the cached copy; entries are
-// replaced, never changed in place, since readers hold them without a lock.
-func (c *sessionCache) touch(key tokenHash, at time.Time) {
+// touch returns a copy of e with a new last-seen time, and caches it in
+// e's place when e is still the cached entry of key. Entries are replaced,
+// never changed in place: readers hold them without a lock.
+func (c *sessionCache) touch(key tokenHash, e *cacheEntry, at time.Time) *cacheEntry {
+	copied := *e
+	copied.session.LastSeenAt = at
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[key]; ok {
-		copied := *e
-		copied.session.LastSeenAt = at
+	if c.entries[key] == e {
 		c.entries[key] = &copied
 	}
+	return &copied
 }
 
 func (c *sessionCache) evictAccount(accountID string) {
@@ -246,7 +248,17 @@ func (s *Service) watchPushes(ctx context.Context, n InvalidationNotifier, wake 
 	for ctx.Err() == nil {
 		err := n.WatchInvalidations(ctx,
 			func() { report(true); signal(wake) },
-			func() { signal(wake) })
+			func(accountID string) {
+				// Evicted at once: reading the log first would add a round
+				// trip to the store, under load the longest part of the
+				// time an ended session is still served. The log is read
+				// all the same (it is the record; a notification may be
+				// lost with its connection).
+				if accountID != "" {
+					s.cache.evictAccount(accountID)
+				}
+				signal(wake)
+			})
 		report(false)
 		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 			return

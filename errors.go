@@ -48,6 +48,8 @@ const (
 	CodeNoPasskeys         Code = "no_passkeys"             // a passkey ceremony for an account that has none
 	CodeTooManyPasskeys    Code = "too_many_passkeys"       // the account has as many passkeys as it may
 	CodePasskeysOff        Code = "passkeys_unavailable"    // keyward knows no public URL to make passkeys for
+	CodeAccountDisabled    Code = "account_disabled"        // disabled by an admin, after a correct password (and code)
+	CodeInsufficientScope  Code = "insufficient_scope"      // an admin token without the scope the route needs
 )
 
 // Error is keyward's one error type. Message is safe to show to the client;

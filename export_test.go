@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -65,9 +66,15 @@ func (s *Service) FollowInvalidations(ctx context.Context) (poll func() (bool, e
 // then returns then's error: nil commits, anything else rolls back.
 func (s *Service) EnqueueMailThen(ctx context.Context, c *MailContent, then func() error) error {
 	return s.store.InTx(ctx, func(q Queries) error {
-		if err := s.enqueueMail(ctx, q, c); err != nil {
+		if err := s.enqueueMail(ctx, q, "", c); err != nil {
 			return err
 		}
 		return then()
 	})
+}
+
+// RetryWait is, for tests, the wait after the attempt-th failed webhook
+// attempt, drawing its jitter from rnd.
+func (w WebhookWorker) RetryWait(attempt int, rnd io.Reader) time.Duration {
+	return w.withDefaults().retryWait(attempt, rnd)
 }

@@ -20,6 +20,7 @@ var sessionChanges = []string{
 	"SignOut", "RevokeSession", "RevokeOtherSessions", "ChangePassword",
 	"EnableTOTP", "DisableTOTP", "ResetTwoFactor", "ResetPassword", "VerifyEmail", "Lockdown",
 	"FinishPasskeyRegistration", "RemovePasskey",
+	"DisableAccount", "DeleteAccount", "RevokeAccountSessions", "AdminResetTwoFactor",
 }
 
 // cacheNeutral are the other methods: none ends a session or changes what
@@ -27,7 +28,7 @@ var sessionChanges = []string{
 // times, cached or not).
 var cacheNeutral = []string{
 	// reads
-	"Authenticate", "Sessions", "TwoFactor", "PendingSetup", "Events", "ExportEvents",
+	"Authenticate", "AuthenticateShared", "Sessions", "TwoFactor", "PendingSetup", "Events", "ExportEvents",
 	"OperatorEvents", "UnknownEmailEvents", "VerifyAudit", "SeedsUnderOlderKeys",
 	"PasswordStrength", "SudoUntil", "RequireSudo", "Config", "Store", "Now", "CacheEnabled", "Metrics", "CheckKeys", "KeysReady",
 	// new accounts and new sessions: nothing of them is cached yet
@@ -40,11 +41,19 @@ var cacheNeutral = []string{
 	// the outbox: mails, not sessions
 	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword", "ResetNeedsCode",
 	"ResendVerification", "RequestEmailChange", "Notifications",
+	// the webhook outbox: deliveries of events, not sessions
+	"RunWebhookWorker", "DeliverDueWebhooks", "WebhooksWaiting",
 	// a setting a cached account holds, through changeAccount all the same
 	"SetNotifications",
 	// passkeys: reads, ceremonies begun, a name, and new sessions
 	"Passkeys", "PasskeysOff", "PasskeyRelyingPartyID", "PasskeyRemovalEffect", "SecondStepMethods",
 	"BeginPasskeyRegistration", "BeginPasskeySignIn", "BeginPasskeySudo", "RenamePasskey", "FinishPasskeySignIn",
+	// the admin API's reads and its tokens, which no session cache holds
+	"FindAccounts", "AccountDetail", "AdminEvents", "AuthenticateAdmin",
+	"CreateAdminToken", "ListAdminTokens", "RevokeAdminToken",
+	// a new account; and an enabled one, which has no session to cache
+	// (through changeAccount all the same)
+	"AdminCreateAccount", "EnableAccount",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
 	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",
@@ -168,6 +177,24 @@ func TestChangesReachEveryNode(t *testing.T) {
 		{method: "ResetTwoFactor", name: "operator resets 2FA", twoFactor: true, ended: []string{"me", "other"},
 			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
 				return b.Svc.ResetTwoFactor(ctx, email)
+			}},
+		{method: "AdminResetTwoFactor", name: "admin API resets 2FA", twoFactor: true, ended: []string{"me", "other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				return b.Svc.AdminResetTwoFactor(ctx, supportToken, me.AccountID, laptop)
+			}},
+		{method: "DisableAccount", name: "admin disables the account", ended: []string{"me", "other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				_, _, err := b.Svc.DisableAccount(ctx, supportToken, me.AccountID, laptop)
+				return err
+			}},
+		{method: "DeleteAccount", name: "admin deletes the account", twoFactor: true, ended: []string{"me", "other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				return b.Svc.DeleteAccount(ctx, supportToken, me.AccountID, laptop)
+			}},
+		{method: "RevokeAccountSessions", name: "admin ends the sessions", ended: []string{"me", "other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				_, err := b.Svc.RevokeAccountSessions(ctx, supportToken, me.AccountID, laptop)
+				return err
 			}},
 	}
 	covered := map[string]bool{}

@@ -35,7 +35,14 @@ type Account struct {
 	// NewDeviceMailOff turns off the mail about a sign-in from a new
 	// device (the mails about factor changes cannot be turned off).
 	NewDeviceMailOff bool
+	// DisabledAt is set while an admin has disabled the account: it has
+	// no session, and signing in answers account_disabled after a correct
+	// password.
+	DisabledAt *time.Time
 }
+
+// Disabled reports whether an admin has disabled the account.
+func (a *Account) Disabled() bool { return a.DisabledAt != nil }
 
 // EmailVerified reports whether the account's address was proved.
 func (a *Account) EmailVerified() bool { return a.EmailVerifiedAt != nil }
@@ -115,6 +122,18 @@ type EventFilter struct {
 	Limit  int
 }
 
+// AccountFilter selects a page of accounts for the admin API, newest
+// first (by id, which starts with the time the account was made).
+type AccountFilter struct {
+	// EmailContains, when set, keeps the accounts whose EmailKey contains
+	// it, matched literally (no wildcards).
+	EmailContains string
+	// BeforeID is the keyset cursor: only accounts whose id is strictly
+	// less than it ("" starts at the newest).
+	BeforeID string
+	Limit    int // > 0
+}
+
 // EventCursor is a position in the newest-first order of a log.
 type EventCursor struct {
 	Time time.Time
@@ -135,9 +154,10 @@ func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(em
 // InvalidationNotifier is implemented by stores that can push news of a new
 // invalidation row at once (PostgreSQL LISTEN/NOTIFY). Without it, caches
 // poll. Watch blocks until ctx ends or the connection is lost; it calls
-// ready once it is listening and notify for each new row.
+// ready once it is listening and notify for each new row, with the row's
+// account when the news names it ("" when it does not).
 type InvalidationNotifier interface {
-	WatchInvalidations(ctx context.Context, ready func(), notify func()) error
+	WatchInvalidations(ctx context.Context, ready func(), notify func(accountID string)) error
 }
 
 // Migration is one schema change of a store, for `keyward migrate status`.

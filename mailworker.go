@@ -31,8 +31,15 @@ const sentMailKeep = 30 * 24 * time.Hour
 // MailWorker says how RunMailWorker sends; zero fields take the defaults.
 type MailWorker struct {
 	Sender MailSender
-	// Poll is how often the outbox is read when nothing wakes the worker.
+	// Poll is how often the outbox is read when nothing wakes the worker
+	// and mails may be waiting.
 	Poll time.Duration
+	// IdlePoll is how often it is read once the outbox was found empty:
+	// a mail enqueued on this node wakes the worker at once, so the poll
+	// is only for mails enqueued elsewhere (an operator's command, a node
+	// that stopped before sending its own). An idle worker then costs
+	// nothing that can be measured.
+	IdlePoll time.Duration
 	// Batch is how many mails one claim takes.
 	Batch int
 	// SendTimeout bounds one mail's sending. A claim lasts a batch's worth
@@ -50,6 +57,7 @@ type MailWorker struct {
 
 func (w MailWorker) withDefaults() MailWorker {
 	fillDuration(&w.Poll, 2*time.Second)
+	fillDuration(&w.IdlePoll, 30*time.Second)
 	fillDuration(&w.SendTimeout, 30*time.Second)
 	fillDuration(&w.RetryBase, 30*time.Second)
 	fillDuration(&w.RetryMax, time.Hour)
@@ -78,7 +86,7 @@ func (w MailWorker) retryAfter(attempt int) time.Duration {
 // enqueueMail writes a mail to the outbox through q: it is sent if, and
 // only if, the transaction commits. The content is sealed under the mail's
 // id, so the row holds no usable link in the clear.
-func (s *Service) enqueueMail(ctx context.Context, q Queries, c *MailContent) error {
+func (s *Service) enqueueMail(ctx context.Context, q Queries, accountID string, c *MailContent) error {
 	now := s.clock()
 	id := s.newID("mail_")
 	b, err := json.Marshal(c)
@@ -89,16 +97,21 @@ func (s *Service) enqueueMail(ctx context.Context, q Queries, c *MailContent) er
 	if err != nil {
 		return Internal(fmt.Errorf("sealing a mail: %w", err))
 	}
-	if err := q.EnqueueMail(ctx, &Mail{ID: id, Kind: c.Kind, Sealed: sealed, CreatedAt: now, NextAttemptAt: now}); err != nil {
+	if err := q.EnqueueMail(ctx, &Mail{ID: id, Kind: c.Kind, AccountID: accountID, Sealed: sealed, CreatedAt: now, NextAttemptAt: now}); err != nil {
 		return err
 	}
 	s.wakeMailWorker()
 	return nil
 }
 
+// mailWakeGrace is how long after a wake the worker keeps to its short
+// poll: the wake comes from inside the transaction that enqueued the mail,
+// which commits within it (PostgreSQL bounds a transaction to 5 s).
+const mailWakeGrace = 10 * time.Second
+
 // wakeMailWorker tells this node's worker that a mail is waiting. It may
-// come before the commit: the worker then finds nothing and the next poll
-// sends the mail.
+// come before the commit: the worker then finds nothing, and one of the
+// short polls that follow a wake (mailWakeGrace) sends the mail.
 func (s *Service) wakeMailWorker() {
 	select {
 	case s.mailWake <- struct{}{}:
@@ -113,44 +126,61 @@ func (s *Service) wakeMailWorker() {
 // caused the mail.
 func (s *Service) RunMailWorker(ctx context.Context, w MailWorker) {
 	w = w.withDefaults()
-	poll := time.NewTicker(w.Poll)
-	defer poll.Stop()
+	wait := time.NewTimer(w.Poll)
+	defer wait.Stop()
 	var lastReport time.Time
+	// waiting is the outbox's count at the last look (-1: not known since
+	// a mail was sent or enqueued): the worker polls slowly only at 0, and
+	// not within mailWakeGrace of a wake (see wakeMailWorker).
+	waiting := -1
+	var wokeAt time.Time
 	for {
 		for {
 			n, err := s.SendDueMails(ctx, w)
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("reading the mail outbox", "err", err)
 			}
+			if n > 0 || err != nil {
+				waiting = -1
+			}
 			if n < w.Batch || err != nil {
 				break
 			}
 		}
-		if time.Since(lastReport) >= w.ReportEvery {
-			s.reportWaitingMails(ctx)
-			lastReport = time.Now()
+		if time.Since(lastReport) >= w.ReportEvery || waiting < 0 {
+			waiting = s.reportWaitingMails(ctx, time.Since(lastReport) >= w.ReportEvery)
+			if time.Since(lastReport) >= w.ReportEvery {
+				lastReport = time.Now()
+			}
 		}
+		next := w.Poll
+		if waiting == 0 && time.Since(wokeAt) >= mailWakeGrace {
+			next = w.IdlePoll
+		}
+		wait.Reset(next) // Go 1.23 timers: no stale tick survives a Reset
 		select {
 		case <-ctx.Done():
 			return
-		case <-poll.C:
+		case <-wait.C:
 		case <-s.mailWake:
+			waiting, wokeAt = -1, time.Now()
 		}
 	}
 }
 
-// reportWaitingMails logs, when mails wait that were tried before, how
-// many: the sign that the mail server is down or refusing.
-func (s *Service) reportWaitingMails(ctx context.Context) {
+// reportWaitingMails counts the mails not sent yet (-1 when the outbox
+// cannot be read) and, when log is set and some of them were tried before,
+// logs how many: the sign that the mail server is down or refusing.
+func (s *Service) reportWaitingMails(ctx context.Context, log bool) int {
 	waiting, retrying, err := s.store.MailsWaiting(ctx)
 	if err != nil {
-		return
+		return -1
 	}
 	s.metrics.MailOutboxPending.Store(int64(waiting))
-	if retrying == 0 {
-		return
+	if retrying > 0 && log {
+		s.log.Warn("mails are waiting in the outbox: the mail server failed, they will be tried again", "waiting", waiting, "retrying", retrying)
 	}
-	s.log.Warn("mails are waiting in the outbox: the mail server failed, they will be tried again", "waiting", waiting, "retrying", retrying)
+	return waiting
 }
 
 // MailsWaiting counts the mails not sent yet, and those of them that failed

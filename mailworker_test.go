@@ -327,3 +327,82 @@ func (s *syncBuffer) String() string {
 }
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// outboxReads counts the worker's reads of the outbox.
+type outboxReads struct {
+	keyward.Store
+	reads atomic.Int64
+}
+
+func (o *outboxReads) ClaimMails(ctx context.Context, now, until time.Time, limit int) ([]keyward.Mail, error) {
+	o.reads.Add(1)
+	return o.Store.ClaimMails(ctx, now, until, limit)
+}
+
+func (o *outboxReads) MailsWaiting(ctx context.Context) (int, int, error) {
+	o.reads.Add(1)
+	return o.Store.MailsWaiting(ctx)
+}
+
+// TestMailWorkerIdles: with an empty outbox the worker reads it at the
+// idle pace, not at every Poll, and a mail enqueued on this node still
+// wakes it at once.
+func TestMailWorkerIdles(t *testing.T) {
+	base := keywardtest.New(t, keywardtest.Options{})
+	store := &outboxReads{Store: base.Store}
+	e := keywardtest.New(t, keywardtest.Options{Store: store, Clock: base.Clock, Keys: base.Keys})
+	srv := mailtest.Start(t, mailtest.Options{})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Svc.RunMailWorker(runCtx, keyward.MailWorker{Sender: smtpMailer(t, srv), Poll: 5 * time.Millisecond, IdlePoll: time.Hour})
+	}()
+	defer func() { stop(); <-done }()
+	time.Sleep(300 * time.Millisecond) // 60 Polls
+	// The first look: one claim and one count, then nothing.
+	if n := store.reads.Load(); n > 2 {
+		t.Errorf("an idle worker read the outbox %d times in 60 polls' time, want 2", n)
+	}
+	enqueue(t, e, noticeTo("ann@example.com"))
+	srv.Wait(t, 1, 5*time.Second) // not an hour: the enqueue woke it
+}
+
+// TestMailWorkerWokenBeforeCommit: the wake comes from inside the
+// transaction that enqueues the mail; a worker that looks before the commit
+// finds nothing, and must not then idle for IdlePoll before sending it.
+//
+// On SQLite the worker's claim waits for the writer the transaction holds,
+// so the race shows on PostgreSQL (KEYWARD_TEST_ENGINE=postgres).
+func TestMailWorkerWokenBeforeCommit(t *testing.T) {
+	base := keywardtest.New(t, keywardtest.Options{})
+	store := &outboxReads{Store: base.Store}
+	e := keywardtest.New(t, keywardtest.Options{Store: store, Clock: base.Clock, Keys: base.Keys})
+	srv := mailtest.Start(t, mailtest.Options{})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Svc.RunMailWorker(runCtx, keyward.MailWorker{Sender: smtpMailer(t, srv), Poll: 20 * time.Millisecond, IdlePoll: time.Hour})
+	}()
+	defer func() { stop(); <-done }()
+	// Idle: the outbox was claimed from and counted empty.
+	for deadline := time.Now().Add(5 * time.Second); store.reads.Load() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never looked at its outbox")
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // and waits
+	reads := store.reads.Load()
+	if err := e.Svc.EnqueueMailThen(ctx, noticeTo("ann@example.com"), func() error {
+		// The worker wakes and looks before the commit (on SQLite its
+		// claim waits for this transaction's writer instead).
+		for deadline := time.Now().Add(time.Second); store.reads.Load() < reads+2 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Wait(t, 1, 5*time.Second)
+}

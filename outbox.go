@@ -13,6 +13,9 @@ import (
 type Mail struct {
 	ID   string
 	Kind MailKind // what the mail is about; safe to log
+	// AccountID is the account the mail is about ("" for a mail written
+	// before mails named theirs): deleting the account deletes the mail.
+	AccountID string
 	// Sealed is the content (see MailContent), sealed with the keyring
 	// under the mail's id; "" once the mail is sent or given up.
 	Sealed    string

@@ -165,6 +165,8 @@ func (s *Service) passkeySignIn(ctx context.Context, id string, response []byte,
 	}
 	a := at.account
 	switch {
+	case a.Disabled():
+		return nil, s.refuseDisabledPasskey(ctx, at)
 	case a.LockedDownAt != nil:
 		return nil, s.refusePasskeyAs(ctx, at, string(CodePasswordResetReq), passwordResetRequired())
 	case s.cfg.RequireVerifiedEmail && !a.EmailVerified():
@@ -181,7 +183,11 @@ func (s *Service) passkeySignIn(ctx context.Context, id string, response []byte,
 		if err != nil {
 			return err
 		}
-		// A lockdown that committed since the account was read wins.
+		// A disable or a lockdown that committed since the account was
+		// read wins.
+		if cur.Disabled() {
+			return errDisabled
+		}
 		if cur.LockedDownAt != nil {
 			return passwordResetRequired()
 		}
@@ -192,8 +198,11 @@ func (s *Service) passkeySignIn(ctx context.Context, id string, response []byte,
 			passkey: at.passkey, newDevice: !s.knownDevice(c.DeviceToken, a.ID, now)})
 		return err
 	})
-	if errors.Is(err, errPasskeyCounter) {
+	switch {
+	case errors.Is(err, errPasskeyCounter):
 		return nil, s.refusePasskey(ctx, at, err)
+	case errors.Is(err, errDisabled):
+		return nil, s.refuseDisabledPasskey(ctx, at)
 	}
 	return res, err
 }
@@ -232,8 +241,15 @@ func (s *Service) passkeySecondStep(ctx context.Context, id string, response []b
 	}
 	var res *SignInResult
 	err = s.store.InTx(ctx, func(q Queries) error {
-		if err := stillTwoFactor(ctx, q, a.ID); err != nil {
+		cur, err := stillTwoFactor(ctx, q, a.ID)
+		if err != nil {
 			return err
+		}
+		// Checked after the answer passed, as a code's: a bad answer never
+		// learns that the account is disabled. The counter and the
+		// mfa_token roll back with it.
+		if cur.Disabled() {
+			return errDisabled
 		}
 		if err := s.passkeyUsed(ctx, q, at.passkey, v, now); err != nil {
 			return err
@@ -249,16 +265,39 @@ func (s *Service) passkeySecondStep(ctx context.Context, id string, response []b
 		if err := q.ClearSecondFactorFailures(ctx, a.ID); err != nil && !IsCode(err, CodeNotFound) {
 			return err
 		}
-		var err error
 		res, err = s.openSession(ctx, q, sessionOpening{account: a, aal: 2, amr: AMRPassword | passkeyAMR(at.passkey) | AMRMultiFactor,
 			client: c, now: now, method: audit.MethodPasskey,
 			passkey: at.passkey, newDevice: !s.knownDevice(c.DeviceToken, a.ID, now)})
 		return err
 	})
-	if errors.Is(err, errPasskeyCounter) {
+	switch {
+	case errors.Is(err, errPasskeyCounter):
 		return nil, s.refusePasskey(ctx, at, err)
+	case errors.Is(err, errDisabled):
+		return nil, s.refuseDisabledPasskey(ctx, at)
 	}
 	return res, err
+}
+
+// refuseDisabledPasskey records a passkey sign-in refused because an admin
+// disabled the account, once the answer passed: as a code's second step
+// is (refuseDisabledStep), the counts of the attempt clear, and the answer
+// is account_disabled.
+func (s *Service) refuseDisabledPasskey(ctx context.Context, at *passkeyAttempt) error {
+	err := s.store.InTx(ctx, func(q Queries) error {
+		if err := at.passed(ctx, q); err != nil {
+			return err
+		}
+		e := event(at.account.ID, audit.SigninFailed, at.client, "")
+		e.Outcome, e.Reason, e.Time = audit.Failure, string(CodeAccountDisabled), at.now
+		e.Details = map[string]string{audit.DetailMethod: audit.MethodPasskey, audit.DetailReason: string(CodeAccountDisabled),
+			audit.DetailPasskey: at.passkey.Name, audit.DetailPasskeyID: at.passkey.ID}
+		return s.record(ctx, q, e)
+	})
+	if err != nil {
+		return notFoundAs(err, invalidCredential())
+	}
+	return accountDisabled()
 }
 
 // passkeyAMR is the method a passkey proves (RFC 8176): swk for a synced

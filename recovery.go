@@ -74,6 +74,23 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c Client) er
 	if err != nil {
 		return err
 	}
+	if a != nil && a.Disabled() {
+		// No link: a reset must not change a disabled account. The answer
+		// and its time are those of any other email (the floor above); the
+		// attempt is in the account's log.
+		if _, err := s.keys.Seal([]byte(token), []byte(a.ID)); err != nil {
+			return Internal(err)
+		}
+		err := s.store.InTx(ctx, func(q Queries) error {
+			e := event(a.ID, audit.PasswordResetRequested, c, "")
+			e.Outcome, e.Reason, e.Time = audit.Failure, string(CodeAccountDisabled), now
+			return s.record(ctx, q, e)
+		})
+		if IsCode(err, CodeNotFound) {
+			return nil // deleted meanwhile: answered as any email is
+		}
+		return err
+	}
 	if a == nil {
 		digest, err := s.emailDigest(email)
 		if err != nil {
@@ -91,7 +108,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c Client) er
 		})
 	}
 	expires := now.Add(s.cfg.ResetTokenTTL)
-	return s.store.InTx(ctx, func(q Queries) error {
+	err = s.store.InTx(ctx, func(q Queries) error {
 		// One link at a time: asking again replaces the earlier one.
 		if _, err := q.DeleteEmailTokens(ctx, a.ID, PurposeReset); err != nil {
 			return err
@@ -100,7 +117,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c Client) er
 			return err
 		}
 		cl := c.clean()
-		if err := s.enqueueMail(ctx, q, &MailContent{To: a.Email, Kind: MailPasswordReset, Token: token, Time: now,
+		if err := s.enqueueMail(ctx, q, a.ID, &MailContent{To: a.Email, Kind: MailPasswordReset, Token: token, Time: now,
 			IP: cl.IP, Device: describe(cl), ExpiresAt: expires}); err != nil {
 			return err
 		}
@@ -108,6 +125,10 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c Client) er
 		e.Time = now
 		return s.record(ctx, q, e)
 	})
+	if IsCode(err, CodeNotFound) {
+		return nil // deleted meanwhile: answered as any email is
+	}
+	return err
 }
 
 // ResetPassword sets a new password with the token of a reset link. When
@@ -138,7 +159,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 			return 0, Errorf(CodeMFARequired, "Two-factor authentication is on for this account: enter a code from your authenticator app or a backup code.")
 		}
 		if factor, err = s.checkResetFactor(ctx, a, code, c, now); err != nil {
-			return 0, err
+			return 0, notFoundAs(err, invalidToken())
 		}
 	}
 	hash, err := s.hash(ctx, newPassword)
@@ -151,8 +172,10 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, code st
 		if err != nil {
 			return err
 		}
-		// 2FA turned on or off since the check: start again.
-		if cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
+		// 2FA turned on or off since the check: start again. A disabled
+		// account's links were deleted when it was disabled; one that
+		// raced the disable is refused here.
+		if cur.TwoFactorEnabled() != a.TwoFactorEnabled() || cur.Disabled() {
 			return invalidToken()
 		}
 		// A link works for the address the account has: one written for
@@ -364,7 +387,7 @@ func (s *Service) notify(ctx context.Context, q Queries, a *Account, n notice) e
 		return err
 	}
 	cl := n.client.clean()
-	return s.enqueueMail(ctx, q, &MailContent{To: to, Kind: MailNotice, Event: n.event, LockdownToken: token, Time: n.now,
+	return s.enqueueMail(ctx, q, a.ID, &MailContent{To: to, Kind: MailNotice, Event: n.event, LockdownToken: token, Time: n.now,
 		IP: cl.IP, Device: describe(cl), NewEmail: n.newEmail, Remaining: n.remaining, ExpiresAt: expires})
 }
 

@@ -68,6 +68,8 @@ type Config struct {
 	// TokenThrottle counts wrong link tokens (reset, verify, lockdown) per
 	// client address.
 	TokenThrottle ThrottleRule
+	// AdminTokenThrottle counts refused admin tokens per client address.
+	AdminTokenThrottle ThrottleRule
 	// ForgotPasswordTime is the least time a "forgot password" request
 	// takes, so that a known and an unknown email answer alike.
 	ForgotPasswordTime time.Duration
@@ -94,6 +96,10 @@ type Config struct {
 	// PasskeyThrottle counts, per client address, passkey sign-ins
 	// without a password that fail.
 	PasskeyThrottle ThrottleRule
+	// WebhookEvents picks the audit events delivered to the webhook
+	// receiver: each one it picks gets a row in the webhook outbox, in the
+	// event's own transaction. nil (no receiver) writes none.
+	WebhookEvents *audit.Selector
 }
 
 // DefaultConfig is what `keyward serve` runs with unless told otherwise.
@@ -138,6 +144,7 @@ func DefaultConfig() Config {
 		ForgotEmailThrottle:   ThrottleRule{Free: 3, Base: time.Minute, Max: time.Hour, Forget: 6 * time.Hour},
 		ForgotAddressThrottle: ThrottleRule{Free: 20, Base: time.Second, Max: 10 * time.Minute, Forget: time.Hour},
 		TokenThrottle:         ThrottleRule{Free: 10, Base: time.Second, Max: 10 * time.Minute, Forget: time.Hour},
+		AdminTokenThrottle:    ThrottleRule{Free: 10, Base: time.Second, Max: 10 * time.Minute, Forget: time.Hour},
 		// Above the time either path takes, on a busy node too.
 		ForgotPasswordTime: 250 * time.Millisecond,
 		ResetTokenTTL:      30 * time.Minute,
@@ -190,7 +197,12 @@ type Service struct {
 	ids       idSource
 	// mailWake wakes this node's mail worker when a mail is enqueued.
 	mailWake chan struct{}
-	metrics  *metrics.Metrics
+	// webhookWake wakes this node's webhook worker when a delivery is
+	// committed.
+	webhookWake chan struct{}
+	// base is the store as given, without webhookStore's wrapping.
+	base    Store
+	metrics *metrics.Metrics
 	// keysChecked is CheckKeys' last answer, read by readiness checks.
 	keysChecked atomic.Pointer[keysCheck]
 	// passkeys is the WebAuthn relying party; nil while passkeys are off.
@@ -255,6 +267,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		{&cfg.TokenThrottle, &def.TokenThrottle},
 		{&cfg.PasskeyOptionsThrottle, &def.PasskeyOptionsThrottle},
 		{&cfg.PasskeyThrottle, &def.PasskeyThrottle},
+		{&cfg.AdminTokenThrottle, &def.AdminTokenThrottle},
 	} {
 		if *r.got == (ThrottleRule{}) {
 			*r.got = *r.def
@@ -292,6 +305,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 		log:       log,
 		mailWake:  make(chan struct{}, 1),
 		metrics:   d.Metrics,
+		base:      d.Store,
+	}
+	s.webhookWake = make(chan struct{}, 1)
+	if cfg.WebhookEvents != nil {
+		s.store = webhookStore{Store: d.Store, wake: s.wakeWebhookWorker}
 	}
 	if s.metrics == nil {
 		s.metrics = metrics.New()
@@ -317,7 +335,7 @@ func fillDuration(d *time.Duration, def time.Duration) {
 func (s *Service) Config() Config { return s.cfg }
 
 // Store returns the store (for operator commands).
-func (s *Service) Store() Store { return s.store }
+func (s *Service) Store() Store { return s.base }
 
 // Client is who is on the other end of a request, as recorded in the audit
 // log and shown on the sessions page.
@@ -388,8 +406,12 @@ const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 
 var idEncoding = base32.NewEncoding(idAlphabet).WithPadding(base32.NoPadding)
 
-// sessionIDPrefix starts every session id (openSession makes them).
-const sessionIDPrefix = "sess_"
+// sessionIDPrefix starts every session id (openSession makes them), and
+// accountIDPrefix every account id.
+const (
+	sessionIDPrefix = "sess_"
+	accountIDPrefix = "acct_"
+)
 
 // idLen is the length of every id after its prefix: 128 bits in base32.
 var idLen = idEncoding.EncodedLen(16)

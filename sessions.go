@@ -14,68 +14,91 @@ func unauthenticated() *Error {
 // Authenticate answers "who is this?" for a session token: the check every
 // request of every application behind keyward makes. It is served from a
 // node-local cache while invalidations can be followed, and writes to the
-// store at most once per TouchInterval per session (last seen).
+// store at most once per TouchInterval per session (last seen). The caller
+// gets copies of its own.
 func (s *Service) Authenticate(ctx context.Context, token string) (*Account, *Session, error) {
+	entry, err := s.authenticate(ctx, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Copies made in one allocation.
+	out := &struct {
+		a Account
+		s Session
+	}{entry.account, entry.session}
+	return &out.a, &out.s, nil
+}
+
+// AuthenticateShared is Authenticate without the copies: the Account and
+// Session are this node's cached ones, shared with every other caller and
+// valid as they are (a change replaces them, never writes into them).
+// Callers must only read them. It is for the checks that answer from the
+// session at once (GET /api/v1/sessions/current, the proxies' auth check),
+// which then cost no allocation and no copy however large a Session grows.
+func (s *Service) AuthenticateShared(ctx context.Context, token string) (*Account, *Session, error) {
+	entry, err := s.authenticate(ctx, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &entry.account, &entry.session, nil
+}
+
+// authenticate returns the session of token and its account as one entry
+// that nobody may change: the cached one, or one just read.
+func (s *Service) authenticate(ctx context.Context, token string) (*cacheEntry, error) {
 	key, ok := parseToken(sessionTokenPrefix, token)
 	if !ok {
-		return nil, nil, unauthenticated()
+		return nil, unauthenticated()
 	}
 	now := s.clock()
 	entry, found := s.cache.get(key)
 	if !found {
 		gen, cacheable := s.cache.generation()
 		if cacheable && s.cache.knownMissing(key) {
-			return nil, nil, unauthenticated()
+			return nil, unauthenticated()
 		}
 		sess, err := s.sessionByKey(ctx, key)
 		if IsCode(err, CodeNotFound) {
 			// Tokens are random: one the store does not know now can never
 			// become valid later, so remembering the miss is safe.
 			s.cache.putMissing(key, gen)
-			return nil, nil, unauthenticated()
+			return nil, unauthenticated()
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		a, err := s.store.AccountByID(ctx, sess.AccountID)
 		if err != nil {
-			return nil, nil, notFoundAs(err, unauthenticated())
+			return nil, notFoundAs(err, unauthenticated())
 		}
 		entry = &cacheEntry{account: *a, session: *sess}
 		entry.account.PasswordHash = "" // rules that need it read it from the store
 		s.cache.put(key, entry, gen)
 	}
-	sess := entry.session
+	sess := &entry.session
 	if !now.Before(sess.ExpiresAt) {
-		return nil, nil, unauthenticated()
+		return nil, unauthenticated()
 	}
 	if now.Sub(sess.LastSeenAt) >= s.cfg.SessionIdleTimeout && found {
 		// Other nodes touch the session without telling this cache (a touch
 		// is no invalidation): before calling it idle, ask the store.
 		stored, err := s.sessionByKey(ctx, key)
 		if err != nil {
-			return nil, nil, notFoundAs(err, unauthenticated())
+			return nil, notFoundAs(err, unauthenticated())
 		}
-		sess.LastSeenAt = stored.LastSeenAt
-		s.cache.touch(key, sess.LastSeenAt)
+		entry = s.cache.touch(key, entry, stored.LastSeenAt)
+		sess = &entry.session
 	}
 	if now.Sub(sess.LastSeenAt) >= s.cfg.SessionIdleTimeout {
-		return nil, nil, unauthenticated()
+		return nil, unauthenticated()
 	}
 	if now.Sub(sess.LastSeenAt) >= s.cfg.TouchInterval {
 		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		sess.LastSeenAt = now
-		s.cache.touch(key, now)
+		entry = s.cache.touch(key, entry, now)
 	}
-	// The caller gets copies (the cached entry is shared), made in one
-	// allocation: the check is hot.
-	out := &struct {
-		a Account
-		s Session
-	}{entry.account, sess}
-	return &out.a, &out.s, nil
+	return entry, nil
 }
 
 // sessionByKey reads a session from the store by its token's hash. The key
@@ -180,6 +203,7 @@ type sessionsEnding struct {
 	keepID    string // "" ends them all
 	client    Client // the client asking
 	reason    string
+	by        *Admin // the admin who ends them, when one does
 }
 
 // endOtherSessions ends all the account's sessions but keepID and records
@@ -193,6 +217,9 @@ func (s *Service) endOtherSessions(ctx context.Context, q Queries, end sessionsE
 	for _, id := range ids {
 		e := event(end.accountID, audit.SessionRevoked, end.client, end.keepID)
 		e.Details = map[string]string{"session": id, "reason": end.reason}
+		if end.by != nil {
+			end.by.mark(e)
+		}
 		if err := s.record(ctx, q, e); err != nil {
 			return 0, err
 		}
@@ -216,6 +243,7 @@ func (s *Service) CleanUp(ctx context.Context) error {
 		ThrottlesBefore:     now.Add(-forget),
 		InvalidationsBefore: now.Add(-invalidationKeep),
 		MailsBefore:         now.Add(-sentMailKeep),
+		WebhooksBefore:      now.Add(-sentWebhookKeep),
 	})
 	return err
 }

@@ -43,6 +43,10 @@ func invalidCredentials() *Error {
 	return Errorf(CodeInvalidCredentials, "The email or password is incorrect.")
 }
 
+func accountDisabled() *Error {
+	return Errorf(CodeAccountDisabled, "This account is disabled. Ask the operator of this site to enable it again.")
+}
+
 func mfaTokenExpired() *Error {
 	return Errorf(CodeMFATokenExpired, "This sign-in has expired. Sign in again with your password.")
 }
@@ -127,12 +131,15 @@ func (s *Service) signIn(ctx context.Context, email, pw string, c Client) (*Sign
 	}
 	if !ok {
 		if err := s.signInFailed(ctx, at); err != nil {
-			return nil, err
+			// Not found: the account was deleted during the check.
+			return nil, notFoundAs(err, invalidCredentials())
 		}
 		return nil, invalidCredentials()
 	}
 
 	switch {
+	case a.Disabled():
+		return nil, notFoundAs(s.refuseUnconfirmed(ctx, at, string(CodeAccountDisabled), accountDisabled()), invalidCredentials())
 	case a.LockedDownAt != nil:
 		return nil, s.refuseUnconfirmed(ctx, at, string(CodePasswordResetReq), passwordResetRequired())
 	case s.cfg.RequireVerifiedEmail && !a.EmailVerified():
@@ -206,7 +213,10 @@ func (s *Service) passwordAccepted(ctx context.Context, q Queries, at *signInAtt
 	if cur.PasswordHash != a.PasswordHash || cur.TwoFactorEnabled() != a.TwoFactorEnabled() {
 		return invalidCredentials()
 	}
-	// A lockdown that committed since the account was read wins.
+	// A disable or a lockdown that committed since the account was read wins.
+	if cur.Disabled() {
+		return accountDisabled()
+	}
 	if cur.LockedDownAt != nil {
 		return passwordResetRequired()
 	}
@@ -333,11 +343,14 @@ func (s *Service) completeSignIn(ctx context.Context, mfaToken, code string, c C
 	}
 	checked, err := s.checkCode(ctx, st, code)
 	if err != nil {
-		return nil, err
+		return nil, notFoundAs(err, mfaTokenExpired())
 	}
 	res, err := s.signInWithCode(ctx, st, checked)
-	if errors.Is(err, errCodeRefused) {
-		return nil, s.refuseCode(ctx, st)
+	switch {
+	case errors.Is(err, errCodeRefused):
+		return nil, notFoundAs(s.refuseCode(ctx, st), mfaTokenExpired())
+	case errors.Is(err, errDisabled):
+		return nil, notFoundAs(s.refuseDisabledStep(ctx, st), mfaTokenExpired())
 	}
 	return res, err
 }
@@ -370,6 +383,34 @@ func (s *Service) fillSecondStep(ctx context.Context, st *secondStep) error {
 		return err
 	}
 	return nil
+}
+
+// errDisabled rolls back a second step whose code passed for an account
+// disabled since the password step: the code and the mfa token stay
+// unused, and refuseDisabledStep answers.
+var errDisabled = errors.New("account disabled")
+
+// refuseDisabledStep records a second step refused because the account was
+// disabled, after its code passed (a wrong code is answered invalid_code,
+// whatever the account's state): the code's counts clear, as for any right
+// code, and the answer is account_disabled.
+func (s *Service) refuseDisabledStep(ctx context.Context, st *secondStep) error {
+	err := s.store.InTx(ctx, func(q Queries) error {
+		if err := st.passed(ctx, q); err != nil {
+			return err
+		}
+		if err := q.ClearSecondFactorFailures(ctx, st.account.ID); err != nil {
+			return err
+		}
+		e := event(st.account.ID, audit.SigninFailed, st.client, "")
+		e.Outcome, e.Reason, e.Time = audit.Failure, string(CodeAccountDisabled), st.now
+		e.Details = map[string]string{audit.DetailMethod: st.method}
+		return s.record(ctx, q, e)
+	})
+	if err != nil {
+		return err
+	}
+	return accountDisabled()
 }
 
 // secondStep is one second-factor attempt under way.
@@ -491,7 +532,8 @@ func (s *Service) signInWithCode(ctx context.Context, st *secondStep, checked ch
 	a, now := st.account, st.now
 	var res *SignInResult
 	err := s.store.InTx(ctx, func(q Queries) error {
-		if err := stillTwoFactor(ctx, q, a.ID); err != nil {
+		cur, err := stillTwoFactor(ctx, q, a.ID)
+		if err != nil {
 			return err
 		}
 		if err := checked.take(ctx, q, a.ID, now); err != nil {
@@ -499,6 +541,11 @@ func (s *Service) signInWithCode(ctx context.Context, st *secondStep, checked ch
 		}
 		if consumed, err := q.ConsumeMFAChallenge(ctx, st.mfaHash); err != nil || !consumed {
 			return orExpired(err)
+		}
+		// Checked after the code passed: a wrong code never learns that the
+		// account is disabled.
+		if cur.Disabled() {
+			return errDisabled
 		}
 		if checked.method != audit.MethodBackupCode {
 			var err error
@@ -527,15 +574,15 @@ func (s *Service) signInWithCode(ctx context.Context, st *secondStep, checked ch
 // stillTwoFactor locks the account for the rest of the transaction and
 // requires two-factor to be still on: a second step racing a disable or a
 // password change (which end waiting second steps) loses.
-func stillTwoFactor(ctx context.Context, q Queries, accountID string) error {
+func stillTwoFactor(ctx context.Context, q Queries, accountID string) (*Account, error) {
 	cur, err := q.LockAccount(ctx, accountID)
 	if err != nil {
-		return notFoundAs(err, mfaTokenExpired())
+		return nil, notFoundAs(err, mfaTokenExpired())
 	}
 	if !cur.TwoFactorEnabled() {
-		return mfaTokenExpired()
+		return nil, mfaTokenExpired()
 	}
-	return nil
+	return cur, nil
 }
 
 func orRefused(err error) error {

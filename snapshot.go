@@ -15,8 +15,8 @@ import (
 // A snapshot is a stream of Records, engine-neutral and complete: it holds
 // what a node keeps (accounts, sessions, TOTP credentials and pending
 // setups, backup code sets, passkeys and user handles, mfa challenges,
-// throttle counters, every audit
-// chain with its head and pruning checkpoint, and the invalidation log's
+// throttle counters, every audit chain with its head and pruning
+// checkpoint, the admin tokens, and the invalidation log's
 // position) and nothing is transformed on the way: password hashes, token
 // and code hashes are copied as they are, and TOTP seeds stay sealed, so the
 // target's nodes must use the same secret keys as the source's. Sessions'
@@ -38,9 +38,10 @@ type Snapshotter interface {
 // Snapshot order is the order of the fields: every account first, then the
 // rows that belong to accounts (pending setups, TOTP credentials, backup
 // codes, user handles, passkeys, sessions, mfa challenges), then
-// throttles, audit heads, audit events (each chain oldest first), and last
-// the invalidation position. Passkey ceremonies under way are not copied:
-// they live minutes, and a copy is made with the nodes stopped.
+// throttles, audit heads, audit events (each chain oldest first), admin
+// tokens, and last the invalidation position. Passkey ceremonies under way
+// are not copied: they live minutes, and a copy is made with the nodes
+// stopped.
 type Record struct {
 	Account        *Account
 	PendingTOTP    *PendingTOTP
@@ -53,6 +54,7 @@ type Record struct {
 	Throttle       *Throttle
 	AuditHead      *audit.Head // Seq > 0; BaseSeq and BaseHash are the pruning checkpoint
 	Event          *Event
+	AdminToken     *AdminToken // the hash of its token, as stored
 	// InvalidationSeq is the last sequence number the invalidation log
 	// handed out. The log's rows are not copied (they only tell running
 	// caches what to forget, and no node's cache outlives a move); the
@@ -78,7 +80,7 @@ type BackupCode struct {
 func RecordKinds() []string {
 	return []string{
 		"accounts", "pending 2FA setups", "TOTP credentials", "backup code sets", "passkey user handles", "passkeys",
-		"sessions", "mfa challenges", "throttles", "audit chains", "audit events", "invalidation position",
+		"sessions", "mfa challenges", "throttles", "audit chains", "audit events", "admin tokens", "invalidation position",
 	}
 }
 
@@ -109,8 +111,10 @@ func (r Record) Kind() (string, int) {
 		i = 9
 	case r.Event != nil:
 		i = 10
-	case r.InvalidationSeq != nil:
+	case r.AdminToken != nil:
 		i = 11
+	case r.InvalidationSeq != nil:
+		i = 12
 	default:
 		return "", -1
 	}
@@ -130,7 +134,8 @@ func (o *SnapshotOrder) Check(r Record) (int, error) {
 	}
 	set := 0
 	for _, p := range []bool{r.Account != nil, r.PendingTOTP != nil, r.TOTPCredential != nil, r.BackupCodes != nil,
-		r.PasskeyUser != nil, r.Passkey != nil, r.Session != nil, r.MFAChallenge != nil, r.Throttle != nil, r.AuditHead != nil, r.Event != nil, r.InvalidationSeq != nil} {
+		r.PasskeyUser != nil, r.Passkey != nil, r.Session != nil, r.MFAChallenge != nil, r.Throttle != nil, r.AuditHead != nil, r.Event != nil,
+		r.AdminToken != nil, r.InvalidationSeq != nil} {
 		if p {
 			set++
 		}

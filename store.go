@@ -11,7 +11,8 @@ import (
 // the Service. Each implementation passes the storetest conformance suite.
 //
 // The contract is split by role (Accounts, Sessions, Factors, Throttles,
-// AuditLog, Invalidations, Expiry, Outbox, EmailTokens); what holds for every method of every role:
+// AuditLog, Invalidations, Expiry, Outbox, WebhookOutbox, EmailTokens,
+// AdminTokens); what holds for every method of every role:
 //
 //   - Errors: a missing row is an *Error with CodeNotFound (also for an update
 //     of a row that does not exist, and for a row written for an account that
@@ -38,7 +39,9 @@ type Store interface {
 	Invalidations
 	Expiry
 	Outbox
+	WebhookOutbox
 	EmailTokens
+	AdminTokens
 	// InTx runs fn in one transaction: everything fn does through q commits
 	// together or not at all. fn may be run more than once (on a serialisation
 	// conflict), so it must not have side effects outside q. q is bound to
@@ -62,7 +65,9 @@ type Queries interface {
 	Invalidations
 	Expiry
 	Outbox
+	WebhookOutbox
 	EmailTokens
+	AdminTokens
 	// LockAuditHead returns the chain's head and holds it until the
 	// transaction ends (a zero Head with ChainID when the chain is new), so
 	// that the event appended next in the transaction follows it. Outside a
@@ -71,7 +76,8 @@ type Queries interface {
 	LockAuditHead(ctx context.Context, chainID string) (audit.Head, error)
 }
 
-// Accounts stores accounts. Accounts are never deleted.
+// Accounts stores accounts. An account is deleted only by DeleteAccount,
+// with everything stored for it, its audit chain included.
 type Accounts interface {
 	// CreateAccount inserts a. An account whose email has the EmailKey of
 	// another's is CodeEmailTaken; of two concurrent creations with the
@@ -102,9 +108,27 @@ type Accounts interface {
 	// SetNewDeviceMail turns the new-device sign-in mail on or off;
 	// CodeNotFound when there is no such account.
 	SetNewDeviceMail(ctx context.Context, accountID string, on bool) error
+	// SetDisabled sets or (nil) clears DisabledAt; CodeNotFound when there
+	// is no such account.
+	SetDisabled(ctx context.Context, accountID string, at *time.Time) error
 	// ListAccounts returns every account, in no particular order (audit
 	// verification checks each has a chain).
 	ListAccounts(ctx context.Context) ([]Account, error)
+	// FindAccounts returns at most f.Limit accounts, by id descending, from
+	// below f.BeforeID, whose EmailKey contains f.EmailContains as it is
+	// (it is matched byte for byte: % and _ are no wildcards).
+	FindAccounts(ctx context.Context, f AccountFilter) ([]Account, error)
+	// DeleteAccount deletes the account and everything stored for it: its
+	// sessions, TOTP credential and pending setup, backup codes, mfa
+	// challenges, email tokens, the outbox's mails for it (Mail.AccountID,
+	// sent or not), and its audit chain, events and head, with the webhook
+	// outbox's deliveries of them (sent or not). CodeNotFound when
+	// there is no such account: of concurrent callers one deletes it.
+	// Throttle counts (whose keys are the service's) and invalidation rows
+	// are left. On the q of InTx it runs in that transaction, otherwise in
+	// one of its own; audit events, append-only everywhere else, may be
+	// deleted here as by PruneEvents.
+	DeleteAccount(ctx context.Context, accountID string) error
 }
 
 // Sessions stores signed-in sessions, found by the hash of their token.
@@ -261,6 +285,9 @@ type Throttles interface {
 	Throttle(ctx context.Context, key string) (Throttle, error)
 	// ClearThrottle forgets the key.
 	ClearThrottle(ctx context.Context, key string) error
+	// ClearThrottlePrefix forgets every key that starts with prefix (byte
+	// for byte: no wildcards) and counts them.
+	ClearThrottlePrefix(ctx context.Context, prefix string) (int, error)
 }
 
 // AuditLog stores the hash-chained audit events, one chain per account
@@ -336,10 +363,12 @@ type Cutoffs struct {
 	InvalidationsBefore time.Time
 	// MailsBefore: mails sent or given up before it.
 	MailsBefore time.Time
+	// WebhooksBefore: webhook deliveries sent or given up before it.
+	WebhooksBefore time.Time
 }
 
 // Expired counts what DeleteExpired deleted, by kind.
 type Expired struct {
-	Sessions, MFAChallenges, PendingTOTP, Throttles, Invalidations, EmailTokens, Mails int
-	PasskeyChallenges                                                                  int
+	Sessions, MFAChallenges, PendingTOTP, Throttles, Invalidations, EmailTokens, Mails, Webhooks int
+	PasskeyChallenges                                                                            int
 }

@@ -27,7 +27,7 @@ type ThrottleRule struct {
 // throttleRules lists every rule, for work that must cover all of them.
 func (c Config) throttleRules() []ThrottleRule {
 	return []ThrottleRule{c.SignInThrottle, c.AccountThrottle, c.AddressThrottle, c.SignupThrottle, c.SecondFactorRule, c.DeviceThrottle, c.ReauthThrottle,
-		c.ForgotEmailThrottle, c.ForgotAddressThrottle, c.TokenThrottle, c.PasskeyOptionsThrottle, c.PasskeyThrottle}
+		c.ForgotEmailThrottle, c.ForgotAddressThrottle, c.TokenThrottle, c.AdminTokenThrottle, c.PasskeyOptionsThrottle, c.PasskeyThrottle}
 }
 
 // Delay is how long after the last failure the next attempt must wait.

@@ -424,7 +424,7 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c
 			return err
 		}
 		if len(list) == 0 {
-			return s.turnOff(ctx, q, cur, event(a.ID, audit.TwoFactorDisabled, c, caller.ID), caller.ID, c)
+			return s.turnOff(ctx, q, cur, event(a.ID, audit.TwoFactorDisabled, c, caller.ID), caller.ID, c, nil)
 		}
 		if err := q.RemoveTOTP(ctx, a.ID); err != nil {
 			return err
@@ -442,18 +442,38 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c
 }
 
 // ResetTwoFactor is the operator's support path for a person who lost both
-// the device and the codes: every second factor goes (TOTP and passkeys).
-// It is recorded as done by an admin.
+// the devices and the codes (`keyward account reset-2fa`): every second
+// factor goes (TOTP and passkeys). It is recorded as done by an admin.
 func (s *Service) ResetTwoFactor(ctx context.Context, email string) error {
 	a, err := s.store.AccountByEmail(ctx, email)
 	if err != nil {
 		return notFoundAs(err, Errorf(CodeNotFound, "No account has that email."))
 	}
+	return s.resetTwoFactor(ctx, CommandLineAdmin(), a, Client{})
+}
+
+// AdminResetTwoFactor is ResetTwoFactor from the admin API, for the
+// account with id (accounts:write).
+func (s *Service) AdminResetTwoFactor(ctx context.Context, by Admin, id string, c Client) error {
+	if err := by.require(ScopeAccountsWrite); err != nil {
+		return err
+	}
+	a, err := s.adminAccount(ctx, id)
+	if err != nil {
+		return err
+	}
+	return notFoundAs(s.resetTwoFactor(ctx, by, a, c), noSuchAccount())
+}
+
+// resetTwoFactor turns 2FA off for an admin, passkeys too: every session
+// ends, since whoever holds the lost device may hold sessions.
+func (s *Service) resetTwoFactor(ctx context.Context, by Admin, a *Account, c Client) error {
 	if !a.TwoFactorEnabled() {
 		return notEnabled()
 	}
-	e := event(a.ID, audit.TwoFactorDisabled, Client{}, "")
-	e.Actor, e.Details = audit.ActorAdmin, map[string]string{"reason": "operator_reset"}
+	e := event(a.ID, audit.TwoFactorDisabled, c, "")
+	e.Details = map[string]string{"reason": "operator_reset"}
+	by.mark(e)
 	return s.changeAccount(ctx, a.ID, func(q Queries) error {
 		cur, err := q.LockAccount(ctx, a.ID)
 		if err != nil {
@@ -462,15 +482,14 @@ func (s *Service) ResetTwoFactor(ctx context.Context, email string) error {
 		if _, err := q.DeletePasskeys(ctx, a.ID); err != nil {
 			return err
 		}
-		// Whoever holds the lost device may hold sessions too: end them all.
-		return s.turnOff(ctx, q, cur, e, "", Client{})
+		return s.turnOff(ctx, q, cur, e, "", c, &by)
 	})
 }
 
 // turnOff turns two-factor authentication off in q (the TOTP seed, the
 // codes), ends waiting second steps and every session but keepID ("" ends
-// all), with its event e and a notice.
-func (s *Service) turnOff(ctx context.Context, q Queries, a *Account, e *Event, keepID string, c Client) error {
+// all; by, when an admin ends them), with its event e and a notice.
+func (s *Service) turnOff(ctx context.Context, q Queries, a *Account, e *Event, keepID string, c Client, by *Admin) error {
 	if err := q.DisableTOTP(ctx, a.ID); err != nil {
 		return err
 	}
@@ -480,7 +499,7 @@ func (s *Service) turnOff(ctx context.Context, q Queries, a *Account, e *Event, 
 	if err := s.record(ctx, q, e); err != nil {
 		return err
 	}
-	if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: keepID, client: c, reason: "2fa_disabled"}); err != nil {
+	if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: keepID, client: c, reason: "2fa_disabled", by: by}); err != nil {
 		return err
 	}
 	return s.notify(ctx, q, a, notice{event: string(audit.TwoFactorDisabled), client: c, now: s.clock()})

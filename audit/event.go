@@ -33,6 +33,13 @@ const (
 	PasskeyRemoved         Type = "passkey.removed"
 	PasskeyRenamed         Type = "passkey.renamed"
 	SudoGranted            Type = "sudo.granted"
+	AccountDisabled        Type = "account.disabled"
+	AccountEnabled         Type = "account.enabled"
+	// AccountDeleted is recorded in the system chain: the account's own
+	// chain is deleted with it.
+	AccountDeleted    Type = "account.deleted"
+	AdminTokenCreated Type = "admin.token_created"
+	AdminTokenRevoked Type = "admin.token_revoked"
 )
 
 // Types lists the vocabulary in a stable order (for filters and pages).
@@ -43,7 +50,19 @@ func Types() []Type {
 		BackupCodesRegenerated, BackupCodeUsed,
 		EmailVerified, EmailChangeRequested, EmailChanged, PasswordResetRequested, PasswordReset, AccountLockedDown,
 		NotificationsChanged, SudoGranted, PasskeyAdded, PasskeyRemoved, PasskeyRenamed,
+		AccountDisabled, AccountEnabled, AccountDeleted, AdminTokenCreated, AdminTokenRevoked,
 	}
+}
+
+// InAccountLog reports whether events of type t can be in an account's own
+// chain. An account's deletion and the admin tokens' lives are recorded
+// only in the system chain.
+func InAccountLog(t Type) bool {
+	switch t {
+	case AccountDeleted, AdminTokenCreated, AdminTokenRevoked:
+		return false
+	}
+	return Known(t)
 }
 
 // Known reports whether t is part of the vocabulary.

@@ -113,6 +113,15 @@ const (
 	// DetailReason (signin.failed with a passkey): why, as the contract
 	// names it; passkey_counter for a counter that did not move forward.
 	DetailReason = "reason"
+	// DetailAdminToken (events with actor admin): the name of the admin
+	// token the action was taken with; absent when it was taken on the
+	// operator's command line.
+	DetailAdminToken = "admin_token"
+	// DetailAccountID (account.deleted, in the system chain): the id of
+	// the deleted account, whose own chain is gone.
+	DetailAccountID = "account_id"
+	// DetailScopes (admin.token_created): the token's scopes, comma-separated.
+	DetailScopes = "scopes"
 )
 
 // ReasonPasskeyCounter is the reason of a signin.failed whose passkey's
@@ -258,6 +267,20 @@ func describe(e *Event) string {
 			return outcome(e, "Mails about sign-ins from new devices turned off", "Changing notifications failed")
 		}
 		return outcome(e, "Notification settings changed", "Changing notifications failed")
+	case AccountDisabled:
+		s := outcome(e, "Account disabled: signing in is refused", "Disabling the account failed")
+		if n, ok := count(d[DetailRevokedSessions]); ok && n > 0 && e.Outcome != Failure {
+			s += "; " + plural(n, "session", "sessions") + " signed out"
+		}
+		return s
+	case AccountEnabled:
+		return outcome(e, "Account enabled again", "Enabling the account failed")
+	case AccountDeleted:
+		return parens(outcome(e, "Account deleted", "Deleting the account failed"), clean(d[DetailAccountID]))
+	case AdminTokenCreated:
+		return parens(outcome(e, "Admin token created", "Creating an admin token failed"), clean(d[DetailAdminToken]))
+	case AdminTokenRevoked:
+		return parens(outcome(e, "Admin token revoked", "Revoking an admin token failed"), clean(d[DetailAdminToken]))
 	}
 	// A type newer than this table still reads as something.
 	return outcome(e, "Security event "+clean(string(e.Type)), "Failed security event "+clean(string(e.Type)))
@@ -318,6 +341,8 @@ func reasonText(reason string) string {
 		return "too many attempts"
 	case "invalid_token":
 		return "the link was unknown, used or expired"
+	case "account_disabled":
+		return "the account is disabled"
 	case ReasonTOTPSuspended:
 		return "authenticator codes are turned off after too many wrong codes; use a backup code"
 	case "invalid_credential":

@@ -104,7 +104,19 @@ func TestDescribe(t *testing.T) {
 		{"wrong password", Event{Type: SigninFailed, Outcome: Failure, Reason: "invalid_password"}, "Failed sign-in: wrong password"},
 		{"unknown email", Event{Type: SigninFailed, Outcome: Failure, Reason: "unknown_email"}, "Failed sign-in: no account with that email"},
 		{"failed, no reason", Event{Type: SigninFailed, Outcome: Failure}, "Failed sign-in"},
-		{"failed, new reason", Event{Type: SigninFailed, Outcome: Failure, Reason: "account_disabled"}, "Failed sign-in: account disabled"},
+		{"failed, new reason", Event{Type: SigninFailed, Outcome: Failure, Reason: "moon_phase_wrong"}, "Failed sign-in: moon phase wrong"},
+		{"account disabled", Event{Type: SigninFailed, Outcome: Failure, Reason: "account_disabled"}, "Failed sign-in: the account is disabled"},
+		{"disabled by admin", Event{Type: AccountDisabled, Outcome: Success, Actor: ActorAdmin,
+			Details: map[string]string{DetailRevokedSessions: "3", DetailAdminToken: "support"}}, "Account disabled: signing in is refused; 3 sessions signed out by an administrator"},
+		{"disabled, no session", Event{Type: AccountDisabled, Outcome: Success, Actor: ActorAdmin,
+			Details: map[string]string{DetailRevokedSessions: "0"}}, "Account disabled: signing in is refused by an administrator"},
+		{"enabled by admin", Event{Type: AccountEnabled, Outcome: Success, Actor: ActorAdmin}, "Account enabled again by an administrator"},
+		{"deleted by admin", Event{Type: AccountDeleted, Outcome: Success, Actor: ActorAdmin,
+			Details: map[string]string{DetailAccountID: "acct_x", DetailAdminToken: "support"}}, "Account deleted (acct_x) by an administrator"},
+		{"admin token created", Event{Type: AdminTokenCreated, Outcome: Success, Actor: ActorAdmin,
+			Details: map[string]string{DetailAdminToken: "ci\nbot", DetailScopes: "audit:read"}}, "Admin token created (cibot) by an administrator"},
+		{"admin token revoked", Event{Type: AdminTokenRevoked, Outcome: Success, Actor: ActorAdmin,
+			Details: map[string]string{DetailAdminToken: "ci"}}, "Admin token revoked (ci) by an administrator"},
 		{"wrong code", Event{Type: SigninMFAFailed, Outcome: Failure, Reason: "invalid_code"}, "Failed two-factor check: wrong code"},
 		{"code replayed", Event{Type: SigninMFAFailed, Outcome: Failure, Reason: "code_reused"}, "Failed two-factor check: code already used"},
 		{"throttled", Event{Type: SigninThrottled, Outcome: Failure}, "Sign-in slowed down after too many failed attempts"},
@@ -183,5 +195,20 @@ func TestDescribeCoversVocabulary(t *testing.T) {
 				t.Errorf("Describe(%s, %s) = %q: add the type to describe", typ, o, got)
 			}
 		}
+	}
+}
+
+// TestInAccountLog: the types only the system chain holds are the
+// deletion's and the admin tokens'; every other known type can be in an
+// account's log, and an unknown one in none.
+func TestInAccountLog(t *testing.T) {
+	systemOnly := []Type{AccountDeleted, AdminTokenCreated, AdminTokenRevoked}
+	for _, typ := range Types() {
+		if got, want := InAccountLog(typ), !slices.Contains(systemOnly, typ); got != want {
+			t.Errorf("InAccountLog(%s) = %v, want %v", typ, got, want)
+		}
+	}
+	if InAccountLog("account.hacked") {
+		t.Error("an unknown type is in an account's log")
 	}
 }

@@ -96,6 +96,9 @@ type Metrics struct {
 	// MailOutboxPending is the mails waiting to be sent, set by the mail
 	// worker each time it looks at its outbox.
 	MailOutboxPending atomic.Int64
+	// WebhookOutboxPending is the webhook deliveries waiting to be sent,
+	// set by the webhook worker as often as it reports on its outbox.
+	WebhookOutboxPending atomic.Int64
 
 	mu        sync.Mutex
 	routes    []*Route

@@ -15,10 +15,10 @@ import (
 
 // ---- Accounts.
 
-const accountColumns = `id, email, password_hash, created_at, two_factor_enabled_at, email_verified_at, locked_down_at, new_device_mail_off`
+const accountColumns = `id, email, password_hash, created_at, two_factor_enabled_at, email_verified_at, locked_down_at, new_device_mail_off, disabled_at`
 
 func scanAccount(row pgx.Row, a *keyward.Account) error {
-	return row.Scan(&a.ID, &a.Email, &a.PasswordHash, &a.CreatedAt, &a.TwoFactorEnabledAt, &a.EmailVerifiedAt, &a.LockedDownAt, &a.NewDeviceMailOff)
+	return row.Scan(&a.ID, &a.Email, &a.PasswordHash, &a.CreatedAt, &a.TwoFactorEnabledAt, &a.EmailVerifiedAt, &a.LockedDownAt, &a.NewDeviceMailOff, &a.DisabledAt)
 }
 
 func (q *queries) CreateAccount(ctx context.Context, a *keyward.Account) error {
@@ -27,7 +27,7 @@ func (q *queries) CreateAccount(ctx context.Context, a *keyward.Account) error {
 	// waits for the other transaction and then sees its row.
 	tag, err := q.db.Exec(ctx, `
 		INSERT INTO accounts (`+accountInsertColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (email_key) DO NOTHING`, accountValues(a)...)
 	if err != nil {
 		return wrap("create account", err)
@@ -103,10 +103,10 @@ func (q *queries) ListAccounts(ctx context.Context) ([]keyward.Account, error) {
 // gives them (sign-up and import).
 var accountInsertColumns = strings.Join(accountInsertColumnList, ", ")
 
-var accountInsertColumnList = []string{"id", "email", "email_key", "password_hash", "created_at", "two_factor_enabled_at", "email_verified_at", "locked_down_at", "new_device_mail_off"}
+var accountInsertColumnList = []string{"id", "email", "email_key", "password_hash", "created_at", "two_factor_enabled_at", "email_verified_at", "locked_down_at", "new_device_mail_off", "disabled_at"}
 
 func accountValues(a *keyward.Account) []any {
-	return []any{a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, a.CreatedAt, a.TwoFactorEnabledAt, a.EmailVerifiedAt, a.LockedDownAt, a.NewDeviceMailOff}
+	return []any{a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, a.CreatedAt, a.TwoFactorEnabledAt, a.EmailVerifiedAt, a.LockedDownAt, a.NewDeviceMailOff, a.DisabledAt}
 }
 
 func (q *queries) updateAccount(ctx context.Context, op, sql string, args ...any) error {
@@ -141,6 +141,68 @@ func (q *queries) SetEmail(ctx context.Context, accountID, email string, verifie
 
 func (q *queries) SetLockedDown(ctx context.Context, accountID string, at *time.Time) error {
 	return q.updateAccount(ctx, "set locked down", `UPDATE accounts SET locked_down_at = $2 WHERE id = $1`, accountID, at)
+}
+
+func (q *queries) SetDisabled(ctx context.Context, accountID string, at *time.Time) error {
+	return q.updateAccount(ctx, "set disabled", `UPDATE accounts SET disabled_at = $2 WHERE id = $1`, accountID, at)
+}
+
+// FindAccounts walks the primary key down from BeforeID; strpos matches
+// the text as it is (an empty one matches every email).
+func (q *queries) FindAccounts(ctx context.Context, f keyward.AccountFilter) ([]keyward.Account, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+accountColumns+` FROM accounts
+		WHERE ($1 = '' OR id < $1) AND strpos(email_key, $2) > 0 ORDER BY id DESC LIMIT $3`, f.BeforeID, f.EmailContains, f.Limit)
+	if err != nil {
+		return nil, wrap("find accounts", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.Account, error) {
+		var a keyward.Account
+		err := scanAccount(row, &a)
+		return a, err
+	})
+	return out, wrap("find accounts", err)
+}
+
+// DeleteAccount deletes the account (its sessions, factors, challenges and
+// email tokens go with it: ON DELETE CASCADE), its mails and its audit
+// chain, in one transaction. The chain's head is locked before its events
+// are deleted: an append in flight (which holds the head) commits first
+// and its event is deleted too, and a later one finds no head (the
+// service then refuses to start a chain for a missing account). The
+// append-only trigger lets this transaction delete events as it lets
+// pruning.
+func (q *queries) DeleteAccount(ctx context.Context, accountID string) error {
+	return wrap("delete account", q.atomic(ctx, func(q *queries) error {
+		tag, err := q.db.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, accountID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("Account")
+		}
+		var locked int
+		if err := q.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM audit_heads WHERE chain_id = $1 FOR UPDATE) h`, accountID).Scan(&locked); err != nil {
+			return err
+		}
+		for _, sql := range []string{
+			`SELECT set_config('keyward.account_delete', 'on', true)`,
+			`DELETE FROM audit_events WHERE chain_id = $1`,
+			`DELETE FROM audit_heads WHERE chain_id = $1`,
+			`DELETE FROM outbox WHERE account_id = $1`,
+			// Its events go with it, so do their webhooks still waiting.
+			`DELETE FROM webhook_outbox WHERE chain_id = $1`,
+			`SELECT set_config('keyward.account_delete', 'off', true)`,
+		} {
+			args := []any{accountID}
+			if strings.HasPrefix(sql, "SELECT") {
+				args = nil
+			}
+			if _, err := q.db.Exec(ctx, sql, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 }
 
 func (q *queries) SetNewDeviceMail(ctx context.Context, accountID string, on bool) error {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,7 +12,9 @@ import (
 )
 
 // notifyChannel is the channel every invalidation row is announced on; the
-// payload is its seq.
+// payload is "seq:account_id", so that a listener can evict the account at
+// once, before it reads the log (a payload of the seq alone, from a node
+// of an earlier version, only wakes it).
 const notifyChannel = "keyward_invalidation"
 
 // Advisory lock keys ("keyward" and a number), one per purpose.
@@ -39,7 +42,7 @@ func (q *queries) AddInvalidation(ctx context.Context, accountID string, at time
 		), ins AS (
 			INSERT INTO invalidations (account_id, at) SELECT $1, $2 FROM l RETURNING seq
 		)
-		SELECT pg_notify('`+notifyChannel+`', seq::text) FROM ins`, accountID, at, invalidationLockKey)
+		SELECT pg_notify('`+notifyChannel+`', seq::text || ':' || $1) FROM ins`, accountID, at, invalidationLockKey)
 	return wrap("add invalidation", err)
 }
 
@@ -74,11 +77,18 @@ func (q *queries) LastInvalidation(ctx context.Context) (int64, error) {
 // returns ctx's error when ctx ends, and a CodeUnavailable error when the
 // connection is lost: the caller calls it again (and, having perhaps missed
 // notifications, reads InvalidationsSince once ready is called again).
-func (s *Store) WatchInvalidations(ctx context.Context, ready func(), notify func()) error {
+func (s *Store) WatchInvalidations(ctx context.Context, ready func(), notify func(accountID string)) error {
 	return s.watch(ctx, ready, notify, watchKeepalive)
 }
 
-func (s *Store) watch(ctx context.Context, ready, notify func(), keepalive time.Duration) error {
+// payloadAccount is the account named by a notification's payload, "" for
+// a payload that names none.
+func payloadAccount(payload string) string {
+	_, account, _ := strings.Cut(payload, ":")
+	return account
+}
+
+func (s *Store) watch(ctx context.Context, ready func(), notify func(string), keepalive time.Duration) error {
 	if s.closed.Load() {
 		return unavailable(errors.New("postgres: store closed"))
 	}
@@ -97,11 +107,11 @@ func (s *Store) watch(ctx context.Context, ready, notify func(), keepalive time.
 	ready()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, keepalive)
-		_, err := conn.WaitForNotification(wctx)
+		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
 		case err == nil:
-			notify()
+			notify(payloadAccount(n.Payload))
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
 		case wctx.Err() != nil && !conn.IsClosed():

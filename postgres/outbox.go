@@ -14,15 +14,15 @@ import (
 
 // ---- Outbox.
 
-const mailColumns = `id, kind, sealed, created_at, next_attempt_at, attempts, sent_at, failed_at, last_error`
+const mailColumns = `id, kind, sealed, created_at, next_attempt_at, attempts, sent_at, failed_at, last_error, account_id`
 
 func scanMail(row pgx.Row, m *keyward.Mail) error {
-	return row.Scan(&m.ID, &m.Kind, &m.Sealed, &m.CreatedAt, &m.NextAttemptAt, &m.Attempts, &m.SentAt, &m.FailedAt, &m.LastError)
+	return row.Scan(&m.ID, &m.Kind, &m.Sealed, &m.CreatedAt, &m.NextAttemptAt, &m.Attempts, &m.SentAt, &m.FailedAt, &m.LastError, &m.AccountID)
 }
 
 func (q *queries) EnqueueMail(ctx context.Context, m *keyward.Mail) error {
-	_, err := q.db.Exec(ctx, `INSERT INTO outbox (`+mailColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		m.ID, string(m.Kind), m.Sealed, m.CreatedAt, m.NextAttemptAt, m.Attempts, m.SentAt, m.FailedAt, m.LastError)
+	_, err := q.db.Exec(ctx, `INSERT INTO outbox (`+mailColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		m.ID, string(m.Kind), m.Sealed, m.CreatedAt, m.NextAttemptAt, m.Attempts, m.SentAt, m.FailedAt, m.LastError, m.AccountID)
 	return wrap("enqueue mail", err)
 }
 
@@ -37,7 +37,7 @@ func (q *queries) ClaimMails(ctx context.Context, now, until time.Time, limit in
 			ORDER BY next_attempt_at, id LIMIT $3
 			FOR UPDATE SKIP LOCKED) due
 		WHERE o.id = due.id
-		RETURNING o.id, o.kind, o.sealed, o.created_at, o.next_attempt_at, o.attempts, o.sent_at, o.failed_at, o.last_error`,
+		RETURNING o.id, o.kind, o.sealed, o.created_at, o.next_attempt_at, o.attempts, o.sent_at, o.failed_at, o.last_error, o.account_id`,
 		until, now, limit)
 	if err != nil {
 		return nil, wrap("claim mails", err)

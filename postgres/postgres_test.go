@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,16 +28,16 @@ func TestStore(t *testing.T) {
 }
 
 // watch runs s.WatchInvalidations in the background and returns a channel
-// that receives one value per notify, once it is listening. The watch ends
+// that receives the account of each notify, once it is listening. The watch ends
 // with the test; its error is sent on errc.
-func watch(t *testing.T, s *postgres.Store) (notified <-chan struct{}, errc <-chan error, stop func()) {
+func watch(t *testing.T, s *postgres.Store) (notified <-chan string, errc <-chan error, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
-	n := make(chan struct{}, 100)
+	n := make(chan string, 100)
 	e := make(chan error, 1)
 	go func() {
-		e <- s.WatchInvalidations(ctx, func() { close(ready) }, func() { n <- struct{}{} })
+		e <- s.WatchInvalidations(ctx, func() { close(ready) }, func(account string) { n <- account })
 	}()
 	select {
 	case <-ready:
@@ -51,16 +52,18 @@ func watch(t *testing.T, s *postgres.Store) (notified <-chan struct{}, errc <-ch
 	return n, e, cancel
 }
 
-func expectNotify(t *testing.T, n <-chan struct{}, within time.Duration, what string) {
+func expectNotify(t *testing.T, n <-chan string, within time.Duration, what string) string {
 	t.Helper()
 	select {
-	case <-n:
+	case account := <-n:
+		return account
 	case <-time.After(within):
 		t.Fatalf("%s: no notification within %v", what, within)
 	}
+	return ""
 }
 
-func expectQuiet(t *testing.T, n <-chan struct{}, during time.Duration, what string) {
+func expectQuiet(t *testing.T, n <-chan string, during time.Duration, what string) {
 	t.Helper()
 	select {
 	case <-n:
@@ -122,7 +125,11 @@ func TestWatchInvalidations(t *testing.T) {
 		if err := a.AddInvalidation(ctx, "acct-1", time.Now()); err != nil {
 			t.Fatalf("AddInvalidation: %v", err)
 		}
-		expectNotify(t, n, time.Second, "AddInvalidation on the other store")
+		// The account comes with the news, so that a cache can evict it
+		// before it reads the log.
+		if got := expectNotify(t, n, time.Second, "AddInvalidation on the other store"); got != "acct-1" {
+			t.Errorf("notified account = %q, want acct-1", got)
+		}
 	})
 
 	t.Run("delivered at commit, not before", func(t *testing.T) {
@@ -505,6 +512,15 @@ func BenchmarkAppendEvent(b *testing.B) {
 			benchAppend(b, s, fmt.Sprint("acct-", i%10), fmt.Sprint("ev-", i))
 		}
 	})
+	b.Run("serial/webhook", func(b *testing.B) {
+		s := pgtest.New(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			benchAppendWith(b, s, fmt.Sprint("acct-", i%10), fmt.Sprint("ev-", i), true)
+		}
+	})
 	b.Run("writers=4", func(b *testing.B) {
 		s := pgtest.New(b)
 		const writers = 4
@@ -525,6 +541,12 @@ func BenchmarkAppendEvent(b *testing.B) {
 var benchKeys = audit.OneKey{ID: "k1", Secret: make([]byte, 32)}
 
 func benchAppend(b *testing.B, s *postgres.Store, chain, id string) {
+	benchAppendWith(b, s, chain, id, false)
+}
+
+// benchAppendWith is benchAppend, and with webhook the event's delivery in
+// the same transaction, as the service writes it with webhooks on.
+func benchAppendWith(b *testing.B, s *postgres.Store, chain, id string, webhook bool) {
 	ctx := context.Background()
 	err := s.InTx(ctx, func(q keyward.Queries) error {
 		h, err := q.LockAuditHead(ctx, chain)
@@ -538,10 +560,63 @@ func benchAppend(b *testing.B, s *postgres.Store, chain, id string) {
 		}
 		audit.Link(h, e)
 		audit.Seal(benchKeys, h, e) // what the service adds: two HMACs
-		return q.AppendEvent(ctx, e)
+		if err := q.AppendEvent(ctx, e); err != nil || !webhook {
+			return err
+		}
+		return q.EnqueueWebhook(ctx, &keyward.WebhookDelivery{ID: e.ID, ChainID: chain, Seq: e.Seq,
+			Body:      `{"type":"signin.succeeded","timestamp":"2026-03-01T09:00:00.123456Z","data":{` + strings.Repeat("x", 400) + `}}`,
+			CreatedAt: e.Time, NextAttemptAt: e.Time})
 	})
 	if err != nil {
 		b.Error(err)
+	}
+}
+
+// BenchmarkClaimWebhooks is one claim of the webhook worker (up to 8 due
+// deliveries, each the first of its chain) on an outbox with 100 chains due
+// and one account whose first delivery retries while 10,000 of its events
+// wait behind it.
+func BenchmarkClaimWebhooks(b *testing.B) {
+	s := pgtest.New(b)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	err := s.InTx(ctx, func(q keyward.Queries) error {
+		d := func(chain string, seq int64, due time.Time) *keyward.WebhookDelivery {
+			return &keyward.WebhookDelivery{ID: fmt.Sprintf("ev_%s_%d", chain, seq), ChainID: chain, Seq: seq, Body: "{}",
+				CreatedAt: now.Add(-time.Hour), NextAttemptAt: due}
+		}
+		for seq := int64(1); seq <= 10_000; seq++ {
+			due := now.Add(-time.Hour)
+			if seq == 1 {
+				due = now.Add(time.Hour)
+			}
+			if err := q.EnqueueWebhook(ctx, d("acct_stuck", seq, due)); err != nil {
+				return err
+			}
+		}
+		for c := range 100 {
+			if err := q.EnqueueWebhook(ctx, d(fmt.Sprintf("acct_%03d", c), 1, now.Add(-time.Minute))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := s.ClaimWebhooks(ctx, now, now.Add(time.Minute), 8)
+		if err != nil || len(got) == 0 {
+			b.Fatalf("claimed %d: %v", len(got), err)
+		}
+		b.StopTimer()
+		for _, d := range got { // due again: the next claim finds as much
+			if err := s.RetryWebhook(ctx, d.ID, now, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
 	}
 }
 
@@ -550,10 +625,10 @@ func TestWatchKeepalive(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	ready := make(chan struct{})
-	n := make(chan struct{}, 10)
+	n := make(chan string, 10)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- b.WatchWithKeepalive(ctx, func() { close(ready) }, func() { n <- struct{}{} }, 20*time.Millisecond)
+		errc <- b.WatchWithKeepalive(ctx, func() { close(ready) }, func(account string) { n <- account }, 20*time.Millisecond)
 	}()
 	<-ready
 	// Several keepalive rounds (wait, time out, ping) pass quietly...
@@ -813,5 +888,63 @@ func TestAuditEventsAppendOnly(t *testing.T) {
 	n, err := s.PruneEvents(ctx, "c", time.UnixMicro(6).UTC())
 	if err != nil || n != 1 {
 		t.Fatalf("PruneEvents = %d, %v; want the one older event pruned", n, err)
+	}
+}
+
+// TestAccountDeletionMayDeleteEvents: DeleteAccount deletes the account's
+// audit chain through the append-only trigger, as pruning does, and its
+// licence ends with it: a later statement of its transaction, and the next
+// transaction on the same connection, are refused again.
+func TestAccountDeletionMayDeleteEvents(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := t.Context()
+	s, err := postgres.Open(ctx, url+"&pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ids []string
+	for i, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		a := &keyward.Account{ID: fmt.Sprint("acct_", i), Email: email, PasswordHash: "h", CreatedAt: time.UnixMicro(1).UTC()}
+		if err := s.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		e := &keyward.Event{ID: fmt.Sprint("e", i), ChainID: a.ID, Time: time.UnixMicro(5).UTC(), Type: audit.AccountCreated}
+		err := s.InTx(ctx, func(q keyward.Queries) error {
+			h, err := q.LockAuditHead(ctx, a.ID)
+			if err != nil {
+				return err
+			}
+			audit.Link(h, e)
+			return q.AppendEvent(ctx, e)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.ID)
+	}
+	if err := s.DeleteAccount(ctx, ids[0]); err != nil {
+		t.Fatalf("DeleteAccount: %v", err)
+	}
+	err = s.InTxThenExec(ctx, func(q keyward.Queries) error { return q.DeleteAccount(ctx, ids[1]) },
+		`DELETE FROM audit_events WHERE chain_id = 'acct_2'`)
+	if err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("a DELETE after DeleteAccount in its transaction: got %v, want the append-only trigger to refuse", err)
+	}
+	err = s.InTxThenExec(ctx, func(keyward.Queries) error { return nil }, `DELETE FROM audit_events WHERE chain_id = 'acct_2'`)
+	if err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("a DELETE in the next transaction on the connection: got %v, want the append-only trigger to refuse", err)
+	}
+	heads, err := s.AuditHeads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chains []string
+	for _, h := range heads {
+		chains = append(chains, h.ChainID)
+	}
+	// acct_1's deletion rolled back with the refused statement.
+	if want := []string{"acct_1", "acct_2"}; !slices.Equal(chains, want) {
+		t.Errorf("chains left: %v, want %v", chains, want)
 	}
 }

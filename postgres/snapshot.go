@@ -20,7 +20,7 @@ var _ keyward.Snapshotter = (*Store)(nil)
 func snapshotTables() []string {
 	return []string{
 		"accounts", "sessions", "pending_totp", "totp_credentials", "backup_code_sets", "backup_codes", "passkey_users", "passkeys",
-		"mfa_challenges", "throttles", "audit_events", "audit_heads", "invalidations",
+		"mfa_challenges", "throttles", "audit_events", "audit_heads", "invalidations", "admin_tokens",
 	}
 }
 
@@ -139,6 +139,14 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 		var e keyward.Event
 		err := sc.scan(row, &e)
 		return keyward.Record{Event: &e}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("admin tokens", `SELECT `+adminTokenColumns+` FROM admin_tokens ORDER BY name`, func(row pgx.Rows) (keyward.Record, error) {
+		var t keyward.AdminToken
+		err := scanAdminToken(row, &t)
+		return keyward.Record{AdminToken: &t}, err
 	})
 	if err != nil {
 		return err
@@ -391,6 +399,10 @@ func (im *pgImport) put(ctx context.Context, r keyward.Record) error {
 			"session_id", "actor", "details", "prev_hash", "hash", "mac"},
 			e.ChainID, e.Seq, e.ID, e.Time, string(e.Type), string(e.Outcome), e.Reason, e.IP, e.UserAgent,
 			e.SessionID, string(e.Actor), details, nilIfEmpty(e.PrevHash), e.Hash, e.MAC)
+	case r.AdminToken != nil:
+		t := r.AdminToken
+		return im.add(ctx, "admin_tokens", []string{"name", "token_hash", "scopes", "created_at", "last_used_at"},
+			t.Name, t.TokenHash, joinScopes(t.Scopes), t.CreatedAt, t.LastUsedAt)
 	case r.InvalidationSeq != nil:
 		seq := *r.InvalidationSeq
 		cur, err := lastInvalidationSeq(ctx, im.tx)

@@ -37,3 +37,13 @@ func (q *queries) ClearThrottle(ctx context.Context, key string) error {
 	_, err := q.db.Exec(ctx, `DELETE FROM throttles WHERE key = $1`, key)
 	return wrap("clear throttle", err)
 }
+
+// ClearThrottlePrefix uses starts_with: LIKE would read % and _ in an
+// email as wildcards.
+func (q *queries) ClearThrottlePrefix(ctx context.Context, prefix string) (int, error) {
+	tag, err := q.db.Exec(ctx, `DELETE FROM throttles WHERE starts_with(key, $1)`, prefix)
+	if err != nil {
+		return 0, wrap("clear throttles", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

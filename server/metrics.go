@@ -40,6 +40,8 @@ var (
 		"Password hashes and verifications (and other memory-hard hashes) running now.", nil, nil)
 	outboxDesc = prometheus.NewDesc("keyward_mail_outbox_pending",
 		"Mails waiting in the outbox to be sent.", nil, nil)
+	webhookOutboxDesc = prometheus.NewDesc("keyward_webhook_outbox_pending",
+		"Webhook deliveries waiting to be sent (0 without webhooks).", nil, nil)
 )
 
 func counterDesc(v *metrics.CounterVec) *prometheus.Desc {
@@ -78,4 +80,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(hashesDesc, prometheus.GaugeValue, float64(inFlight))
 	ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(c.m.MailOutboxPending.Load()))
+	ch <- prometheus.MustNewConstMetric(webhookOutboxDesc, prometheus.GaugeValue, float64(c.m.WebhookOutboxPending.Load()))
 }

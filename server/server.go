@@ -91,6 +91,10 @@ type Config struct {
 	// Mail says how mails leave: SMTP, or .eml files in DataDir/outbox/.
 	Mail Mail
 
+	// Webhook sends the audit events to a receiver, signed in the
+	// Standard Webhooks format; off when its URL is empty.
+	Webhook Webhook
+
 	// Logger receives keyward's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -166,6 +170,12 @@ func (s *Server) MailDestination() string {
 // prefix as Config.BasePath; see the package example.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.web.ServeHTTP(w, r) }
 
+// AdminHandler serves the admin API alone, for a listener of its own that
+// the public network does not reach (keyward serve --admin-addr); nil
+// unless Config.SeparateAdmin is set, in which case the Server itself
+// answers the admin API's paths with 404.
+func (s *Server) AdminHandler() http.Handler { return s.web.AdminHandler() }
+
 // RoutePatterns are the http.ServeMux patterns of every route keyward
 // serves, without the base path.
 func (s *Server) RoutePatterns() []string { return s.web.RoutePatterns() }
@@ -197,11 +207,11 @@ func (s *Server) RequireTwoFactor(next http.Handler) http.Handler {
 
 // Run does the Server's background work until ctx ends: it follows other
 // nodes' changes so that the session cache stays correct (without Run
-// every check reads the store), sends the mails waiting in the outbox,
-// deletes expired sessions and prunes the audit log past its retention,
-// and logs the session checks once a minute. An application runs it for as long as it serves, typically in a
-// goroutine of its own; it returns nil once ctx has ended and the work
-// has stopped.
+// every check reads the store), sends the mails and webhooks waiting in
+// their outboxes, deletes expired sessions and prunes the audit log past
+// its retention, and logs the session checks once a minute. An
+// application runs it for as long as it serves, typically in a goroutine
+// of its own; it returns nil once ctx has ended and the work has stopped.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.core.Service.RunCacheWatcher(ctx) })
@@ -209,6 +219,11 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.web.LogSessionChecks(ctx, time.Minute) })
 	if s.mailer != nil {
 		wg.Go(func() { s.core.Service.RunMailWorker(ctx, keyward.MailWorker{Sender: s.mailer}) })
+	}
+	if h := s.core.webhook; h != nil {
+		wg.Go(func() {
+			s.core.Service.RunWebhookWorker(ctx, keyward.WebhookWorker{Sender: h.sender, SendTimeout: h.timeout})
+		})
 	}
 	wg.Go(func() { watchKeys(ctx, s.core, s.log, 30*time.Second) })
 	wg.Wait()
@@ -229,6 +244,7 @@ type Core struct {
 	Service *keyward.Service
 	closers []io.Closer
 	hasher  *password.Hasher // for the hashes-in-flight gauge
+	webhook *webhookSetup    // nil without a receiver
 }
 
 // OpenCore opens the store (applying pending migrations), loads the
@@ -240,6 +256,11 @@ func OpenCore(ctx context.Context, cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before anything is opened: never half-configured.
+	hook, err := newWebhook(cfg.Webhook)
+	if err != nil {
+		return nil, err
+	}
 	keys, err := openKeys(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loading secret keys: %w", err)
@@ -248,7 +269,7 @@ func OpenCore(ctx context.Context, cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}
-	c := &Core{Store: store, Keys: keys, closers: []io.Closer{store}}
+	c := &Core{Store: store, Keys: keys, closers: []io.Closer{store}, webhook: hook}
 	policy := cfg.PasswordPolicy
 	if reflect.ValueOf(policy).IsZero() {
 		policy = password.DefaultPolicy()
@@ -261,7 +282,12 @@ func OpenCore(ctx context.Context, cfg Config) (*Core, error) {
 		concurrency = max(2, runtime.NumCPU())
 	}
 	c.hasher = password.NewHasher(params, concurrency, 2*time.Second)
-	c.Service, err = keyward.New(serviceConfig(cfg), keyward.Deps{
+	svcCfg := serviceConfig(cfg)
+	svcCfg.WebhookEvents = nil // from cfg.Webhook only: no deliveries without a receiver to send them
+	if hook != nil {
+		svcCfg.WebhookEvents = &hook.events
+	}
+	c.Service, err = keyward.New(svcCfg, keyward.Deps{
 		Store:  store,
 		Hasher: c.hasher,
 		Policy: policy,

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/postgres/pgtest"
 	"github.com/keyward/keyward/server"
@@ -34,6 +38,11 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 		{"argon2 out of range", server.Config{DataDir: dir, PasswordHashing: password.Params{Memory: 1, Time: 1, Threads: 4}}, "argon2"},
 		{"a bad secret key", server.Config{DataDir: dir, SecretKey: "not a key"}, "secret keys"},
 		{"a bad base path", server.Config{DataDir: t.TempDir(), PasswordHashing: cheap, Config: web.Config{BasePath: "auth/"}}, "base path"},
+		{"a webhook URL that is not http", server.Config{DataDir: dir, Webhook: server.Webhook{URL: "file:///etc/passwd", Secret: webhookSecret}}, "https:// or http://"},
+		{"a webhook without a secret", server.Config{DataDir: dir, Webhook: server.Webhook{URL: "https://siem.example.com/in"}}, "no secret"},
+		{"a webhook secret without a URL", server.Config{DataDir: dir, Webhook: server.Webhook{Secret: webhookSecret}}, "no URL"},
+		{"a short webhook secret", server.Config{DataDir: dir, Webhook: server.Webhook{URL: "https://siem.example.com/in", Secret: "whsec_AAAA"}}, "24 to 64"},
+		{"an unknown event", server.Config{DataDir: dir, Webhook: server.Webhook{URL: "https://siem.example.com/in", Secret: webhookSecret, Events: "signin.ok"}}, "not an event type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,5 +198,102 @@ func TestRunSendsMails(t *testing.T) {
 				t.Errorf("the mail's link does not point at the public URL and base path:\n%s", body)
 			}
 		})
+	}
+}
+
+// TestAdminHandler: with SeparateAdmin the Server answers the admin API's
+// paths 404 and AdminHandler serves them; without it AdminHandler is nil
+// and the Server serves them.
+func TestAdminHandler(t *testing.T) {
+	for _, separate := range []bool{false, true} {
+		kw, err := server.Open(t.Context(), server.Config{DataDir: t.TempDir(), PasswordHashing: cheap, Config: web.Config{SeparateAdmin: separate}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kw.Close()
+		token, _, err := kw.Service().CreateAdminToken(t.Context(), "ci", keyward.AdminScopes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		get := func(h http.Handler) int {
+			req := httptest.NewRequest("GET", "/api/v1/admin/accounts", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			return rec.Code
+		}
+		admin := kw.AdminHandler()
+		switch {
+		case !separate && (admin != nil || get(kw) != 200):
+			t.Errorf("not separate: AdminHandler %v, the Server answers %d", admin, get(kw))
+		case separate && (admin == nil || get(admin) != 200 || get(kw) != 404):
+			t.Errorf("separate: AdminHandler %v, the Server answers %d", admin, get(kw))
+		}
+	}
+}
+
+// webhookSecret is a Standard Webhooks secret (24 bytes).
+const webhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// TestRunSendsWebhooks: with Config.Webhook, Run delivers the events the
+// list picks, signed (checked with the Standard Webhooks project's own
+// library); without it, a WebhookEvents slipped into Service writes nothing.
+func TestRunSendsWebhooks(t *testing.T) {
+	ref, err := standardwebhooks.NewWebhook(webhookSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 10)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := ref.Verify(body, r.Header); err != nil {
+			t.Errorf("refused: %v", err)
+		}
+		got <- string(body)
+	}))
+	defer rc.Close()
+	kw, err := server.Open(t.Context(), server.Config{DataDir: t.TempDir(), PasswordHashing: cheap,
+		Webhook: server.Webhook{URL: rc.URL + "/in?key=k", Secret: webhookSecret, Events: "account.created"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kw.Close()
+	if d := kw.WebhookDestination(); d != "audit events (account.created) are sent to "+rc.URL+"/in (user information and query not shown)" {
+		t.Errorf("WebhookDestination() = %q", d)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- kw.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	if _, err := kw.Service().SignUpAndSignIn(ctx, "ada@example.com", "correct horse battery staple", keyward.Client{IP: "192.0.2.1"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-got:
+		if !strings.Contains(body, `"type":"account.created"`) {
+			t.Errorf("body %s", body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no webhook")
+	}
+	select {
+	case body := <-got:
+		t.Errorf("a second webhook, of an event the list does not pick: %s", body)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	sel, _ := audit.ParseSelector("")
+	svc := keyward.DefaultConfig()
+	svc.WebhookEvents = &sel
+	off, err := server.Open(t.Context(), server.Config{DataDir: t.TempDir(), PasswordHashing: cheap, Service: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	if _, err := off.Service().SignUp(t.Context(), "bob@example.com", "correct horse battery staple", keyward.Client{IP: "192.0.2.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if waiting, _, err := off.Service().WebhooksWaiting(t.Context()); err != nil || waiting != 0 || off.WebhookDestination() != "" {
+		t.Errorf("without Config.Webhook: %d deliveries waiting (%v), destination %q", waiting, err, off.WebhookDestination())
 	}
 }

@@ -28,8 +28,9 @@ const (
 )
 
 // writerStmts are the writes prepared on the writer connection at Open: the
-// audit append, which every recorded action makes.
-var writerStmts = []string{headSQL, moveHeadSQL, newHeadSQL, insertEventSQL}
+// audit append, which every recorded action makes, and the webhook
+// delivery each event may have.
+var writerStmts = []string{headSQL, moveHeadSQL, newHeadSQL, insertEventSQL, enqueueWebhookSQL}
 
 // LockAuditHead implements keyward.Queries. Inside InTx the writer's BEGIN
 // IMMEDIATE already holds the database's write lock, which covers every
@@ -274,8 +275,8 @@ func (q *queries) PruneEvents(ctx context.Context, chainID string, before time.T
 		// The run to delete ends just before the first event (in Seq order)
 		// that is not older than before: a later event with an earlier time
 		// (clocks of two nodes disagreeing) stays, so no gap opens. The unary
-		// + keeps SQLite on the (chain_id, seq) index: it walks the chain
-		// from its start and stops at that first event.
+		// + keeps SQLite on the table's own (chain_id, seq) order: it walks
+		// the chain from its start and stops at that first event.
 		var (
 			lastSeq  int64
 			lastHash []byte

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,6 +79,19 @@ func BenchmarkAppendEvent(b *testing.B) {
 			}
 		})
 	}
+	b.Run("chains=100/webhook", func(b *testing.B) {
+		s := open(b)
+		ids := make([]string, 100)
+		for i := range ids {
+			ids[i] = benchAccount(b, s, i)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			benchAppendWith(b, s, ids[i%len(ids)], i, true)
+			i++
+		}
+	})
 	b.Run("chains=4/writers=4", func(b *testing.B) {
 		s := open(b)
 		const writers = 4
@@ -101,7 +115,11 @@ func BenchmarkAppendEvent(b *testing.B) {
 // benchKeys seal benchmark events as the service does.
 var benchKeys = audit.OneKey{ID: "k1", Secret: make([]byte, 32)}
 
-func benchAppend(b *testing.B, s *Store, chain string, i int) {
+func benchAppend(b *testing.B, s *Store, chain string, i int) { benchAppendWith(b, s, chain, i, false) }
+
+// benchAppendWith is benchAppend, and with webhook the event's delivery in
+// the same transaction, as the service writes it with webhooks on.
+func benchAppendWith(b *testing.B, s *Store, chain string, i int, webhook bool) {
 	ctx := b.Context()
 	err := s.InTx(ctx, func(q keyward.Queries) error {
 		h, err := q.LockAuditHead(ctx, chain)
@@ -115,10 +133,71 @@ func benchAppend(b *testing.B, s *Store, chain string, i int) {
 		}
 		audit.Link(h, e)
 		audit.Seal(benchKeys, h, e) // what the service adds: two HMACs
-		return q.AppendEvent(ctx, e)
+		if err := q.AppendEvent(ctx, e); err != nil || !webhook {
+			return err
+		}
+		return q.EnqueueWebhook(ctx, &keyward.WebhookDelivery{ID: e.ID, ChainID: chain, Seq: e.Seq, Body: benchWebhookBody,
+			CreatedAt: e.Time, NextAttemptAt: e.Time})
 	})
 	if err != nil {
 		b.Error(err)
+	}
+}
+
+// benchWebhookBody is the size of a typical delivery's body.
+var benchWebhookBody = `{"type":"signin.succeeded","timestamp":"2026-03-01T09:00:00.123456Z","data":{` + strings.Repeat("x", 400) + `}}`
+
+// BenchmarkClaimWebhooks is one claim of the webhook worker (up to 8 due
+// deliveries, each the first of its chain) on an outbox with 100 chains due
+// and one account whose first delivery retries while 10,000 of its events
+// wait behind it (a receiver that refused that account for hours).
+func BenchmarkClaimWebhooks(b *testing.B) {
+	s := open(b)
+	ctx := b.Context()
+	fillWebhookBacklog(b, func(fn func(q keyward.Queries) error) error { return s.InTx(ctx, fn) })
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := s.ClaimWebhooks(ctx, benchBase, benchBase.Add(time.Minute), 8)
+		if err != nil || len(got) == 0 {
+			b.Fatalf("claimed %d: %v", len(got), err)
+		}
+		b.StopTimer()
+		for _, d := range got { // due again: the next claim finds as much
+			if err := s.RetryWebhook(ctx, d.ID, benchBase, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+	}
+}
+
+// fillWebhookBacklog writes BenchmarkClaimWebhooks' outbox.
+func fillWebhookBacklog(b *testing.B, inTx func(func(q keyward.Queries) error) error) {
+	b.Helper()
+	ctx := b.Context()
+	err := inTx(func(q keyward.Queries) error {
+		d := func(chain string, seq int64, due time.Time) *keyward.WebhookDelivery {
+			return &keyward.WebhookDelivery{ID: fmt.Sprintf("ev_%s_%d", chain, seq), ChainID: chain, Seq: seq, Body: benchWebhookBody,
+				CreatedAt: benchBase.Add(-time.Hour), NextAttemptAt: due}
+		}
+		for seq := int64(1); seq <= 10_000; seq++ {
+			due := benchBase.Add(-time.Hour) // due long ago, but behind the first
+			if seq == 1 {
+				due = benchBase.Add(time.Hour) // retrying
+			}
+			if err := q.EnqueueWebhook(ctx, d("acct_stuck", seq, due)); err != nil {
+				return err
+			}
+		}
+		for c := range 100 {
+			if err := q.EnqueueWebhook(ctx, d(fmt.Sprintf("acct_%03d", c), 1, benchBase.Add(-time.Minute))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 }
 

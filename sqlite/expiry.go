@@ -37,6 +37,7 @@ func (q *queries) DeleteExpired(ctx context.Context, c keyward.Cutoffs) (keyward
 		{&out.Invalidations, "delete invalidations", `DELETE FROM invalidations WHERE at_us < ?`, []any{toUS(c.InvalidationsBefore)}, c.InvalidationsBefore.IsZero()},
 		{&out.EmailTokens, "delete expired email tokens", `DELETE FROM email_tokens WHERE expires_us <= ?`, []any{toUS(c.Now)}, c.Now.IsZero()},
 		{&out.Mails, "delete finished mails", `DELETE FROM outbox WHERE sent_us < ?1 OR failed_us < ?1`, []any{toUS(c.MailsBefore)}, c.MailsBefore.IsZero()},
+		{&out.Webhooks, "delete finished webhooks", `DELETE FROM webhook_outbox WHERE coalesce(sent_us, failed_us) < ?`, []any{toUS(c.WebhooksBefore)}, c.WebhooksBefore.IsZero()},
 	} {
 		if d.skip {
 			continue // a zero cut-off deletes nothing

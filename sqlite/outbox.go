@@ -12,7 +12,7 @@ import (
 
 // Outbox.
 
-const mailCols = `id, kind, sealed, created_us, next_attempt_us, attempts, sent_us, failed_us, last_error`
+const mailCols = `id, kind, sealed, created_us, next_attempt_us, attempts, sent_us, failed_us, last_error, account_id`
 
 func scanMail(sc scanner) (*keyward.Mail, error) {
 	var (
@@ -20,7 +20,7 @@ func scanMail(sc scanner) (*keyward.Mail, error) {
 		created, next int64
 		sent, failed  sql.NullInt64
 	)
-	if err := sc.Scan(&m.ID, &m.Kind, &m.Sealed, &created, &next, &m.Attempts, &sent, &failed, &m.LastError); err != nil {
+	if err := sc.Scan(&m.ID, &m.Kind, &m.Sealed, &created, &next, &m.Attempts, &sent, &failed, &m.LastError, &m.AccountID); err != nil {
 		return nil, err
 	}
 	m.CreatedAt, m.NextAttemptAt = fromUS(created), fromUS(next)
@@ -29,8 +29,8 @@ func scanMail(sc scanner) (*keyward.Mail, error) {
 }
 
 func (q *queries) EnqueueMail(ctx context.Context, m *keyward.Mail) error {
-	_, err := q.exec(ctx, `INSERT INTO outbox (`+mailCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.ID, string(m.Kind), m.Sealed, toUS(m.CreatedAt), toUS(m.NextAttemptAt), m.Attempts, nullTime(m.SentAt), nullTime(m.FailedAt), m.LastError)
+	_, err := q.exec(ctx, `INSERT INTO outbox (`+mailCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, string(m.Kind), m.Sealed, toUS(m.CreatedAt), toUS(m.NextAttemptAt), m.Attempts, nullTime(m.SentAt), nullTime(m.FailedAt), m.LastError, m.AccountID)
 	return mapErr(ctx, "enqueue mail", err)
 }
 

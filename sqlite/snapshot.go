@@ -18,7 +18,7 @@ var _ keyward.Snapshotter = (*Store)(nil)
 func snapshotTables() []string {
 	return []string{
 		"accounts", "sessions", "pending_totp", "totp_credentials", "backup_code_sets", "backup_codes", "passkey_users", "passkeys",
-		"mfa_challenges", "throttles", "audit_events", "audit_heads", "invalidations",
+		"mfa_challenges", "throttles", "audit_events", "audit_heads", "invalidations", "admin_tokens",
 	}
 }
 
@@ -135,6 +135,13 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 	err = each("audit events", `SELECT `+eventCols+` FROM audit_events ORDER BY chain_id, seq`, func(sc scanner) (keyward.Record, error) {
 		e, err := scanEvent(sc)
 		return keyward.Record{Event: e}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("admin tokens", `SELECT `+adminTokenCols+` FROM admin_tokens ORDER BY name`, func(sc scanner) (keyward.Record, error) {
+		t, err := scanAdminToken(sc)
+		return keyward.Record{AdminToken: t}, err
 	})
 	if err != nil {
 		return err
@@ -327,6 +334,10 @@ func (im *sqliteImport) put(ctx context.Context, r keyward.Record) error {
 		return im.exec(ctx, "audit event", `INSERT INTO audit_events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.ChainID, e.Seq, toUS(e.Time), string(e.Type), string(e.Outcome), e.Reason, e.IP, e.UserAgent,
 			e.SessionID, string(e.Actor), details, blob(e.PrevHash), blob(e.Hash), e.MAC)
+	case r.AdminToken != nil:
+		t := r.AdminToken
+		return im.exec(ctx, "admin token", `INSERT INTO admin_tokens (`+adminTokenCols+`) VALUES (?, ?, ?, ?, ?)`,
+			t.Name, blob(t.TokenHash), joinScopes(t.Scopes), toUS(t.CreatedAt), nullTime(t.LastUsedAt))
 	case r.InvalidationSeq != nil:
 		// Numbering continues after the source's; it never goes back.
 		seq := *r.InvalidationSeq

@@ -44,3 +44,9 @@ func (q *queries) ClearThrottle(ctx context.Context, key string) error {
 	_, err := q.exec(ctx, `DELETE FROM throttles WHERE key = ?`, key)
 	return mapErr(ctx, "clear throttle", err)
 }
+
+// ClearThrottlePrefix compares the key's first characters with the prefix
+// as they are: LIKE would read % and _ in an email as wildcards.
+func (q *queries) ClearThrottlePrefix(ctx context.Context, prefix string) (int, error) {
+	return q.execCount(ctx, "clear throttles", `DELETE FROM throttles WHERE substr(key, 1, length(?1)) = ?1`, prefix)
+}

@@ -100,6 +100,12 @@ func fillEveryKind(t *testing.T, s keyward.Store) {
 	e3.Outcome, e3.Reason = audit.Failure, "invalid_password"
 	appendEvents(t, s, e1, e2, e3)
 	must(t, s.AddInvalidation(ctx, a.ID, at(time.Minute)), "AddInvalidation")
+	tok := newAdminToken("copied", keyward.ScopeAccountsRead, keyward.ScopeAuditRead)
+	must(t, s.CreateAdminToken(ctx, tok), "CreateAdminToken")
+	must(t, s.TouchAdminToken(ctx, tok.Name, at(time.Hour)), "TouchAdminToken")
+	must(t, s.CreateAdminToken(ctx, newAdminToken("never-used", keyward.ScopeSessionsWrite)), "CreateAdminToken")
+	// The disabled mark travels with the account.
+	must(t, s.SetDisabled(ctx, a.ID, new(at(3*time.Second))), "SetDisabled")
 }
 
 func exportAll(t *testing.T, s keyward.Snapshotter) []keyward.Record {

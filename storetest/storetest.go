@@ -82,11 +82,15 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"Snapshot", testSnapshot},
 		{"MigrationStatus", testMigrationStatus},
 		{"Outbox", testOutbox},
+		{"WebhookOutbox", testWebhookOutbox},
 		{"EmailTokens", testEmailTokens},
 		{"AccountEmail", testAccountEmail},
 		{"Passkeys", testPasskeys},
 		{"PasskeyChallenges", testPasskeyChallenges},
 		{"TwoFactorWithPasskeys", testTwoFactorWithPasskeys},
+		{"AdminTokens", testAdminTokens},
+		{"AccountAdmin", testAccountAdmin},
+		{"ClearThrottlePrefix", testClearThrottlePrefix},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })
@@ -285,6 +289,7 @@ type queryer interface {
 	keyward.Expiry
 	keyward.Outbox
 	keyward.EmailTokens
+	keyward.AdminTokens
 }
 
 // newAccount creates an account with a fresh id.

@@ -34,6 +34,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // apiNotFound answers paths under /api/ that no route serves: 405 when the
 // path exists with another method, else 404.
 func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) error {
+	return notFoundOn(s.mux, w, r)
+}
+
+// notFoundOn is the answer of mux to a request none of its routes serves:
+// 405 (with Allow) when the path exists with another method, else 404.
+func notFoundOn(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		if m == r.Method {
@@ -41,7 +47,7 @@ func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) error {
 		}
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != "/api/" && pattern != "" {
+		if _, pattern := mux.Handler(probe); pattern != "/api/" && pattern != "/" && pattern != "" {
 			allowed = append(allowed, m)
 		}
 	}

@@ -522,6 +522,16 @@ func TestAPIHygiene(t *testing.T) {
 		{name: "error page", method: "GET", path: "/no/such/page", status: 404},
 		{name: "signed-in API", method: "GET", path: "/api/v1/sessions", status: 200},
 		{name: "session check", method: "GET", path: "/api/v1/sessions/current", status: 200},
+		// The checks' short way (see web.middleware) keeps every header.
+		{name: "session check, request id given", method: "GET", path: "/api/v1/sessions/current", status: 200,
+			header: []string{"X-Request-Id", "proxy-id-1"}},
+		{name: "session check, no token", method: "GET", path: "/api/v1/sessions/current", status: 401, code: "unauthenticated", token: "-"},
+		{name: "auth check, unknown token", method: "GET", path: "/api/v1/auth/check", status: 401, code: "unauthenticated",
+			token: "kws_" + strings.Repeat("A", 43)},
+		{name: "auth check, bad aal", method: "GET", path: "/api/v1/auth/check?aal=3", status: 400, code: "invalid_request"},
+		{name: "auth forward, unknown token", method: "GET", path: "/api/v1/auth/forward", status: 401, code: "unauthenticated",
+			token: "kws_" + strings.Repeat("A", 43)},
+		{name: "session check, HEAD", method: "HEAD", path: "/api/v1/sessions/current", status: 200},
 		{name: "sign-in page", method: "GET", path: "/signin", status: 200},
 	}
 	for _, tt := range tests {
@@ -530,9 +540,24 @@ func TestAPIHygiene(t *testing.T) {
 			if tt.token != "" {
 				token = tt.token
 			}
+			if token == "-" {
+				token = ""
+			}
 			r := e.call(t, tt.method, tt.path, token, tt.body, tt.header...)
-			wantStatus(t, r, tt.status, tt.code)
+			if tt.method == "HEAD" {
+				wantStatus(t, r, tt.status, "")
+			} else {
+				wantStatus(t, r, tt.status, tt.code)
+			}
 			h := r.header
+			if h.Get("X-Request-Id") == "" {
+				t.Error("no X-Request-Id")
+			}
+			for i := 0; i+1 < len(tt.header); i += 2 {
+				if tt.header[i] == "X-Request-Id" && h.Get("X-Request-Id") != tt.header[i+1] {
+					t.Errorf("X-Request-Id = %q, want the one given, %q", h.Get("X-Request-Id"), tt.header[i+1])
+				}
+			}
 			want := map[string]string{
 				"X-Content-Type-Options":       "nosniff",
 				"Cache-Control":                "no-store",
@@ -556,7 +581,7 @@ func TestAPIHygiene(t *testing.T) {
 					t.Errorf("CSP %q lacks %q or allows unsafe-inline", csp, part)
 				}
 			}
-			if !strings.Contains(h.Get("Content-Type"), "charset=utf-8") {
+			if !strings.Contains(h.Get("Content-Type"), "charset=utf-8") && tt.method != "HEAD" {
 				t.Errorf("Content-Type = %q", h.Get("Content-Type"))
 			}
 			if h.Get("Strict-Transport-Security") != "" {
@@ -718,4 +743,42 @@ func TestAPITwoFactorSetupWithThePasswordCanBeConfirmed(t *testing.T) {
 	e.Clock.Advance(5 * time.Minute)
 	code, _ := totp.Code(r.json(t)["secret"].(string), e.Clock.Now())
 	wantStatus(t, e.call(t, "POST", "/api/v1/account/2fa/enable", tok, map[string]string{"code": code}), 200, "")
+}
+
+// TestCheckAnswersKeepEverySecurityHeader: the proxies' checks answer 200
+// with no body on their short way through the middleware (see
+// web.middleware), and still carry every security header of an API answer,
+// the request id and the identity.
+func TestCheckAnswersKeepEverySecurityHeader(t *testing.T) {
+	e := newAPI(t, keyward.DefaultConfig(), web.Config{})
+	tok := e.signUpIn(t, "ada@example.com")
+	for _, path := range []string{"/api/v1/auth/check", "/api/v1/auth/forward", "/api/v1/auth/check?aal=1"} {
+		t.Run(path, func(t *testing.T) {
+			r := e.call(t, "GET", path, tok, nil)
+			wantStatus(t, r, 200, "")
+			want := map[string]string{
+				"Content-Security-Policy":      "default-src 'none'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'",
+				"X-Content-Type-Options":       "nosniff",
+				"Cache-Control":                "no-store",
+				"Referrer-Policy":              "no-referrer",
+				"Cross-Origin-Resource-Policy": "same-origin",
+				"X-Keyward-Email":              "ada@example.com",
+				"X-Keyward-Aal":                "1",
+				"X-Keyward-Amr":                "pwd",
+			}
+			for name, v := range want {
+				if got := r.header.Get(name); got != v {
+					t.Errorf("%s = %q, want %q", name, got, v)
+				}
+			}
+			for _, name := range []string{"X-Request-Id", "X-Keyward-Account-Id", "X-Keyward-Session-Id"} {
+				if r.header.Get(name) == "" {
+					t.Errorf("no %s", name)
+				}
+			}
+			if len(r.body) != 0 {
+				t.Errorf("body %q, want none", r.body)
+			}
+		})
+	}
 }

@@ -17,25 +17,51 @@ type principal struct {
 
 // authenticate finds the caller: a bearer token when the request carries an
 // Authorization header (never falling back to the cookie), else the cookie.
+// The account and session are the caller's own copies.
 func (s *Server) authenticate(r *http.Request) (*principal, error) {
-	token := ""
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, rest, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return nil, keyward.Errorf(keyward.CodeUnauthenticated, "Use Authorization: Bearer <session token>.")
-		}
-		token = strings.TrimSpace(rest)
-	} else if c, err := r.Cookie(s.cookie.session); err == nil {
-		token = c.Value
-	}
-	if token == "" {
-		return nil, keyward.Errorf(keyward.CodeUnauthenticated, "Sign in to continue.")
+	token, err := s.sessionToken(r)
+	if err != nil {
+		return nil, err
 	}
 	a, sess, err := s.svc.Authenticate(r.Context(), token)
 	if err != nil {
 		return nil, err
 	}
 	return &principal{account: a, session: sess}, nil
+}
+
+// authenticateShared is authenticate for the checks that only read the
+// caller to answer (see keyward.Service.AuthenticateShared): the account
+// and session are the node's cached ones, never to be changed.
+func (s *Server) authenticateShared(r *http.Request) (principal, error) {
+	token, err := s.sessionToken(r)
+	if err != nil {
+		return principal{}, err
+	}
+	a, sess, err := s.svc.AuthenticateShared(r.Context(), token)
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{account: a, session: sess}, nil
+}
+
+// sessionToken is the request's session token: a bearer token when it
+// carries an Authorization header, else the session cookie's.
+func (s *Server) sessionToken(r *http.Request) (string, error) {
+	token := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return "", keyward.Errorf(keyward.CodeUnauthenticated, "Use Authorization: Bearer <session token>.")
+		}
+		token = strings.TrimSpace(rest)
+	} else if c, err := r.Cookie(s.cookie.session); err == nil {
+		token = c.Value
+	}
+	if token == "" {
+		return "", keyward.Errorf(keyward.CodeUnauthenticated, "Sign in to continue.")
+	}
+	return token, nil
 }
 
 // client is the request's client as the service records it.

@@ -36,7 +36,7 @@ func (s *Server) apiAuthCheck(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeIdentity(w, p)
+	writeIdentity(w, &p)
 	return nil
 }
 
@@ -46,10 +46,10 @@ func (s *Server) apiAuthCheck(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) apiAuthForward(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.checkAuth(r)
 	if err == nil {
-		writeIdentity(w, p)
+		writeIdentity(w, &p)
 		return nil
 	}
-	if p == nil && keyward.IsCode(err, keyward.CodeUnauthenticated) {
+	if p.account == nil && keyward.IsCode(err, keyward.CodeUnauthenticated) {
 		if method, original := s.originalRequest(r); method == http.MethodGet && acceptsHTML(r) {
 			w.Header()["Location"] = []string{s.publicBase() + "/signin?next=" + url.QueryEscape(original)}
 			w.WriteHeader(http.StatusFound)
@@ -61,8 +61,9 @@ func (s *Server) apiAuthForward(w http.ResponseWriter, r *http.Request) error {
 
 // checkAuth authenticates the caller and holds its session to ?aal=. A
 // session below the asked level comes back with its error, so that the
-// caller can tell "signed in, not enough" from "not signed in".
-func (s *Server) checkAuth(r *http.Request) (*principal, error) {
+// caller can tell "signed in, not enough" from "not signed in" (no
+// account). The principal is the node's cached one (authenticateShared).
+func (s *Server) checkAuth(r *http.Request) (principal, error) {
 	want := 1
 	if r.URL.RawQuery != "" {
 		// Strictly: URL.Query drops the parts it cannot parse and Get reads
@@ -70,26 +71,26 @@ func (s *Server) checkAuth(r *http.Request) (*principal, error) {
 		// less than a proxy's configuration may have meant. Refused instead.
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil || len(q["aal"]) > 1 {
-			return nil, keyward.Errorf(keyward.CodeInvalidRequest, "aal must be given once, as 1 or 2.")
+			return principal{}, keyward.Errorf(keyward.CodeInvalidRequest, "aal must be given once, as 1 or 2.")
 		}
 		switch v := q.Get("aal"); v {
 		case "", "1":
 		case "2":
 			want = 2
 		default:
-			return nil, keyward.Errorf(keyward.CodeInvalidRequest, "aal must be 1 or 2.")
+			return principal{}, keyward.Errorf(keyward.CodeInvalidRequest, "aal must be 1 or 2.")
 		}
 	}
-	p, err := s.authenticate(r)
+	p, err := s.authenticateShared(r)
 	if err != nil {
-		return nil, err
+		return principal{}, err
 	}
 	if p.session.AAL < want {
 		return p, keyward.Errorf(keyward.CodeUnauthenticated, "This needs a session signed in with a second factor.")
 	}
 	if !headerSafe(p.account.ID) || !headerSafe(p.account.Email) || !headerSafe(p.session.ID) {
 		// Ids are ours and emails validated: this would be a bug, not input.
-		return nil, keyward.Errorf(keyward.CodeInternal, "The account cannot be described in headers.")
+		return principal{}, keyward.Errorf(keyward.CodeInternal, "The account cannot be described in headers.")
 	}
 	return p, nil
 }

@@ -26,6 +26,13 @@ func BenchmarkServeSessionCheck(b *testing.B) {
 	benchCheck(b, sessionCheckPath)
 }
 
+// BenchmarkServeSessionCheckWithoutMetrics is the session check on a node
+// that serves no metrics (answer times not counted): the difference is
+// what metrics cost the check.
+func BenchmarkServeSessionCheckWithoutMetrics(b *testing.B) {
+	benchCheckWith(b, Config{NoRequestDurations: true}, sessionCheckPath)
+}
+
 // BenchmarkAuthCheck is GET /api/v1/auth/check through the whole server,
 // the request a proxy makes before each request to the application: it
 // must cost what the session check costs.

@@ -32,7 +32,8 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin == "" || !strings.HasPrefix(r.URL.Path, apiPrefix) {
+		// The admin API is for programs, not pages: no origin may read it.
+		if origin == "" || !strings.HasPrefix(r.URL.Path, apiPrefix) || isAdminPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -58,10 +59,12 @@ func (s *Server) cors(next http.Handler) http.Handler {
 // bearerExempt lets an API request that carries an Authorization header
 // past the cross-origin check: it is judged by that header alone, never by
 // a cookie beside it, and a browser sends one cross-origin only after a
-// preflight keyward answered. A cookie-only request is still checked.
+// preflight keyward answered. A cookie-only request is still checked. The
+// admin API never reads a cookie at all: its requests are let past
+// whatever they carry, and answered 401 without a token.
 func bearerExempt(checked, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "" && strings.HasPrefix(r.URL.Path, apiPrefix) {
+		if r.Header.Get("Authorization") != "" && strings.HasPrefix(r.URL.Path, apiPrefix) || isAdminPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -49,6 +50,8 @@ var statusOf = map[keyward.Code]int{
 	keyward.CodeNoPasskeys:         http.StatusConflict,
 	keyward.CodeTooManyPasskeys:    http.StatusConflict,
 	keyward.CodePasskeysOff:        http.StatusNotImplemented,
+	keyward.CodeAccountDisabled:    http.StatusForbidden,
+	keyward.CodeInsufficientScope:  http.StatusForbidden,
 }
 
 // statusError overrides the table for one route where API.md gives a code
@@ -105,7 +108,35 @@ func (s *Server) writeErrorAs(w http.ResponseWriter, r *http.Request, err error,
 		s.renderErrorPage(w, r, st, msg)
 		return
 	}
-	writeJSON(w, st, errorBody{Error: errorDetail{Code: code, Message: msg}})
+	detail := errorDetail{Code: code, Message: msg}
+	if st == http.StatusUnauthorized {
+		s.writeUnauthorized(w, detail)
+		return
+	}
+	writeJSON(w, st, errorBody{Error: detail})
+}
+
+// maxErrorBodies bounds the encoded 401 answers kept (there are a few).
+const maxErrorBodies = 16
+
+// writeUnauthorized writes a 401 with d, encoded once: an unknown token
+// (the answer to a flood of made-up ones) costs no encoding. Every 401's
+// message is a constant, so the answers kept are few.
+func (s *Server) writeUnauthorized(w http.ResponseWriter, d errorDetail) {
+	var body []byte
+	if b, ok := s.errorBodies.Load(d); ok {
+		body = b.([]byte)
+	} else {
+		var buf bytes.Buffer
+		_ = json.NewEncoder(&buf).Encode(errorBody{Error: d}) // our own type: cannot fail
+		body = buf.Bytes()
+		if s.errorBodyCount.Add(1) <= maxErrorBodies {
+			s.errorBodies.Store(d, body)
+		}
+	}
+	w.Header()["Content-Type"] = jsonContentType[:1:1]
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write(body)
 }
 
 // setRetryAfter tells a throttled or unavailable client when to come back:

@@ -25,7 +25,7 @@ func TestPanicsBecomeAGeneric500(t *testing.T) {
 	}
 	h := s.accessLog(s.securityHeaders(s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("database password is hunter2")
-	}))))
+	}))), nil)
 	for _, path := range []string{"/api/v1/sessions", "/settings/security"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
@@ -146,4 +146,43 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestRequestDurationsOnlyWhenServed: a node that serves no metrics
+// (NoRequestDurations) times no answer, and still counts the checks; one
+// that does times the checks on their short way under their own route.
+func TestRequestDurationsOnlyWhenServed(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		env := keywardtest.New(t, keywardtest.Options{})
+		s, err := New(env.Svc, Config{NoRequestDurations: off}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Svc.SignUp(t.Context(), "ada@example.com", "correct horse battery staple", keyward.Client{}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := env.Svc.SignIn(t.Context(), "ada@example.com", "correct horse battery staple", keyward.Client{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest("GET", sessionCheckPath, nil)
+		req.Header.Set("Authorization", "Bearer "+res.Token)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("session check: %d %s", rec.Code, rec.Body)
+		}
+		_, h := s.metrics.Route("GET " + sessionCheckPath).Class(1)
+		_, timed, _ := h.Snapshot()
+		want := uint64(1)
+		if off {
+			want = 0
+		}
+		if timed != want {
+			t.Errorf("NoRequestDurations %v: %d answers timed, want %d", off, timed, want)
+		}
+		if n := s.metrics.SessionChecks.Value(0); n != 1 {
+			t.Errorf("NoRequestDurations %v: %d valid checks counted, want 1", off, n)
+		}
+	}
 }

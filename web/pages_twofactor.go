@@ -149,7 +149,7 @@ func (s *Server) twoFactorEnableSubmit(w http.ResponseWriter, r *http.Request, p
 	}
 	codes, err := s.svc.EnableTOTP(r.Context(), p.session, code, s.client(r))
 	if keyward.NeedsSudo(err) {
-		// The code is not used up: the person enters a fresh one on return.
+		// The code was neither counted nor used: it still works on return.
 		return s.askSudo(w, r, twoFactorPath)
 	}
 	if err != nil {

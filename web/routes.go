@@ -4,21 +4,26 @@ import (
 	"net/http"
 )
 
-// routes is every route keyward serves, in one list.
+// route registers h for pattern on mux. Each route counts its answers'
+// durations under its own pattern: resolved here, once, never from the
+// request's path.
+func (s *Server) route(mux *http.ServeMux, pattern string, h http.Handler) {
+	stats := s.metrics.Route(pattern)
+	s.patterns = append(s.patterns, pattern)
+	mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec := recorderOf(w); rec != nil {
+			rec.route = stats
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// routes is every route keyward serves, in one list. The admin API's are
+// on the returned mux too, unless Config.SeparateAdmin puts them on
+// s.adminMux, which AdminHandler serves on a listener of its own.
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	// Each route counts its answers' durations under its own pattern:
-	// resolved here, once, never from the request's path.
-	route := func(pattern string, h http.Handler) {
-		stats := s.metrics.Route(pattern)
-		s.patterns = append(s.patterns, pattern)
-		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if rec := recorderOf(w); rec != nil {
-				rec.route = stats
-			}
-			h.ServeHTTP(w, r)
-		}))
-	}
+	route := func(pattern string, h http.Handler) { s.route(mux, pattern, h) }
 	api := s.handle
 	authed := s.apiAuthed
 
@@ -64,6 +69,25 @@ func (s *Server) routes() *http.ServeMux {
 	route("GET /api/v1/account/audit/export", authed(s.apiAuditExport))
 	route("GET "+authCheckPath, api(s.apiAuthCheck))
 	route("GET "+authForwardPath, api(s.apiAuthForward))
+
+	// Admin API (API.md, "Operators"): admin tokens only, a scope each
+	// (the service checks it).
+	s.adminMux = mux
+	if s.cfg.SeparateAdmin {
+		s.adminMux = http.NewServeMux()
+		s.adminMux.HandleFunc("/", s.adminNotFound)
+	}
+	admin := func(pattern string, h adminFunc) { s.route(s.adminMux, pattern, s.adminAuthed(h)) }
+	admin("GET /api/v1/admin/accounts", s.apiAdminAccounts)
+	admin("POST /api/v1/admin/accounts", s.apiAdminCreateAccount)
+	admin("GET /api/v1/admin/accounts/{id}", s.apiAdminAccount)
+	admin("DELETE /api/v1/admin/accounts/{id}", s.apiAdminDelete)
+	admin("POST /api/v1/admin/accounts/{id}/disable", s.apiAdminDisable)
+	admin("POST /api/v1/admin/accounts/{id}/enable", s.apiAdminEnable)
+	admin("POST /api/v1/admin/accounts/{id}/sessions/revoke", s.apiAdminRevokeSessions)
+	admin("POST /api/v1/admin/accounts/{id}/2fa/reset", s.apiAdminResetTwoFactor)
+	admin("GET /api/v1/admin/audit", s.apiAdminAudit)
+
 	route("/api/", api(s.apiNotFound))
 
 	// Pages.

@@ -11,7 +11,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/metrics"
@@ -56,6 +58,16 @@ type Config struct {
 	AppURL *url.URL
 	// AccentColor, when set, is the pages' accent colour, #rgb or #rrggbb.
 	AccentColor string
+	// SeparateAdmin serves the admin API (/api/v1/admin/…) only through
+	// AdminHandler, on a listener of its own that the public network does
+	// not reach; the Server itself then answers 404 there. When false the
+	// admin API is served with everything else.
+	SeparateAdmin bool
+	// NoRequestDurations leaves the time of each answer uncounted: a node
+	// that serves no metrics (keyward serve without --metrics-addr) has no
+	// one to read them. The counters (sign-ins, checks, throttles) count
+	// either way.
+	NoRequestDurations bool
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go
@@ -68,9 +80,13 @@ type Server struct {
 	pages   *pages
 	handler http.Handler
 	mux     *http.ServeMux
-	secure  bool
-	cookie  cookieNames
-	ids     *requestIDs
+	// adminMux holds the admin routes: mux, or one of their own with
+	// Config.SeparateAdmin, which adminHandler serves.
+	adminMux     *http.ServeMux
+	adminHandler http.Handler
+	secure       bool
+	cookie       cookieNames
+	ids          *requestIDs
 	// Session checks answered (200) and refused (401) between log lines.
 	sessionChecks        atomic.Int64
 	sessionChecksRefused atomic.Int64
@@ -82,6 +98,18 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 	metrics     *metrics.Metrics // the service's: one set of counters
 	patterns    []string         // every route's http.ServeMux pattern
+	// durations: each answer's time is counted under its route for
+	// /metrics (Config.NoRequestDurations unset).
+	durations bool
+	epoch     time.Time // answer times are measured from it, on the monotonic clock
+	// checks answers the checks on their short way (see middleware), and
+	// checkRoutes are their routes' durations.
+	checks      http.Handler
+	checkRoutes struct{ session, auth, forward *metrics.Route }
+	// errorBodies are encoded 401 answers, by code and message (all of
+	// them constants): an unknown token's answer costs no encoding.
+	errorBodies    sync.Map // errorDetail → []byte
+	errorBodyCount atomic.Int64
 }
 
 // RoutePatterns are the http.ServeMux patterns of every route, in the
@@ -187,6 +215,11 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		s.metrics = svc.Metrics()
 	}
 	s.crossOrigin = http.NewCrossOriginProtection()
+	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, keyward.Errorf(keyward.CodeForbidden, "This request came from another site and was refused."))
+	}))
+	s.durations = !cfg.NoRequestDurations
+	s.epoch = time.Now()
 	for _, o := range origins {
 		if s.returnOrigins == nil {
 			s.returnOrigins = map[string]bool{}
@@ -195,22 +228,44 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.pagePolicy = pagePolicy(origins)
 	s.mux = s.routes()
+	s.checkRoutes.session = s.metrics.Route("GET " + sessionCheckPath)
+	s.checkRoutes.auth = s.metrics.Route("GET " + authCheckPath)
+	s.checkRoutes.forward = s.metrics.Route("GET " + authForwardPath)
+	s.checks = s.cors(http.HandlerFunc(s.serveCheck))
 	s.handler = s.middleware(s.mux)
+	if cfg.SeparateAdmin {
+		// No checks' short way there: the admin listener answers nothing
+		// but the admin API.
+		s.adminHandler = s.accessLog(s.routeChain(s.adminMux), nil)
+	}
 	return s, nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(s.handler, w, r) }
+
+// AdminHandler serves the admin API alone, with the same middleware
+// (request ids, the access log, security headers), for a listener of its
+// own; nil unless Config.SeparateAdmin is set.
+func (s *Server) AdminHandler() http.Handler {
+	if s.adminHandler == nil {
+		return nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(s.adminHandler, w, r) })
+}
+
+// serve answers r with h, the base path taken off first.
+func (s *Server) serve(h http.Handler, w http.ResponseWriter, r *http.Request) {
 	if s.base != "" {
 		stripped, redirect := s.underBase(r)
 		if redirect != "" {
 			// Through the middleware, like every answer: security headers,
 			// a request id and an access-log line.
-			s.middleware(http.RedirectHandler(redirect, http.StatusMovedPermanently)).ServeHTTP(w, r)
+			s.accessLog(s.routeChain(http.RedirectHandler(redirect, http.StatusMovedPermanently)), nil).ServeHTTP(w, r)
 			return
 		}
 		r = stripped
 	}
-	s.handler.ServeHTTP(w, r)
+	h.ServeHTTP(w, r)
 }
 
 // isAPI reports whether a request is for the JSON API (errors as JSON) or

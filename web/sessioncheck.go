@@ -15,6 +15,17 @@ type currentSessionJSON struct {
 	Session sessionJSON `json:"session"`
 }
 
+// serveSessionCheck answers GET /api/v1/sessions/current on the checks'
+// short way (see middleware): from the node's cached session, read in
+// place.
+func (s *Server) serveSessionCheck(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.authenticateShared(r)
+	if err != nil {
+		return err
+	}
+	return s.apiCurrentSession(w, r, &p)
+}
+
 // apiCurrentSession answers GET /api/v1/sessions/current, the check every
 // application behind keyward makes on each of its own requests.
 func (s *Server) apiCurrentSession(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -481,6 +481,11 @@ var typeLabels = map[audit.Type]string{
 	audit.AccountLockedDown:      "Account locked down",
 	audit.NotificationsChanged:   "Notifications changed",
 	audit.SudoGranted:            "Confirmed it was you",
+	audit.AccountDisabled:        "Account disabled",
+	audit.AccountEnabled:         "Account enabled",
+	audit.AccountDeleted:         "Account deleted",
+	audit.AdminTokenCreated:      "Admin token created",
+	audit.AdminTokenRevoked:      "Admin token revoked",
 }
 
 // typeLabel is a readable name for an event type; a type newer than the
@@ -492,11 +497,14 @@ func typeLabel(t audit.Type) string {
 	return string(t)
 }
 
-// typeOptions is the type filter: All, then the vocabulary.
+// typeOptions is the type filter: All, then the types an account's own
+// log can hold.
 func typeOptions(selected string) []typeOption {
 	opts := []typeOption{{Value: "", Label: "All events", Selected: selected == ""}}
 	for _, t := range audit.Types() {
-		opts = append(opts, typeOption{Value: string(t), Label: typeLabel(t), Selected: string(t) == selected})
+		if audit.InAccountLog(t) {
+			opts = append(opts, typeOption{Value: string(t), Label: typeLabel(t), Selected: string(t) == selected})
+		}
 	}
 	return opts
 }

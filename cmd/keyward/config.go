@@ -14,8 +14,10 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/web"
+	"github.com/keyward/keyward/webhook"
 )
 
 // config is every setting, from flags with KEYWARD_* environment twins
@@ -24,6 +26,7 @@ import (
 type config struct {
 	addr              string
 	metricsAddr       string
+	adminAddr         string
 	dataDir           string
 	databaseURL       string
 	publicURL         string
@@ -53,9 +56,18 @@ type config struct {
 	auditRetention    time.Duration
 	shutdownGrace     time.Duration
 	smtpURL           string // with its password: never logged
+	webhookURL        string // may hold credentials: logged redacted only
+	webhookSecret     string // never logged, never in an error
+	webhookSecretFile string
+	webhookEvents     string
+	webhookTimeout    time.Duration
 	mailFrom          string
 	requireVerified   bool
 	email             string // account commands
+	yes               bool   // account delete: the operator means it
+	tokenName         string // admin token create
+	tokenScopes       string // admin token create
+	operand           string // the command's one argument besides its flags (command.operand)
 	auditType         string // audit list
 	auditSince        string // audit list
 	copyFrom          string // copy: the source installation
@@ -118,6 +130,7 @@ func addrFlags(fs *flag.FlagSet, c *config) {
 // metricsFlags are serve's own: the healthcheck command has no use for them.
 func metricsFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", c.metricsAddr, "address of a listener of its own serving Prometheus metrics at /metrics, such as 127.0.0.1:9464; off when empty")
+	fs.StringVar(&c.adminAddr, "admin-addr", c.adminAddr, "address of a listener of its own serving the admin API (/api/v1/admin/…), such as 127.0.0.1:8081, which then answers 404 on --addr; empty serves it on --addr")
 }
 
 func serveFlags(fs *flag.FlagSet, c *config) {
@@ -150,6 +163,16 @@ func mailFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(boolFlag{&c.requireVerified}, "require-verified-email", "refuse sign-in (after a correct password) until the account's email address is confirmed by mail")
 }
 
+// webhookFlags send audit events to a receiver. The commands that record
+// events take them too: a process without them writes no deliveries.
+func webhookFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.webhookURL, "webhook-url", c.webhookURL, "receiver of the audit events, https://host/path, POSTed in the Standard Webhooks format; off when empty")
+	fs.StringVar(&c.webhookSecret, "webhook-secret", c.webhookSecret, "the receiver's signing secret, whsec_ and the base64 of 24 to 64 random bytes (prefer the environment variable or --webhook-secret-file: a command line is visible to other users)")
+	fs.StringVar(&c.webhookSecretFile, "webhook-secret-file", c.webhookSecretFile, "file holding the webhook secret, instead of --webhook-secret")
+	fs.StringVar(&c.webhookEvents, "webhook-events", c.webhookEvents, "comma-separated event types and prefixes ending in a dot to send, such as signin.,password.changed (default: every event)")
+	fs.Var(durationFlag{&c.webhookTimeout}, "webhook-timeout", "time one delivery attempt may take, up to 5m (default 10s)")
+}
+
 func retentionFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(durationFlag{&c.auditRetention}, "audit-retention", "delete audit events older than this (0 keeps everything)")
 }
@@ -168,6 +191,15 @@ func passwordFlags(fs *flag.FlagSet, c *config) {
 
 func emailFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.email, "email", c.email, "the account's email")
+}
+
+func yesFlags(fs *flag.FlagSet, c *config) {
+	fs.Var(boolFlag{&c.yes}, "yes", "confirm: the deletion cannot be undone")
+}
+
+func adminTokenFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.tokenName, "name", c.tokenName, "the token's name, 1 to 64 letters, digits, '.', '_' or '-': recorded with everything done with it")
+	fs.StringVar(&c.tokenScopes, "scope", c.tokenScopes, "comma-separated scopes: accounts:read, accounts:write, sessions:write, audit:read")
 }
 
 func auditListFlags(fs *flag.FlagSet, c *config) {
@@ -207,6 +239,16 @@ func parseConfig(cmd *command, args []string, out io.Writer) (*config, error) {
 	fs := cmd.flagSet(c, out)
 	if err := fs.Parse(args); err != nil {
 		return nil, err // for -h, fs.Usage has printed the help
+	}
+	if cmd.operand != "" {
+		// The operand may come before flags or after them.
+		if fs.NArg() == 0 {
+			return nil, fmt.Errorf("give the %s: keyward %s %s", cmd.operand, cmd.name, cmd.args)
+		}
+		c.operand = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return nil, err
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -496,6 +538,61 @@ func (c *config) validate() error {
 	}
 	if c.argonMemoryKiB < 8*uint(c.argonThreads) || c.argonTime < 1 || c.argonThreads < 1 || c.argonThreads > 255 {
 		return fmt.Errorf("argon2 parameters out of range")
+	}
+	return c.checkWebhook()
+}
+
+// maxSecretFile bounds what --webhook-secret-file reads: a secret is a line.
+const maxSecretFile = 4 << 10
+
+// checkWebhook refuses a webhook set up in part or wrongly, before
+// anything starts. Its errors never hold the secret, nor the URL's
+// credentials or query.
+func (c *config) checkWebhook() error {
+	if c.webhookSecretFile != "" {
+		if c.webhookSecret != "" {
+			return errors.New("both --webhook-secret (or KEYWARD_WEBHOOK_SECRET) and --webhook-secret-file are set: give one")
+		}
+		f, err := os.Open(c.webhookSecretFile)
+		if err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		if len(b) > maxSecretFile {
+			return errors.New("--webhook-secret-file: the file is larger than a secret")
+		}
+		c.webhookSecret = strings.TrimSpace(string(b))
+		if c.webhookSecret == "" {
+			return errors.New("--webhook-secret-file: the file is empty")
+		}
+	}
+	if c.webhookURL == "" {
+		switch {
+		case c.webhookSecret != "":
+			return errors.New("a webhook secret is set but no --webhook-url: set the receiver too, or remove the secret")
+		case c.webhookEvents != "":
+			return errors.New("--webhook-events is set but no --webhook-url")
+		}
+		return nil
+	}
+	if _, err := webhook.ParseURL(c.webhookURL); err != nil {
+		return fmt.Errorf("--webhook-url: %v", err)
+	}
+	if c.webhookSecret == "" {
+		return errors.New("--webhook-url needs the receiver's secret: set KEYWARD_WEBHOOK_SECRET, --webhook-secret-file or --webhook-secret (whsec_ and the base64 of 24 to 64 random bytes)")
+	}
+	if _, err := webhook.ParseSecret(c.webhookSecret); err != nil {
+		return fmt.Errorf("--webhook-secret: %v", err)
+	}
+	if _, err := audit.ParseSelector(c.webhookEvents); err != nil {
+		return fmt.Errorf("--webhook-events: %v", err)
+	}
+	if c.webhookTimeout < 0 || c.webhookTimeout > 5*time.Minute {
+		return errors.New("--webhook-timeout must be positive and at most 5m")
 	}
 	return nil
 }

@@ -38,12 +38,15 @@ type env struct {
 // command is one line of keyward's command table, in the manner of cmd/go's
 // base.Command.
 type command struct {
-	name  string      // "serve", "account create"
-	args  string      // the usage line's arguments, e.g. "--email E"
-	short string      // one line for the list of commands
-	long  string      // what -h adds, or ""
-	flags []flagGroup // the flags it takes; the environment twins follow
-	run   func(ctx context.Context, c *config, e env) error
+	name string // "serve", "account create"
+	args string // the usage line's arguments, e.g. "--email E"
+	// operand, when set, names the one argument the command takes besides
+	// its flags ("NAME"); it is read into config.operand.
+	operand string
+	short   string      // one line for the list of commands
+	long    string      // what -h adds, or ""
+	flags   []flagGroup // the flags it takes; the environment twins follow
+	run     func(ctx context.Context, c *config, e env) error
 }
 
 // commands is keyward's command table.
@@ -51,7 +54,7 @@ func commands() []*command {
 	return []*command{
 		{name: "serve", short: "run the web pages and the JSON API",
 			long:  "Serves the pages and the JSON API on --addr, on embedded SQLite in --data-dir or on PostgreSQL (--database-url).",
-			flags: []flagGroup{storeFlags, addrFlags, metricsFlags, serveFlags, mailFlags, sessionFlags, retentionFlags, passwordFlags},
+			flags: []flagGroup{storeFlags, addrFlags, metricsFlags, serveFlags, mailFlags, webhookFlags, sessionFlags, retentionFlags, passwordFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return serve(ctx, c, e.log, e.stdout) }},
 		{name: "healthcheck", short: "ask the keyward on --addr whether it is ready; exit 0 if so, else 1",
 			long:  "GETs /readyz on --addr (an unspecified host such as 0.0.0.0 means this machine): what a container's HEALTHCHECK runs, where there is no curl.",
@@ -61,14 +64,35 @@ func commands() []*command {
 			run: func(_ context.Context, _ *config, e env) error { fmt.Fprintln(e.stdout, versionLine()); return nil }},
 		{name: "account create", args: "--email E", short: "create an account (password on standard input)",
 			long:  "Reads the password from the first line of standard input, so that it never appears in a command line or a shell's history. Works with sign-up turned off; recorded as an admin action.",
-			flags: []flagGroup{emailFlags, storeFlags, sessionFlags, passwordFlags},
+			flags: []flagGroup{emailFlags, storeFlags, webhookFlags, sessionFlags, passwordFlags},
 			run: func(ctx context.Context, c *config, e env) error {
 				return accountCreate(ctx, c, e.log, e.stdin, e.stdout)
 			}},
 		{name: "account reset-2fa", args: "--email E", short: "turn off two-factor for a person who lost device and codes",
 			long:  "Ends every session of the account too; recorded in its audit log as an admin action.",
-			flags: []flagGroup{emailFlags, storeFlags},
+			flags: []flagGroup{emailFlags, storeFlags, webhookFlags},
 			run:   func(ctx context.Context, c *config, e env) error { return accountReset2FA(ctx, c, e.log, e.stdout) }},
+		{name: "account disable", args: "--email E", short: "disable an account: every session ends at once and sign-in is refused",
+			long:  "Nothing is deleted: account enable lets it sign in again. Sign-in answers account_disabled only after a correct password, reset and email-change links stop working, and no reset link is mailed while it is disabled. Recorded in its audit log as an admin action.",
+			flags: []flagGroup{emailFlags, storeFlags, webhookFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return accountDisable(ctx, c, e.log, e.stdout) }},
+		{name: "account enable", args: "--email E", short: "let a disabled account sign in again",
+			flags: []flagGroup{emailFlags, storeFlags, webhookFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return accountEnable(ctx, c, e.log, e.stdout) }},
+		{name: "account delete", args: "--email E --yes", short: "delete an account for good, with its sessions, factors and audit log",
+			long:  "One transaction: the account, its sessions (ended on every node), TOTP, backup codes, mailed links, mails waiting and its audit chain are gone; the system audit log keeps account.deleted with the account's id. There is no undo: --yes says so.",
+			flags: []flagGroup{emailFlags, yesFlags, storeFlags, webhookFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return accountDelete(ctx, c, e.log, e.stdout) }},
+		{name: "admin token create", args: "--name NAME --scope SCOPES", short: "make a token for the admin API; it is printed once",
+			long:  "SCOPES is a comma-separated list of accounts:read, accounts:write, sessions:write and audit:read. Only the token's SHA-256 is stored: keep the printed token, nobody can show it again. Recorded in the system audit log, as is its revocation.",
+			flags: []flagGroup{adminTokenFlags, storeFlags, webhookFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return adminTokenCreate(ctx, c, e.log, e.stdout) }},
+		{name: "admin token list", short: "list the admin tokens: name, scopes, created, last used (never the tokens)",
+			flags: []flagGroup{storeFlags},
+			run:   readOnly(func(ctx context.Context, c *config, e env) error { return adminTokenList(ctx, c, e.log, e.stdout) })},
+		{name: "admin token revoke", args: "NAME", operand: "NAME", short: "revoke an admin token: it stops working at once, on every node",
+			flags: []flagGroup{storeFlags, webhookFlags},
+			run:   func(ctx context.Context, c *config, e env) error { return adminTokenRevoke(ctx, c, e.log, e.stdout) }},
 		{name: "keys rotate", short: "add a new secret key; with the key file, re-encrypt every TOTP seed under it",
 			long:  "With KEYWARD_SECRET_KEY nothing is stored and nothing re-encrypted: it prints the new value, which must reach every node first; then run keys reencrypt with it.",
 			flags: []flagGroup{storeFlags},

@@ -237,6 +237,10 @@ func TestCommandHelp(t *testing.T) {
 		{[]string{"keys", "rotate", "-h"}, []string{"--data-dir", "KEYWARD_SECRET_KEY"}, []string{"--addr", "--email", "--argon2-memory"}},
 		{[]string{"copy", "-h"}, []string{"--from", "--to", "KEYWARD_FROM"}, []string{"--addr", "--data-dir"}},
 		{[]string{"version", "-h"}, []string{"Usage: keyward version"}, []string{"Flags"}},
+		{[]string{"admin", "token", "create", "-h"}, []string{"--name", "KEYWARD_NAME", "--scope", "accounts:read, accounts:write, sessions:write and audit:read", "--data-dir"}, []string{"--addr", "--email", "--yes"}},
+		{[]string{"admin", "token", "revoke", "-h"}, []string{"Usage: keyward admin token revoke NAME [flags]", "--data-dir"}, []string{"--name", "--scope"}},
+		{[]string{"account", "delete", "-h"}, []string{"--email", "--yes", "no undo"}, []string{"--addr", "--scope"}},
+		{[]string{"serve", "-h"}, []string{"--admin-addr", "KEYWARD_ADMIN_ADDR"}, []string{"--scope", "--yes"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -375,7 +379,12 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 		{"intact", "", ""},
 		{"edited", `UPDATE audit_events SET ip = '10.9.9.9' WHERE seq = 2 AND chain_id != 'system'`, "was edited"},
 		{"deleted", `DELETE FROM audit_events WHERE seq = 2 AND chain_id != 'system'`, "deleted"},
-		{"swapped", `UPDATE audit_events SET seq = CASE seq WHEN 2 THEN 3 ELSE 2 END WHERE seq IN (2, 3) AND chain_id != 'system'`, "was edited"},
+		// The table is keyed (chain_id, seq): two events trade places by
+		// being taken out and put back with each other's seq.
+		{"swapped", `CREATE TEMP TABLE swap AS SELECT * FROM audit_events WHERE seq IN (2, 3) AND chain_id != 'system';
+			DELETE FROM audit_events WHERE seq IN (2, 3) AND chain_id != 'system';
+			INSERT INTO audit_events (id, chain_id, seq, time_us, type, outcome, reason, ip, user_agent, session_id, actor, details, prev_hash, hash, mac)
+				SELECT id, chain_id, CASE seq WHEN 2 THEN 3 ELSE 2 END, time_us, type, outcome, reason, ip, user_agent, session_id, actor, details, prev_hash, hash, mac FROM swap`, "was edited"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

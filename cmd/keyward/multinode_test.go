@@ -285,6 +285,14 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("carol's session on PostgreSQL: %v", err)
 	}
+	// Sessions arrive with their sudo window closed (the one thing a copy
+	// leaves out): she confirms it is her, then finishes.
+	if _, err := svc.EnableTOTP(ctx, carolSession, cc, client); !keyward.NeedsSudo(err) {
+		t.Fatalf("carol's setup right after the copy: %v, want reauthentication_required", err)
+	}
+	if _, err := svc.GrantSudo(ctx, carolSession, keyward.SudoProof{Password: testPassword}, client); err != nil {
+		t.Fatalf("carol confirming it is her on PostgreSQL: %v", err)
+	}
 	if _, err := svc.EnableTOTP(ctx, carolSession, cc, client); err != nil {
 		t.Fatalf("carol's pending setup on PostgreSQL: %v", err)
 	}
@@ -396,12 +404,18 @@ type node struct {
 // is ready.
 func startNodes(t *testing.T, bin, dbURL, key string, names ...string) []*node {
 	t.Helper()
+	return startNodesWith(t, bin, dbURL, key, nil, names...)
+}
+
+// startNodesWith is startNodes with the serve flags in extra.
+func startNodesWith(t *testing.T, bin, dbURL, key string, extra []string, names ...string) []*node {
+	t.Helper()
 	nodes := make([]*node, len(names))
 	for i, name := range names {
 		addr := freePort(t)
 		n := &node{name: name, base: "http://" + addr, out: &syncBuffer{}}
-		n.cmd = exec.Command(bin, "serve", "--database-url", dbURL, "--addr", addr, "--data-dir", t.TempDir(),
-			"--argon2-memory", "64", "--argon2-time", "1", "--log-format", "text", "--trusted-proxies", "127.0.0.1/32")
+		n.cmd = exec.Command(bin, append([]string{"serve", "--database-url", dbURL, "--addr", addr, "--data-dir", t.TempDir(),
+			"--argon2-memory", "64", "--argon2-time", "1", "--log-format", "text", "--trusted-proxies", "127.0.0.1/32"}, extra...)...)
 		n.cmd.Env = append(os.Environ(), "KEYWARD_SECRET_KEY="+key)
 		n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 		if err := n.cmd.Start(); err != nil {

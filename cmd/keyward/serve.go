@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/server"
+	"github.com/keyward/keyward/webhook"
 )
 
 func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
@@ -27,6 +28,15 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	defer ln.Close()
 	// Links in mails: the public URL, or where this node listens.
 	cfg.Mail.LinkBase = strings.TrimSuffix(openURL(c, ln.Addr()), "/")
+	var adminLn net.Listener
+	if c.adminAddr != "" {
+		// Listening before anything is opened: a taken address fails fast.
+		if adminLn, err = net.Listen("tcp", c.adminAddr); err != nil {
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+		defer adminLn.Close()
+		cfg.SeparateAdmin = true
+	}
 	srv, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -67,25 +77,53 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 		}
 	}
 
+	var adminSrv *http.Server
+	if adminLn != nil {
+		// The public server's limits, on the admin API's own handler.
+		adminSrv = &http.Server{
+			Handler:           srv.AdminHandler(),
+			ReadHeaderTimeout: httpSrv.ReadHeaderTimeout,
+			ReadTimeout:       httpSrv.ReadTimeout,
+			IdleTimeout:       httpSrv.IdleTimeout,
+			MaxHeaderBytes:    httpSrv.MaxHeaderBytes,
+			ErrorLog:          httpSrv.ErrorLog,
+		}
+	}
+
 	served := make(chan error, 1)
 	metricsServed := make(chan error, 1)
+	adminServed := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	if metricsSrv != nil {
 		go func() { metricsServed <- metricsSrv.Serve(metricsLn) }()
 	}
-	log.Info("keyward started", startupAttrs(c, cfg, ln.Addr(), metricsLn)...)
+	if adminSrv != nil {
+		go func() { adminServed <- adminSrv.Serve(adminLn) }()
+	}
+	log.Info("keyward started", startupAttrs(c, cfg, ln.Addr(), metricsLn, adminLn)...)
 	fmt.Fprintf(stdout, "keyward is running: open %s in your browser\n", openURL(c, ln.Addr()))
 	fmt.Fprintf(stdout, "%s\n", srv.MailDestination())
+	if d := srv.WebhookDestination(); d != "" {
+		fmt.Fprintf(stdout, "%s\n", d)
+	}
 
+	closeOthers := func(keep *http.Server) {
+		for _, s := range []*http.Server{httpSrv, metricsSrv, adminSrv} {
+			if s != nil && s != keep {
+				_ = s.Close()
+			}
+		}
+	}
 	select {
 	case err := <-served:
-		if metricsSrv != nil {
-			_ = metricsSrv.Close()
-		}
+		closeOthers(httpSrv)
 		return err
 	case err := <-metricsServed:
-		_ = httpSrv.Close()
+		closeOthers(metricsSrv)
 		return fmt.Errorf("metrics listener: %w", err)
+	case err := <-adminServed:
+		closeOthers(adminSrv)
+		return fmt.Errorf("admin listener: %w", err)
 	case <-ctx.Done():
 	}
 	if metricsSrv != nil {
@@ -95,7 +133,17 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	log.Info("shutting down: finishing requests in flight")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
 	defer cancel()
-	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+	var adminErr error
+	adminDone := make(chan struct{})
+	go func() {
+		defer close(adminDone)
+		if adminSrv != nil {
+			adminErr = adminSrv.Shutdown(shutdownCtx)
+		}
+	}()
+	err = httpSrv.Shutdown(shutdownCtx)
+	<-adminDone
+	if err = errors.Join(err, adminErr); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
@@ -152,7 +200,7 @@ func healthcheck(ctx context.Context, c *config, stdout io.Writer) error {
 // startupAttrs are the start-up line's facts: what runs, on what, where.
 // Never a secret: the database URL is not in it (it may carry a password),
 // only its engine.
-func startupAttrs(c *config, cfg server.Config, addr net.Addr, metrics net.Listener) []any {
+func startupAttrs(c *config, cfg server.Config, addr net.Addr, metrics, admin net.Listener) []any {
 	engine := "sqlite"
 	if cfg.DatabaseURL != "" {
 		engine = "postgres"
@@ -161,9 +209,16 @@ func startupAttrs(c *config, cfg server.Config, addr net.Addr, metrics net.Liste
 	if metrics != nil {
 		attrs = append(attrs, "metrics_addr", metrics.Addr().String())
 	}
+	if admin != nil {
+		attrs = append(attrs, "admin_addr", admin.Addr().String())
+	}
 	attrs = append(attrs, "public_url", openURL(c, addr), "base_path", c.parsedBasePath)
 	if engine == "sqlite" {
 		attrs = append(attrs, "data_dir", cfg.DataDir)
+	}
+	if c.webhookURL != "" {
+		u, _ := webhook.ParseURL(c.webhookURL) // checked at parse time
+		attrs = append(attrs, "webhook_url", webhook.Redact(u))
 	}
 	return attrs
 }

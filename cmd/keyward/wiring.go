@@ -91,8 +91,12 @@ func serverConfig(c *config, log *slog.Logger) (server.Config, io.Closer, error)
 			ProductName:          c.productName,
 			AppURL:               c.parsedAppURL,
 			AccentColor:          c.accentColor,
+			// Answer times are counted only for a node that serves them.
+			NoRequestDurations: c.metricsAddr == "",
 		},
-		Mail:   server.Mail{SMTPURL: c.smtpURL, From: c.mailFrom},
+		Mail: server.Mail{SMTPURL: c.smtpURL, From: c.mailFrom},
+		Webhook: server.Webhook{URL: c.webhookURL, Secret: c.webhookSecret, Events: c.webhookEvents,
+			Timeout: c.webhookTimeout},
 		Logger: log,
 	}, closer, nil
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	keyward "github.com/keyward/keyward"
@@ -173,6 +174,29 @@ type auditFigures struct {
 	appendTime                                 time.Duration
 	appendErrs                                 int64
 	appendFirstErr                             error
+	// CPU time of the bench process (where the store runs) during the
+	// export and the appends: steadier than their rates on a shared
+	// machine, whose other work takes turns with them.
+	exportCPU, appendCPU time.Duration
+	// exportRead is what the process read from storage during the export
+	// (/proc/self/io read_bytes; -1 when unknown): the page cache's misses,
+	// whatever the machine's load.
+	exportRead int64
+}
+
+// storageRead is the bytes this process has caused to be read from
+// storage (read_bytes of /proc/self/io), or -1.
+func storageRead() int64 {
+	return procField("/proc/self/io", "read_bytes:")
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type latencies []time.Duration
@@ -214,6 +238,14 @@ func (f auditFigures) rows(scen string) []row {
 				fmtBytes(int64(f.livePeak)-int64(f.liveBefore)), fmtBytes(int64(f.liveBefore)), fmtBytes(int64(f.livePeak)),
 				fmtBytes(int64(f.heapBefore)), fmtBytes(int64(f.heapPeak)), f.allocPerEvent),
 				"", "", "< " + fmtBytes(exportLiveTarget), check(f.livePeak-f.liveBefore < exportLiveTarget)})
+		if f.exported > 0 && f.exportRead >= 0 {
+			rows = append(rows, row{scen, "export: read from storage (page cache misses)", fmt.Sprintf("%s, %.0f B per event",
+				fmtBytes(f.exportRead), float64(f.exportRead)/float64(f.exported)), "", "", "", info})
+		}
+		if f.exported > 0 && f.exportCPU > 0 {
+			rows = append(rows, row{scen, "export: CPU per event (the bench process)", fmt.Sprintf("%s (%s events per second of CPU; %.0f %% of the export's time on CPU)",
+				fmtDur(f.exportCPU/time.Duration(f.exported)), fmtInt(int64(float64(f.exported)/f.exportCPU.Seconds())), 100*f.exportCPU.Seconds()/f.exportTime.Seconds()), "", "", "", info})
+		}
 	}
 	if f.appendTime > 0 {
 		rate := float64(f.appended) / f.appendTime.Seconds()
@@ -223,6 +255,9 @@ func (f auditFigures) rows(scen string) []row {
 		}
 		rows = append(rows, row{scen, "append with the chain (InTx: LockAuditHead, Link, AppendEvent)", v,
 			"", "", "≥ " + fmtRate(appendRateTarget), check(rate >= appendRateTarget && f.appendErrs == 0)})
+		if f.appended > 0 && f.appendCPU > 0 {
+			rows = append(rows, row{scen, "append: CPU per event (the bench process, and the server's on PostgreSQL not counted)", fmtDur(f.appendCPU / time.Duration(f.appended)), "", "", "", info})
+		}
 	}
 	return rows
 }
@@ -333,6 +368,7 @@ func measureAudit(ctx context.Context, st keyward.Store, meta storeMeta, appendF
 		}
 	}()
 	w := audit.NewCSVWriter(io.Discard)
+	cpu0, read0 := processCPU(), storageRead()
 	t0 := time.Now()
 	var n int64
 	err = st.EachEvent(ctx, keyward.EventFilter{ChainID: big}, func(e *keyward.Event) error {
@@ -346,6 +382,11 @@ func measureAudit(ctx context.Context, st keyward.Store, meta storeMeta, appendF
 		err = w.Flush()
 	}
 	f.exportTime = time.Since(t0)
+	f.exportCPU = processCPU() - cpu0
+	f.exportRead = -1
+	if read1 := storageRead(); read0 >= 0 && read1 >= 0 {
+		f.exportRead = read1 - read0
+	}
 	stopSampling()
 	sampled.Wait()
 	runtime.ReadMemStats(&ms)
@@ -383,6 +424,7 @@ func measureAudit(ctx context.Context, st keyward.Store, meta storeMeta, appendF
 	var appended, failed atomic.Int64
 	var firstErr, cutErr error
 	var errOnce, cutOnce sync.Once
+	cpu0 = processCPU()
 	t0 = time.Now()
 	for wi := range appendWriters {
 		wg.Add(1)
@@ -421,6 +463,7 @@ func measureAudit(ctx context.Context, st keyward.Store, meta storeMeta, appendF
 	}
 	wg.Wait()
 	f.appendTime = time.Since(t0)
+	f.appendCPU = processCPU() - cpu0
 	f.appended, f.appendErrs, f.appendFirstErr = appended.Load(), failed.Load(), firstErr
 	if f.appended == 0 && f.appendErrs == 0 && cutErr != nil {
 		f.appendErrs, f.appendFirstErr = 1, fmt.Errorf("no append finished within %v: %w", appendFor, cutErr)

@@ -91,7 +91,7 @@ func (b *bench) run(ctx context.Context) ([]row, error) {
 		b.machine.Postgres = v
 	}
 	var rows []row
-	if o.runs("session") || o.runs("flood") {
+	if o.runs("session") || o.runs("flood") || o.runs("revocation") || o.runs("idle") {
 		if o.runs("session") {
 			if _, err := exec.LookPath("wrk"); err != nil {
 				return nil, errors.New("wrk is not installed (Debian: apt-get install wrk); or run --scenarios flood,audit")
@@ -137,7 +137,11 @@ func (b *bench) eachEngine(ctx context.Context, rows []row, name string, scenari
 	return rows, nil
 }
 
-// target is a running keyward with an account signed in.
+// target is a running keyward with an account signed in, and a second
+// node: on PostgreSQL one more node of the same database (the revocation
+// scenario ends sessions on one and asks the other), on SQLite a node of
+// its own. The first node serves metrics (--metrics-addr), the second none,
+// so that the session check can be measured with metrics on and off.
 type target struct {
 	engine   string
 	kw       *proc
@@ -148,6 +152,57 @@ type target struct {
 	password string
 	token    string
 	dir      string // this engine's part of the temporary folder
+	other    *node
+	// otherToken is a session of the second node's (on PostgreSQL the
+	// same database, so t.token works there too).
+	otherToken string
+}
+
+// node is one running `keyward serve`.
+type node struct {
+	kw      *proc
+	base    string
+	dataDir string
+}
+
+// startNode starts keyward serve as name, on its own data folder under
+// t.dir, on t's database when it has one; with metrics when asked.
+func (b *bench) startNode(ctx context.Context, t *target, name, keyFile string, metrics bool, local *cleanups) (*node, error) {
+	n := &node{dataDir: filepath.Join(t.dir, name+"-data")}
+	args := []string{"serve", "--data-dir", n.dataDir, "--trusted-proxies", "127.0.0.1/32"}
+	if t.dbURL != "" {
+		args = append(args, "--database-url", t.dbURL, "--secret-key-file", keyFile)
+	}
+	if metrics {
+		maddr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--metrics-addr", maddr)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, "--addr", addr)
+	n.base = "http://" + addr
+	b.logf("%s: starting %s (keyward serve on %s, metrics %s)", t.engine, name, addr, onOff(metrics))
+	n.kw, err = startProc(name, b.bin, args, b.cpus.server, childEnv(b.gomaxprocs), filepath.Join(t.dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	local.add(name, func() error { return n.kw.stop(15 * time.Second) })
+	if err := waitReady(ctx, n.kw, n.base+"/readyz", 60*time.Second); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 // httpScenarios starts keyward on engine and runs the scenarios that drive
@@ -159,8 +214,7 @@ func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, e
 	if err := os.MkdirAll(t.dir, 0o700); err != nil {
 		return nil, err
 	}
-	t.dataDir = filepath.Join(t.dir, "data")
-	args := []string{"serve", "--data-dir", t.dataDir, "--trusted-proxies", "127.0.0.1/32"}
+	keyFile := ""
 	if engine == "postgres" {
 		dbURL, err := createDatabase(ctx, b.opts.databaseURL, local)
 		if err != nil {
@@ -169,27 +223,16 @@ func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, e
 		t.dbURL = dbURL
 		// A PostgreSQL node needs the key every node of the database
 		// shares; it never makes one of its own.
-		keyFile := filepath.Join(t.dir, "shared.keys")
+		keyFile = filepath.Join(t.dir, "shared.keys")
 		if _, err := keyring.LoadFile(keyFile, rand.Reader); err != nil {
 			return nil, fmt.Errorf("making the shared secret key: %w", err)
 		}
-		args = append(args, "--database-url", dbURL, "--secret-key-file", keyFile)
 	}
-	addr, err := freeAddr()
+	first, err := b.startNode(ctx, t, "keyward", keyFile, true, local)
 	if err != nil {
 		return nil, err
 	}
-	args = append(args, "--addr", addr)
-	t.base = "http://" + addr
-	b.logf("%s: starting keyward serve on %s", engine, addr)
-	t.kw, err = startProc("keyward", b.bin, args, b.cpus.server, childEnv(b.gomaxprocs), filepath.Join(t.dir, "keyward.log"))
-	if err != nil {
-		return nil, err
-	}
-	local.add("keyward", func() error { return t.kw.stop(15 * time.Second) })
-	if err := waitReady(ctx, t.kw, t.base+"/readyz", 60*time.Second); err != nil {
-		return nil, err
-	}
+	t.kw, t.base, t.dataDir = first.kw, first.base, first.dataDir
 	c := newAPIClient(t.base, 4)
 	defer c.close()
 	t.email, t.password = "owner@example.com", randomPassword()
@@ -199,6 +242,22 @@ func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, e
 	if t.token, err = c.signIn(ctx, t.email, t.password, ""); err != nil {
 		return nil, err
 	}
+	if b.opts.runs("session") || b.opts.runs("revocation") {
+		if t.other, err = b.startNode(ctx, t, "keyward-2", keyFile, false, local); err != nil {
+			return nil, err
+		}
+		t.otherToken = t.token
+		if t.dbURL == "" {
+			oc := newAPIClient(t.other.base, 2)
+			defer oc.close()
+			if err := oc.signUp(ctx, t.email, t.password); err != nil {
+				return nil, err
+			}
+			if t.otherToken, err = oc.signIn(ctx, t.email, t.password, ""); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	if b.opts.runs("session") {
 		r, err := b.sessionCheck(ctx, t)
@@ -207,11 +266,30 @@ func (b *bench) httpScenarios(ctx context.Context, engine string) (rows []row, e
 			return rows, fmt.Errorf("session check: %w", err)
 		}
 	}
+	if b.opts.runs("revocation") && engine == "postgres" {
+		r, err := b.revocation(ctx, t)
+		rows = append(rows, r...)
+		if err != nil {
+			return rows, fmt.Errorf("revocation across nodes: %w", err)
+		}
+	}
+	if b.opts.runs("idle") {
+		r, err := b.idle(ctx, t)
+		rows = append(rows, r...)
+		if err != nil {
+			return rows, fmt.Errorf("idle: %w", err)
+		}
+	}
 	if b.opts.runs("flood") {
 		r, err := b.signInFlood(ctx, t)
 		rows = append(rows, r...)
 		if err != nil {
 			return rows, fmt.Errorf("sign-in flood: %w", err)
+		}
+	}
+	if t.other != nil {
+		if err := t.other.kw.exitedDuring("the run"); err != nil {
+			return rows, err
 		}
 	}
 	return rows, t.kw.exitedDuring("the run")

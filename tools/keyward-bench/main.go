@@ -6,13 +6,20 @@
 //	go run ./tools/keyward-bench --quick         # short run for CI (under 2 minutes)
 //	go run ./tools/keyward-bench --database-url postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 //
-// It builds keyward, starts `keyward serve` on a temporary data folder (or a
-// fresh PostgreSQL database made from --database-url, dropped at the end),
-// and a trivial net/http baseline in a process of its own, then runs:
+// It builds keyward, starts two `keyward serve` nodes (on a temporary data
+// folder each, or on one fresh PostgreSQL database made from --database-url
+// and dropped at the end; the first serves metrics, the second does not)
+// and the baselines in a process of their own, then runs:
 //
-//   - session check: wrk -t2 -c32 against GET /api/v1/sessions/current with
-//     a valid bearer token, side by side with the baseline; the same with a
-//     well-formed unknown token, which must cost no more and write nothing;
+//   - session check: wrk -t1 -c32 against GET /api/v1/sessions/current and
+//     GET /api/v1/auth/check with a valid bearer token, side by side with
+//     the ceiling (a bare handler writing a precomputed body) and with each
+//     check's mirror (its exact headers and body, precomputed); the session
+//     check on the node without metrics; a well-formed unknown token, which
+//     must cost no more and write nothing;
+//   - revocation (PostgreSQL): a session ended on one node while the other
+//     is asked in a loop: how long it keeps answering 200;
+//   - idle: the first node's CPU while nothing asks it anything;
 //   - sign-in flood: 200 clients sending wrong passwords from one address,
 //     keyward's resident memory sampled every 100 ms, while a correct
 //     sign-in from another address is timed;
@@ -44,26 +51,28 @@ import (
 )
 
 type options struct {
-	quick         bool
-	databaseURL   string
-	engines       []string
-	scenarios     []string
-	events        int
-	out           string
-	noFail        bool
-	rounds        int
-	duration      time.Duration // of each wrk run
-	floodDuration time.Duration
-	floodClients  int
-	appendFor     time.Duration
-	cacheDir      string
-	auditBuild    string // how the SQLite audit store is filled: bulk or store
-	cpuprofile    string // of the bench process itself (the audit scenario runs in it)
-	cold          bool   // evict the SQLite audit store from the page cache before measuring, instead of reading it in
-	pin           bool   // servers and wrk on separate CPUs
+	quick            bool
+	databaseURL      string
+	engines          []string
+	scenarios        []string
+	events           int
+	out              string
+	noFail           bool
+	rounds           int
+	duration         time.Duration // of each wrk run
+	floodDuration    time.Duration
+	floodClients     int
+	appendFor        time.Duration
+	cacheDir         string
+	auditBuild       string // how the SQLite audit store is filled: bulk or store
+	cpuprofile       string // of the bench process itself (the audit scenario runs in it)
+	cold             bool   // evict the SQLite audit store from the page cache before measuring, instead of reading it in
+	pin              bool   // servers and wrk on separate CPUs
+	revocationTrials int
+	idleFor          time.Duration
 }
 
-var allScenarios = []string{"session", "flood", "audit"}
+var allScenarios = []string{"session", "revocation", "idle", "flood", "audit"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -73,7 +82,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "short run for CI: 3 s wrk runs, one round, a 5 s flood, 200,000 audit events (under 2 minutes)")
 	fs.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL URL of a server where the bench may create and drop databases; adds the PostgreSQL variants")
 	fs.StringVar(&engines, "engines", "", "comma-separated stores to measure: sqlite, postgres (default: sqlite, and postgres when --database-url is set)")
-	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: session, flood, audit")
+	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios to run: session, revocation (PostgreSQL only), idle, flood, audit (default: all, revocation when PostgreSQL is measured)")
 	fs.IntVar(&o.events, "events", 0, "audit events in the audit-at-scale store (default 10,000,000; --quick 200,000)")
 	fs.StringVar(&o.out, "out", "", "also write the table, with the machine it ran on, as Markdown to this file")
 	fs.BoolVar(&o.noFail, "no-fail", false, "exit 0 even when a target fails (a scenario that cannot run still exits 1)")
@@ -86,6 +95,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.auditBuild, "audit-build", "bulk", "how the SQLite audit store is filled: bulk (rows inserted directly, indexes made afterwards) or store (the Store's AppendEvent, 5,000 per transaction)")
 	fs.BoolVar(&o.cold, "cold", false, "measure the SQLite audit store cold: evict its file from the page cache first instead of reading it in")
 	fs.BoolVar(&o.pin, "pin", true, "run keyward and the baseline on one half of the CPUs and wrk on the other (taskset), as clients on other machines")
+	fs.IntVar(&o.revocationTrials, "revocation-trials", 0, "sessions ended on one node while another is asked (default 200; --quick 50)")
+	fs.DurationVar(&o.idleFor, "idle-duration", 0, "how long keyward's CPU is measured while idle (default 60s; --quick 10s)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process (where the audit-at-scale scenario runs) to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -114,11 +125,16 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	def(&o.events, 10_000_000, 200_000)
 	def(&o.rounds, 3, 1)
+	def(&o.revocationTrials, 200, 50)
+	defDur(&o.idleFor, time.Minute, 10*time.Second)
 	defDur(&o.duration, 10*time.Second, 3*time.Second)
 	defDur(&o.floodDuration, 10*time.Second, 5*time.Second)
 	defDur(&o.appendFor, 5*time.Second, 2*time.Second)
 	if o.events < 20_000 {
 		return nil, errors.New("--events must be at least 20,000")
+	}
+	if o.revocationTrials < 1 || o.idleFor < time.Second {
+		return nil, errors.New("--revocation-trials must be positive and --idle-duration at least 1s")
 	}
 	if o.rounds < 1 || o.duration < time.Second || o.floodDuration < time.Second || o.floodClients < 1 || o.appendFor <= 0 {
 		return nil, errors.New("--rounds, --duration (>= 1s), --flood-duration (>= 1s), --flood-clients and --append-duration must be positive")
@@ -133,11 +149,23 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if o.engines, err = splitList(engines, []string{"sqlite", "postgres"}); err != nil {
 		return nil, fmt.Errorf("--engines: %w", err)
 	}
+	if slices.Contains(o.engines, "postgres") && o.databaseURL == "" {
+		return nil, errors.New("--engines postgres needs --database-url")
+	}
+	if scenarios == "" {
+		// Every scenario that can run: the revocation needs two nodes on
+		// one database, which only PostgreSQL gives.
+		for _, s := range allScenarios {
+			if s != "revocation" || slices.Contains(o.engines, "postgres") {
+				scenarios += s + ","
+			}
+		}
+	}
 	if o.scenarios, err = splitList(scenarios, allScenarios); err != nil {
 		return nil, fmt.Errorf("--scenarios: %w", err)
 	}
-	if slices.Contains(o.engines, "postgres") && o.databaseURL == "" {
-		return nil, errors.New("--engines postgres needs --database-url")
+	if o.runs("revocation") && !slices.Contains(o.engines, "postgres") {
+		return nil, errors.New("--scenarios revocation needs PostgreSQL (--database-url, and postgres among --engines): it ends a session on one node of a database and asks another")
 	}
 	return o, nil
 }
@@ -172,20 +200,34 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// baselineMain is the hidden mode in which the bench runs its own baseline.
+// baselineMain is the hidden mode in which the bench runs its own baselines.
 func baselineMain(args []string) int {
 	fs := flag.NewFlagSet("keyward-bench --baseline-server", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
-	body := fs.String("body", "", "file with the JSON to answer")
+	var specs specList
+	fs.Var(&specs, "serve", "addr=ceiling:file or addr=mirror:file (repeated): a listener and the answer it gives")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile here")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := runBaselineServer(*addr, *body, *cpuprofile); err != nil {
+	if err := runBaselineServer(specs, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		return 1
 	}
 	return 0
+}
+
+// specList is the repeated --serve flag of the baseline server.
+type specList []baselineSpec
+
+func (l *specList) String() string { return fmt.Sprint(len(*l), " listeners") }
+
+func (l *specList) Set(s string) error {
+	sp, err := parseBaselineSpec(s)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, sp)
+	return nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -22,15 +23,18 @@ func TestParseOptions(t *testing.T) {
 	}{
 		{"defaults", nil, func(o *options) bool {
 			return o.events == 10_000_000 && o.rounds == 3 && o.duration == 10*time.Second && o.floodDuration == 10*time.Second &&
-				slices.Equal(o.engines, []string{"sqlite"}) && slices.Equal(o.scenarios, allScenarios)
+				slices.Equal(o.engines, []string{"sqlite"}) && slices.Equal(o.scenarios, []string{"session", "idle", "flood", "audit"}) &&
+				o.revocationTrials == 200 && o.idleFor == time.Minute
 		}, ""},
 		{"quick", []string{"--quick"}, func(o *options) bool {
-			return o.events == 200_000 && o.rounds == 1 && o.duration == 3*time.Second && o.floodDuration == 5*time.Second
+			return o.events == 200_000 && o.rounds == 1 && o.duration == 3*time.Second && o.floodDuration == 5*time.Second &&
+				o.revocationTrials == 50 && o.idleFor == 10*time.Second
 		}, ""},
 		{"quick with explicit events", []string{"--quick", "--events", "50000"}, func(o *options) bool { return o.events == 50_000 }, ""},
 		{"database url adds postgres", []string{"--database-url", "postgres://x@h/db"}, func(o *options) bool {
-			return slices.Equal(o.engines, []string{"sqlite", "postgres"})
+			return slices.Equal(o.engines, []string{"sqlite", "postgres"}) && slices.Equal(o.scenarios, allScenarios)
 		}, ""},
+		{"revocation without postgres", []string{"--scenarios", "revocation"}, nil, "needs PostgreSQL"},
 		{"engines chosen", []string{"--database-url", "postgres://x@h/db", "--engines", "postgres"}, func(o *options) bool {
 			return slices.Equal(o.engines, []string{"postgres"})
 		}, ""},
@@ -190,8 +194,18 @@ func TestGeneratorChainsVerify(t *testing.T) {
 			t.Errorf("chain %d: head is not the last event", i)
 		}
 	}
-	if len(types) != len(audit.Types()) {
-		t.Errorf("%d of %d event types generated", len(types), len(audit.Types()))
+	// Every type a person's own traffic causes; an operator's actions
+	// (disabling, deleting, admin tokens) are not part of the imitated load.
+	want := 0
+	for _, typ := range audit.Types() {
+		switch typ {
+		case audit.AccountDisabled, audit.AccountEnabled, audit.AccountDeleted, audit.AdminTokenCreated, audit.AdminTokenRevoked:
+		default:
+			want++
+		}
+	}
+	if len(types) != want {
+		t.Errorf("%d of %d event types generated", len(types), want)
 	}
 	// Same seed, same events: a cached store matches its description.
 	again := newGenerator(cfg)
@@ -200,5 +214,45 @@ func TestGeneratorChainsVerify(t *testing.T) {
 	}
 	if again.heads[0].Seq == 0 || again.accounts[0] != g.accounts[0] {
 		t.Error("the generator is not deterministic")
+	}
+}
+
+func TestParseSchedstat(t *testing.T) {
+	got, err := parseSchedstat("123456789 2000 17\n")
+	if err != nil || got != 123456789*time.Nanosecond {
+		t.Errorf("parseSchedstat = %v, %v", got, err)
+	}
+	if _, err := parseSchedstat("x 1 2"); err == nil {
+		t.Error("parseSchedstat of garbage: no error")
+	}
+}
+
+func TestParseBaselineSpec(t *testing.T) {
+	sp, err := parseBaselineSpec("127.0.0.1:9=mirror:/tmp/a.json")
+	if err != nil || sp != (baselineSpec{"127.0.0.1:9", "mirror", "/tmp/a.json"}) {
+		t.Errorf("parseBaselineSpec = %+v, %v", sp, err)
+	}
+	for _, bad := range []string{"127.0.0.1:9", "127.0.0.1:9=fancy:/a", "=ceiling:/a", "127.0.0.1:9=ceiling:"} {
+		if _, err := parseBaselineSpec(bad); err == nil {
+			t.Errorf("parseBaselineSpec(%q): no error", bad)
+		}
+	}
+}
+
+func TestMirrorRepeatsTheAnswer(t *testing.T) {
+	h := http.Header{"Date": {"x"}, "Content-Length": {"2"}, "Content-Type": {"application/json"}, "X-Request-Id": {"id-1"}, "Cache-Control": {"no-store"}}
+	a := capturedAnswer(h, []byte("{}"))
+	if _, ok := a.Headers["Date"]; ok {
+		t.Error("the captured answer keeps Date, which net/http writes")
+	}
+	w := httptest.NewRecorder()
+	mirrorHandler(a).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	if w.Code != 200 || w.Body.String() != "{}" || w.Header().Get("X-Request-Id") != "id-1" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("mirror answered %d %q %v", w.Code, w.Body, w.Header())
+	}
+	w = httptest.NewRecorder()
+	ceilingHandler(a.Body).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	if w.Code != 200 || w.Body.String() != "{}" || len(w.Header()) != 1 {
+		t.Errorf("ceiling answered %d %q %v", w.Code, w.Body, w.Header())
 	}
 }

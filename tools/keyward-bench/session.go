@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,36 +13,71 @@ import (
 	"time"
 )
 
-// Targets of the session check: near a bare handler's throughput and
-// latency, and an unknown token no dearer than a valid one.
+// Targets of the session check and the auth check: near the ceiling (a
+// bare handler's answer) in throughput and latency, an unknown token no
+// dearer than a valid one, and metrics nearly free.
 const (
-	sessionRPSTarget     = 0.80 // of the baseline's requests/s
-	sessionP99Target     = 2 * time.Millisecond
-	invalidTokenRPSFloor = 0.90 // of the valid token's requests/s: "costs no more", within this machine's noise
+	checkRPSTarget       = 0.80 // of the ceiling's requests/s
+	checkP99Target       = 1.5  // times the ceiling's p99
+	invalidTokenRPSFloor = 0.90 // of the valid token's requests/s: "costs no more", within 10 %
 	invalidTokenCPUCeil  = 1.10 // of the valid token's server CPU per request, likewise
-	wrkThreads           = 2
+	metricsCPUCeil       = 1.02 // server CPU per request with metrics on, of the same with them off
+	wrkThreads           = 1
 	wrkConnections       = 32
 )
 
-// sessionRound is one side-by-side round: the baseline, keyward with a
-// valid token, keyward with an unknown one, and the proxies' auth check
-// (GET /api/v1/auth/check, the same token), each for the same duration.
+// checkRun is one wrk run and the server CPU it cost per request: CPU
+// time is less sensitive than requests/s to other load on a shared machine.
+type checkRun struct {
+	wrk wrkResult
+	cpu time.Duration
+}
+
+// sessionRound is one side-by-side round, each run for the same duration:
+// the ceiling, keyward's session check, its mirror (the same headers and
+// body, precomputed), the session check on the node without metrics, an
+// unknown token, and the auth check and its mirror.
 type sessionRound struct {
-	baseline, valid, invalid, authCheck wrkResult
-	// CPU time the server used per request during each run: less
-	// sensitive than requests/s to other load on a shared machine.
-	baselineCPU, validCPU, invalidCPU, authCheckCPU time.Duration
+	ceiling, sessionMirror, valid, metricsOff, invalid, checkMirror, authCheck checkRun
 }
 
 // measured runs wrk and reports the CPU time p used per request meanwhile.
-func measured(ctx context.Context, p *proc, s wrkSpec) (wrkResult, time.Duration, error) {
+func measured(ctx context.Context, p *proc, s wrkSpec) (checkRun, error) {
 	before := p.cpuTime()
 	r, err := runWrk(ctx, s)
 	after := p.cpuTime()
 	if err != nil || before < 0 || after < 0 || r.Requests == 0 {
-		return r, 0, err
+		return checkRun{wrk: r}, err
 	}
-	return r, (after - before) / time.Duration(r.Requests), nil
+	return checkRun{wrk: r, cpu: (after - before) / time.Duration(r.Requests)}, nil
+}
+
+// capture asks keyward for path with the token and writes the answer, as a
+// mirror repeats it, to file. It must be want.
+func capture(ctx context.Context, c *apiClient, path, token string, want int, file string) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return answer{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, err
+	}
+	if resp.StatusCode != want {
+		return answer{}, fmt.Errorf("GET %s: %d %s, want %d", path, resp.StatusCode, body, want)
+	}
+	a := capturedAnswer(resp.Header, body)
+	raw, err := json.Marshal(a)
+	if err != nil {
+		return answer{}, err
+	}
+	return a, os.WriteFile(file, raw, 0o600)
 }
 
 // sessionCheck runs the session-check scenario against t.
@@ -50,31 +87,40 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 	c := newAPIClient(t.base, 2)
 	defer c.close()
 
-	// What the baseline answers is what keyward answers here.
-	r, err := c.do(ctx, http.MethodGet, "/api/v1/sessions/current", nil, "Authorization", "Bearer "+t.token)
-	if err != nil {
+	// What the baselines answer is what keyward answers here.
+	sessionFile := filepath.Join(t.dir, "session-answer.json")
+	if _, err := capture(ctx, c, "/api/v1/sessions/current", t.token, http.StatusOK, sessionFile); err != nil {
 		return nil, err
 	}
-	if r.Status != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/v1/sessions/current with a valid token: %d %s", r.Status, r.Body)
-	}
-	bodyFile := filepath.Join(t.dir, "current-session.json")
-	if err := os.WriteFile(bodyFile, r.Body, 0o600); err != nil {
+	checkFile := filepath.Join(t.dir, "check-answer.json")
+	if _, err := capture(ctx, c, "/api/v1/auth/check", t.token, http.StatusOK, checkFile); err != nil {
 		return nil, err
 	}
-	r, err = c.do(ctx, http.MethodGet, "/api/v1/sessions/current", nil, "Authorization", "Bearer "+bad)
+	r, err := c.do(ctx, http.MethodGet, "/api/v1/sessions/current", nil, "Authorization", "Bearer "+bad)
 	if err != nil {
 		return nil, err
 	}
 	if r.Status != http.StatusUnauthorized || r.errorCode() != "unauthenticated" {
 		return nil, fmt.Errorf("GET /api/v1/sessions/current with an unknown token: %d %s, want 401 unauthenticated", r.Status, r.Body)
 	}
-
-	baseAddr, err := freeAddr()
-	if err != nil {
+	oc := newAPIClient(t.other.base, 2)
+	defer oc.close()
+	if r, err := oc.do(ctx, http.MethodGet, "/api/v1/sessions/current", nil, "Authorization", "Bearer "+t.otherToken); err != nil {
 		return nil, err
+	} else if r.Status != http.StatusOK {
+		return nil, fmt.Errorf("GET /api/v1/sessions/current on the node without metrics: %d %s", r.Status, r.Body)
 	}
-	args := []string{"--baseline-server", "--addr", baseAddr, "--body", bodyFile}
+
+	var addrs [3]string
+	for i := range addrs {
+		if addrs[i], err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	args := []string{"--baseline-server",
+		"--serve", addrs[0] + "=ceiling:" + sessionFile,
+		"--serve", addrs[1] + "=mirror:" + sessionFile,
+		"--serve", addrs[2] + "=mirror:" + checkFile}
 	bl, err := startProc("baseline", b.self, args, b.cpus.server, childEnv(b.gomaxprocs), filepath.Join(t.dir, "baseline.log"))
 	if err != nil {
 		return nil, err
@@ -84,9 +130,13 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 			b.logf("%v", err)
 		}
 	}()
-	baseURL := "http://" + baseAddr + "/api/v1/sessions/current"
-	if err := waitReady(ctx, bl, baseURL, 10*time.Second); err != nil {
-		return nil, err
+	ceilingURL := "http://" + addrs[0] + "/api/v1/sessions/current"
+	sessionMirrorURL := "http://" + addrs[1] + "/api/v1/sessions/current"
+	checkMirrorURL := "http://" + addrs[2] + "/api/v1/auth/check"
+	for _, u := range []string{ceilingURL, sessionMirrorURL, checkMirrorURL} {
+		if err := waitReady(ctx, bl, u, 10*time.Second); err != nil {
+			return nil, err
+		}
 	}
 
 	probe, err := writeProbeFor(ctx, t)
@@ -96,12 +146,8 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 	defer probe.close()
 
 	kwURL := t.base + "/api/v1/sessions/current"
+	offURL := t.other.base + "/api/v1/sessions/current"
 	checkURL := t.base + "/api/v1/auth/check"
-	if r, err := c.do(ctx, http.MethodGet, "/api/v1/auth/check", nil, "Authorization", "Bearer "+t.token); err != nil {
-		return nil, err
-	} else if r.Status != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/v1/auth/check with a valid token: %d %s", r.Status, r.Body)
-	}
 	spec := func(url, token string, d time.Duration) wrkSpec {
 		s := wrkSpec{URL: url, Threads: wrkThreads, Connections: wrkConnections, Duration: d, CPUs: b.cpus.load}
 		if token != "" {
@@ -109,13 +155,14 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 		}
 		return s
 	}
-	// Warm up: connections, the session cache, the known-missing entry.
+	// Warm up: connections, the session caches, the known-missing entry.
 	warm := time.Second
 	if !b.opts.quick {
 		warm = 2 * time.Second
 	}
-	b.logf("%s: warming up (baseline, valid token, unknown token, auth check: %v each)", t.engine, warm)
-	for _, s := range []wrkSpec{spec(baseURL, t.token, warm), spec(kwURL, t.token, warm), spec(kwURL, bad, warm), spec(checkURL, t.token, warm)} {
+	b.logf("%s: warming up (7 runs of %v)", t.engine, warm)
+	for _, s := range []wrkSpec{spec(ceilingURL, t.token, warm), spec(sessionMirrorURL, t.token, warm), spec(kwURL, t.token, warm),
+		spec(offURL, t.otherToken, warm), spec(kwURL, bad, warm), spec(checkMirrorURL, t.token, warm), spec(checkURL, t.token, warm)} {
 		if _, err := runWrk(ctx, s); err != nil {
 			return nil, err
 		}
@@ -125,39 +172,52 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 	var writes []string
 	d := b.opts.duration
 	for i := range b.opts.rounds {
-		b.logf("%s: session check round %d/%d: wrk -t%d -c%d -d%v, baseline then valid token then unknown token then auth check",
+		b.logf("%s: round %d/%d: wrk -t%d -c%d -d%v: ceiling, session mirror, session check, session check without metrics, unknown token, auth-check mirror, auth check",
 			t.engine, i+1, b.opts.rounds, wrkThreads, wrkConnections, d)
 		var rd sessionRound
-		if rd.baseline, rd.baselineCPU, err = measured(ctx, bl, spec(baseURL, t.token, d)); err != nil {
-			return nil, err
+		steps := []struct {
+			p    *proc
+			spec wrkSpec
+			to   *checkRun
+		}{
+			{bl, spec(ceilingURL, t.token, d), &rd.ceiling},
+			{bl, spec(sessionMirrorURL, t.token, d), &rd.sessionMirror},
+			{t.kw, spec(kwURL, t.token, d), &rd.valid},
+			{t.other.kw, spec(offURL, t.otherToken, d), &rd.metricsOff},
+			{t.kw, spec(kwURL, bad, d), &rd.invalid},
+			{bl, spec(checkMirrorURL, t.token, d), &rd.checkMirror},
+			{t.kw, spec(checkURL, t.token, d), &rd.authCheck},
 		}
-		if rd.valid, rd.validCPU, err = measured(ctx, t.kw, spec(kwURL, t.token, d)); err != nil {
-			return nil, err
-		}
-		before, err := probe.snapshot(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if rd.invalid, rd.invalidCPU, err = measured(ctx, t.kw, spec(kwURL, bad, d)); err != nil {
-			return nil, err
-		}
-		after, err := probe.snapshot(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if diff := probeDiff(before, after); diff != "" {
-			writes = append(writes, diff)
-		}
-		if rd.authCheck, rd.authCheckCPU, err = measured(ctx, t.kw, spec(checkURL, t.token, d)); err != nil {
-			return nil, err
+		for _, st := range steps {
+			unknown := st.to == &rd.invalid
+			var before map[string]int64
+			if unknown {
+				if before, err = probe.snapshot(ctx); err != nil {
+					return nil, err
+				}
+			}
+			if *st.to, err = measured(ctx, st.p, st.spec); err != nil {
+				return nil, err
+			}
+			if unknown {
+				after, err := probe.snapshot(ctx)
+				if err != nil {
+					return nil, err
+				}
+				if diff := probeDiff(before, after); diff != "" {
+					writes = append(writes, diff)
+				}
+			}
 		}
 		rounds = append(rounds, rd)
 	}
-	rows := sessionRows(scen, "unknown token ("+t.engine+")", "auth check ("+t.engine+")", rounds, writes)
+	rows := sessionRows(t.engine, rounds, writes)
 	for i, rd := range rounds {
-		b.note("%s round %d: baseline %s p99 %s (%s CPU/request); valid %s p99 %s (%s); unknown token %s p99 %s (%s); auth check %s p99 %s (%s)", scen, i+1,
-			fmtRate(rd.baseline.RPS), fmtDur(rd.baseline.P(99)), fmtDur(rd.baselineCPU), fmtRate(rd.valid.RPS), fmtDur(rd.valid.P(99)), fmtDur(rd.validCPU),
-			fmtRate(rd.invalid.RPS), fmtDur(rd.invalid.P(99)), fmtDur(rd.invalidCPU), fmtRate(rd.authCheck.RPS), fmtDur(rd.authCheck.P(99)), fmtDur(rd.authCheckCPU))
+		f := func(r checkRun) string {
+			return fmt.Sprintf("%s p99 %s (%s CPU/request)", fmtRate(r.wrk.RPS), fmtDur(r.wrk.P(99)), fmtDur(r.cpu))
+		}
+		b.note("%s round %d: ceiling %s; session mirror %s; session check %s; without metrics %s; unknown token %s; auth-check mirror %s; auth check %s",
+			scen, i+1, f(rd.ceiling), f(rd.sessionMirror), f(rd.valid), f(rd.metricsOff), f(rd.invalid), f(rd.checkMirror), f(rd.authCheck))
 	}
 	return rows, nil
 }
@@ -165,7 +225,10 @@ func (b *bench) sessionCheck(ctx context.Context, t *target) ([]row, error) {
 // sessionRows turns the rounds into the table's rows. Ratios are taken per
 // round (each round's runs are side by side) and their median reported,
 // with the medians of the figures.
-func sessionRows(scen, invScen, checkScen string, rounds []sessionRound, writes []string) []row {
+func sessionRows(engine string, rounds []sessionRound, writes []string) []row {
+	scen := "session check (" + engine + ")"
+	invScen := "unknown token (" + engine + ")"
+	checkScen := "auth check (" + engine + ")"
 	pick := func(f func(sessionRound) float64) float64 {
 		v := make([]float64, len(rounds))
 		for i, r := range rounds {
@@ -173,64 +236,91 @@ func sessionRows(scen, invScen, checkScen string, rounds []sessionRound, writes 
 		}
 		return median(v)
 	}
-	baseRPS := pick(func(r sessionRound) float64 { return r.baseline.RPS })
-	validRPS := pick(func(r sessionRound) float64 { return r.valid.RPS })
-	invRPS := pick(func(r sessionRound) float64 { return r.invalid.RPS })
-	ratio := pick(func(r sessionRound) float64 { return r.valid.RPS / r.baseline.RPS })
-	invRatio := pick(func(r sessionRound) float64 { return r.invalid.RPS / r.valid.RPS })
-	dur := func(f func(sessionRound) time.Duration) time.Duration {
-		return time.Duration(pick(func(r sessionRound) float64 { return float64(f(r)) }))
+	rps := func(g func(sessionRound) checkRun) float64 {
+		return pick(func(r sessionRound) float64 { return g(r).wrk.RPS })
 	}
-	baseP99 := dur(func(r sessionRound) time.Duration { return r.baseline.P(99) })
-	validP99 := dur(func(r sessionRound) time.Duration { return r.valid.P(99) })
-	invP99 := dur(func(r sessionRound) time.Duration { return r.invalid.P(99) })
-	baseP50 := dur(func(r sessionRound) time.Duration { return r.baseline.P(50) })
-	baseCPU := dur(func(r sessionRound) time.Duration { return r.baselineCPU })
-	validCPU := dur(func(r sessionRound) time.Duration { return r.validCPU })
-	invCPU := dur(func(r sessionRound) time.Duration { return r.invalidCPU })
-	validP50 := dur(func(r sessionRound) time.Duration { return r.valid.P(50) })
-	checkRPS := pick(func(r sessionRound) float64 { return r.authCheck.RPS })
-	checkRatio := pick(func(r sessionRound) float64 { return r.authCheck.RPS / r.baseline.RPS })
-	checkVsSession := pick(func(r sessionRound) float64 { return r.authCheck.RPS / r.valid.RPS })
-	checkP99 := dur(func(r sessionRound) time.Duration { return r.authCheck.P(99) })
-	checkCPU := dur(func(r sessionRound) time.Duration { return r.authCheckCPU })
+	p := func(g func(sessionRound) checkRun, q int) time.Duration {
+		return time.Duration(pick(func(r sessionRound) float64 { return float64(g(r).wrk.P(q)) }))
+	}
+	cpu := func(g func(sessionRound) checkRun) time.Duration {
+		return time.Duration(pick(func(r sessionRound) float64 { return float64(g(r).cpu) }))
+	}
+	// ratio is the median over rounds of a's figure over b's.
+	ratio := func(a, b func(sessionRound) checkRun, fig func(checkRun) float64) float64 {
+		return pick(func(r sessionRound) float64 { return fig(a(r)) / fig(b(r)) })
+	}
+	fRPS := func(c checkRun) float64 { return c.wrk.RPS }
+	fP99 := func(c checkRun) float64 { return float64(c.wrk.P(99)) }
+	fCPU := func(c checkRun) float64 { return float64(c.cpu) }
+	ceiling := func(r sessionRound) checkRun { return r.ceiling }
+	sessionMirror := func(r sessionRound) checkRun { return r.sessionMirror }
+	valid := func(r sessionRound) checkRun { return r.valid }
+	off := func(r sessionRound) checkRun { return r.metricsOff }
+	invalid := func(r sessionRound) checkRun { return r.invalid }
+	checkMirror := func(r sessionRound) checkRun { return r.checkMirror }
+	authCheck := func(r sessionRound) checkRun { return r.authCheck }
 
-	rows := []row{
-		{scen, "requests/s (valid token)", fmtRate(validRPS), fmtRate(baseRPS), fmtRatio(ratio),
-			fmt.Sprintf("≥ %.0f %%", sessionRPSTarget*100), check(ratio >= sessionRPSTarget)},
-		{scen, "p99 latency", fmtDur(validP99), fmtDur(baseP99), fmtTimes(float64(validP99) / float64(baseP99)),
-			"< " + fmtDur(sessionP99Target), check(validP99 < sessionP99Target)},
-		{scen, "p50 latency", fmtDur(validP50), fmtDur(baseP50), fmtTimes(float64(validP50) / float64(baseP50)), "", info},
-		{scen, "server CPU per request", fmtDur(validCPU), fmtDur(baseCPU), fmtTimes(float64(validCPU) / float64(baseCPU)), "", info},
-		{invScen, "requests/s (vs the valid token)", fmtRate(invRPS), fmtRate(validRPS), fmtRatio(invRatio),
-			fmt.Sprintf("≥ %.0f %%", invalidTokenRPSFloor*100), check(invRatio >= invalidTokenRPSFloor)},
-		{invScen, "server CPU per request (vs the valid token)", fmtDur(invCPU), fmtDur(validCPU), fmtRatio(float64(invCPU) / float64(validCPU)),
-			fmt.Sprintf("≤ %.0f %%", invalidTokenCPUCeil*100), check(validCPU > 0 && float64(invCPU) <= invalidTokenCPUCeil*float64(validCPU))},
-		{invScen, "p99 latency", fmtDur(invP99), fmtDur(validP99), fmtTimes(float64(invP99) / float64(validP99)), "", info},
-		{checkScen, "requests/s", fmtRate(checkRPS), fmtRate(baseRPS), fmtRatio(checkRatio),
-			fmt.Sprintf("≥ %.0f %%", sessionRPSTarget*100), check(checkRatio >= sessionRPSTarget)},
-		{checkScen, "requests/s (vs the session check)", fmtRate(checkRPS), fmtRate(validRPS), fmtRatio(checkVsSession), "", info},
-		{checkScen, "p99 latency", fmtDur(checkP99), fmtDur(baseP99), fmtTimes(float64(checkP99) / float64(baseP99)),
-			"< " + fmtDur(sessionP99Target), check(checkP99 < sessionP99Target)},
-		{checkScen, "server CPU per request (vs the session check)", fmtDur(checkCPU), fmtDur(validCPU), fmtRatio(float64(checkCPU) / float64(validCPU)), "", info},
+	var rows []row
+	// checkRows are the figures of one check against the ceiling and its
+	// mirror.
+	checkRows := func(scen string, kw, mirror func(sessionRound) checkRun) {
+		rr := ratio(kw, ceiling, fRPS)
+		pr := ratio(kw, ceiling, fP99)
+		rows = append(rows,
+			row{scen, "requests/s (vs the ceiling)", fmtRate(rps(kw)), fmtRate(rps(ceiling)), fmtRatio(rr),
+				fmt.Sprintf("≥ %.0f %%", checkRPSTarget*100), check(rr >= checkRPSTarget)},
+			row{scen, "requests/s (vs the same answer precomputed)", fmtRate(rps(kw)), fmtRate(rps(mirror)), fmtRatio(ratio(kw, mirror, fRPS)), "", info},
+			row{scen, "requests/s of the precomputed answer (vs the ceiling)", fmtRate(rps(mirror)), fmtRate(rps(ceiling)), fmtRatio(ratio(mirror, ceiling, fRPS)), "", info},
+			row{scen, "p99 latency (vs the ceiling)", fmtDur(p(kw, 99)), fmtDur(p(ceiling, 99)), fmtTimes(pr),
+				fmt.Sprintf("≤ %.1f×", checkP99Target), check(pr <= checkP99Target)},
+			row{scen, "p50 latency (vs the ceiling)", fmtDur(p(kw, 50)), fmtDur(p(ceiling, 50)), fmtTimes(ratio(kw, ceiling, func(c checkRun) float64 { return float64(c.wrk.P(50)) })), "", info},
+			row{scen, "server CPU per request (vs the ceiling)", fmtDur(cpu(kw)), fmtDur(cpu(ceiling)), fmtTimes(ratio(kw, ceiling, fCPU)), "", info},
+			row{scen, "server CPU per request (vs the same answer precomputed)", fmtDur(cpu(kw)), fmtDur(cpu(mirror)), fmtTimes(ratio(kw, mirror, fCPU)), "", info},
+		)
 	}
+	checkRows(scen, valid, sessionMirror)
+	mr := ratio(valid, off, fCPU)
+	rows = append(rows,
+		row{scen, "server CPU per request with metrics (vs a node without)", fmtDur(cpu(valid)), fmtDur(cpu(off)), fmtRatio(mr),
+			fmt.Sprintf("≤ %.0f %%", metricsCPUCeil*100), check(mr <= metricsCPUCeil)},
+		row{scen, "requests/s with metrics (vs a node without)", fmtRate(rps(valid)), fmtRate(rps(off)), fmtRatio(ratio(valid, off, fRPS)), "", info})
+	ir := ratio(invalid, valid, fRPS)
+	ic := ratio(invalid, valid, fCPU)
+	rows = append(rows,
+		row{invScen, "requests/s (vs the valid token)", fmtRate(rps(invalid)), fmtRate(rps(valid)), fmtRatio(ir),
+			fmt.Sprintf("≥ %.0f %%", invalidTokenRPSFloor*100), check(ir >= invalidTokenRPSFloor)},
+		row{invScen, "server CPU per request (vs the valid token)", fmtDur(cpu(invalid)), fmtDur(cpu(valid)), fmtRatio(ic),
+			fmt.Sprintf("≤ %.0f %%", invalidTokenCPUCeil*100), check(ic > 0 && ic <= invalidTokenCPUCeil)},
+		row{invScen, "p99 latency (vs the valid token)", fmtDur(p(invalid, 99)), fmtDur(p(valid, 99)), fmtTimes(ratio(invalid, valid, fP99)), "", info},
+	)
 	if len(writes) == 0 {
 		rows = append(rows, row{invScen, "store writes during its runs", "none", "", "", "none", pass})
 	} else {
 		rows = append(rows, row{invScen, "store writes during its runs", strings.Join(writes, "; "), "", "", "none", fail})
 	}
+	checkRows(checkScen, authCheck, checkMirror)
+	rows = append(rows, row{checkScen, "server CPU per request (vs the session check)", fmtDur(cpu(authCheck)), fmtDur(cpu(valid)), fmtRatio(ratio(authCheck, valid, fCPU)), "", info})
+
 	// wrk's own view of the answers: every valid check must be a 200, every
 	// unknown token a 401 (wrk counts both as requests).
 	var bad []string
 	for i, r := range rounds {
-		if r.baseline.Non2xx > 0 || r.valid.Non2xx > 0 || r.authCheck.Non2xx > 0 {
-			bad = append(bad, fmt.Sprintf("round %d: %d non-2xx with a valid token, %d from the auth check, %d from the baseline", i+1, r.valid.Non2xx, r.authCheck.Non2xx, r.baseline.Non2xx))
+		for _, x := range []struct {
+			what string
+			run  checkRun
+		}{{"the ceiling", r.ceiling}, {"the session mirror", r.sessionMirror}, {"the session check", r.valid},
+			{"the node without metrics", r.metricsOff}, {"the auth-check mirror", r.checkMirror}, {"the auth check", r.authCheck}} {
+			if x.run.wrk.Non2xx > 0 {
+				bad = append(bad, fmt.Sprintf("round %d: %d non-2xx from %s", i+1, x.run.wrk.Non2xx, x.what))
+			}
 		}
-		if r.invalid.Non2xx != r.invalid.Requests {
-			bad = append(bad, fmt.Sprintf("round %d: %d of %d unknown-token answers were 2xx", i+1, r.invalid.Requests-r.invalid.Non2xx, r.invalid.Requests))
+		if r.invalid.wrk.Non2xx != r.invalid.wrk.Requests {
+			bad = append(bad, fmt.Sprintf("round %d: %d of %d unknown-token answers were 2xx", i+1, r.invalid.wrk.Requests-r.invalid.wrk.Non2xx, r.invalid.wrk.Requests))
 		}
-		if n := r.baseline.SocketError + r.valid.SocketError + r.invalid.SocketError + r.authCheck.SocketError; n > 0 {
-			bad = append(bad, fmt.Sprintf("round %d: %d socket errors", i+1, n))
+		for _, run := range []checkRun{r.ceiling, r.sessionMirror, r.valid, r.metricsOff, r.invalid, r.checkMirror, r.authCheck} {
+			if run.wrk.SocketError > 0 {
+				bad = append(bad, fmt.Sprintf("round %d: %d socket errors", i+1, run.wrk.SocketError))
+			}
 		}
 	}
 	if len(bad) > 0 {

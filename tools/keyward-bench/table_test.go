@@ -118,73 +118,116 @@ func TestFormats(t *testing.T) {
 }
 
 func TestSessionRows(t *testing.T) {
-	wr := func(rps float64, p50, p99 time.Duration, requests, non2xx int64) wrkResult {
-		return wrkResult{RPS: rps, Requests: requests, Non2xx: non2xx, Latency: map[int]time.Duration{50: p50, 99: p99}}
+	us, ms := time.Microsecond, time.Millisecond
+	run := func(rps float64, p99 time.Duration, requests, non2xx int64, cpu time.Duration) checkRun {
+		return checkRun{wrk: wrkResult{RPS: rps, Requests: requests, Non2xx: non2xx, Latency: map[int]time.Duration{50: ms / 3, 99: p99}}, cpu: cpu}
 	}
-	ms := time.Millisecond
+	// Per round: ceiling, session mirror, session check, without metrics,
+	// unknown token, check mirror, auth check.
+	round := func(ceil, valid, check float64, validP99 time.Duration) sessionRound {
+		return sessionRound{
+			ceiling:       run(ceil, ms, 1e6, 0, 10*us),
+			sessionMirror: run(ceil*0.9, ms, 1e6, 0, 11*us),
+			valid:         run(valid, validP99, 1e6, 0, 12*us),
+			metricsOff:    run(valid, validP99, 1e6, 0, 12*us),
+			invalid:       run(valid, validP99, 1e6, 1e6, 12*us),
+			checkMirror:   run(ceil*0.9, ms, 1e6, 0, 11*us),
+			authCheck:     run(check, 1400*us, 1e6, 0, 12*us),
+		}
+	}
 	rounds := []sessionRound{
-		{baseline: wr(50000, ms/4, ms, 500000, 0), valid: wr(45000, ms/3, 1500*time.Microsecond, 450000, 0), invalid: wr(46000, ms/3, 1400*time.Microsecond, 460000, 460000)},
-		{baseline: wr(40000, ms/4, ms, 400000, 0), valid: wr(30000, ms/3, 3*ms, 300000, 0), invalid: wr(31000, ms/3, 1900*time.Microsecond, 310000, 310000)},
-		{baseline: wr(52000, ms/4, ms, 520000, 0), valid: wr(44000, ms/3, 1600*time.Microsecond, 440000, 0), invalid: wr(45000, ms/3, 1500*time.Microsecond, 450000, 450000)},
+		round(100000, 90000, 82000, 1200*us), // ratios .90 and .82
+		round(80000, 60000, 72000, 2*ms),     // .75 and .90
+		round(100000, 84600, 82700, 1300*us), // .846 and .827
 	}
-	us := time.Microsecond
-	checks := []wrkResult{wr(41000, ms/3, 1700*time.Microsecond, 410000, 0), wr(36000, ms/3, 1800*time.Microsecond, 360000, 0), wr(43000, ms/3, 1600*time.Microsecond, 430000, 0)}
-	for i := range rounds {
-		rounds[i].baselineCPU, rounds[i].validCPU, rounds[i].invalidCPU, rounds[i].authCheckCPU = 17*us, 30*us, 29*us, 31*us
-		rounds[i].authCheck = checks[i]
-	}
-	rows := sessionRows("s", "inv", "chk", rounds, nil)
+	rows := sessionRows("e", rounds, nil)
 	want := map[string]verdict{
-		"s/requests/s (valid token)":                        pass, // per-round ratios .90, .75, .846: median .846
-		"s/p99 latency":                                     pass, // median 1.6 ms
-		"s/p50 latency":                                     info,
-		"s/server CPU per request":                          info,
-		"inv/server CPU per request (vs the valid token)":   pass,
-		"inv/requests/s (vs the valid token)":               pass,
-		"inv/p99 latency":                                   info,
-		"inv/store writes during its runs":                  pass,
-		"chk/requests/s":                                    pass, // per-round .82, .90, .827: median .827
-		"chk/requests/s (vs the session check)":             info,
-		"chk/p99 latency":                                   pass, // median 1.7 ms
-		"chk/server CPU per request (vs the session check)": info,
+		"session check (e)/requests/s (vs the ceiling)":                             pass, // median .846
+		"session check (e)/requests/s (vs the same answer precomputed)":             info,
+		"session check (e)/requests/s of the precomputed answer (vs the ceiling)":   info,
+		"session check (e)/p99 latency (vs the ceiling)":                            pass, // median 1.3×
+		"session check (e)/p50 latency (vs the ceiling)":                            info,
+		"session check (e)/server CPU per request (vs the ceiling)":                 info,
+		"session check (e)/server CPU per request (vs the same answer precomputed)": info,
+		"session check (e)/server CPU per request with metrics (vs a node without)": pass,
+		"session check (e)/requests/s with metrics (vs a node without)":             info,
+		"unknown token (e)/requests/s (vs the valid token)":                         pass,
+		"unknown token (e)/server CPU per request (vs the valid token)":             pass,
+		"unknown token (e)/p99 latency (vs the valid token)":                        info,
+		"unknown token (e)/store writes during its runs":                            pass,
+		"auth check (e)/requests/s (vs the ceiling)":                                pass, // median .827
+		"auth check (e)/requests/s (vs the same answer precomputed)":                info,
+		"auth check (e)/requests/s of the precomputed answer (vs the ceiling)":      info,
+		"auth check (e)/p99 latency (vs the ceiling)":                               pass,
+		"auth check (e)/p50 latency (vs the ceiling)":                               info,
+		"auth check (e)/server CPU per request (vs the ceiling)":                    info,
+		"auth check (e)/server CPU per request (vs the same answer precomputed)":    info,
+		"auth check (e)/server CPU per request (vs the session check)":              info,
 	}
-	got := map[string]verdict{}
+	got := map[string]row{}
 	for _, r := range rows {
-		got[r.Scenario+"/"+r.Figure] = r.Verdict
+		got[r.Scenario+"/"+r.Figure] = r
 	}
 	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s: verdict %q, want %q", k, got[k], v)
+		if got[k].Verdict != v {
+			t.Errorf("%s: verdict %q, want %q", k, got[k].Verdict, v)
 		}
 	}
 	if len(rows) != len(want) {
 		t.Errorf("%d rows, want %d: %+v", len(rows), len(want), rows)
 	}
-	if rows[0].Ratio != "84.6 %" {
-		t.Errorf("ratio = %q, want the median of the per-round ratios, 84.6 %%", rows[0].Ratio)
+	if r := got["session check (e)/requests/s (vs the ceiling)"]; r.Ratio != "84.6 %" {
+		t.Errorf("ratio = %q, want the median of the per-round ratios, 84.6 %%", r.Ratio)
 	}
-	for _, r := range rows {
-		if r.Scenario == "chk" && r.Figure == "requests/s" && r.Ratio != "82.7 %" {
-			t.Errorf("auth check ratio = %q, want the median of the per-round ratios, 82.7 %%", r.Ratio)
-		}
+	if r := got["auth check (e)/requests/s (vs the ceiling)"]; r.Ratio != "82.7 %" {
+		t.Errorf("auth check ratio = %q, want the median of the per-round ratios, 82.7 %%", r.Ratio)
 	}
 
-	// A write, a 2xx for an unknown token and an unknown token dearer
-	// than a valid one, fail.
-	rounds[1].invalid.Non2xx = 309999
+	// A write, a 2xx for an unknown token, an unknown token dearer than a
+	// valid one, a p99 past 1.5× the ceiling's and metrics costing 5 %, fail.
 	for i := range rounds {
-		rounds[i].invalidCPU = 34 * us
+		rounds[i].invalid.cpu = 14 * us
+		rounds[i].valid.wrk.Latency[99] = 2 * ms
+		rounds[i].metricsOff.cpu = rounds[i].valid.cpu * 100 / 105
 	}
-	rows = sessionRows("s", "inv", "chk", rounds, []string{"throttles 0→1"})
+	rounds[1].invalid.wrk.Non2xx = 999999
+	rows = sessionRows("e", rounds, []string{"throttles 0→1"})
 	var failed []string
 	for _, r := range rows {
 		if r.Verdict == fail {
 			failed = append(failed, r.Figure+": "+r.Value)
 		}
 	}
-	if len(failed) != 3 || !strings.HasPrefix(failed[0], "server CPU per request") ||
-		!strings.Contains(failed[1], "throttles 0→1") || !strings.Contains(failed[2], "1 of 310000 unknown-token answers were 2xx") {
-		t.Errorf("failed rows = %q", failed)
+	wantFailed := []string{"p99 latency (vs the ceiling)", "server CPU per request with metrics", "server CPU per request (vs the valid token)",
+		"store writes during its runs: throttles 0→1", "answers: round 2: 1 of 1000000 unknown-token answers were 2xx"}
+	if len(failed) != len(wantFailed) {
+		t.Fatalf("failed rows = %q, want %q", failed, wantFailed)
+	}
+	for i, w := range wantFailed {
+		if !strings.HasPrefix(failed[i], w) {
+			t.Errorf("failed row %d = %q, want it to start %q", i, failed[i], w)
+		}
+	}
+}
+
+func TestRevocationRows(t *testing.T) {
+	ms := time.Millisecond
+	var trials []revocationTrial
+	for i := range 200 {
+		trials = append(trials, revocationTrial{window: time.Duration(i%10) * ms / 2, notified: ms, fromStart: 3 * ms, stale: i % 3, polls: 20})
+	}
+	rows := revocationRows("r", trials)
+	if rows[0].Verdict != pass || rows[1].Verdict != pass {
+		t.Errorf("rows = %+v, want p99 and worst to pass", rows)
+	}
+	if !strings.Contains(rows[2].Value, "199 in all, at most 2 in one trial, of 4000 requests") {
+		t.Errorf("stale answers = %q", rows[2].Value)
+	}
+	// Three slow trials of 200 put p99 past 10 ms; one worst past 50 ms.
+	trials[0].window, trials[1].window, trials[2].window = 12*ms, 12*ms, 60*ms
+	rows = revocationRows("r", trials)
+	if rows[0].Verdict != fail || rows[1].Verdict != fail {
+		t.Errorf("rows = %+v, want p99 and worst to fail", rows)
 	}
 }
 
