@@ -418,3 +418,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFinishLogin is the check of one sign-in's answer: parsing and
+// verifying a recorded assertion (ES256).
+func BenchmarkFinishLogin(b *testing.B) {
+	rp := relyingParty(b, passkeytest.Origin)
+	cred := register(b, rp, passkeytest.RegisterVerified)
+	c := passkeytest.Get(passkeytest.SignInVerified1)
+	begun, err := rp.BeginLogin(nil, c.ChallengeBytes())
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := userOf(c, cred)
+	for b.Loop() {
+		a, err := passkey.ParseAssertion(c.Response)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := rp.FinishLogin(u, begun.State, c.ChallengeBytes(), a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
