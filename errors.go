@@ -44,6 +44,10 @@ const (
 	CodeAlreadyVerified    Code = "already_verified"        // the email was verified already
 	CodeEmailNotVerified   Code = "email_not_verified"      // --require-verified-email, after a correct password
 	CodePasswordResetReq   Code = "password_reset_required" // after a lockdown, after a correct password
+	CodeInvalidCredential  Code = "invalid_credential"      // a passkey response that does not pass
+	CodeNoPasskeys         Code = "no_passkeys"             // a passkey ceremony for an account that has none
+	CodeTooManyPasskeys    Code = "too_many_passkeys"       // the account has as many passkeys as it may
+	CodePasskeysOff        Code = "passkeys_unavailable"    // keyward knows no public URL to make passkeys for
 	CodeAccountDisabled    Code = "account_disabled"        // disabled by an admin, after a correct password (and code)
 	CodeInsufficientScope  Code = "insufficient_scope"      // an admin token without the scope the route needs
 )

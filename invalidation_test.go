@@ -8,6 +8,7 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/passkey/passkeytest"
 	"github.com/keyward/keyward/totp"
 )
 
@@ -18,6 +19,7 @@ import (
 var sessionChanges = []string{
 	"SignOut", "RevokeSession", "RevokeOtherSessions", "ChangePassword",
 	"EnableTOTP", "DisableTOTP", "ResetTwoFactor", "ResetPassword", "VerifyEmail", "Lockdown",
+	"FinishPasskeyRegistration", "RemovePasskey",
 	"DisableAccount", "DeleteAccount", "RevokeAccountSessions", "AdminResetTwoFactor",
 }
 
@@ -43,6 +45,9 @@ var cacheNeutral = []string{
 	"RunWebhookWorker", "DeliverDueWebhooks", "WebhooksWaiting",
 	// a setting a cached account holds, through changeAccount all the same
 	"SetNotifications",
+	// passkeys: reads, ceremonies begun, a name, and new sessions
+	"Passkeys", "PasskeysOff", "PasskeyRelyingPartyID", "PasskeyRemovalEffect", "SecondStepMethods",
+	"BeginPasskeyRegistration", "BeginPasskeySignIn", "BeginPasskeySudo", "RenamePasskey", "FinishPasskeySignIn",
 	// the admin API's reads and its tokens, which no session cache holds
 	"FindAccounts", "AccountDetail", "AdminEvents", "AuthenticateAdmin",
 	"CreateAdminToken", "ListAdminTokens", "RevokeAdminToken",
@@ -148,6 +153,25 @@ func TestChangesReachEveryNode(t *testing.T) {
 			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
 				notices := only(deliver(t, b), keyward.MailNotice, "")
 				_, err := b.Svc.Lockdown(ctx, notices[len(notices)-1].LockdownToken, laptop)
+				return err
+			}},
+		{method: "FinishPasskeyRegistration", name: "a first passkey turns 2FA on", ended: []string{"other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				_, err := addPasskey(t, b, me, passkeytest.RegisterVerified)
+				return err
+			}},
+		{method: "FinishPasskeyRegistration", name: "a passkey beside TOTP", twoFactor: true,
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				_, err := addPasskey(t, b, me, passkeytest.RegisterVerified)
+				return err
+			}},
+		{method: "RemovePasskey", name: "remove a passkey beside TOTP", twoFactor: true, ended: []string{"other"},
+			change: func(t *testing.T, b *keywardtest.Env, me *keyward.Session, s sessions) error {
+				p, err := addPasskey(t, b, me, passkeytest.RegisterVerified)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = b.Svc.RemovePasskey(ctx, me, p.Passkey.ID, laptop)
 				return err
 			}},
 		{method: "ResetTwoFactor", name: "operator resets 2FA", twoFactor: true, ended: []string{"me", "other"},

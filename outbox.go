@@ -141,4 +141,10 @@ type MailContent struct {
 const (
 	NoticeNewDevice            = "signin.new_device"
 	NoticeEmailChangeRequested = "email.change_requested"
+	// NoticeTOTPRemoved: the authenticator app was taken out of an
+	// account that keeps two-factor authentication with its passkeys.
+	NoticeTOTPRemoved = "totp.removed"
+	// NoticeTOTPAdded: the authenticator app was added to an account
+	// whose two-factor authentication a passkey had turned on.
+	NoticeTOTPAdded = "totp.added"
 )

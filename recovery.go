@@ -308,7 +308,10 @@ func (f *factorCode) consume(ctx context.Context, q Queries, now time.Time) erro
 	if err := f.st.attempt.passed(ctx, q); err != nil {
 		return err
 	}
-	return q.ClearSecondFactorFailures(ctx, f.st.account.ID)
+	if err := q.ClearSecondFactorFailures(ctx, f.st.account.ID); err != nil && !IsCode(err, CodeNotFound) {
+		return err
+	}
+	return nil
 }
 
 // checkResetFactor checks the code a reset was given (see checkFactorCode).
@@ -327,15 +330,10 @@ func (s *Service) checkFactorCode(ctx context.Context, st *secondStep, code stri
 	if err != nil {
 		return nil, err
 	}
-	cred, err := s.store.TOTPCredential(ctx, a.ID)
-	if err != nil {
+	st.attempt = tried
+	if err := s.fillSecondStep(ctx, st); err != nil {
 		return nil, notFoundAs(err, missing)
 	}
-	failures, err := s.store.AddSecondFactorFailure(ctx, a.ID)
-	if err != nil {
-		return nil, notFoundAs(err, missing)
-	}
-	st.cred, st.attempt, st.method, st.failures = cred, tried, audit.MethodTOTP, failures
 	checked, err := s.checkCode(ctx, st, code)
 	if err != nil {
 		return nil, err

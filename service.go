@@ -18,6 +18,7 @@ import (
 	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/metrics"
+	"github.com/keyward/keyward/passkey"
 	"github.com/keyward/keyward/password"
 )
 
@@ -81,6 +82,20 @@ type Config struct {
 	// RequireVerifiedEmail refuses sign-in (after a correct password)
 	// until the account's address is verified.
 	RequireVerifiedEmail bool
+	// PasskeyOrigin is the origin (scheme://host[:port]) people reach
+	// keyward at: passkeys are made for its host, and only responses from
+	// it pass. Empty turns passkeys off; so does an address for a host
+	// (WebAuthn takes domain names only), with a line in the log.
+	PasskeyOrigin string
+	// PasskeyChallengeTTL is how long a passkey ceremony may take.
+	PasskeyChallengeTTL time.Duration
+	// PasskeyOptionsThrottle counts, per client address, every passkey
+	// sign-in begun: each writes a challenge to the store, and the sign-in
+	// page begins one whenever it is shown.
+	PasskeyOptionsThrottle ThrottleRule
+	// PasskeyThrottle counts, per client address, passkey sign-ins
+	// without a password that fail.
+	PasskeyThrottle ThrottleRule
 	// WebhookEvents picks the audit events delivered to the webhook
 	// receiver: each one it picks gets a row in the webhook outbox, in the
 	// event's own transaction. nil (no receiver) writes none.
@@ -135,6 +150,12 @@ func DefaultConfig() Config {
 		ResetTokenTTL:      30 * time.Minute,
 		VerifyTokenTTL:     48 * time.Hour,
 		LockdownTokenTTL:   7 * 24 * time.Hour,
+		// WebAuthn's own default for a ceremony.
+		PasskeyChallengeTTL: 5 * time.Minute,
+		// The sign-in page begins one each time it is shown: room for an
+		// office behind one address, and a bound on rows anyone can add.
+		PasskeyOptionsThrottle: ThrottleRule{Free: 100, Base: time.Second, Max: time.Minute, Forget: 10 * time.Minute},
+		PasskeyThrottle:        ThrottleRule{Free: 20, Base: time.Second, Max: time.Minute, Forget: time.Hour},
 	}
 }
 
@@ -147,7 +168,10 @@ type Deps struct {
 	Keys   *keyring.Keyring
 	Now    func() time.Time
 	Rand   io.Reader
-	Logger *slog.Logger
+	// ChallengeRand, when set, is the randomness of passkey challenges
+	// instead of Rand (tests answer a challenge recorded earlier).
+	ChallengeRand io.Reader
+	Logger        *slog.Logger
 	// Metrics receives the service's counts; nil keeps them in counters
 	// of the service's own, which Metrics returns.
 	Metrics *metrics.Metrics
@@ -181,6 +205,12 @@ type Service struct {
 	metrics *metrics.Metrics
 	// keysChecked is CheckKeys' last answer, read by readiness checks.
 	keysChecked atomic.Pointer[keysCheck]
+	// passkeys is the WebAuthn relying party; nil while passkeys are off.
+	passkeys *passkey.RelyingParty
+	// passkeysOff says why they are, for the pages ("" when they are on).
+	passkeysOff string
+	// challengeRand is the randomness of passkey challenges.
+	challengeRand io.Reader
 }
 
 // New returns a Service. The session cache starts disabled; RunCacheWatcher
@@ -235,6 +265,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 		{&cfg.ForgotEmailThrottle, &def.ForgotEmailThrottle},
 		{&cfg.ForgotAddressThrottle, &def.ForgotAddressThrottle},
 		{&cfg.TokenThrottle, &def.TokenThrottle},
+		{&cfg.PasskeyOptionsThrottle, &def.PasskeyOptionsThrottle},
+		{&cfg.PasskeyThrottle, &def.PasskeyThrottle},
 		{&cfg.AdminTokenThrottle, &def.AdminTokenThrottle},
 	} {
 		if *r.got == (ThrottleRule{}) {
@@ -247,6 +279,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	fillDuration(&cfg.ResetTokenTTL, def.ResetTokenTTL)
 	fillDuration(&cfg.VerifyTokenTTL, def.VerifyTokenTTL)
 	fillDuration(&cfg.LockdownTokenTTL, def.LockdownTokenTTL)
+	fillDuration(&cfg.PasskeyChallengeTTL, def.PasskeyChallengeTTL)
 	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -281,6 +314,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if s.metrics == nil {
 		s.metrics = metrics.New()
 	}
+	s.challengeRand = d.ChallengeRand
+	if s.challengeRand == nil {
+		s.challengeRand = d.Rand
+	}
+	s.passkeys, s.passkeysOff = relyingParty(cfg, log)
 	s.cache = newSessionCache(defaultCacheSize)
 	s.checks = newAddressGate(cfg.PasswordChecksPerAddress)
 	s.advice = newStrengthGate(cfg.StrengthChecksPerMinute)

@@ -27,6 +27,9 @@ type SignInResult struct {
 	// TOTPSuspended is set with MFAToken when the account has had too many
 	// consecutive wrong codes: only a backup code can pass the second step.
 	TOTPSuspended bool
+	// Methods lists, with MFAToken, how the second step can be passed
+	// (API.md's names: "totp", "backup_code", "passkey").
+	Methods []string
 	// UsedBackupCode and BackupCodesRemaining tell the person how many
 	// codes are left after signing in with one.
 	UsedBackupCode       bool
@@ -84,6 +87,8 @@ func signInOutcome(res *SignInResult, err error) int {
 		return metrics.SignInInvalidCode
 	case IsCode(err, CodeTooManyAttempts):
 		return metrics.SignInThrottled
+	case IsCode(err, CodeInvalidCredential):
+		return metrics.SignInInvalidPasskey
 	}
 	return metrics.SignInError
 }
@@ -262,9 +267,9 @@ func (s *Service) beginSecondFactor(ctx context.Context, at *signInAttempt, newH
 	if err != nil {
 		return nil, err
 	}
-	cred, err := s.store.TOTPCredential(ctx, a.ID)
+	methods, err := s.secondStepMethods(ctx, a.ID)
 	if err != nil {
-		return nil, notFoundAs(err, invalidCredentials())
+		return nil, err
 	}
 	ch := &MFAChallenge{TokenHash: hash, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MFATokenTTL), IP: c.IP, UserAgent: c.UserAgent}
 	err = s.store.InTx(ctx, func(q Queries) error {
@@ -276,7 +281,23 @@ func (s *Service) beginSecondFactor(ctx context.Context, at *signInAttempt, newH
 	if err != nil {
 		return nil, err
 	}
-	return &SignInResult{Account: a, MFAToken: token, TOTPSuspended: cred.Failures >= MaxSecondFactorFailures}, nil
+	// Codes from the app are listed unless they are suspended after too
+	// many wrong ones; an account without TOTP has no such codes at all.
+	suspended, err := s.totpSuspended(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &SignInResult{Account: a, MFAToken: token, TOTPSuspended: suspended, Methods: methods}, nil
+}
+
+// totpSuspended reports whether the account's TOTP codes are refused
+// after too many wrong ones in a row (false without TOTP).
+func (s *Service) totpSuspended(ctx context.Context, accountID string) (bool, error) {
+	cred, err := s.store.TOTPCredential(ctx, accountID)
+	if IsCode(err, CodeNotFound) {
+		return false, nil
+	}
+	return err == nil && cred.Failures >= MaxSecondFactorFailures, err
 }
 
 // errCodeRefused is a second-factor code that did not pass: wrong, replayed,
@@ -315,20 +336,11 @@ func (s *Service) completeSignIn(ctx context.Context, mfaToken, code string, c C
 	if err != nil {
 		return nil, notFoundAs(err, mfaTokenExpired())
 	}
-	cred, err := s.store.TOTPCredential(ctx, a.ID)
-	if err != nil {
+	st := &secondStep{account: a, client: c, attempt: tried, mfaHash: hash}
+	if err := s.fillSecondStep(ctx, st); err != nil {
 		// 2FA was turned off between the two steps: start again.
 		return nil, notFoundAs(err, mfaTokenExpired())
 	}
-
-	// Every attempt is counted before the check, like the throttle's, so
-	// that attempts in flight together cannot pass the cap; a success
-	// clears the count.
-	failures, err := s.store.AddSecondFactorFailure(ctx, a.ID)
-	if err != nil {
-		return nil, notFoundAs(err, mfaTokenExpired())
-	}
-	st := &secondStep{account: a, cred: cred, mfaHash: hash, client: c, attempt: tried, method: audit.MethodTOTP, failures: failures}
 	checked, err := s.checkCode(ctx, st, code)
 	if err != nil {
 		return nil, notFoundAs(err, mfaTokenExpired())
@@ -341,6 +353,36 @@ func (s *Service) completeSignIn(ctx context.Context, mfaToken, code string, c C
 		return nil, notFoundAs(s.refuseDisabledStep(ctx, st), mfaTokenExpired())
 	}
 	return res, err
+}
+
+// fillSecondStep reads, for st's account, what a code is checked against: the account's TOTP
+// credential (nil without one: a passkey holds two-factor on) and the
+// backup codes' salt. A TOTP account's attempt is counted in its
+// consecutive failures before the check, like the throttle's, so that
+// attempts in flight together cannot pass the cap; a success clears the
+// count. CodeNotFound when the account's two-factor authentication is off.
+func (s *Service) fillSecondStep(ctx context.Context, st *secondStep) error {
+	a := st.account
+	if !a.TwoFactorEnabled() {
+		return Errorf(CodeNotFound, "Two-factor authentication is off.")
+	}
+	st.method = audit.MethodTOTP
+	cred, err := s.store.TOTPCredential(ctx, a.ID)
+	switch {
+	case err == nil:
+		st.cred, st.salt = cred, cred.BackupSalt
+		if st.failures, err = s.store.AddSecondFactorFailure(ctx, a.ID); err != nil && !IsCode(err, CodeNotFound) {
+			return err
+		}
+		return nil
+	case !IsCode(err, CodeNotFound):
+		return err
+	}
+	st.salt, err = s.store.BackupCodeSalt(ctx, a.ID)
+	if err != nil && !IsCode(err, CodeNotFound) {
+		return err
+	}
+	return nil
 }
 
 // errDisabled rolls back a second step whose code passed for an account
@@ -374,7 +416,8 @@ func (s *Service) refuseDisabledStep(ctx context.Context, st *secondStep) error 
 // secondStep is one second-factor attempt under way.
 type secondStep struct {
 	account  *Account
-	cred     *TOTPCredential
+	cred     *TOTPCredential // nil when the account has no TOTP
+	salt     []byte          // the backup codes' (nil without codes)
 	mfaHash  []byte
 	client   Client
 	method   string // audit.MethodTOTP or audit.MethodBackupCode
@@ -418,6 +461,9 @@ type checkedCode struct {
 func (s *Service) checkCode(ctx context.Context, st *secondStep, code string) (checkedCode, error) {
 	digits, isTOTP := totpInput(code)
 	switch {
+	case isTOTP && st.cred == nil:
+		// No authenticator app on this account: no six digits pass.
+		return checkedCode{}, s.refuseCode(ctx, st)
 	case isTOTP && st.failures > MaxSecondFactorFailures:
 		if err := s.secondFactorFailed(ctx, st, audit.ReasonTOTPSuspended); err != nil {
 			return checkedCode{}, err
@@ -436,14 +482,14 @@ func (s *Service) checkCode(ctx context.Context, st *secondStep, code string) (c
 	default:
 		st.method = audit.MethodBackupCode
 		norm, ok := backupcode.Normalize(code)
-		if !ok {
+		if !ok || st.salt == nil {
 			return checkedCode{}, s.refuseCode(ctx, st)
 		}
 		// One slow hash per attempt, within the hashing bound (so a flood of
 		// backup codes cannot exhaust memory), then a conditional update
 		// decides.
 		var h []byte
-		if err := hasherError(s.hasher.Bounded(ctx, func() { h = backupcode.Hash(norm, st.cred.BackupSalt) })); err != nil {
+		if err := hasherError(s.hasher.Bounded(ctx, func() { h = backupcode.Hash(norm, st.salt) })); err != nil {
 			return checkedCode{}, err
 		}
 		return checkedCode{method: audit.MethodBackupCode, codeHash: h}, nil
@@ -567,7 +613,7 @@ func (s *Service) secondFactorPassed(ctx context.Context, q Queries, st *secondS
 	if err := st.passed(ctx, q); err != nil {
 		return nil, err
 	}
-	if err := q.ClearSecondFactorFailures(ctx, st.account.ID); err != nil {
+	if err := q.ClearSecondFactorFailures(ctx, st.account.ID); err != nil && !IsCode(err, CodeNotFound) {
 		return nil, err
 	}
 	return s.openSession(ctx, q, sessionOpening{account: st.account, aal: 2, amr: AMRPassword | AMROTP | AMRMultiFactor, client: st.client, now: st.now, method: st.method,
@@ -605,7 +651,8 @@ type sessionOpening struct {
 	amr     AMR // the methods proved
 	client  Client
 	now     time.Time
-	method  string // the factor proved last: audit.MethodPassword, MethodTOTP, MethodBackupCode
+	method  string   // the factor proved last: audit.MethodPassword, MethodTOTP, MethodBackupCode, MethodPasskey
+	passkey *Passkey // the passkey used, when one was
 	// newDevice is set for a sign-in from a device that never completed
 	// one to the account: the owner is told by mail (unless turned off).
 	newDevice bool
@@ -644,12 +691,19 @@ func (s *Service) openSession(ctx context.Context, q Queries, o sessionOpening) 
 	}
 	// Signing in is proving it is the person: the session starts in its
 	// sudo window, so that sensitive actions right after it ask nothing
-	// more (as GitHub's sudo mode does).
-	if err := q.ExtendSessionSudo(ctx, a.ID, sess.ID, now.Add(s.cfg.SudoWindow)); err != nil {
-		return nil, err
+	// more (as GitHub's sudo mode does). Not a passkey alone whose
+	// authenticator did not check who holds it: that proves possession of
+	// a key, which a thief has too.
+	if o.amr&(AMRPassword|AMROTP|AMRMultiFactor) != 0 {
+		if err := q.ExtendSessionSudo(ctx, a.ID, sess.ID, now.Add(s.cfg.SudoWindow)); err != nil {
+			return nil, err
+		}
 	}
 	e := event(a.ID, audit.SigninSucceeded, c, sess.ID)
 	e.Time, e.Details = now, map[string]string{audit.DetailMethod: o.method}
+	if o.passkey != nil {
+		e.Details[audit.DetailPasskey], e.Details[audit.DetailPasskeyID] = o.passkey.Name, o.passkey.ID
+	}
 	if err := s.record(ctx, q, e); err != nil {
 		return nil, err
 	}

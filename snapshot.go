@@ -14,9 +14,10 @@ import (
 //
 // A snapshot is a stream of Records, engine-neutral and complete: it holds
 // what a node keeps (accounts, sessions, TOTP credentials and pending
-// setups, backup code sets, mfa challenges, throttle counters, every audit
-// chain with its head and pruning checkpoint, the admin tokens, and the
-// invalidation log's position) and nothing is transformed on the way: password hashes, token
+// setups, backup code sets, passkeys and user handles, mfa challenges,
+// throttle counters, every audit chain with its head and pruning
+// checkpoint, the admin tokens, and the invalidation log's
+// position) and nothing is transformed on the way: password hashes, token
 // and code hashes are copied as they are, and TOTP seeds stay sealed, so the
 // target's nodes must use the same secret keys as the source's. Sessions'
 // sudo windows are the one thing not copied: they arrive closed, and their
@@ -36,14 +37,18 @@ type Snapshotter interface {
 //
 // Snapshot order is the order of the fields: every account first, then the
 // rows that belong to accounts (pending setups, TOTP credentials, backup
-// codes, sessions, mfa challenges), then throttles, audit heads, audit
-// events (each chain oldest first), admin tokens, and last the
-// invalidation position.
+// codes, user handles, passkeys, sessions, mfa challenges), then
+// throttles, audit heads, audit events (each chain oldest first), admin
+// tokens, and last the invalidation position. Passkey ceremonies under way
+// are not copied: they live minutes, and a copy is made with the nodes
+// stopped.
 type Record struct {
 	Account        *Account
 	PendingTOTP    *PendingTOTP
 	TOTPCredential *TOTPCredential // BackupSalt unset: it travels with BackupCodes
 	BackupCodes    *BackupCodes
+	PasskeyUser    *PasskeyUser
+	Passkey        *Passkey
 	Session        *Session
 	MFAChallenge   *MFAChallenge
 	Throttle       *Throttle
@@ -74,8 +79,8 @@ type BackupCode struct {
 // RecordKinds names the kinds of Record, in snapshot order.
 func RecordKinds() []string {
 	return []string{
-		"accounts", "pending 2FA setups", "TOTP credentials", "backup code sets", "sessions",
-		"mfa challenges", "throttles", "audit chains", "audit events", "admin tokens", "invalidation position",
+		"accounts", "pending 2FA setups", "TOTP credentials", "backup code sets", "passkey user handles", "passkeys",
+		"sessions", "mfa challenges", "throttles", "audit chains", "audit events", "admin tokens", "invalidation position",
 	}
 }
 
@@ -92,20 +97,24 @@ func (r Record) Kind() (string, int) {
 		i = 2
 	case r.BackupCodes != nil:
 		i = 3
-	case r.Session != nil:
+	case r.PasskeyUser != nil:
 		i = 4
-	case r.MFAChallenge != nil:
+	case r.Passkey != nil:
 		i = 5
-	case r.Throttle != nil:
+	case r.Session != nil:
 		i = 6
-	case r.AuditHead != nil:
+	case r.MFAChallenge != nil:
 		i = 7
-	case r.Event != nil:
+	case r.Throttle != nil:
 		i = 8
-	case r.AdminToken != nil:
+	case r.AuditHead != nil:
 		i = 9
-	case r.InvalidationSeq != nil:
+	case r.Event != nil:
 		i = 10
+	case r.AdminToken != nil:
+		i = 11
+	case r.InvalidationSeq != nil:
+		i = 12
 	default:
 		return "", -1
 	}
@@ -125,7 +134,8 @@ func (o *SnapshotOrder) Check(r Record) (int, error) {
 	}
 	set := 0
 	for _, p := range []bool{r.Account != nil, r.PendingTOTP != nil, r.TOTPCredential != nil, r.BackupCodes != nil,
-		r.Session != nil, r.MFAChallenge != nil, r.Throttle != nil, r.AuditHead != nil, r.Event != nil, r.AdminToken != nil, r.InvalidationSeq != nil} {
+		r.PasskeyUser != nil, r.Passkey != nil, r.Session != nil, r.MFAChallenge != nil, r.Throttle != nil, r.AuditHead != nil, r.Event != nil,
+		r.AdminToken != nil, r.InvalidationSeq != nil} {
 		if p {
 			set++
 		}

@@ -166,12 +166,14 @@ type Sessions interface {
 }
 
 // Factors stores the second factors: the TOTP credential and its pending
-// setup, the backup codes, and the mfa challenges between the two sign-in
-// steps.
+// setup, the passkeys, the backup codes, and the challenges between the
+// two sign-in steps and of the passkey ceremonies.
 type Factors interface {
 	TOTPFactors
 	BackupCodeHashes
 	MFAChallenges
+	Passkeys
+	PasskeyChallenges
 }
 
 // TOTPFactors stores an account's TOTP credential (at most one) and its
@@ -186,8 +188,9 @@ type TOTPFactors interface {
 	// DeletePendingTOTP removes the setup, if any.
 	DeletePendingTOTP(ctx context.Context, accountID string) error
 	// EnableTOTP stores the credential (and BackupSalt, when set) and sets
-	// the account's TwoFactorEnabledAt, all together. CodeNotFound when the
-	// account does not exist.
+	// the account's TwoFactorEnabledAt to EnabledAt unless it is set
+	// already (a passkey turned two-factor on first), all together.
+	// CodeNotFound when the account does not exist.
 	EnableTOTP(ctx context.Context, c *TOTPCredential) error
 	// TOTPCredential returns the credential with the backup codes' salt, or
 	// CodeNotFound.
@@ -203,9 +206,18 @@ type TOTPFactors interface {
 	// ClearSecondFactorFailures sets the count back to 0; CodeNotFound
 	// without a credential.
 	ClearSecondFactorFailures(ctx context.Context, accountID string) error
-	// DisableTOTP deletes the credential, the backup codes and any pending
-	// setup, and clears TwoFactorEnabledAt, all together.
+	// DisableTOTP turns two-factor authentication off: it deletes the
+	// credential, the backup codes and any pending setup, and clears
+	// TwoFactorEnabledAt, all together. (Passkeys are DeletePasskeys'.)
 	DisableTOTP(ctx context.Context, accountID string) error
+	// RemoveTOTP deletes the credential and any pending setup, together,
+	// and leaves the backup codes and TwoFactorEnabledAt: for an account
+	// that keeps another second factor (a passkey).
+	RemoveTOTP(ctx context.Context, accountID string) error
+	// TurnOnTwoFactor sets the account's TwoFactorEnabledAt to at unless
+	// it is set already, and reports whether it did; CodeNotFound when
+	// there is no such account. (EnableTOTP sets it too, the same way.)
+	TurnOnTwoFactor(ctx context.Context, accountID string, at time.Time) (bool, error)
 	// ResealSecrets is how keys are rotated. It reads every stored seed
 	// (enabled and pending), then calls fn with each in turn; a replacement
 	// fn returns ("" leaves the seed) is written at once, but only while the
@@ -242,6 +254,9 @@ type BackupCodeHashes interface {
 	UseBackupCode(ctx context.Context, accountID string, hash []byte, at time.Time) (bool, error)
 	// BackupCodesRemaining counts the unused codes (0 for an unknown account).
 	BackupCodesRemaining(ctx context.Context, accountID string) (int, error)
+	// BackupCodeSalt returns the salt of the account's set, or
+	// CodeNotFound when it has none.
+	BackupCodeSalt(ctx context.Context, accountID string) ([]byte, error)
 }
 
 // MFAChallenges stores the mfa_token between the two sign-in steps, by the
@@ -336,8 +351,8 @@ type Expiry interface {
 
 // Cutoffs say what DeleteExpired deletes.
 type Cutoffs struct {
-	// Now: sessions past their absolute expiry, mfa challenges, pending
-	// setups and email tokens, each when ExpiresAt <= Now.
+	// Now: sessions past their absolute expiry, mfa challenges, passkey
+	// challenges, pending setups and email tokens, each when ExpiresAt <= Now.
 	Now time.Time
 	// SessionIdleBefore: sessions last seen before it (the idle timeout).
 	SessionIdleBefore time.Time
@@ -355,4 +370,5 @@ type Cutoffs struct {
 // Expired counts what DeleteExpired deleted, by kind.
 type Expired struct {
 	Sessions, MFAChallenges, PendingTOTP, Throttles, Invalidations, EmailTokens, Mails, Webhooks int
+	PasskeyChallenges                                                                            int
 }

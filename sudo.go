@@ -37,11 +37,15 @@ func sudoRequired() *Error {
 // session that never proved the second factor) is not cured by that.
 func NeedsSudo(err error) bool { return errors.Is(err, ErrSudoRequired) }
 
-// SudoProof is what a person gives to confirm it is them: the password, or
-// a code (a TOTP code or a backup code). Exactly one is set.
+// SudoProof is what a person gives to confirm it is them: the password, a
+// code (a TOTP code or a backup code), or a passkey's answer (Credential,
+// what credential.toJSON() gave) to the ceremony ChallengeID that
+// BeginPasskeySudo began. Exactly one is set.
 type SudoProof struct {
-	Password string
-	Code     string
+	Password    string
+	Code        string
+	ChallengeID string
+	Credential  []byte
 }
 
 // GrantSudo opens the caller's sudo window for Config.SudoWindow from now
@@ -52,15 +56,25 @@ type SudoProof struct {
 // transaction, which fails, using up nothing, if the session has ended.
 func (s *Service) GrantSudo(ctx context.Context, caller *Session, p SudoProof, c Client) (time.Time, error) {
 	var proof sudoProof
+	given := 0
+	for _, set := range []bool{p.Password != "", p.Code != "", p.ChallengeID != "" || len(p.Credential) > 0} {
+		if set {
+			given++
+		}
+	}
 	switch {
-	case p.Password != "" && p.Code != "":
-		return time.Time{}, Errorf(CodeInvalidRequest, "Give your password or a code, not both.")
+	case given > 1:
+		return time.Time{}, Errorf(CodeInvalidRequest, "Give your password, a code or a passkey: one of them.")
 	case p.Password != "":
 		proof = &passwordProof{password: p.Password}
 	case p.Code != "":
 		proof = &codeProof{code: p.Code}
+	case p.ChallengeID != "" && len(p.Credential) > 0:
+		proof = &passkeyProof{challengeID: p.ChallengeID, response: p.Credential}
+	case given == 1:
+		return time.Time{}, Errorf(CodeInvalidRequest, "A passkey's answer needs its challenge_id and its credential.")
 	default:
-		return time.Time{}, Errorf(CodeInvalidRequest, "Enter your password or a code.")
+		return time.Time{}, Errorf(CodeInvalidRequest, "Enter your password or a code, or use a passkey.")
 	}
 	return s.sudo(ctx, caller, c, proof, audit.SudoGranted)
 }

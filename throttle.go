@@ -27,7 +27,7 @@ type ThrottleRule struct {
 // throttleRules lists every rule, for work that must cover all of them.
 func (c Config) throttleRules() []ThrottleRule {
 	return []ThrottleRule{c.SignInThrottle, c.AccountThrottle, c.AddressThrottle, c.SignupThrottle, c.SecondFactorRule, c.DeviceThrottle, c.ReauthThrottle,
-		c.ForgotEmailThrottle, c.ForgotAddressThrottle, c.TokenThrottle, c.AdminTokenThrottle}
+		c.ForgotEmailThrottle, c.ForgotAddressThrottle, c.TokenThrottle, c.AdminTokenThrottle, c.PasskeyOptionsThrottle, c.PasskeyThrottle}
 }
 
 // Delay is how long after the last failure the next attempt must wait.
@@ -71,6 +71,10 @@ func forgotEmailThrottleKey(email string) string {
 }
 func forgotAddressThrottleKey(addr string) string { return "forgot:ip:" + addr }
 func tokenThrottleKey(addr string) string         { return "token:ip:" + addr }
+func passkeyOptionsThrottleKey(addr string) string {
+	return "passkey:options:ip:" + addr
+}
+func passkeyThrottleKey(addr string) string { return "passkey:ip:" + addr }
 
 // clientAddress is the address a client is counted by: an IPv6 client
 // usually holds a whole /64, so it is counted as one. An IPv4 client seen
@@ -143,6 +147,7 @@ func throttleRuleOf(key string) int {
 		{"signup:ip:", metrics.ThrottleSignupAddress},
 		{"mfa:account:", metrics.ThrottleSecondFactor},
 		{"reauth:account:", metrics.ThrottleReauth},
+		{"passkey:", metrics.ThrottlePasskey},
 	} {
 		if strings.HasPrefix(key, r.prefix) {
 			return r.rule

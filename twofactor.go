@@ -13,9 +13,17 @@ import (
 
 // TwoFactorStatus is what the two-factor page and API show.
 type TwoFactorStatus struct {
+	// Enabled: the account asks for a second factor (TOTP or a passkey)
+	// at every sign-in, since EnabledAt.
 	Enabled              bool
 	EnabledAt            *time.Time
 	BackupCodesRemaining int
+	// TOTP: the authenticator app is one of the factors, since
+	// TOTPEnabledAt.
+	TOTP          bool
+	TOTPEnabledAt *time.Time
+	// Passkeys counts the account's passkeys.
+	Passkeys int
 }
 
 // TOTPSetup is a pending setup as the person sees it: the key to type, the
@@ -32,21 +40,46 @@ type TOTPSetup struct {
 // qrSize is the QR code's side in pixels: large enough for phone cameras.
 const qrSize = 256
 
-// TwoFactor returns the account's two-factor status.
+// TwoFactor returns the account's two-factor status, as stored now (a
+// cached a may be older).
 func (s *Service) TwoFactor(ctx context.Context, a *Account) (*TwoFactorStatus, error) {
-	st := &TwoFactorStatus{}
+	cur, err := s.store.AccountByID(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	st := &TwoFactorStatus{Enabled: cur.TwoFactorEnabled(), EnabledAt: cur.TwoFactorEnabledAt}
 	cred, err := s.store.TOTPCredential(ctx, a.ID)
 	switch {
-	case IsCode(err, CodeNotFound):
-		return st, nil
-	case err != nil:
+	case err == nil:
+		st.TOTP, st.TOTPEnabledAt = true, &cred.EnabledAt
+	case !IsCode(err, CodeNotFound):
 		return nil, err
 	}
-	st.Enabled, st.EnabledAt = true, &cred.EnabledAt
-	if st.BackupCodesRemaining, err = s.store.BackupCodesRemaining(ctx, a.ID); err != nil {
+	list, err := s.store.ListPasskeys(ctx, a.ID)
+	if err != nil {
 		return nil, err
+	}
+	st.Passkeys = len(list)
+	if st.Enabled {
+		if st.BackupCodesRemaining, err = s.store.BackupCodesRemaining(ctx, a.ID); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
+}
+
+// hasTOTP reports whether the account's factors include the
+// authenticator app.
+func hasTOTP(ctx context.Context, q Factors, accountID string) (bool, error) {
+	_, err := q.TOTPCredential(ctx, accountID)
+	if IsCode(err, CodeNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func totpAlreadyOn() *Error {
+	return Errorf(CodeAlreadyEnabled, "The authenticator app is already set up. Remove it first to set up a new device.")
 }
 
 // PendingSetup returns the setup of account a waiting for its confirming
@@ -106,8 +139,15 @@ func (s *Service) BeginTOTPSetup(ctx context.Context, caller *Session, pw string
 	if err != nil {
 		return nil, err
 	}
-	if a.TwoFactorEnabled() {
-		return nil, Errorf(CodeAlreadyEnabled, "Two-factor authentication is already on. Turn it off first to set up a new device.")
+	switch on, err := hasTOTP(ctx, s.store, a.ID); {
+	case err != nil:
+		return nil, err
+	case on:
+		return nil, totpAlreadyOn()
+	case a.TwoFactorEnabled() && caller.AAL < 2:
+		// Two-factor is on with a passkey: only a session that proved it
+		// adds a factor.
+		return nil, secondFactorRequired()
 	}
 	if err := s.sudoFor(ctx, caller, pw, audit.TwoFactorEnabled, c); err != nil {
 		return nil, err
@@ -164,8 +204,8 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 	if err != nil {
 		return nil, err
 	}
-	if a.TwoFactorEnabled() {
-		return nil, Errorf(CodeAlreadyEnabled, "Two-factor authentication is already on.")
+	if on, err := hasTOTP(ctx, s.store, a.ID); err != nil || on {
+		return nil, cmpOr(err, totpAlreadyOn())
 	}
 	now := s.clock()
 	p, err := s.ownPendingSetup(ctx, a.ID, caller)
@@ -206,9 +246,12 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		if err != nil {
 			return err
 		}
-		if cur.TwoFactorEnabled() {
-			return Errorf(CodeAlreadyEnabled, "Two-factor authentication is already on.")
+		if on, err := hasTOTP(ctx, q, a.ID); err != nil || on {
+			return cmpOr(err, totpAlreadyOn())
 		}
+		// Two-factor may be on already, with a passkey: then the app is
+		// one more factor, and sessions stay.
+		wasOn := cur.TwoFactorEnabled()
 		// The setup belongs to the caller's session: one that ended (signed
 		// out, revoked) since this request was authenticated confirms
 		// nothing, nor one whose window closed meanwhile.
@@ -235,7 +278,18 @@ func (s *Service) EnableTOTP(ctx context.Context, caller *Session, code string, 
 		if err := tried.passed(ctx, q); err != nil {
 			return err
 		}
-		if err := s.record(ctx, q, event(a.ID, audit.TwoFactorEnabled, c, caller.ID)); err != nil {
+		e := event(a.ID, audit.TwoFactorEnabled, c, caller.ID)
+		if wasOn {
+			e.Details = map[string]string{audit.DetailMethod: audit.MethodTOTP, audit.DetailTwoFactor: "on"}
+			if err := s.record(ctx, q, e); err != nil {
+				return err
+			}
+			if err := s.notify(ctx, q, cur, notice{event: NoticeTOTPAdded, client: c, now: now}); err != nil {
+				return err
+			}
+			return q.SetSessionAAL(ctx, caller.ID, 2, caller.AMR|AMROTP|AMRMultiFactor)
+		}
+		if err := s.record(ctx, q, e); err != nil {
 			return err
 		}
 		if err := s.notify(ctx, q, cur, notice{event: string(audit.TwoFactorEnabled), client: c, now: now}); err != nil {
@@ -336,16 +390,18 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, caller *Session, pw
 	return codes, nil
 }
 
-// DisableTOTP turns two-factor off, and deletes the seed and the codes. It
-// needs the caller's sudo window, or pw (when not empty) to be the
-// password, which opens it.
+// DisableTOTP removes the authenticator app and deletes the seed. When it
+// was the account's only second factor, two-factor authentication goes
+// off with it (and the backup codes); with a passkey left, two-factor
+// stays on. It needs the caller's sudo window, or pw (when not empty) to
+// be the password, which opens it.
 func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c Client) error {
 	a, err := s.store.AccountByID(ctx, caller.AccountID)
 	if err != nil {
 		return err
 	}
-	if !a.TwoFactorEnabled() {
-		return notEnabled()
+	if on, err := hasTOTP(ctx, s.store, a.ID); err != nil || !on {
+		return cmpOr(err, notEnabled())
 	}
 	if caller.AAL < 2 {
 		return secondFactorRequired()
@@ -353,12 +409,41 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *Session, pw string, c
 	if err := s.sudoFor(ctx, caller, pw, audit.TwoFactorDisabled, c); err != nil {
 		return err
 	}
-	return s.disableTOTP(ctx, a, event(a.ID, audit.TwoFactorDisabled, c, caller.ID), caller, c, nil)
+	return s.changeAccount(ctx, a.ID, func(q Queries) error {
+		cur, err := q.LockAccount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		// The window is checked again in the transaction: a session that
+		// ended, or whose window closed, meanwhile, changes nothing.
+		if err := s.requireSudo(ctx, q, caller); err != nil {
+			return err
+		}
+		list, err := q.ListPasskeys(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			return s.turnOff(ctx, q, cur, event(a.ID, audit.TwoFactorDisabled, c, caller.ID), caller.ID, c, nil)
+		}
+		if err := q.RemoveTOTP(ctx, a.ID); err != nil {
+			return err
+		}
+		e := event(a.ID, audit.TwoFactorDisabled, c, caller.ID)
+		e.Details = map[string]string{audit.DetailMethod: audit.MethodTOTP, audit.DetailTwoFactor: "on"}
+		if err := s.record(ctx, q, e); err != nil {
+			return err
+		}
+		if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: caller.ID, client: c, reason: "2fa_disabled"}); err != nil {
+			return err
+		}
+		return s.notify(ctx, q, cur, notice{event: NoticeTOTPRemoved, client: c, now: s.clock()})
+	})
 }
 
 // ResetTwoFactor is the operator's support path for a person who lost both
-// the device and the codes (`keyward account reset-2fa`). It is recorded as
-// done by an admin.
+// the devices and the codes (`keyward account reset-2fa`): every second
+// factor goes (TOTP and passkeys). It is recorded as done by an admin.
 func (s *Service) ResetTwoFactor(ctx context.Context, email string) error {
 	a, err := s.store.AccountByEmail(ctx, email)
 	if err != nil {
@@ -380,8 +465,8 @@ func (s *Service) AdminResetTwoFactor(ctx context.Context, by Admin, id string, 
 	return notFoundAs(s.resetTwoFactor(ctx, by, a, c), noSuchAccount())
 }
 
-// resetTwoFactor turns 2FA off for an admin: every session ends too, since
-// whoever holds the lost device may hold sessions.
+// resetTwoFactor turns 2FA off for an admin, passkeys too: every session
+// ends, since whoever holds the lost device may hold sessions.
 func (s *Service) resetTwoFactor(ctx context.Context, by Admin, a *Account, c Client) error {
 	if !a.TwoFactorEnabled() {
 		return notEnabled()
@@ -389,39 +474,41 @@ func (s *Service) resetTwoFactor(ctx context.Context, by Admin, a *Account, c Cl
 	e := event(a.ID, audit.TwoFactorDisabled, c, "")
 	e.Details = map[string]string{"reason": "operator_reset"}
 	by.mark(e)
-	return s.disableTOTP(ctx, a, e, nil, c, &by)
+	return s.changeAccount(ctx, a.ID, func(q Queries) error {
+		cur, err := q.LockAccount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := q.DeletePasskeys(ctx, a.ID); err != nil {
+			return err
+		}
+		return s.turnOff(ctx, q, cur, e, "", c, &by)
+	})
 }
 
-// disableTOTP turns 2FA off, ends waiting second steps and every session
-// but the caller's (nil, for an admin: all of them, since whoever holds
-// the lost device may hold sessions too), in one transaction with its
-// event. A caller's window is checked again there.
-func (s *Service) disableTOTP(ctx context.Context, a *Account, e *Event, caller *Session, c Client, by *Admin) error {
-	keepID := ""
-	if caller != nil {
-		keepID = caller.ID
+// turnOff turns two-factor authentication off in q (the TOTP seed, the
+// codes), ends waiting second steps and every session but keepID ("" ends
+// all; by, when an admin ends them), with its event e and a notice.
+func (s *Service) turnOff(ctx context.Context, q Queries, a *Account, e *Event, keepID string, c Client, by *Admin) error {
+	if err := q.DisableTOTP(ctx, a.ID); err != nil {
+		return err
 	}
-	return s.changeAccount(ctx, a.ID, func(q Queries) error {
-		if _, err := q.LockAccount(ctx, a.ID); err != nil {
-			return err
-		}
-		if caller != nil {
-			if err := s.requireSudo(ctx, q, caller); err != nil {
-				return err
-			}
-		}
-		if err := q.DisableTOTP(ctx, a.ID); err != nil {
-			return err
-		}
-		if _, err := q.DeleteMFAChallenges(ctx, a.ID); err != nil {
-			return err
-		}
-		if err := s.record(ctx, q, e); err != nil {
-			return err
-		}
-		if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: keepID, client: c, reason: "2fa_disabled", by: by}); err != nil {
-			return err
-		}
-		return s.notify(ctx, q, a, notice{event: string(audit.TwoFactorDisabled), client: c, now: s.clock()})
-	})
+	if _, err := q.DeleteMFAChallenges(ctx, a.ID); err != nil {
+		return err
+	}
+	if err := s.record(ctx, q, e); err != nil {
+		return err
+	}
+	if _, err := s.endOtherSessions(ctx, q, sessionsEnding{accountID: a.ID, keepID: keepID, client: c, reason: "2fa_disabled", by: by}); err != nil {
+		return err
+	}
+	return s.notify(ctx, q, a, notice{event: string(audit.TwoFactorDisabled), client: c, now: s.clock()})
+}
+
+// cmpOr is err when set, else fallback.
+func cmpOr(err error, fallback *Error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
 }

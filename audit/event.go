@@ -29,6 +29,9 @@ const (
 	PasswordReset          Type = "password.reset"
 	AccountLockedDown      Type = "account.locked_down"
 	NotificationsChanged   Type = "notifications.changed"
+	PasskeyAdded           Type = "passkey.added"
+	PasskeyRemoved         Type = "passkey.removed"
+	PasskeyRenamed         Type = "passkey.renamed"
 	SudoGranted            Type = "sudo.granted"
 	AccountDisabled        Type = "account.disabled"
 	AccountEnabled         Type = "account.enabled"
@@ -46,7 +49,7 @@ func Types() []Type {
 		Signout, SessionRevoked, PasswordChanged, TwoFactorEnabled, TwoFactorDisabled,
 		BackupCodesRegenerated, BackupCodeUsed,
 		EmailVerified, EmailChangeRequested, EmailChanged, PasswordResetRequested, PasswordReset, AccountLockedDown,
-		NotificationsChanged, SudoGranted,
+		NotificationsChanged, SudoGranted, PasskeyAdded, PasskeyRemoved, PasskeyRenamed,
 		AccountDisabled, AccountEnabled, AccountDeleted, AdminTokenCreated, AdminTokenRevoked,
 	}
 }

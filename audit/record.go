@@ -98,6 +98,21 @@ const (
 	// DetailNewDeviceMail (notifications.changed): "on" or "off", the
 	// new-device sign-in mail as the change left it.
 	DetailNewDeviceMail = "new_device_mail"
+	// DetailPasskey (passkey.*, and signin.* with a passkey): the
+	// passkey's name as its owner gave it.
+	DetailPasskey = "passkey"
+	// DetailPasskeyID (passkey.*, signin.* with a passkey): its id.
+	DetailPasskeyID = "passkey_id"
+	// DetailOldName (passkey.renamed): the name before.
+	DetailOldName = "old_name"
+	// DetailTwoFactor (2fa.enabled, 2fa.disabled, passkey.added,
+	// passkey.removed): "on" or "off", two-factor authentication as the
+	// change left it (the account keeps it on while another factor
+	// remains).
+	DetailTwoFactor = "two_factor"
+	// DetailReason (signin.failed with a passkey): why, as the contract
+	// names it; passkey_counter for a counter that did not move forward.
+	DetailReason = "reason"
 	// DetailAdminToken (events with actor admin): the name of the admin
 	// token the action was taken with; absent when it was taken on the
 	// operator's command line.
@@ -108,6 +123,10 @@ const (
 	// DetailScopes (admin.token_created): the token's scopes, comma-separated.
 	DetailScopes = "scopes"
 )
+
+// ReasonPasskeyCounter is the reason of a signin.failed whose passkey's
+// signature counter did not move forward: a copy of it may be in use.
+const ReasonPasskeyCounter = "passkey_counter"
 
 // ReasonTOTPSuspended is the reason of a signin.mfa_failed whose TOTP code
 // was refused unchecked, and of the signin.throttled recorded once when
@@ -120,6 +139,7 @@ const (
 	MethodPassword   = "password"
 	MethodTOTP       = "totp"
 	MethodBackupCode = "backup_code"
+	MethodPasskey    = "passkey"
 )
 
 // Describe returns a sentence a person reads at a glance: "Signed in from
@@ -151,6 +171,8 @@ func describe(e *Event) string {
 			s += " with an authenticator code"
 		case MethodBackupCode:
 			s += " with a backup code"
+		case MethodPasskey:
+			s += " with " + passkeyNamed(d)
 		}
 		return s
 	case SigninFailed:
@@ -176,9 +198,28 @@ func describe(e *Event) string {
 		}
 		return s
 	case TwoFactorEnabled:
+		switch {
+		case d[DetailMethod] == MethodPasskey:
+			return outcome(e, "Two-factor authentication enabled with "+passkeyNamed(d), "Two-factor authentication setup failed")
+		case d[DetailTwoFactor] == "on" && d[DetailMethod] == MethodTOTP:
+			return outcome(e, "Authenticator app added to two-factor authentication", "Authenticator app setup failed")
+		}
 		return outcome(e, "Two-factor authentication enabled", "Two-factor authentication setup failed")
 	case TwoFactorDisabled:
+		if d[DetailTwoFactor] == "on" {
+			return outcome(e, "Authenticator app removed; two-factor authentication stays on with passkeys", "Removing the authenticator app failed")
+		}
 		return outcome(e, "Two-factor authentication disabled", "Turning off two-factor authentication failed")
+	case PasskeyAdded:
+		return outcome(e, capital(passkeyNamed(d))+" added", "Adding a passkey failed")
+	case PasskeyRemoved:
+		s := outcome(e, capital(passkeyNamed(d))+" removed", "Removing a passkey failed")
+		if d[DetailTwoFactor] == "off" && e.Outcome != Failure {
+			s += "; two-factor authentication is off"
+		}
+		return s
+	case PasskeyRenamed:
+		return outcome(e, "Passkey "+quoted(d[DetailOldName])+" renamed to "+quoted(d[DetailPasskey]), "Renaming a passkey failed")
 	case BackupCodesRegenerated:
 		return outcome(e, "New backup codes generated", "Generating new backup codes failed")
 	case BackupCodeUsed:
@@ -245,6 +286,23 @@ func describe(e *Event) string {
 	return outcome(e, "Security event "+clean(string(e.Type)), "Failed security event "+clean(string(e.Type)))
 }
 
+// passkeyNamed is "the passkey “Laptop”", or "a passkey" without a name.
+func passkeyNamed(d map[string]string) string {
+	if n := clean(d[DetailPasskey]); n != "" {
+		return "the passkey " + quoted(n)
+	}
+	return "a passkey"
+}
+
+func quoted(s string) string { return "\u201c" + clean(s) + "\u201d" }
+
+func capital(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
 // outcome picks the phrase for e's outcome, with the reason of a failure.
 func outcome(e *Event, done, failed string) string {
 	if e.Outcome == Failure {
@@ -287,6 +345,10 @@ func reasonText(reason string) string {
 		return "the account is disabled"
 	case ReasonTOTPSuspended:
 		return "authenticator codes are turned off after too many wrong codes; use a backup code"
+	case "invalid_credential":
+		return "the passkey was not accepted"
+	case ReasonPasskeyCounter:
+		return "the passkey's counter went back, so a copy of it may be in use"
 	}
 	return strings.ReplaceAll(clean(reason), "_", " ")
 }

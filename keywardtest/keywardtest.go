@@ -7,6 +7,7 @@ package keywardtest
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/passkey/passkeytest"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/postgres/pgtest"
 	"github.com/keyward/keyward/sqlite"
@@ -92,6 +94,40 @@ type Env struct {
 	Clock *Clock
 	Keys  *keyring.Keyring
 	Dir   string
+	// Challenges is the randomness of the service's passkey challenges:
+	// push a recorded ceremony's challenge (package passkeytest) before
+	// beginning it, to finish it with the recorded response.
+	Challenges *Challenges
+}
+
+// Challenges reads the challenges pushed to it, in turn, then random
+// bytes again.
+type Challenges struct {
+	mu     sync.Mutex
+	queued [][]byte
+}
+
+// Push queues challenges for the next ceremonies.
+func (c *Challenges) Push(challenges ...[]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queued = append(c.queued, challenges...)
+}
+
+// Read implements io.Reader: the next pushed challenge when one is
+// queued (a read of another length is refused), else random bytes.
+func (c *Challenges) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queued) == 0 {
+		return rand.Read(p)
+	}
+	next := c.queued[0]
+	if len(next) != len(p) {
+		return 0, fmt.Errorf("keywardtest: a pushed challenge of %d bytes read as %d", len(next), len(p))
+	}
+	c.queued = c.queued[1:]
+	return copy(p, next), nil
 }
 
 // Options change what New builds. Zero fields take test defaults.
@@ -139,10 +175,14 @@ func New(t testing.TB, o Options) *Env {
 	cfg := o.Config
 	if cfg == (keyward.Config{}) {
 		cfg = keyward.DefaultConfig()
+		// The origin the recorded passkey ceremonies were made for
+		// (package passkeytest), so that tests can finish them.
+		cfg.PasskeyOrigin = passkeytest.Origin
 	}
+	e.Challenges = &Challenges{}
 	svc, err := keyward.New(cfg, keyward.Deps{
 		Store: e.Store, Hasher: hasher, Policy: Policy(), Keys: e.Keys,
-		Now: now, Rand: rand.Reader, Logger: o.Logger,
+		Now: now, Rand: rand.Reader, ChallengeRand: e.Challenges, Logger: o.Logger,
 	})
 	if err != nil {
 		t.Fatalf("keyward.New: %v", err)

@@ -290,7 +290,8 @@ func TestNotices(t *testing.T) {
 	m := newMailer(t, mail.Config{}, mail.Folder{Dir: dir})
 	two := 2
 	events := []string{keyward.NoticeNewDevice, "password.changed", "password.reset", "2fa.enabled", "2fa.disabled",
-		"2fa.backup_codes.regenerated", "2fa.backup_code.used", "email.changed", "passkey.added"}
+		"2fa.backup_codes.regenerated", "2fa.backup_code.used", "email.changed", "passkey.added", "passkey.removed",
+		keyward.NoticeTOTPRemoved, keyward.NoticeTOTPAdded}
 	for _, ev := range events {
 		t.Run(ev, func(t *testing.T) {
 			c := &keyward.MailContent{To: "ann@example.com", Kind: keyward.MailNotice, Event: ev, LockdownToken: "kwl_x", Time: when,

@@ -75,6 +75,9 @@ var noticeWhat = map[string]string{
 	"2fa.backup_code.used":             "A backup code was used to sign in",
 	"email.changed":                    "Your account's email address was changed",
 	"passkey.added":                    "A passkey was added to your account",
+	"passkey.removed":                  "A passkey was removed from your account",
+	keyward.NoticeTOTPRemoved:          "The authenticator app was removed from your account's two-factor authentication",
+	keyward.NoticeTOTPAdded:            "An authenticator app was added to your account's two-factor authentication",
 	keyward.NoticeEmailChangeRequested: "A change of your account's email address was asked for",
 }
 

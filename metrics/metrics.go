@@ -41,6 +41,7 @@ const (
 	SignInInvalidCode                 // wrong or expired second-factor code or mfa_token
 	SignInThrottled                   // refused without checking: too many attempts
 	SignInError                       // anything else (store down, bad input)
+	SignInInvalidPasskey              // a passkey response that did not pass
 )
 
 // Session-check results (GET /api/v1/sessions/current and the proxies'
@@ -64,6 +65,7 @@ const (
 	ThrottleConcurrent            // password checks in flight from one address
 	ThrottlePasswordAdvice        // strength advice calls
 	ThrottleOther                 // a key of no known rule
+	ThrottlePasskey               // passkey sign-ins from one address (begun, and failed)
 )
 
 // Webhook delivery results, for the webhook sender.
@@ -107,12 +109,12 @@ type Metrics struct {
 func New() *Metrics {
 	m := &Metrics{
 		SignIns: newCounterVec("keyward_signins_total", "Sign-in attempts (password step and second step) by outcome.", "outcome",
-			"success", "second_factor_required", "invalid_credentials", "invalid_code", "throttled", "error"),
+			"success", "second_factor_required", "invalid_credentials", "invalid_code", "throttled", "error", "invalid_passkey"),
 		SessionChecks: newCounterVec("keyward_session_checks_total", "Session checks (the applications' and the proxies') by result.", "result",
 			"valid", "redirect", "unauthorized", "other"),
 		Throttled: newCounterVec("keyward_throttled_total", "Requests refused with 429 by throttle rule.", "rule",
 			"signin_pair", "signin_email", "signin_address", "signup_address", "second_factor", "reauth", "device",
-			"concurrent_checks", "password_advice", "other"),
+			"concurrent_checks", "password_advice", "other", "passkey"),
 		Webhooks: newCounterVec("keyward_webhook_deliveries_total", "Webhook delivery attempts by result.", "result",
 			"delivered", "failed", "abandoned"),
 	}

@@ -31,6 +31,7 @@ func (q *queries) DeleteExpired(ctx context.Context, c keyward.Cutoffs) (keyward
 	for _, d := range []del{
 		sessions,
 		{&out.MFAChallenges, "delete expired mfa challenges", `DELETE FROM mfa_challenges WHERE expires_at <= $1`, []any{c.Now}, c.Now.IsZero()},
+		{&out.PasskeyChallenges, "delete expired passkey challenges", `DELETE FROM passkey_challenges WHERE expires_at <= $1`, []any{c.Now}, c.Now.IsZero()},
 		{&out.PendingTOTP, "delete expired pending totp", `DELETE FROM pending_totp WHERE expires_at <= $1`, []any{c.Now}, c.Now.IsZero()},
 		{&out.Throttles, "delete stale throttles", `DELETE FROM throttles WHERE last_failure < $1`, []any{c.ThrottlesBefore}, c.ThrottlesBefore.IsZero()},
 		{&out.Invalidations, "delete invalidations", `DELETE FROM invalidations WHERE at < $1`, []any{c.InvalidationsBefore}, c.InvalidationsBefore.IsZero()},

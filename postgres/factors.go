@@ -52,7 +52,7 @@ func (q *queries) EnableTOTP(ctx context.Context, c *keyward.TOTPCredential) err
 	var n int
 	err := q.db.QueryRow(ctx, `
 		WITH a AS (
-			UPDATE accounts SET two_factor_enabled_at = $3 WHERE id = $1 RETURNING id
+			UPDATE accounts SET two_factor_enabled_at = coalesce(two_factor_enabled_at, $3) WHERE id = $1 RETURNING id
 		), c AS (
 			INSERT INTO totp_credentials (account_id, sealed_secret, enabled_at, last_step, second_factor_failures)
 			SELECT id, $2, $3, $4, $6 FROM a
@@ -137,6 +137,43 @@ func (q *queries) DisableTOTP(ctx context.Context, accountID string) error {
 		     p AS (DELETE FROM pending_totp WHERE account_id = $1)
 		UPDATE accounts SET two_factor_enabled_at = NULL WHERE id = $1`, accountID)
 	return wrap("disable totp", err)
+}
+
+func (q *queries) RemoveTOTP(ctx context.Context, accountID string) error {
+	_, err := q.db.Exec(ctx, `
+		WITH c AS (DELETE FROM totp_credentials WHERE account_id = $1)
+		DELETE FROM pending_totp WHERE account_id = $1`, accountID)
+	return wrap("remove totp", err)
+}
+
+func (q *queries) TurnOnTwoFactor(ctx context.Context, accountID string, at time.Time) (bool, error) {
+	// The row's lock orders concurrent callers: the later one sees the
+	// value the first wrote and leaves it.
+	var turned, exists bool
+	err := q.db.QueryRow(ctx, `
+		WITH u AS (
+			UPDATE accounts SET two_factor_enabled_at = $2 WHERE id = $1 AND two_factor_enabled_at IS NULL RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM accounts WHERE id = $1)`, accountID, at).Scan(&turned, &exists)
+	if err != nil {
+		return false, wrap("turn on two-factor", err)
+	}
+	if !exists {
+		return false, notFound("Account")
+	}
+	return turned, nil
+}
+
+func (q *queries) BackupCodeSalt(ctx context.Context, accountID string) ([]byte, error) {
+	var salt []byte
+	err := q.db.QueryRow(ctx, `SELECT salt FROM backup_code_sets WHERE account_id = $1`, accountID).Scan(&salt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("Backup codes")
+	}
+	if err != nil {
+		return nil, wrap("backup code salt", err)
+	}
+	return salt, nil
 }
 
 func (q *queries) ReplaceBackupCodes(ctx context.Context, accountID string, salt []byte, hashes [][]byte) error {

@@ -19,7 +19,7 @@ var _ keyward.Snapshotter = (*Store)(nil)
 // Import locks and checks are empty.
 func snapshotTables() []string {
 	return []string{
-		"accounts", "sessions", "pending_totp", "totp_credentials", "backup_code_sets", "backup_codes",
+		"accounts", "sessions", "pending_totp", "totp_credentials", "backup_code_sets", "backup_codes", "passkey_users", "passkeys",
 		"mfa_challenges", "throttles", "audit_events", "audit_heads", "invalidations", "admin_tokens",
 	}
 }
@@ -82,6 +82,22 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 		return err
 	}
 	if err := exportBackupCodes(ctx, tx, fn); err != nil {
+		return err
+	}
+	err = each("passkey user handles", `SELECT account_id, handle FROM passkey_users ORDER BY account_id`, func(row pgx.Rows) (keyward.Record, error) {
+		var u keyward.PasskeyUser
+		err := row.Scan(&u.AccountID, &u.Handle)
+		return keyward.Record{PasskeyUser: &u}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("passkeys", `SELECT `+passkeyColumns+` FROM passkeys ORDER BY id`, func(row pgx.Rows) (keyward.Record, error) {
+		var p keyward.Passkey
+		err := scanPasskey(row, &p)
+		return keyward.Record{Passkey: &p}, err
+	})
+	if err != nil {
 		return err
 	}
 	err = each("sessions", `SELECT `+sessionColumns+` FROM sessions ORDER BY id`, func(row pgx.Rows) (keyward.Record, error) {
@@ -347,6 +363,11 @@ func (im *pgImport) put(ctx context.Context, r keyward.Record) error {
 			}
 		}
 		return nil
+	case r.PasskeyUser != nil:
+		u := r.PasskeyUser
+		return im.add(ctx, "passkey_users", []string{"account_id", "handle"}, u.AccountID, u.Handle)
+	case r.Passkey != nil:
+		return im.add(ctx, "passkeys", passkeyColumnList, passkeyValues(r.Passkey)...)
 	case r.Session != nil:
 		x := r.Session
 		return im.add(ctx, "sessions", []string{"id", "account_id", "token_hash", "created_at", "last_seen_at", "expires_at",

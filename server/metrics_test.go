@@ -211,10 +211,10 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 		"route":   func(v string) bool { return routes[v] },
 		"method":  func(v string) bool { return strings.Contains("GET POST PUT DELETE ANY", v) && v != "" },
 		"status":  func(v string) bool { return len(v) == 3 && strings.HasSuffix(v, "xx") },
-		"outcome": fixed("success", "second_factor_required", "invalid_credentials", "invalid_code", "throttled", "error"),
+		"outcome": fixed("success", "second_factor_required", "invalid_credentials", "invalid_code", "throttled", "error", "invalid_passkey"),
 		"result":  fixed("valid", "redirect", "unauthorized", "other", "delivered", "failed", "abandoned"),
 		"rule": fixed("signin_pair", "signin_email", "signin_address", "signup_address", "second_factor", "reauth",
-			"device", "concurrent_checks", "password_advice", "other"),
+			"device", "concurrent_checks", "password_advice", "other", "passkey"),
 	}
 	series := 0
 	for name, f := range scrape(t, metrics.URL) {

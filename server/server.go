@@ -65,7 +65,9 @@ type Config struct {
 	// Service holds the rules: sign-up, session timeouts, throttling,
 	// audit retention. The zero value is keyward.DefaultConfig(). A Config
 	// that is not all zero is taken as it is, so start from
-	// keyward.DefaultConfig() to change one rule.
+	// keyward.DefaultConfig() to change one rule; an empty PasskeyOrigin
+	// becomes the origin of PublicURL, whose host is the passkeys'
+	// relying party id (passkeys are off without one).
 	Service keyward.Config
 	// PasswordHashing are the argon2id parameters; zero fields take
 	// password.DefaultParams().
@@ -126,6 +128,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	// (/readyz 503) until it is given keys that do.
 	if err := core.Service.CheckKeys(ctx); err != nil {
 		log.Error("the secret keys do not open the stored seeds: this node answers /readyz with 503", "err", err)
+	}
+	if why := core.Service.PasskeysOff(); why != "" {
+		log.Info("passkeys are off", "why", why)
 	}
 	webCfg := cfg.Config
 	if webCfg.ProductName == "" {
@@ -370,12 +375,16 @@ func makeDataDir(cfg Config) error {
 }
 
 // serviceConfig is cfg.Service, or the defaults named after the product.
+// Passkeys are made for the public URL's origin unless Service names one.
 func serviceConfig(cfg Config) keyward.Config {
-	if !reflect.ValueOf(cfg.Service).IsZero() {
-		return cfg.Service
+	s := cfg.Service
+	if reflect.ValueOf(s).IsZero() {
+		s = keyward.DefaultConfig()
+		s.ProductName = cmp.Or(cfg.ProductName, s.ProductName)
 	}
-	s := keyward.DefaultConfig()
-	s.ProductName = cmp.Or(cfg.ProductName, s.ProductName)
+	if s.PasskeyOrigin == "" && cfg.PublicURL != nil {
+		s.PasskeyOrigin = cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host
+	}
 	return s
 }
 

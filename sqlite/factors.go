@@ -73,7 +73,7 @@ func (q *queries) EnableTOTP(ctx context.Context, c *keyward.TOTPCredential) err
 				return err
 			}
 		}
-		return q.updateOne(ctx, "Account", `UPDATE accounts SET two_factor_enabled_us = ? WHERE id = ?`, toUS(c.EnabledAt), c.AccountID)
+		return q.updateOne(ctx, "Account", `UPDATE accounts SET two_factor_enabled_us = coalesce(two_factor_enabled_us, ?) WHERE id = ?`, toUS(c.EnabledAt), c.AccountID)
 	})
 }
 
@@ -125,6 +125,42 @@ func (q *queries) DisableTOTP(ctx context.Context, accountID string) error {
 		}
 		return nil
 	})
+}
+
+func (q *queries) RemoveTOTP(ctx context.Context, accountID string) error {
+	return q.atomic(ctx, func(q *queries) error {
+		for _, stmt := range []string{
+			`DELETE FROM totp_credentials WHERE account_id = ?`,
+			`DELETE FROM pending_totp WHERE account_id = ?`,
+		} {
+			if _, err := q.exec(ctx, stmt, accountID); err != nil {
+				return mapErr(ctx, "remove totp", err)
+			}
+		}
+		return nil
+	})
+}
+
+func (q *queries) TurnOnTwoFactor(ctx context.Context, accountID string, at time.Time) (bool, error) {
+	n, err := q.execCount(ctx, "turn on two-factor", `UPDATE accounts SET two_factor_enabled_us = ? WHERE id = ? AND two_factor_enabled_us IS NULL`, toUS(at), accountID)
+	if err != nil || n == 1 {
+		return n == 1, err
+	}
+	var one int
+	err = q.row(ctx, `SELECT 1 FROM accounts WHERE id = ?`, accountID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, notFound("Account")
+	}
+	return false, mapErr(ctx, "turn on two-factor", err)
+}
+
+func (q *queries) BackupCodeSalt(ctx context.Context, accountID string) ([]byte, error) {
+	var salt []byte
+	err := q.row(ctx, `SELECT salt FROM backup_code_sets WHERE account_id = ?`, accountID).Scan(&salt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("Backup codes")
+	}
+	return salt, mapErr(ctx, "read backup code salt", err)
 }
 
 func (q *queries) ReplaceBackupCodes(ctx context.Context, accountID string, salt []byte, hashes [][]byte) error {

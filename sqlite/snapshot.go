@@ -17,7 +17,7 @@ var _ keyward.Snapshotter = (*Store)(nil)
 // emptiness check of Import.
 func snapshotTables() []string {
 	return []string{
-		"accounts", "sessions", "pending_totp", "totp_credentials", "backup_code_sets", "backup_codes",
+		"accounts", "sessions", "pending_totp", "totp_credentials", "backup_code_sets", "backup_codes", "passkey_users", "passkeys",
 		"mfa_challenges", "throttles", "audit_events", "audit_heads", "invalidations", "admin_tokens",
 	}
 }
@@ -75,6 +75,21 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 		return err
 	}
 	if err := s.exportBackupCodes(ctx, q, fn); err != nil {
+		return err
+	}
+	err = each("passkey user handles", `SELECT account_id, handle FROM passkey_users ORDER BY account_id`, func(sc scanner) (keyward.Record, error) {
+		var u keyward.PasskeyUser
+		err := sc.Scan(&u.AccountID, &u.Handle)
+		return keyward.Record{PasskeyUser: &u}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("passkeys", `SELECT `+passkeyCols+` FROM passkeys ORDER BY id`, func(sc scanner) (keyward.Record, error) {
+		p, err := scanPasskey(sc)
+		return keyward.Record{Passkey: p}, err
+	})
+	if err != nil {
 		return err
 	}
 	err = each("sessions", `SELECT `+sessionCols+` FROM sessions ORDER BY id`, func(sc scanner) (keyward.Record, error) {
@@ -279,6 +294,12 @@ func (im *sqliteImport) put(ctx context.Context, r keyward.Record) error {
 			}
 		}
 		return nil
+	case r.PasskeyUser != nil:
+		u := r.PasskeyUser
+		return im.exec(ctx, "passkey user handle", `INSERT INTO passkey_users (account_id, handle) VALUES (?, ?)`, u.AccountID, blob(u.Handle))
+	case r.Passkey != nil:
+		return im.exec(ctx, "passkey", `INSERT INTO passkeys (`+passkeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			passkeyArgs(r.Passkey)...)
 	case r.Session != nil:
 		x := r.Session
 		return im.exec(ctx, "session", `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

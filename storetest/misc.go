@@ -481,6 +481,13 @@ func testExpiry(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		for _, c := range []*keyward.MFAChallenge{newChallenge(a.ID, now), newChallenge(a.ID, now.Add(time.Second))} {
 			must(t, s.CreateMFAChallenge(ctx, c), "CreateMFAChallenge")
 		}
+		for _, c := range []*keyward.PasskeyChallenge{
+			newPasskeyChallenge(keyward.CeremonySignIn, "", now),
+			newPasskeyChallenge(keyward.CeremonyRegister, a.ID, now.Add(-time.Minute)),
+			newPasskeyChallenge(keyward.CeremonySecondStep, a.ID, now.Add(time.Second)),
+		} {
+			must(t, s.CreatePasskeyChallenge(ctx, c), "CreatePasskeyChallenge")
+		}
 		must(t, s.PutPendingTOTP(ctx, &keyward.PendingTOTP{AccountID: a.ID, SessionID: newID(sessionPrefix), SealedSecret: "k1:p", CreatedAt: at(0), ExpiresAt: now}), "PutPendingTOTP")
 		for i, key := range []string{"ip:192.0.2.1", "ip:192.0.2.2"} {
 			_, err := s.AddFailure(ctx, key, now.Add(-time.Duration(2-i)*time.Hour), at(0))
@@ -496,9 +503,9 @@ func testExpiry(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		cutoffs keyward.Cutoffs
 		want    keyward.Expired
 	}{
-		{"every kind", all, keyward.Expired{Sessions: 2, MFAChallenges: 1, PendingTOTP: 1, Throttles: 1, Invalidations: 2}},
+		{"every kind", all, keyward.Expired{Sessions: 2, MFAChallenges: 1, PendingTOTP: 1, Throttles: 1, Invalidations: 2, PasskeyChallenges: 2}},
 		{"only the idle timeout", keyward.Cutoffs{SessionIdleBefore: all.SessionIdleBefore}, keyward.Expired{Sessions: 1}},
-		{"only now", keyward.Cutoffs{Now: now}, keyward.Expired{Sessions: 1, MFAChallenges: 1, PendingTOTP: 1}},
+		{"only now", keyward.Cutoffs{Now: now}, keyward.Expired{Sessions: 1, MFAChallenges: 1, PendingTOTP: 1, PasskeyChallenges: 2}},
 		{"no cut-offs", keyward.Cutoffs{}, keyward.Expired{}},
 	}
 	for _, tc := range cases {

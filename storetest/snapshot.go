@@ -77,6 +77,15 @@ func fillEveryKind(t *testing.T, s keyward.Store) {
 	used, err := s.UseBackupCode(ctx, a.ID, codes[0], at(time.Minute))
 	must(t, err, "UseBackupCode")
 	check(t, "backup code used", used, true)
+	_, err = s.EnsureUserHandle(ctx, a.ID, randBytes(32))
+	must(t, err, "EnsureUserHandle")
+	lastUse := at(3 * time.Minute)
+	pk := newPasskey(a.ID, "Laptop", at(2*time.Minute))
+	pk.LastUsedAt = &lastUse
+	must(t, s.CreatePasskey(ctx, pk), "CreatePasskey")
+	bare := newPasskey(a.ID, "Key", at(4*time.Minute))
+	bare.AAGUID, bare.Transports, bare.SignCount = nil, nil, 0
+	must(t, s.CreatePasskey(ctx, bare), "CreatePasskey without extras")
 	sess := newSession(a.ID, at(0), at(time.Minute), at(12*time.Hour))
 	sess.AAL = 2
 	sess.AMR = keyward.AMRPassword | keyward.AMROTP | keyward.AMRMultiFactor

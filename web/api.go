@@ -41,7 +41,7 @@ func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) error {
 // 405 (with Allow) when the path exists with another method, else 404.
 func notFoundOn(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
 	var allowed []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		if m == r.Method {
 			continue
 		}
@@ -169,11 +169,9 @@ func (s *Server) apiSignIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if res.MFARequired() {
-		methods := []string{"totp", "backup_code"}
-		if res.TOTPSuspended {
-			// Too many wrong codes in a row: only a backup code passes.
-			methods = []string{"backup_code"}
-		}
+		// Without TOTP (a passkey holds two-factor on), or with its codes
+		// suspended after too many wrong ones, "totp" is not listed.
+		methods := res.Methods
 		writeJSON(w, http.StatusOK, mfaRequiredJSON{MFARequired: true, MFAToken: res.MFAToken, Methods: methods})
 		return nil
 	}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	keyward "github.com/keyward/keyward"
 )
 
@@ -33,27 +35,39 @@ func (s *Server) apiSudoStatus(w http.ResponseWriter, r *http.Request, p *princi
 	return nil
 }
 
-// apiGrantSudo answers POST /api/v1/account/sudo: {"password"} or
-// {"code"} (a TOTP code or a backup code), one of them.
+// apiGrantSudo answers POST /api/v1/account/sudo: {"password"}, {"code"}
+// (a TOTP code or a backup code), or {"challenge_id", "credential"} (a
+// passkey's answer to POST /api/v1/account/sudo/options): one of them.
 func (s *Server) apiGrantSudo(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var in struct {
-		Password *string `json:"password"`
-		Code     *string `json:"code"`
+		Password    *string        `json:"password"`
+		Code        *string        `json:"code"`
+		ChallengeID *string        `json:"challenge_id"`
+		Credential  jsontext.Value `json:"credential"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
+	passkey := in.ChallengeID != nil || len(in.Credential) > 0
 	var proof keyward.SudoProof
 	switch {
-	case in.Password != nil && in.Code == nil:
+	case in.Password != nil && in.Code == nil && !passkey:
 		proof.Password = *in.Password
-	case in.Code != nil && in.Password == nil:
+	case in.Code != nil && in.Password == nil && !passkey:
 		proof.Code = *in.Code
+	case passkey && in.Password == nil && in.Code == nil:
+		if err := required(namedField{"challenge_id", in.ChallengeID}); err != nil {
+			return err
+		}
+		if err := credentialField(in.Credential); err != nil {
+			return err
+		}
+		proof.ChallengeID, proof.Credential = *in.ChallengeID, in.Credential
 	default:
-		return keyward.Errorf(keyward.CodeInvalidRequest, "Send one of %q or %q.", "password", "code")
+		return keyward.Errorf(keyward.CodeInvalidRequest, "Send one of %q, %q, or %q with %q.", "password", "code", "challenge_id", "credential")
 	}
-	if proof == (keyward.SudoProof{}) {
-		return keyward.Errorf(keyward.CodeInvalidRequest, "The password or code is empty.")
+	if proof.Password == "" && proof.Code == "" && proof.ChallengeID == "" {
+		return keyward.Errorf(keyward.CodeInvalidRequest, "The password, code or challenge_id is empty.")
 	}
 	until, err := s.svc.GrantSudo(r.Context(), p.session, proof, s.client(r))
 	if err != nil {
@@ -61,5 +75,20 @@ func (s *Server) apiGrantSudo(w http.ResponseWriter, r *http.Request, p *princip
 	}
 	until = until.UTC()
 	writeJSON(w, http.StatusOK, sudoJSON{SudoUntil: &until})
+	return nil
+}
+
+// apiSudoPasskeyOptions answers POST /api/v1/account/sudo/options: a
+// passkey ceremony to confirm it is the person, for this session.
+func (s *Server) apiSudoPasskeyOptions(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct{}
+	if err := optionalBody(r, &in); err != nil {
+		return err
+	}
+	options, id, err := s.svc.BeginPasskeySudo(r.Context(), p.session, s.client(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, passkeyOptionsJSON{Options: options, ChallengeID: id})
 	return nil
 }

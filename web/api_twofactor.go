@@ -12,6 +12,10 @@ type twoFactorJSON struct {
 	Enabled              bool       `json:"enabled"`
 	EnabledAt            *time.Time `json:"enabled_at"`
 	BackupCodesRemaining int        `json:"backup_codes_remaining"`
+	// TOTP and Passkeys say which factors hold it on (keyward's
+	// extension: see docs/api.md).
+	TOTP     bool `json:"totp"`
+	Passkeys int  `json:"passkeys"`
 }
 
 func (s *Server) apiTwoFactorStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -19,7 +23,7 @@ func (s *Server) apiTwoFactorStatus(w http.ResponseWriter, r *http.Request, p *p
 	if err != nil {
 		return err
 	}
-	out := twoFactorJSON{Enabled: st.Enabled, BackupCodesRemaining: st.BackupCodesRemaining}
+	out := twoFactorJSON{Enabled: st.Enabled, BackupCodesRemaining: st.BackupCodesRemaining, TOTP: st.TOTP, Passkeys: st.Passkeys}
 	if st.EnabledAt != nil {
 		t := st.EnabledAt.UTC()
 		out.EnabledAt = &t

@@ -46,6 +46,10 @@ var statusOf = map[keyward.Code]int{
 	keyward.CodeAlreadyVerified:    http.StatusConflict,
 	keyward.CodeEmailNotVerified:   http.StatusForbidden,
 	keyward.CodePasswordResetReq:   http.StatusForbidden,
+	keyward.CodeInvalidCredential:  http.StatusUnauthorized,
+	keyward.CodeNoPasskeys:         http.StatusConflict,
+	keyward.CodeTooManyPasskeys:    http.StatusConflict,
+	keyward.CodePasskeysOff:        http.StatusNotImplemented,
 	keyward.CodeAccountDisabled:    http.StatusForbidden,
 	keyward.CodeInsufficientScope:  http.StatusForbidden,
 }

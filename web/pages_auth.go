@@ -105,13 +105,18 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) newSigninView(email, next string) signinView {
-	return signinView{
+	v := signinView{
 		layout:     layout{Title: "Sign in"},
 		EmailValue: email,
 		Next:       next,
 		CanSignUp:  s.svc.Config().SignupEnabled,
 		SignupHref: s.withNext("/signup", next),
+		Passkeys:   s.svc.PasskeysOff() == "",
 	}
+	if v.Passkeys {
+		v.Scripts = []string{passkeyJS}
+	}
+	return v
 }
 
 func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
@@ -172,13 +177,21 @@ const totpSuspendedFlash = "Codes from your authenticator app are turned off for
 
 func (s *Server) signinMFAPage(w http.ResponseWriter, r *http.Request) error {
 	next := s.next(r.URL.Query().Get("next"))
-	if c, err := r.Cookie(s.cookie.mfa); err != nil || c.Value == "" {
+	c, err := r.Cookie(s.cookie.mfa)
+	if err != nil || c.Value == "" {
 		if s.signedIn(r) {
 			return seeOtherURL(w, r, next)
 		}
 		return s.mfaExpired(w, r, next, mfaMissing)
 	}
-	v := newSigninMFAView(next, r.URL.Query().Get("method") == "backup")
+	methods, err := s.svc.SecondStepMethods(r.Context(), c.Value)
+	if keyward.IsCode(err, keyward.CodeMFATokenExpired) {
+		return s.mfaExpired(w, r, next, keyward.ErrorMessage(err))
+	}
+	if err != nil {
+		return err
+	}
+	v := newSigninMFAView(next, methods, r.URL.Query().Get("method") == "backup")
 	return s.renderPage(w, r, http.StatusOK, "signin_2fa.html", &v)
 }
 
@@ -191,7 +204,14 @@ func (s *Server) signinMFASubmit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || c.Value == "" {
 		return s.mfaExpired(w, r, next, mfaMissing)
 	}
-	v := newSigninMFAView(next, r.PostForm.Get("method") == "backup")
+	methods, err := s.svc.SecondStepMethods(r.Context(), c.Value)
+	if keyward.IsCode(err, keyward.CodeMFATokenExpired) {
+		return s.mfaExpired(w, r, next, keyward.ErrorMessage(err))
+	}
+	if err != nil {
+		return err
+	}
+	v := newSigninMFAView(next, methods, r.PostForm.Get("method") == "backup")
 	const page = "signin_2fa.html"
 	code := r.PostForm.Get("code")
 	if code == "" {

@@ -61,7 +61,26 @@ func (s *Server) newSudoView(p *principal, next string, code bool) sudoView {
 func (s *Server) sudoPage(w http.ResponseWriter, r *http.Request, p *principal) error {
 	q := r.URL.Query()
 	v := s.newSudoView(p, s.sudoNext(q.Get("next")), q.Get("method") == "code")
+	if err := s.offerPasskey(r, p, &v); err != nil {
+		return err
+	}
 	return s.renderPage(w, r, http.StatusOK, "confirm.html", &v)
+}
+
+// offerPasskey adds "Use a passkey" to the sudo page of an account that
+// has one (and a site where passkeys work).
+func (s *Server) offerPasskey(r *http.Request, p *principal, v *sudoView) error {
+	if s.svc.PasskeysOff() != "" {
+		return nil
+	}
+	list, err := s.svc.Passkeys(r.Context(), p.account.ID)
+	if err != nil {
+		return err
+	}
+	if v.Passkey = len(list) > 0; v.Passkey {
+		v.Scripts = append(v.Scripts, passkeyJS)
+	}
+	return nil
 }
 
 func (s *Server) sudoSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -70,10 +89,19 @@ func (s *Server) sudoSubmit(w http.ResponseWriter, r *http.Request, p *principal
 	}
 	f := r.PostForm
 	v := s.newSudoView(p, s.sudoNext(f.Get("next")), f.Get("method") == "code")
+	if err := s.offerPasskey(r, p, &v); err != nil {
+		return err
+	}
 	const page = "confirm.html"
 	var proof keyward.SudoProof
 	field := "password"
-	if v.Code {
+	if f.Get("method") == "passkey" {
+		// The form the page's script filled with a passkey's answer.
+		field, proof.ChallengeID, proof.Credential = "", f.Get("challenge_id"), []byte(f.Get("credential"))
+		if proof.ChallengeID == "" || len(proof.Credential) == 0 {
+			return s.rerender(w, r, page, &v, invalid("Using a passkey needs JavaScript, and a browser that supports passkeys."), field)
+		}
+	} else if v.Code {
 		field, proof.Code = "code", f.Get("code")
 		if proof.Code == "" {
 			return s.rerender(w, r, page, &v, invalid("Enter the code your authenticator app shows, or one of your backup codes."), field)

@@ -23,11 +23,11 @@ const twoFactorPath = "/settings/security/two-factor"
 
 func (s *Server) newTwoFactorView(p *principal, st *keyward.TwoFactorStatus, setup *keyward.TOTPSetup, now time.Time, sudoNeeded bool) twoFactorView {
 	l := layoutFor(p, "Two-factor authentication", sectionTwoFactor)
-	l.Scripts = []string{"/static/copy.js", "/static/print.js"}
-	v := twoFactorView{layout: l, Enabled: st.Enabled, SudoNeeded: sudoNeeded}
-	if st.Enabled {
-		if st.EnabledAt != nil {
-			v.EnabledOn = newTimeView(*st.EnabledAt, now)
+	l.Scripts = []string{"/static/copy.js", "/static/print.js", passkeyJS}
+	v := twoFactorView{layout: l, Enabled: st.TOTP, TwoFactorOn: st.Enabled, SudoNeeded: sudoNeeded}
+	if st.TOTP {
+		if st.TOTPEnabledAt != nil {
+			v.EnabledOn = newTimeView(*st.TOTPEnabledAt, now)
 		}
 		v.CodesLeft, v.CodesLow = backupCodesLeft(st.BackupCodesRemaining)
 		return v
@@ -59,7 +59,7 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 		return serr
 	}
 	var setup *keyward.TOTPSetup
-	if !st.Enabled {
+	if !st.TOTP {
 		if setup, serr = s.svc.PendingSetup(r.Context(), p.account, p.session); serr != nil {
 			return serr
 		}
@@ -69,8 +69,34 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 		return serr
 	}
 	v := s.newTwoFactorView(p, st, setup, s.requestTime(), !inSudo)
+	if v.Passkeys, serr = s.passkeysSection(r, p, st); serr != nil {
+		return serr
+	}
 	if err != nil {
 		return s.rerender(w, r, "two_factor.html", &v, err, field)
+	}
+	return s.renderPage(w, r, http.StatusOK, "two_factor.html", &v)
+}
+
+// showTwoFactorConfirming renders the page asking the person to confirm
+// removing the passkey id, the account's last second factor.
+func (s *Server) showTwoFactorConfirming(w http.ResponseWriter, r *http.Request, p *principal, id string) error {
+	st, err := s.svc.TwoFactor(r.Context(), p.account)
+	if err != nil {
+		return err
+	}
+	inSudo, err := s.inSudo(r, p)
+	if err != nil {
+		return err
+	}
+	v := s.newTwoFactorView(p, st, nil, s.requestTime(), !inSudo)
+	if v.Passkeys, err = s.passkeysSection(r, p, st); err != nil {
+		return err
+	}
+	for i := range v.Passkeys.List {
+		if v.Passkeys.List[i].ID == id {
+			v.Passkeys.Confirm = &v.Passkeys.List[i]
+		}
 	}
 	return s.renderPage(w, r, http.StatusOK, "two_factor.html", &v)
 }

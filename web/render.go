@@ -21,6 +21,8 @@ var staticFS embed.FS
 
 // pages holds every page's template, parsed once at start: each page file
 // defines "content" (and may define "title") inside the shared layout.
+// Files whose names start with "_" are parts, parsed with every page: each
+// defines templates that pages include.
 type pages struct {
 	byName map[string]*template.Template
 }
@@ -35,11 +37,11 @@ func parsePages(base string) (*pages, error) {
 	p := &pages{byName: make(map[string]*template.Template)}
 	for _, f := range files {
 		name := path.Base(f)
-		if name == "layout.html" {
+		if name == "layout.html" || strings.HasPrefix(name, "_") {
 			continue
 		}
 		t, err := template.New("layout.html").Funcs(template.FuncMap{"path": func(route string) string { return base + route }}).
-			ParseFS(templateFS, "templates/layout.html", f)
+			ParseFS(templateFS, "templates/layout.html", "templates/_*.html", f)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s: %w", name, err)
 		}

@@ -109,6 +109,7 @@ type signinView struct {
 	Next       string
 	CanSignUp  bool
 	SignupHref string // the sign-up page, keeping Next
+	Passkeys   bool   // "Sign in with a passkey" is offered
 }
 
 // forgotPasswordView is /forgot-password.
@@ -136,6 +137,7 @@ type sudoView struct {
 	SwitchHref string
 	SwitchText string
 	Window     string // "10 minutes": how long the confirmation lasts
+	Passkey    bool   // "Use a passkey" is offered: the account has one
 }
 
 // emailView is /settings/security/email: moving the account to another address.
@@ -153,10 +155,12 @@ type linkView struct {
 	Done  bool // the link did its work (lockdown)
 }
 
-// signinMFAView is /signin/2fa, for an authenticator code or a backup code.
+// signinMFAView is /signin/2fa, for an authenticator code or a backup
+// code, or a passkey.
 type signinMFAView struct {
 	layout
 	Next         string
+	Passkey      bool // "Use a passkey" is offered
 	Backup       bool // a backup code rather than an authenticator code
 	Label        string
 	Hint         string
@@ -167,20 +171,27 @@ type signinMFAView struct {
 	SwitchText   string
 }
 
-func newSigninMFAView(next string, backup bool) signinMFAView {
-	v := signinMFAView{layout: layout{Title: "Two-factor authentication"}, Next: next, Backup: backup}
-	q := url.Values{"next": {next}}
+func newSigninMFAView(next string, methods []string, backup bool) signinMFAView {
+	totp := hasMethod(methods, "totp")
+	// Without codes from an app (a passkey holds two-factor on, or the
+	// app's codes are suspended), the code asked for is a backup code.
+	backup = backup || !totp
+	v := signinMFAView{layout: layout{Title: "Two-factor authentication"}, Next: next, Backup: backup, Passkey: hasMethod(methods, "passkey")}
+	if v.Passkey {
+		v.Scripts = []string{passkeyJS}
+	}
 	if backup {
 		v.Label = "Backup code"
 		v.Hint = "Enter one of the backup codes you saved when you turned on two-factor authentication, like abcde-fghj-kmnp. Each code works once."
 		v.InputMode, v.Autocomplete, v.MaxLength = "text", "off", 32
-		v.SwitchHref, v.SwitchText = "/signin/2fa?"+q.Encode(), "Use your authenticator app instead"
+		if totp {
+			v.SwitchHref, v.SwitchText = secondStepHref(next, false), "Use your authenticator app instead"
+		}
 	} else {
 		v.Label = "Verification code"
 		v.Hint = "Open your authenticator app and enter the 6-digit code it shows for keyward."
 		v.InputMode, v.Autocomplete, v.MaxLength = "numeric", "one-time-code", 7
-		q.Set("method", "backup")
-		v.SwitchHref, v.SwitchText = "/signin/2fa?"+q.Encode(), "Use a backup code instead"
+		v.SwitchHref, v.SwitchText = secondStepHref(next, true), "Use a backup code instead"
 	}
 	return v
 }
@@ -216,7 +227,12 @@ type passwordView struct {
 // or without a pending setup), on, or showing a new set of backup codes.
 type twoFactorView struct {
 	layout
+	// Enabled: the authenticator app is on (its section shows it on).
+	// TwoFactorOn: the account asks for a second factor, with the app
+	// or a passkey.
 	Enabled     bool
+	TwoFactorOn bool
+	Passkeys    passkeysView
 	EnabledOn   timeView
 	CodesLeft   string // "8 backup codes left."
 	CodesLow    bool   // three or fewer: warning styling
