@@ -112,8 +112,8 @@ var typeMix = []struct {
 	t      audit.Type
 	weight int
 }{
-	{audit.SigninSucceeded, 32},
-	{audit.SigninFailed, 22},
+	{audit.SigninSucceeded, 30},
+	{audit.SigninFailed, 21},
 	{audit.Signout, 12},
 	{audit.SessionRevoked, 8},
 	{audit.SigninThrottled, 4},
@@ -132,6 +132,10 @@ var typeMix = []struct {
 	{audit.AccountLockedDown, 1},
 	{audit.NotificationsChanged, 1},
 	{audit.SudoGranted, 1},
+	// 1.1: passkeys, rare.
+	{audit.PasskeyAdded, 1},
+	{audit.PasskeyRemoved, 1},
+	{audit.PasskeyRenamed, 1},
 }
 
 var benchUserAgents = []string{
@@ -193,7 +197,7 @@ func (g *generator) next() *keyward.Event {
 		sess = g.id("sess_", t)
 		g.sessions[acct] = sess
 		e.SessionID = sess
-		e.Details = map[string]string{audit.DetailMethod: []string{audit.MethodPassword, audit.MethodPassword, audit.MethodTOTP, audit.MethodBackupCode}[g.rng.IntN(4)]}
+		e.Details = map[string]string{audit.DetailMethod: []string{audit.MethodPassword, audit.MethodPassword, audit.MethodTOTP, audit.MethodBackupCode, audit.MethodPasskey}[g.rng.IntN(5)]}
 	case audit.SigninFailed:
 		e.Outcome, e.Reason = audit.Failure, "invalid_password"
 		e.Details = map[string]string{audit.DetailMethod: audit.MethodPassword}
@@ -224,6 +228,9 @@ func (g *generator) next() *keyward.Event {
 	case audit.SudoGranted:
 		e.SessionID = sess
 		e.Details = map[string]string{audit.DetailMethod: audit.MethodPassword}
+	case audit.PasskeyAdded, audit.PasskeyRemoved, audit.PasskeyRenamed:
+		e.SessionID = sess
+		e.Details = map[string]string{audit.DetailPasskey: "Laptop", audit.DetailPasskeyID: g.id("pk_", t), audit.DetailTwoFactor: "on"}
 	}
 	audit.Link(head, e)
 	g.heads[acct] = audit.Head{ChainID: head.ChainID, Seq: e.Seq, Hash: e.Hash}
