@@ -13,9 +13,11 @@ import (
 )
 
 // statusOverrides are the codes a route answers with another status than
-// statusOf's (a statusError): invalid_code while enabling 2FA is bad input.
+// statusOf's (a statusError): invalid_code while enabling 2FA, and
+// invalid_credential while adding a passkey, are bad input.
 var statusOverrides = map[keyward.Code][]int{
-	keyward.CodeInvalidCode: {http.StatusBadRequest},
+	keyward.CodeInvalidCode:       {http.StatusBadRequest},
+	keyward.CodeInvalidCredential: {http.StatusBadRequest},
 }
 
 // TestOpenAPIErrorCodes holds the document's error codes to the one table

@@ -21,11 +21,6 @@ import (
 	"github.com/keyward/keyward/web"
 )
 
-// pendingFile holds the contract's paths whose routes have not landed yet
-// (admin, passkeys, sudo): kept apart so that "every documented path is
-// routed" holds, and checked here so that they can be folded in as they are.
-const pendingFile = "openapi/pending.json"
-
 func readJSON(t testing.TB, path string) map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -53,30 +48,6 @@ func operations(doc map[string]any) map[string]bool {
 	return ops
 }
 
-// withPending is the document with the pending fragment folded in.
-func withPending(t testing.TB) map[string]any {
-	t.Helper()
-	doc, pending := readJSON(t, openAPIFile), readJSON(t, pendingFile)
-	paths := doc["paths"].(map[string]any)
-	for p, item := range pending["paths"].(map[string]any) {
-		if _, ok := paths[p]; ok {
-			// A path may gain methods as routes land: merge by method.
-			merged := maps.Clone(paths[p].(map[string]any))
-			maps.Copy(merged, item.(map[string]any))
-			item = merged
-		}
-		paths[p] = item
-	}
-	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
-	for name, s := range pending["components"].(map[string]any)["schemas"].(map[string]any) {
-		if _, ok := schemas[name]; ok {
-			t.Errorf("%s: schema %s is in %s too", pendingFile, name, openAPIFile)
-		}
-		schemas[name] = s
-	}
-	return doc
-}
-
 func validateDocument(t testing.TB, name string, spec []byte) {
 	t.Helper()
 	doc, err := libopenapi.NewDocument(spec)
@@ -92,18 +63,16 @@ func validateDocument(t testing.TB, name string, spec []byte) {
 	}
 }
 
-// TestOpenAPIDocumentIsValid: the document, and the document with the
-// pending paths folded in, pass the OpenAPI 3.1 schema; every operation has
-// a unique operationId (generated clients name their methods after it).
+// TestOpenAPIDocumentIsValid: the document passes the OpenAPI 3.1 schema;
+// every operation has a unique operationId (generated clients name their
+// methods after it).
 func TestOpenAPIDocumentIsValid(t *testing.T) {
 	spec, err := os.ReadFile(openAPIFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	validateDocument(t, openAPIFile, spec)
-	merged := withPending(t)
-	b, _ := json.Marshal(merged)
-	validateDocument(t, openAPIFile+" with "+pendingFile, b)
+	merged := readJSON(t, openAPIFile)
 	if v := merged["openapi"]; v != "3.1.0" {
 		t.Errorf("openapi = %v, want 3.1.0", v)
 	}
@@ -133,8 +102,7 @@ func documentedRoute(path string) bool {
 
 // TestOpenAPICoversEveryRoute walks both ways: every route of the JSON API
 // in routes.go is in the document, and every operation of the document is
-// routed. A pending operation must not be routed: when its route lands, it
-// moves into the document.
+// routed.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
 	s, err := web.New(nil, web.Config{}, nil)
 	if err != nil {
@@ -155,17 +123,11 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		}
 	}
 	documented := operations(readJSON(t, openAPIFile))
-	pending := operations(readJSON(t, pendingFile))
 	if len(routed) < 30 {
 		t.Fatalf("only %d API routes found: %v", len(routed), slices.Sorted(maps.Keys(routed)))
 	}
 	for _, r := range slices.Sorted(maps.Keys(routed)) {
-		switch {
-		case documented[r] && pending[r]:
-			t.Errorf("%s is routed and in %s: remove it from %s", r, openAPIFile, pendingFile)
-		case pending[r]:
-			t.Errorf("%s has landed: move it from %s into %s (and make its answers pass)", r, pendingFile, openAPIFile)
-		case !documented[r]:
+		if !documented[r] {
 			t.Errorf("route %s is not in %s", r, openAPIFile)
 		}
 	}
