@@ -11,7 +11,7 @@ import (
 // cookie-authenticated call from another origin stays unreadable, and the
 // cross-origin check still refuses it when it changes state.
 var (
-	corsAllowMethods  = []string{"GET, POST, PUT, DELETE"}
+	corsAllowMethods  = []string{"GET, POST, PUT, PATCH, DELETE"}
 	corsAllowHeaders  = []string{"Authorization, Content-Type"}
 	corsExposeHeaders = []string{"Retry-After, X-Request-Id"}
 	corsMaxAge        = []string{"600"}
