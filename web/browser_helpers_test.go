@@ -112,7 +112,7 @@ func newBrowserSiteAt(t testing.TB, clock *keywardtest.Clock) *browserSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(checked(t, h))
 	t.Cleanup(srv.Close)
 	return &browserSite{env: env, url: srv.URL}
 }

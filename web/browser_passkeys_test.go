@@ -61,7 +61,8 @@ func newPasskeySiteAt(t testing.TB, clock *keywardtest.Clock) *browserSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(h)
+	// The passkey script's calls are held to the OpenAPI document too.
+	srv := httptest.NewUnstartedServer(checked(t, h))
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
@@ -371,13 +372,14 @@ func TestBrowserPasskeyAcrossNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkedH := checked(t, h)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "passkey") {
 				mu.Lock()
 				served[name] = append(served[name], r.URL.Path)
 				mu.Unlock()
 			}
-			h.ServeHTTP(w, r)
+			checkedH.ServeHTTP(w, r)
 		}))
 		t.Cleanup(srv.Close)
 		u, _ := url.Parse(srv.URL)
