@@ -39,8 +39,13 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context, mfaToken string, c Cli
 	if err != nil {
 		return nil, "", notFoundAs(err, mfaTokenExpired())
 	}
-	// Without a passkey there is nothing to ask for (and no user handle
-	// to make for it).
+	return s.beginAccountAssertion(ctx, a, ceremonyBinding{purpose: CeremonySecondStep, accountID: a.ID, mfaHash: ch.TokenHash})
+}
+
+// beginAccountAssertion begins a ceremony that asks for one of a's
+// passkeys, bound as binding says; no_passkeys when a has none (there is
+// then nothing to ask for, and no user handle to make for it).
+func (s *Service) beginAccountAssertion(ctx context.Context, a *Account, binding ceremonyBinding) ([]byte, string, error) {
 	if list, err := s.store.ListPasskeys(ctx, a.ID); err != nil || len(list) == 0 {
 		return nil, "", cmpOr(err, noPasskeys())
 	}
@@ -48,7 +53,7 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context, mfaToken string, c Cli
 	if err != nil {
 		return nil, "", err
 	}
-	return s.beginCeremony(ctx, ceremonyBinding{purpose: CeremonySecondStep, accountID: a.ID, mfaHash: ch.TokenHash},
+	return s.beginCeremony(ctx, binding,
 		func(challenge []byte) (*passkey.Ceremony, error) { return s.passkeys.BeginLogin(&u, challenge) })
 }
 
@@ -420,17 +425,7 @@ func (s *Service) BeginPasskeySudo(ctx context.Context, caller *Session, c Clien
 	if err != nil {
 		return nil, "", notFoundAs(err, unauthenticated())
 	}
-	// Without a passkey there is nothing to ask for (and no user handle
-	// to make for it).
-	if list, err := s.store.ListPasskeys(ctx, a.ID); err != nil || len(list) == 0 {
-		return nil, "", cmpOr(err, noPasskeys())
-	}
-	u, _, err := s.passkeyUser(ctx, a)
-	if err != nil {
-		return nil, "", err
-	}
-	return s.beginCeremony(ctx, ceremonyBinding{purpose: CeremonySudo, accountID: a.ID, sessionID: caller.ID},
-		func(challenge []byte) (*passkey.Ceremony, error) { return s.passkeys.BeginLogin(&u, challenge) })
+	return s.beginAccountAssertion(ctx, a, ceremonyBinding{purpose: CeremonySudo, accountID: a.ID, sessionID: caller.ID})
 }
 
 // passkeyProof is a passkey shown to confirm it is the person: the answer

@@ -26,52 +26,63 @@ func (q *queries) EnqueueMail(ctx context.Context, m *keyward.Mail) error {
 	return wrap("enqueue mail", err)
 }
 
-// ClaimMails takes the due rows with FOR UPDATE SKIP LOCKED: a claim on
-// another node that holds some rows is skipped, not waited for, and the
-// rows it holds are no longer due once it commits.
+// ClaimMails takes the due rows (see claimDue).
 func (q *queries) ClaimMails(ctx context.Context, now, until time.Time, limit int) ([]keyward.Mail, error) {
+	return claimDue(ctx, q, "claim mails", "outbox", mailColumns, "", scanMail,
+		func(m *keyward.Mail) string { return m.ID }, now, until, limit)
+}
+
+// claimDue takes up to limit rows of an outbox table that are due at now
+// (and match also, when given) with FOR UPDATE SKIP LOCKED, and makes them
+// due again at until, counting the attempt: a claim on another node that
+// holds some rows is skipped, not waited for, and the rows it holds are no
+// longer due once it commits. The rows come back in id order.
+func claimDue[T any](ctx context.Context, q *queries, op, table, columns, also string,
+	scan func(pgx.Row, *T) error, id func(*T) string, now, until time.Time, limit int) ([]T, error) {
 	rows, err := q.db.Query(ctx, `
-		UPDATE outbox o SET next_attempt_at = $1, attempts = o.attempts + 1
-		FROM (SELECT id FROM outbox
-			WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2
+		UPDATE `+table+` o SET next_attempt_at = $1, attempts = o.attempts + 1
+		FROM (SELECT id FROM `+table+`
+			WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2 `+also+`
 			ORDER BY next_attempt_at, id LIMIT $3
 			FOR UPDATE SKIP LOCKED) due
 		WHERE o.id = due.id
-		RETURNING o.id, o.kind, o.sealed, o.created_at, o.next_attempt_at, o.attempts, o.sent_at, o.failed_at, o.last_error, o.account_id`,
+		RETURNING o.`+strings.ReplaceAll(columns, ", ", ", o."),
 		until, now, limit)
 	if err != nil {
-		return nil, wrap("claim mails", err)
+		return nil, wrap(op, err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.Mail, error) {
-		var m keyward.Mail
-		err := scanMail(row, &m)
-		return m, err
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) {
+		var v T
+		err := scan(row, &v)
+		return v, err
 	})
-	slices.SortFunc(out, func(a, b keyward.Mail) int { return strings.Compare(a.ID, b.ID) })
-	return out, wrap("claim mails", err)
+	slices.SortFunc(out, func(a, b T) int { return strings.Compare(id(&a), id(&b)) })
+	return out, wrap(op, err)
 }
 
-func (q *queries) updateMail(ctx context.Context, op, sql string, args ...any) error {
+// updateOne runs an update that must change a row: what (a Mail, a
+// Webhook) is not found when it changes none.
+func (q *queries) updateOne(ctx context.Context, op, what, sql string, args ...any) error {
 	tag, err := q.db.Exec(ctx, sql, args...)
 	if err != nil {
 		return wrap(op, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return notFound("Mail")
+		return notFound(what)
 	}
 	return nil
 }
 
 func (q *queries) MarkMailSent(ctx context.Context, id string, at time.Time) error {
-	return q.updateMail(ctx, "mark mail sent", `UPDATE outbox SET sent_at = $2, sealed = '' WHERE id = $1`, id, at)
+	return q.updateOne(ctx, "mark mail sent", "Mail", `UPDATE outbox SET sent_at = $2, sealed = '' WHERE id = $1`, id, at)
 }
 
 func (q *queries) RetryMail(ctx context.Context, id string, next time.Time, lastError string) error {
-	return q.updateMail(ctx, "retry mail", `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1`, id, next, lastError)
+	return q.updateOne(ctx, "retry mail", "Mail", `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1`, id, next, lastError)
 }
 
 func (q *queries) GiveUpMail(ctx context.Context, id string, at time.Time, lastError string) error {
-	return q.updateMail(ctx, "give up mail", `UPDATE outbox SET failed_at = $2, last_error = $3, sealed = '' WHERE id = $1`, id, at, lastError)
+	return q.updateOne(ctx, "give up mail", "Mail", `UPDATE outbox SET failed_at = $2, last_error = $3, sealed = '' WHERE id = $1`, id, at, lastError)
 }
 
 func (q *queries) MailsWaiting(ctx context.Context) (waiting, retrying int, err error) {

@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,29 +55,11 @@ func (q *queries) EnqueueWebhook(ctx context.Context, d *keyward.WebhookDelivery
 	return wrap("enqueue webhook", err)
 }
 
-// ClaimWebhooks takes the due rows with FOR UPDATE SKIP LOCKED: a claim on
-// another node that holds some rows is skipped, not waited for, and the
-// rows it holds are no longer due once it commits.
+// ClaimWebhooks takes the due rows (see claimDue); a delivery waiting for
+// an earlier one of its chain has no next attempt yet.
 func (q *queries) ClaimWebhooks(ctx context.Context, now, until time.Time, limit int) ([]keyward.WebhookDelivery, error) {
-	rows, err := q.db.Query(ctx, `
-		UPDATE webhook_outbox o SET next_attempt_at = $1, attempts = o.attempts + 1
-		FROM (SELECT id FROM webhook_outbox
-			WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= $2
-			ORDER BY next_attempt_at, id LIMIT $3
-			FOR UPDATE SKIP LOCKED) due
-		WHERE o.id = due.id
-		RETURNING o.id, o.chain_id, o.seq, o.body, o.created_at, o.next_attempt_at, o.attempts, o.sent_at, o.failed_at, o.last_error`,
-		until, now, limit)
-	if err != nil {
-		return nil, wrap("claim webhooks", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.WebhookDelivery, error) {
-		var d keyward.WebhookDelivery
-		err := scanWebhook(row, &d)
-		return d, err
-	})
-	slices.SortFunc(out, func(a, b keyward.WebhookDelivery) int { return strings.Compare(a.ID, b.ID) })
-	return out, wrap("claim webhooks", err)
+	return claimDue(ctx, q, "claim webhooks", "webhook_outbox", webhookColumns, "AND next_attempt_at IS NOT NULL", scanWebhook,
+		func(d *keyward.WebhookDelivery) string { return d.ID }, now, until, limit)
 }
 
 func (q *queries) NextWebhookDue(ctx context.Context) (time.Time, error) {
@@ -108,7 +88,7 @@ func (q *queries) finishWebhook(ctx context.Context, op, id string, at time.Time
 		if _, err := q.db.Exec(ctx, `SELECT 1 FROM audit_heads WHERE chain_id = $1 FOR UPDATE`, chain); err != nil {
 			return wrap(op, err)
 		}
-		if err := q.updateWebhook(ctx, op, update, args...); err != nil {
+		if err := q.updateOne(ctx, op, "Webhook", update, args...); err != nil {
 			return err
 		}
 		_, err = q.db.Exec(ctx, `UPDATE webhook_outbox SET next_attempt_at = $1
@@ -116,17 +96,6 @@ func (q *queries) finishWebhook(ctx context.Context, op, id string, at time.Time
 			AND next_attempt_at IS NULL`, at, chain)
 		return wrap(op, err)
 	})
-}
-
-func (q *queries) updateWebhook(ctx context.Context, op, sql string, args ...any) error {
-	tag, err := q.db.Exec(ctx, sql, args...)
-	if err != nil {
-		return wrap(op, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return notFound("Webhook")
-	}
-	return nil
 }
 
 func (q *queries) MarkWebhookSent(ctx context.Context, id string, at time.Time) error {
@@ -138,7 +107,7 @@ func (q *queries) GiveUpWebhook(ctx context.Context, id string, at time.Time, la
 }
 
 func (q *queries) RetryWebhook(ctx context.Context, id string, next time.Time, lastError string) error {
-	return q.updateWebhook(ctx, "retry webhook", `UPDATE webhook_outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1`, id, next, lastError)
+	return q.updateOne(ctx, "retry webhook", "Webhook", `UPDATE webhook_outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1`, id, next, lastError)
 }
 
 func (q *queries) WebhooksWaiting(ctx context.Context) (waiting, retrying int, err error) {
