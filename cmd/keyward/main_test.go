@@ -498,12 +498,18 @@ func TestServePrintsWhereToOpenAndStopsOnSIGTERM(t *testing.T) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	// Without --smtp-url the start-up lines say where mails go.
-	for !strings.Contains(out.String(), "open http://"+addr+"/") || !strings.Contains(out.String(), "mails are written as .eml files to "+filepath.Join(dir, "outbox")) {
+	_, port, _ := net.SplitHostPort(addr)
+	for !strings.Contains(out.String(), "open http://localhost:"+port+"/") || !strings.Contains(out.String(), "mails are written as .eml files to "+filepath.Join(dir, "outbox")) {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatalf("no start-up line: %q", out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// At the address it printed, passkeys work: a sign-in with one can
+	// begin (they are off, 501, for a relying party on an IP address).
+	if st := postJSON(t, "http://localhost:"+port+"/api/v1/sessions/passkey/options", "", "{}"); st != 200 {
+		t.Errorf("passwordless sign-in options at localhost = %d, want 200: passkeys are off", st)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -868,17 +874,22 @@ func TestAuditListFindsUnknownEmails(t *testing.T) {
 
 // The start-up line names keyward's home under the base path.
 func TestOpenURL(t *testing.T) {
-	tcp := &net.TCPAddr{IP: net.IPv4zero, Port: 8080}
+	every := &net.TCPAddr{IP: net.IPv4zero, Port: 8080}
+	loopback := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	loopback6 := &net.TCPAddr{IP: net.IPv6loopback, Port: 8081}
 	tests := []struct {
 		name string
+		addr net.Addr
 		args []string
 		want string
 	}{
-		{"listen address", nil, "http://127.0.0.1:8080/"},
-		{"listen address, base path", []string{"--base-path", "/auth"}, "http://127.0.0.1:8080/auth/"},
-		{"public url", []string{"--public-url", "https://id.example.com"}, "https://id.example.com/"},
-		{"public url, base path", []string{"--public-url", "https://example.com", "--base-path", "/auth"}, "https://example.com/auth/"},
-		{"public url carrying the base path", []string{"--public-url", "https://example.com/auth", "--base-path", "/auth"}, "https://example.com/auth/"},
+		{"every interface", every, nil, "http://127.0.0.1:8080/"},
+		{"every interface, base path", every, []string{"--base-path", "/auth"}, "http://127.0.0.1:8080/auth/"},
+		{"loopback: localhost, where passkeys work", loopback, nil, "http://localhost:8080/"},
+		{"IPv6 loopback", loopback6, []string{"--base-path", "/auth"}, "http://localhost:8081/auth/"},
+		{"public url", loopback, []string{"--public-url", "https://id.example.com"}, "https://id.example.com/"},
+		{"public url, base path", every, []string{"--public-url", "https://example.com", "--base-path", "/auth"}, "https://example.com/auth/"},
+		{"public url carrying the base path", every, []string{"--public-url", "https://example.com/auth", "--base-path", "/auth"}, "https://example.com/auth/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -886,7 +897,7 @@ func TestOpenURL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := openURL(c, tcp); got != tt.want {
+			if got := openURL(c, tt.addr); got != tt.want {
 				t.Fatalf("openURL = %q, want %q", got, tt.want)
 			}
 		})

@@ -28,6 +28,12 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	defer ln.Close()
 	// Links in mails: the public URL, or where this node listens.
 	cfg.Mail.LinkBase = strings.TrimSuffix(openURL(c, ln.Addr()), "/")
+	if c.parsedPublicURL == nil {
+		// Someone trying keyward on their own machine: passkeys refuse IP
+		// addresses, so they are made for http://localhost:PORT, the
+		// address the start-up line gives.
+		cfg.Service.PasskeyOrigin = localhostOrigin(ln.Addr())
+	}
 	var adminLn net.Listener
 	if c.adminAddr != "" {
 		// Listening before anything is opened: a taken address fails fast.
@@ -153,10 +159,14 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 }
 
 // openURL is what the start-up line tells a person to open: keyward's home
-// under the base path.
+// under the base path. A node on a loopback address is given by the name
+// localhost, at which passkeys work (see localhostOrigin).
 func openURL(c *config, addr net.Addr) string {
 	if u := c.parsedPublicURL; u != nil {
 		return u.Scheme + "://" + u.Host + c.parsedBasePath + "/"
+	}
+	if o := localhostOrigin(addr); o != "" {
+		return o + c.parsedBasePath + "/"
 	}
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok {
@@ -167,6 +177,17 @@ func openURL(c *config, addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + c.parsedBasePath + "/"
+}
+
+// localhostOrigin is http://localhost:PORT for a listener on a loopback
+// address, and "" for any other: one on every interface is reached by
+// names this node cannot know, which --public-url gives.
+func localhostOrigin(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		return ""
+	}
+	return "http://localhost:" + fmt.Sprint(tcp.Port)
 }
 
 // healthcheck asks the keyward listening on c.addr whether it is ready.
