@@ -1,0 +1,274 @@
+package keyward_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/passkey/passkeytest"
+)
+
+// Attacks on passkeys with an attacker's own authenticator (softKey), on
+// two services ("nodes") sharing one store, on both engines.
+
+// twoNodes returns two services on one fresh store of engine, one clock.
+func twoNodes(t *testing.T, engine string) (a, b *keywardtest.Env, run keywardtest.SQL) {
+	store, run := keywardtest.NewStoreWithSQL(t, engine)
+	a = keywardtest.New(t, keywardtest.Options{Store: store})
+	b = keywardtest.New(t, keywardtest.Options{Store: store, Clock: a.Clock, Keys: a.Keys})
+	return a, b, run
+}
+
+// registerSoft registers a new softKey for the caller's account, with its
+// counter at counter and flags as given.
+func registerSoft(t *testing.T, e *keywardtest.Env, caller *keyward.Session, counter uint32, flags byte) *softKey {
+	t.Helper()
+	options, err := e.Svc.BeginPasskeyRegistration(ctx, caller, laptop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct {
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if err := json.Unmarshal(options, &o); err != nil {
+		t.Fatal(err)
+	}
+	handle, err := b64.DecodeString(o.User.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newSoftKey(t, passkeytest.Origin, "localhost", handle)
+	k.counter, k.flags = counter, flags
+	if _, err := e.Svc.FinishPasskeyRegistration(ctx, caller, "soft", k.register(challengeOf(t, options)), laptop); err != nil {
+		t.Fatalf("registering the soft key: %v", err)
+	}
+	return k
+}
+
+// beginSoft begins a passwordless sign-in on e and returns its id and
+// challenge.
+func beginSoft(t *testing.T, e *keywardtest.Env, mfaToken string) (string, []byte) {
+	t.Helper()
+	options, id, err := e.Svc.BeginPasskeySignIn(ctx, mfaToken, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, challengeOf(t, options)
+}
+
+func TestAttackSoftPasskeyCeremonies(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			a, b, _ := twoNodes(t, engine)
+			signUp(t, a, "alice@example.com")
+			me := signIn(t, a, "alice@example.com", laptop)
+			var err error
+			k := registerSoft(t, a, me.Session, 5, flagUP|flagUV)
+			if _, me.Session, err = a.Svc.Authenticate(ctx, me.Token); err != nil {
+				t.Fatal(err)
+			}
+
+			// Begun on A, finished on B.
+			k.counter++
+			id, ch := beginSoft(t, a, "")
+			res, err := b.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+			if err != nil || res.Session.AAL != 2 {
+				t.Fatalf("begun on A, finished on B: %v", err)
+			}
+
+			// One answer finished on A and B at once, eight times each: one wins.
+			k.counter++
+			id, ch = beginSoft(t, a, "")
+			answer := k.assert(t, ch)
+			if wins := race(16, func(i int) error {
+				node := []*keywardtest.Env{a, b}[i%2]
+				_, err := node.Svc.FinishPasskeySignIn(ctx, id, answer, "", anyIP())
+				return err
+			}); wins != 1 {
+				t.Errorf("one answer finished in parallel: %d sign-ins, want 1", wins)
+			}
+
+			// Two ceremonies answered with one counter at once (a copied key): one wins.
+			k.counter++
+			var answers [][]byte
+			var ids []string
+			for range 8 {
+				id, ch := beginSoft(t, []*keywardtest.Env{a, b}[len(ids)%2], "")
+				ids, answers = append(ids, id), append(answers, k.assert(t, ch))
+			}
+			if wins := race(8, func(i int) error {
+				_, err := []*keywardtest.Env{a, b}[i%2].Svc.FinishPasskeySignIn(ctx, ids[i], answers[i], "", anyIP())
+				return err
+			}); wins != 1 {
+				t.Errorf("one counter in parallel: %d sign-ins, want 1", wins)
+			}
+
+			// The same counter again, and a lower one: refused.
+			for _, c := range []uint32{k.counter, k.counter - 1, 0} {
+				k.counter = c
+				id, ch := beginSoft(t, b, "")
+				_, err := a.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+				wantCode(t, err, keyward.CodeInvalidCredential)
+			}
+			k.counter = 100
+
+			// After its expiry.
+			id, ch = beginSoft(t, a, "")
+			a.Clock.Advance(a.Svc.Config().PasskeyChallengeTTL)
+			_, err = b.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+			wantCode(t, err, keyward.CodeInvalidCredential)
+
+			// Another purpose's challenge: a sudo one, a second step's, a
+			// registration's, used for a sign-in without a password.
+			k.counter++
+			options, sudoID, err := a.Svc.BeginPasskeySudo(ctx, me.Session, laptop)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = b.Svc.FinishPasskeySignIn(ctx, sudoID, k.assert(t, challengeOf(t, options)), "", phone)
+			wantCode(t, err, keyward.CodeInvalidCredential)
+			// ... and it is still the session's own to finish.
+			if _, err := b.Svc.GrantSudo(ctx, me.Session, keyward.SudoProof{ChallengeID: sudoID, Credential: k.assert(t, challengeOf(t, options))}, laptop); err != nil {
+				t.Fatalf("the sudo ceremony after its misuse: %v", err)
+			}
+			k.counter++
+			step := signIn(t, a, "alice@example.com", phone)
+			stepID, stepCh := beginSoft(t, a, step.MFAToken)
+			_, err = b.Svc.FinishPasskeySignIn(ctx, stepID, k.assert(t, stepCh), "", phone)
+			wantCode(t, err, keyward.CodeInvalidCredential)
+			options, err = a.Svc.BeginPasskeyRegistration(ctx, me.Session, laptop)
+			if err != nil {
+				t.Fatal(err)
+			}
+			regCh := challengeOf(t, options)
+			_, err = b.Svc.FinishPasskeySignIn(ctx, "kwc_"+b64.EncodeToString(regCh), k.assert(t, regCh), "", phone)
+			wantCode(t, err, keyward.CodeInvalidCredential)
+			// A sign-in's challenge answered as a registration.
+			other := newSoftKey(t, passkeytest.Origin, "localhost", k.handle)
+			_, signCh := beginSoft(t, a, "")
+			_, err = a.Svc.FinishPasskeyRegistration(ctx, me.Session, "x", other.register(signCh), laptop)
+			wantCode(t, err, keyward.CodeInvalidCredential)
+
+			// The second step's challenge, with its mfa_token, is its own.
+			k.counter++
+			if _, err := b.Svc.FinishPasskeySignIn(ctx, stepID, k.assert(t, stepCh), step.MFAToken, phone); err != nil {
+				t.Fatalf("the second step after the misuse: %v", err)
+			}
+		})
+	}
+}
+
+var ipCount atomic.Int32
+
+// anyIP is a client at an address no other has used: what an attacker
+// with many addresses is, so that one address's throttle never stops a test.
+func anyIP() keyward.Client {
+	n := ipCount.Add(1)
+	return keyward.Client{IP: fmt.Sprintf("2001:db8:%x::1", n), UserAgent: phone.UserAgent}
+}
+
+// race runs f(0..n-1) at once and counts those that succeeded.
+func race(n int, f func(i int) error) int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if f(i) == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return wins
+}
+
+// TestAttackSoftPasskeyZeroCounter: an authenticator that keeps no counter
+// (always 0) signs in again and again, each time with a ceremony of its
+// own; a ceremony still works once.
+func TestAttackSoftPasskeyZeroCounter(t *testing.T) {
+	a, b, _ := twoNodes(t, "sqlite")
+	signUp(t, a, "alice@example.com")
+	me := signIn(t, a, "alice@example.com", laptop)
+	k := registerSoft(t, a, me.Session, 0, flagUP|flagUV)
+	for range 3 {
+		id, ch := beginSoft(t, a, "")
+		if _, err := b.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP()); err != nil {
+			t.Fatalf("counter 0: %v", err)
+		}
+	}
+	id, ch := beginSoft(t, a, "")
+	answer := k.assert(t, ch)
+	if wins := race(6, func(i int) error {
+		_, err := []*keywardtest.Env{a, b}[i%2].Svc.FinishPasskeySignIn(ctx, id, answer, "", anyIP())
+		return err
+	}); wins != 1 {
+		t.Errorf("one answer of a counter-0 key in parallel: %d sign-ins, want 1", wins)
+	}
+	// A counter that starts moving after registration at 0 is fine; back to 0 is not.
+	k.counter = 3
+	id, ch = beginSoft(t, a, "")
+	if _, err := a.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP()); err != nil {
+		t.Fatal(err)
+	}
+	k.counter = 0
+	id, ch = beginSoft(t, a, "")
+	_, err := a.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+	wantCode(t, err, keyward.CodeInvalidCredential)
+}
+
+// TestAttackSoftPasskeyFlags: a key without user verification signs in at
+// aal 1 and opens no sudo; backup flags that contradict what was
+// registered are refused.
+func TestAttackSoftPasskeyFlags(t *testing.T) {
+	e := keywardtest.New(t, keywardtest.Options{})
+	signUp(t, e, "alice@example.com")
+	me := signIn(t, e, "alice@example.com", laptop)
+	k := registerSoft(t, e, me.Session, 0, flagUP)
+	id, ch := beginSoft(t, e, "")
+	res, err := e.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+	if err != nil || res.Session.AAL != 1 {
+		t.Fatalf("without user verification: %+v, %v; want aal 1", res, err)
+	}
+	if err := e.Svc.RequireSudo(ctx, res.Session); !keyward.NeedsSudo(err) {
+		t.Errorf("a sign-in by a key without UV opened sudo: %v", err)
+	}
+	options, sid, err := e.Svc.BeginPasskeySudo(ctx, res.Session, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Svc.GrantSudo(ctx, res.Session, keyward.SudoProof{ChallengeID: sid, Credential: k.assert(t, challengeOf(t, options))}, phone)
+	wantCode(t, err, keyward.CodeInvalidCredential)
+
+	// Backup eligibility appears on a key registered without it: refused.
+	k.flags = flagUP | flagUV | flagBE | flagBS
+	id, ch = beginSoft(t, e, "")
+	_, err = e.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+	wantCode(t, err, keyward.CodeInvalidCredential)
+
+	// Without user presence: refused.
+	k.flags = flagUV
+	id, ch = beginSoft(t, e, "")
+	_, err = e.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+	wantCode(t, err, keyward.CodeInvalidCredential)
+
+	// Another relying party's key (rp id hash of evil.example): refused.
+	k.flags, k.rpID = flagUP|flagUV, "evil.example"
+	id, ch = beginSoft(t, e, "")
+	_, err = e.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+	wantCode(t, err, keyward.CodeInvalidCredential)
+	_ = strings.ToLower
+	_ = time.Second
+}
