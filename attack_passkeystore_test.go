@@ -2,6 +2,7 @@ package keyward_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	keyward "github.com/keyward/keyward"
@@ -124,4 +125,29 @@ func mustList(t testing.TB, e *keywardtest.Env, accountID string) []keyward.Pass
 		t.Fatal(err)
 	}
 	return list
+}
+
+// TestAttackPasskeyNameBidi: a passkey's name kept the characters that
+// turn text around or hide it (U+202E RIGHT-TO-LEFT OVERRIDE, the isolates,
+// the marks): a name shown on the security page, in the audit log and in
+// the notices could read as another ("\u202eyek-ytiruces" shows as
+// "security-key" backwards, spoofing what a list says). They go, as control
+// characters do; a name made of them alone is "Passkey".
+func TestAttackPasskeyNameBidi(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"\u202eyek\u202c", "yek"},
+		{"work \u2066laptop\u2069\u200f", "work laptop"},
+		{"\u061c\u200e\u200f\u202a\u202b\u202d", "Passkey"},
+		{"a\x00b\nc\u0085", "abc"},
+		{"👩\u200d💻 laptop", "👩\u200d💻 laptop"}, // a joiner in an emoji stays
+	} {
+		got, err := keyward.PasskeyName(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("PasskeyName(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{strings.Repeat("x", 10_000), strings.Repeat("é", 65)} {
+		_, err := keyward.PasskeyName(in)
+		wantCode(t, err, keyward.CodeInvalidRequest)
+	}
 }
