@@ -272,3 +272,56 @@ func TestAttackSoftPasskeyFlags(t *testing.T) {
 	_ = strings.ToLower
 	_ = time.Second
 }
+
+// TestAttackSoftPasskeyRegisteredInParallel: one credential registered at
+// once by two sessions of one account and by another account, on two
+// nodes: one registration wins, the others are refused (or signed out),
+// nothing is 500.
+func TestAttackSoftPasskeyRegisteredInParallel(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			a, b, _ := twoNodes(t, engine)
+			signUp(t, a, "alice@example.com")
+			signUp(t, a, "mallory@example.com")
+			sessions := []*keyward.Session{
+				signIn(t, a, "alice@example.com", laptop).Session,
+				signIn(t, a, "alice@example.com", phone).Session,
+				signIn(t, a, "mallory@example.com", laptop).Session,
+			}
+			var k *softKey
+			var answers [][]byte
+			for _, s := range sessions {
+				options, err := a.Svc.BeginPasskeyRegistration(ctx, s, laptop)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k == nil {
+					k = newSoftKey(t, passkeytest.Origin, "localhost", nil)
+				}
+				answers = append(answers, k.register(challengeOf(t, options)))
+			}
+			var mu sync.Mutex
+			var errs []error
+			wins := race(len(sessions), func(i int) error {
+				_, err := []*keywardtest.Env{a, b}[i%2].Svc.FinishPasskeyRegistration(ctx, sessions[i], "same", answers[i], laptop)
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+				return err
+			})
+			if wins != 1 {
+				t.Fatalf("one credential registered %d times, want once", wins)
+			}
+			for _, err := range errs {
+				// The first passkey of an account turns two-factor on and
+				// ends its other sessions: a sibling session that lost is
+				// signed out.
+				if !keyward.IsCode(err, keyward.CodeInvalidCredential) && !keyward.IsCode(err, keyward.CodeUnauthenticated) {
+					t.Errorf("a losing registration: %v", err)
+				}
+			}
+		})
+	}
+}
