@@ -1,9 +1,9 @@
 package keyward_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -269,8 +269,6 @@ func TestAttackSoftPasskeyFlags(t *testing.T) {
 	id, ch = beginSoft(t, e, "")
 	_, err = e.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
 	wantCode(t, err, keyward.CodeInvalidCredential)
-	_ = strings.ToLower
-	_ = time.Second
 }
 
 // TestAttackSoftPasskeyRegisteredInParallel: one credential registered at
@@ -322,6 +320,58 @@ func TestAttackSoftPasskeyRegisteredInParallel(t *testing.T) {
 					t.Errorf("a losing registration: %v", err)
 				}
 			}
+		})
+	}
+}
+
+// staleReads is a store whose passkey lookups by credential id return the
+// counter one behind: what a sudo proof sees when another use of the same
+// passkey (a copied key on another node) or its removal commits between
+// its check and its transaction.
+type staleReads struct{ keyward.Store }
+
+func (s staleReads) PasskeyByCredentialID(ctx context.Context, id []byte) (*keyward.Passkey, error) {
+	p, err := s.Store.PasskeyByCredentialID(ctx, id)
+	if err == nil {
+		p.SignCount--
+	}
+	return p, err
+}
+
+// TestAttackSudoPasskeyLostRace: a passkey shown for sudo whose counter
+// moved (or which was removed) between the check of the answer and the
+// transaction that opens the window answered 500 internal: the proof's
+// take returned the counter error, which the sudo seam did not turn into
+// a refusal. Found on two PostgreSQL nodes, removing the passkey while
+// confirming with it. It is a refusal: invalid_credential, recorded as
+// passkey_counter, and no window opens.
+func TestAttackSudoPasskeyLostRace(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			store, _ := keywardtest.NewStoreWithSQL(t, engine)
+			e := keywardtest.New(t, keywardtest.Options{Store: store})
+			a := signUp(t, e, "alice@example.com")
+			me := signIn(t, e, "alice@example.com", laptop)
+			k := registerSoft(t, e, me.Session, 5, flagUP|flagUV)
+			var err error
+			if _, me.Session, err = e.Svc.Authenticate(ctx, me.Token); err != nil {
+				t.Fatal(err)
+			}
+			e.Clock.Advance(e.Svc.Config().SudoWindow + time.Second)
+
+			stale := keywardtest.New(t, keywardtest.Options{Store: staleReads{store}, Clock: e.Clock, Keys: e.Keys})
+			k.counter++
+			options, id, err := stale.Svc.BeginPasskeySudo(ctx, me.Session, laptop)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = stale.Svc.GrantSudo(ctx, me.Session, keyward.SudoProof{ChallengeID: id, Credential: k.assert(t, challengeOf(t, options))}, laptop)
+			wantCode(t, err, keyward.CodeInvalidCredential)
+			if err := e.Svc.RequireSudo(ctx, me.Session); !keyward.NeedsSudo(err) {
+				t.Errorf("a refused proof opened the window: %v", err)
+			}
+			wantEvents(t, lastEvents(t, e, a.ID, 1),
+				"signin.failed failure passkey_counter method=passkey passkey=soft passkey_id=… reason=passkey_counter")
 		})
 	}
 }
