@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -372,6 +373,91 @@ func TestAttackSudoPasskeyLostRace(t *testing.T) {
 			}
 			wantEvents(t, lastEvents(t, e, a.ID, 1),
 				"signin.failed failure passkey_counter method=passkey passkey=soft passkey_id=… reason=passkey_counter")
+		})
+	}
+}
+
+// TestAttackPasskeyRowsEdited: edits straight in the database to a
+// passkey, its account's user handle and a ceremony are refused (and
+// recorded), never answered internal.
+func TestAttackPasskeyRowsEdited(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			store, run := keywardtest.NewStoreWithSQL(t, engine)
+			e := keywardtest.New(t, keywardtest.Options{Store: store})
+			alice := signUp(t, e, "alice@example.com")
+			bob := signUp(t, e, "bob@example.com")
+			me := signIn(t, e, "alice@example.com", laptop)
+			k := registerSoft(t, e, me.Session, 5, flagUP|flagUV)
+			signIn := func() error {
+				t.Helper()
+				k.counter++
+				id, ch := beginSoft(t, e, "")
+				_, err := e.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+				return err
+			}
+			if err := signIn(); err != nil {
+				t.Fatal(err)
+			}
+			refused := func(what string) {
+				t.Helper()
+				if err := signIn(); !keyward.IsCode(err, keyward.CodeInvalidCredential) {
+					t.Errorf("%s: %v, want invalid_credential", what, err)
+				}
+			}
+
+			// Moved to bob: alice's handle no longer names its account.
+			run(t, `UPDATE passkeys SET account_id = $1`, bob.ID)
+			refused("a passkey moved to another account")
+			run(t, `UPDATE passkeys SET account_id = $1`, alice.ID)
+			// Another key's public key.
+			other := newSoftKey(t, passkeytest.Origin, "localhost", nil)
+			run(t, `UPDATE passkeys SET public_key = $1`, other.coseKey())
+			refused("a swapped public key")
+			run(t, `UPDATE passkeys SET public_key = $1`, k.coseKey())
+			run(t, `UPDATE passkeys SET public_key = $1`, []byte{0xa0})
+			refused("an empty COSE key")
+			run(t, `UPDATE passkeys SET public_key = $1`, k.coseKey())
+			// The counter set forward: the key's next use goes back.
+			run(t, `UPDATE passkeys SET sign_count = $1`, int64(k.counter)+1000)
+			refused("a counter set forward")
+			run(t, `UPDATE passkeys SET sign_count = 0`)
+			if err := signIn(); err != nil {
+				t.Errorf("a counter set back: %v, want the key's next use to pass", err)
+			}
+			// Backup eligibility flipped on: the key says it is not.
+			run(t, `UPDATE passkeys SET backup_eligible = true`)
+			refused("backup eligibility flipped")
+			run(t, `UPDATE passkeys SET backup_eligible = false`)
+			// The user handle changed.
+			run(t, `UPDATE passkey_users SET handle = $1`, []byte("another handle, 32 bytes long!!!"))
+			refused("a changed user handle")
+			run(t, `UPDATE passkey_users SET handle = $1 WHERE account_id = $2`, k.handle, alice.ID)
+			if err := signIn(); err != nil {
+				t.Fatalf("restored: %v", err)
+			}
+
+			// A ceremony's expiry, purpose and account edited.
+			for _, edit := range []string{
+				`UPDATE passkey_challenges SET expires_at = created_at`,
+				`UPDATE passkey_challenges SET purpose = 'sudo'`,
+				`UPDATE passkey_challenges SET purpose = 'nonsense'`,
+				`UPDATE passkey_challenges SET account_id = '` + alice.ID + `'`,
+			} {
+				if engine == "sqlite" {
+					edit = strings.ReplaceAll(strings.ReplaceAll(edit, "expires_at", "expires_us"), "created_at", "created_us")
+				}
+				k.counter++
+				id, ch := beginSoft(t, e, "")
+				run(t, edit)
+				_, err := e.Svc.FinishPasskeySignIn(ctx, id, k.assert(t, ch), "", anyIP())
+				if !keyward.IsCode(err, keyward.CodeInvalidCredential) {
+					t.Errorf("%s: %v, want invalid_credential", edit, err)
+				}
+			}
+			if got := lastEvents(t, e, alice.ID, 1); !strings.HasPrefix(got[0], "signin.failed failure invalid_credential method=passkey") {
+				t.Errorf("events %q", got)
+			}
 		})
 	}
 }
