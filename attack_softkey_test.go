@@ -67,9 +67,11 @@ func cborInt(n int) []byte {
 }
 
 func (k *softKey) coseKey() []byte {
-	x, y := make([]byte, 32), make([]byte, 32)
-	k.key.PublicKey.X.FillBytes(x)
-	k.key.PublicKey.Y.FillBytes(y)
+	raw, err := k.key.PublicKey.Bytes() // 0x04, X, Y
+	if err != nil {
+		panic(err)
+	}
+	x, y := raw[1:33], raw[33:65]
 	out := cborHead(5, 5)
 	out = append(out, cborInt(1)...)
 	out = append(out, cborInt(2)...) // kty EC2
