@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/keyward/keyward/audit"
@@ -236,9 +237,17 @@ func tooManyPasskeys() *Error {
 }
 
 // PasskeyName checks and cleans a passkey's name: control characters go,
-// spaces around go, and an empty name becomes "Passkey".
+// and so do the ones that turn text around (a name must read on the
+// security page, in the audit log and in notices as it was typed, not as
+// another), spaces around go, and an empty name becomes "Passkey".
 func PasskeyName(name string) (string, error) {
-	name = strings.TrimSpace(cleanText(name, 4*maxPasskeyName))
+	name = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Bidi_Control, r) {
+			return -1
+		}
+		return r
+	}, cleanText(name, 4*maxPasskeyName))
+	name = strings.TrimSpace(name)
 	if utf8.RuneCountInString(name) > maxPasskeyName {
 		return "", Errorf(CodeInvalidRequest, "A passkey's name can be at most %d characters.", maxPasskeyName)
 	}

@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -30,6 +31,18 @@ type Passkey struct {
 	Name         string
 	CreatedAt    time.Time
 	LastUsedAt   *time.Time
+}
+
+// StoredSignCount reads a signature counter as a store keeps it (a 64-bit
+// integer): one no authenticator can report (below 0, past 32 bits: an
+// edit or a bad restore) is the highest counter, so that every use of the
+// passkey is refused as a counter that went back, and recorded, rather
+// than failing or being cut to 32 bits.
+func StoredSignCount(n int64) uint32 {
+	if n < 0 || n > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(n)
 }
 
 // CeremonyPurpose says what a passkey challenge was begun for: it is only

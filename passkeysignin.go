@@ -481,8 +481,9 @@ func (p *passkeyProof) check(ctx context.Context, s *Service, at *sudoAttempt) e
 // authenticator did not verify its user where that was needed.
 const reasonUserNotVerified = "user_not_verified"
 
-// take moves the passkey's counter (a concurrent use of the same counter
-// loses) under the account's lock, and clears the wrong guesses.
+// take moves the passkey's counter (a concurrent use of the same counter,
+// or the passkey's removal, makes it errCodeRefused) under the account's
+// lock, and clears the wrong guesses.
 func (p *passkeyProof) take(ctx context.Context, s *Service, q Queries, at *sudoAttempt) error {
 	cur, err := q.LockAccount(ctx, at.account.ID)
 	if err != nil {
@@ -492,12 +493,18 @@ func (p *passkeyProof) take(ctx context.Context, s *Service, q Queries, at *sudo
 		return passwordResetRequired()
 	}
 	if err := s.passkeyUsed(ctx, q, p.at.passkey, p.verified, at.now); err != nil {
+		if errors.Is(err, errPasskeyCounter) {
+			// A concurrent use of the counter, or the passkey's removal,
+			// committed first: refused by refuse, as a code used first is.
+			return errCodeRefused
+		}
 		return err
 	}
 	return p.at.attempt.passed(ctx, q)
 }
 
-// refuse records a counter that lost to a concurrent use.
+// refuse records a counter that lost to a concurrent use (or a passkey
+// removed meanwhile): invalid_credential, signin.failed passkey_counter.
 func (p *passkeyProof) refuse(ctx context.Context, s *Service) error {
 	return s.refusePasskey(ctx, p.at, errPasskeyCounter)
 }

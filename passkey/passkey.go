@@ -217,7 +217,9 @@ func ceremony(options any, session *webauthn.SessionData) (*Ceremony, error) {
 func restore(state, challenge []byte) (webauthn.SessionData, error) {
 	var s webauthn.SessionData
 	if err := json.Unmarshal(state, &s); err != nil {
-		return s, fmt.Errorf("passkey: decoding state: %w", err)
+		// Not what ceremony wrote (an edit in the database): a
+		// ceremony that cannot be finished, refused like a bad answer.
+		return s, refused("the ceremony's state cannot be read: %v", err)
 	}
 	s.Challenge = base64.RawURLEncoding.EncodeToString(challenge)
 	return s, nil

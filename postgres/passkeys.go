@@ -56,7 +56,7 @@ func scanPasskey(row pgx.Row, p *keyward.Passkey) error {
 		&p.UserVerified, &p.AAGUID, &transports, &p.Name, &p.CreatedAt, &p.LastUsedAt); err != nil {
 		return err
 	}
-	p.SignCount = uint32(count)
+	p.SignCount = keyward.StoredSignCount(count)
 	if transports != "" {
 		p.Transports = strings.Split(transports, ",")
 	}

@@ -45,13 +45,15 @@ func scanPasskey(sc scanner) (*keyward.Passkey, error) {
 	var (
 		p          keyward.Passkey
 		transports string
+		count      int64
 		created    int64
 		used       sql.NullInt64
 	)
-	if err := sc.Scan(&p.ID, &p.AccountID, &p.CredentialID, &p.PublicKey, &p.SignCount, &p.BackupEligible, &p.BackupState,
+	if err := sc.Scan(&p.ID, &p.AccountID, &p.CredentialID, &p.PublicKey, &count, &p.BackupEligible, &p.BackupState,
 		&p.UserVerified, &p.AAGUID, &transports, &p.Name, &created, &used); err != nil {
 		return nil, err
 	}
+	p.SignCount = keyward.StoredSignCount(count)
 	p.Transports = splitTransports(transports)
 	p.CreatedAt, p.LastUsedAt = fromUS(created), timeOrNil(used)
 	return &p, nil
