@@ -80,6 +80,7 @@ func (s *Server) resetPasswordSubmit(w http.ResponseWriter, r *http.Request) err
 	}
 	// Every session ended, this browser's too.
 	s.clearCookie(w, s.cookie.session)
+	s.clearCookie(w, s.cookie.sessionRef)
 	s.setFlash(w, flashOK, "Your password is reset and every session is signed out. Sign in with your new password.")
 	return s.seeOther(w, r, "/signin")
 }
@@ -124,6 +125,7 @@ func (s *Server) lockdownSubmit(w http.ResponseWriter, r *http.Request) error {
 		return s.rerender(w, r, "lockdown.html", &v, err, "")
 	}
 	s.clearCookie(w, s.cookie.session)
+	s.clearCookie(w, s.cookie.sessionRef)
 	v.Done = true
 	return s.renderPage(w, r, http.StatusOK, "lockdown.html", &v)
 }
