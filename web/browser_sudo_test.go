@@ -42,7 +42,7 @@ func TestBrowserSudoJourney(t *testing.T) {
 	if st := d.press(`form[action="/settings/security/confirm"] button[type="submit"]`); st != 403 {
 		d.fatalf("wrong password: status %d, want 403", st)
 	}
-	d.wantText("wrong password", "#form-error", "Your current password is incorrect.")
+	d.wantText("wrong password", "#password-error", "Your current password is incorrect.")
 	d.fill("#password", journeyPassword)
 	d.press(`form[action="/settings/security/confirm"] button[type="submit"]`)
 	d.wantPath("back", "/settings/security/two-factor")

@@ -232,6 +232,8 @@ func (e *pageEnv) enableTwoFactorAt(clock *keywardtest.Clock) (string, []string)
 	secret := e.pendingSecret()
 	code, _ := totp.Code(secret, clock.Now())
 	p := e.post(e.base+"/settings/security/two-factor/enable", url.Values{"code": {code}})
+	wantRedirect(e.t, "enable", p, e.base+"/settings/security/two-factor")
+	p = e.get(e.base + "/settings/security/two-factor")
 	wantStatus(e.t, "enable", p, 200)
 	return secret, backupCodes(e.t, p)
 }
