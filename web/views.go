@@ -159,6 +159,7 @@ type forgotPasswordView struct {
 // resetPasswordView is /reset-password.
 type resetPasswordView struct {
 	layout
+	Account   string // the account's email, for password managers
 	Token     string
 	NeedsCode bool // two-factor authentication is on: ask for a code too
 	Dead      bool // the link does not work: offer a new one
