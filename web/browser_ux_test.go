@@ -367,8 +367,8 @@ func TestBrowserLocalTimes(t *testing.T) {
 		d.fatalf("started shows %q, want the relative time beside it", started)
 	}
 	for _, css := range []string{"li.session-current .facts div:nth-child(3) time", "li.session-current .facts div:nth-child(3) .ago"} {
-		if !eval[bool](d, "visible "+css, `(() => { const r = document.querySelector(`+jsString(css)+`).getBoundingClientRect(); return r.width > 0 && r.height > 0 && r.right <= innerWidth; })()`) {
-			d.fatalf("%s is not visible on a phone", css)
+		if !eval[bool](d, "visible "+css, `(() => { const r = document.querySelector(`+jsString(css)+`).getBoundingClientRect(); const card = document.querySelector('li.session-current').getBoundingClientRect(); return r.width > 0 && r.height > 0 && r.right <= card.right; })()`) {
+			d.fatalf("%s is not visible on a phone, inside its card", css)
 		}
 	}
 	d.screenshot("phone-times")
@@ -538,6 +538,9 @@ func TestBrowserPolish(t *testing.T) {
 	}
 	if h := eval[float64](d, "filters", `document.querySelector('form.filters').getBoundingClientRect().height`); h > 330 {
 		d.fatalf("the filters are %.0f px tall on a phone", h)
+	}
+	if !eval[bool](d, "filters fit", `(() => { const f = document.querySelector('form.filters').getBoundingClientRect(); return Array.from(document.querySelectorAll('form.filters input, form.filters select, form.filters button')).every(e => e.getBoundingClientRect().right <= f.right); })()`) {
+		d.fatalf("a filter sticks out of its card on a phone")
 	}
 	d.screenshot("phone-audit")
 }
