@@ -60,7 +60,7 @@ func TestBrowserSudoJourney(t *testing.T) {
 	}
 	d.wantText("enable", "main h1", "Two-factor authentication is on")
 	first := d.texts("#backup-codes li code")
-	d.press(`a[href="/settings/security/two-factor"].button`)
+	d.press(`form[data-codes-saved] button`)
 
 	if n := d.count(`input[type="password"]`); n != 0 {
 		d.fatalf("the two-factor page, on, has %d password fields, want none", n)
@@ -72,7 +72,7 @@ func TestBrowserSudoJourney(t *testing.T) {
 		d.fatalf("regenerate: %q, want ten codes none of which were in %q", fresh, first)
 	}
 	d.screenshot("regenerated-without-a-password")
-	d.press(`a[href="/settings/security/two-factor"].button`)
+	d.press(`form[data-codes-saved] button`)
 
 	// Outside the window again: confirm with a code this time.
 	clock.Advance(window + time.Minute)
