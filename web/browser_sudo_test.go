@@ -85,6 +85,7 @@ func TestBrowserSudoJourney(t *testing.T) {
 	d.wantPath("back with a code", "/settings/security/two-factor")
 	d.press(`form[action="/settings/security/two-factor/backup-codes"] button`)
 	d.wantText("regenerate after a code", "main h1", "Your new backup codes")
+	d.press(`form[data-codes-saved] button`)
 
 	d.open("/settings/security/sessions")
 	d.wantText("sessions", "li.session-current", "Password")
