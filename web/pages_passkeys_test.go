@@ -52,6 +52,16 @@ func registerOnPage(t *testing.T, e *pageEnv, env *keywardtest.Env, ceremony, na
 	return e.post("/settings/security/two-factor/passkeys", url.Values{"name": {name}, "credential": {string(rec.Response)}})
 }
 
+// A first passkey turns two-factor on and signs out the other sessions:
+// the page says so before.
+func TestPasskeyPagesSayWhoIsSignedOut(t *testing.T) {
+	e, _ := newPasskeyPageEnv(t)
+	e.signUp()
+	wantBody(t, "alone", e.get("/settings/security/two-factor"), "Adding one turns on two-factor authentication.")
+	wantRedirect(t, "another device", e.do(e.newClient(), "POST", "/signin", url.Values{"email": {testEmail}, "password": {testPassword}}), "/settings/security")
+	wantBody(t, "with another device", e.get("/settings/security/two-factor"), "Adding one turns on two-factor authentication and signs out your other session.")
+}
+
 func TestPasskeyPages(t *testing.T) {
 	e, env := newPasskeyPageEnv(t)
 

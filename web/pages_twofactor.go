@@ -91,7 +91,8 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 	if v.Passkeys, serr = s.passkeysSection(r, p, st); serr != nil {
 		return serr
 	}
-	if setup != nil {
+	if !st.Enabled {
+		// Said before the step that turns it on: the app's, or a first passkey.
 		if v.OthersEnding, serr = s.sessionsEndedByTurningOn(r, p); serr != nil {
 			return serr
 		}
