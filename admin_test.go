@@ -1038,10 +1038,10 @@ func TestAdminActionsRecorded(t *testing.T) {
 	}
 	want := []string{
 		"account.created " + laptop.IP + " map[admin_token:support]",
-		"session.revoked " + phone.IP + " map[admin_token:support reason:admin_revoked session:" + me.Session.ID + "]",
+		"session.revoked " + phone.IP + " map[admin_token:support device:Chrome on Windows ip:" + laptop.IP + " reason:admin_revoked session:" + me.Session.ID + "]",
 		"2fa.disabled " + phone.IP + " map[admin_token:support reason:operator_reset]",
 	}
-	if len(got) != 5 || !slices.Equal(got[:2], want[:2]) || got[2] != want[2] || !strings.HasPrefix(got[3], "session.revoked "+phone.IP+" map[admin_token:support reason:2fa_disabled session:") ||
+	if len(got) != 5 || !slices.Equal(got[:2], want[:2]) || got[2] != want[2] || !strings.HasPrefix(got[3], "session.revoked "+phone.IP+" map[admin_token:support device:Chrome on Windows ip:"+laptop.IP+" reason:2fa_disabled session:") ||
 		got[4] != "account.created  map[]" {
 		t.Fatalf("admin events:\n%s\nwant\n%s\nsession.revoked … 2fa_disabled …\naccount.created  map[] (the command line's)", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -39,7 +39,7 @@ var cacheNeutral = []string{
 	"GrantSudo", "SealAudit", "PruneAudit",
 	"CleanUp", "RunCacheWatcher",
 	// the outbox: mails, not sessions
-	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword", "ResetNeedsCode",
+	"RunMailWorker", "SendDueMails", "MailsWaiting", "ForgotPassword", "ResetNeedsCode", "ResetLink", "SessionEnded",
 	"ResendVerification", "RequestEmailChange", "Notifications",
 	// the webhook outbox: deliveries of events, not sessions
 	"RunWebhookWorker", "DeliverDueWebhooks", "WebhooksWaiting",

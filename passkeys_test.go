@@ -146,7 +146,7 @@ func TestPasskeyTurnsTwoFactorOn(t *testing.T) {
 	}
 	wantEvents(t, lastEvents(t, e, a.ID, 3),
 		"2fa.enabled success method=passkey passkey=register-verified two_factor=on",
-		"session.revoked success reason=2fa_enabled session=…",
+		"session.revoked success device=Safari on iOS ip=198.51.100.7 reason=2fa_enabled session=…",
 		"passkey.added success passkey=register-verified passkey_id=… two_factor=on")
 	if got := only(deliver(t, e), keyward.MailNotice, "passkey.added"); len(got) != 1 {
 		t.Errorf("passkey.added notices: %d, want 1", len(got))
@@ -551,7 +551,7 @@ func TestRemovePasskey(t *testing.T) {
 		wantEvents(t, lastEvents(t, e, a.ID, 3),
 			"2fa.disabled success method=passkey passkey=register-verified two_factor=off",
 			"passkey.removed success passkey=register-verified passkey_id=… two_factor=off",
-			"session.revoked success reason=passkey_removed session=…")
+			"session.revoked success device=Safari on iOS ip=198.51.100.7 reason=passkey_removed session=…")
 		if got := only(deliver(t, e), keyward.MailNotice, "2fa.disabled"); len(got) != 1 {
 			t.Errorf("2fa.disabled notices: %d, want 1", len(got))
 		}

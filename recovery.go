@@ -397,17 +397,24 @@ func (s *Service) notify(ctx context.Context, q Queries, a *Account, n notice) e
 // counted here already: telling live links from dead ones is what a
 // guesser needs, so it is throttled as the form is.
 func (s *Service) ResetNeedsCode(ctx context.Context, token string, c Client) (bool, error) {
+	_, needsCode, err := s.ResetLink(ctx, token, c)
+	return needsCode, err
+}
+
+// ResetLink is ResetNeedsCode with the account's email address too, which
+// the reset page gives password managers (the link was mailed to it).
+func (s *Service) ResetLink(ctx context.Context, token string, c Client) (email string, needsCode bool, err error) {
 	now := s.clock()
 	guesses := throttleCheck{tokenThrottleKey(clientAddress(c.IP)), s.cfg.TokenThrottle}
 	if err := s.checkThrottle(ctx, now, guesses); err != nil {
-		return false, err
+		return "", false, err
 	}
-	refuse := func() (bool, error) {
+	refuse := func() (string, bool, error) {
 		tried := &attempt{now: now, onFail: []throttleCheck{guesses}}
 		if _, err := tried.failed(ctx, s.store); err != nil {
-			return false, err
+			return "", false, err
 		}
-		return false, invalidToken()
+		return "", false, invalidToken()
 	}
 	parsed, ok := parseToken(resetTokenPrefix, token)
 	if !ok {
@@ -418,15 +425,15 @@ func (s *Service) ResetNeedsCode(ctx context.Context, token string, c Client) (b
 	case IsCode(err, CodeNotFound):
 		return refuse()
 	case err != nil:
-		return false, err
+		return "", false, err
 	case tok.Purpose != PurposeReset || !now.Before(tok.ExpiresAt):
 		return refuse()
 	}
 	a, err := s.store.AccountByID(ctx, tok.AccountID)
 	if err != nil {
-		return false, notFoundAs(err, invalidToken())
+		return "", false, notFoundAs(err, invalidToken())
 	}
-	return a.TwoFactorEnabled(), nil
+	return a.Email, a.TwoFactorEnabled(), nil
 }
 
 func passwordResetRequired() *Error {

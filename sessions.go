@@ -2,6 +2,7 @@ package keyward
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/keyward/keyward/audit"
@@ -155,7 +156,7 @@ func (s *Service) RevokeSession(ctx context.Context, caller *Session, id string,
 			return err
 		}
 		e := event(caller.AccountID, audit.SessionRevoked, c, caller.ID)
-		e.Details = map[string]string{"session": id, "device": target.Device.String(), "ip": target.IP}
+		e.Details = map[string]string{audit.DetailSession: id, audit.DetailDevice: target.Device.String(), audit.DetailIP: target.IP}
 		return s.record(ctx, q, e)
 	})
 	if IsCode(err, CodeNotFound) {
@@ -210,13 +211,24 @@ type sessionsEnding struct {
 // one session.revoked event per ended session. It runs inside a
 // changeAccount, which tells the other nodes.
 func (s *Service) endOtherSessions(ctx context.Context, q Queries, end sessionsEnding) (int, error) {
+	// Read first, so that each event names the device and address of the
+	// session it ended (the log shows which one); expired ones too, since
+	// they are deleted with the others.
+	before, err := q.ListSessions(ctx, end.accountID, time.Time{})
+	if err != nil {
+		return 0, err
+	}
 	ids, err := q.DeleteOtherSessions(ctx, end.accountID, end.keepID)
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
 	for _, id := range ids {
 		e := event(end.accountID, audit.SessionRevoked, end.client, end.keepID)
-		e.Details = map[string]string{"session": id, "reason": end.reason}
+		e.Details = map[string]string{audit.DetailSession: id, audit.DetailReason: end.reason}
+		if i := slices.IndexFunc(before, func(x Session) bool { return x.ID == id }); i >= 0 {
+			e.Details[audit.DetailDevice] = before[i].Device.String()
+			e.Details[audit.DetailIP] = before[i].IP
+		}
 		if end.by != nil {
 			end.by.mark(e)
 		}
@@ -246,4 +258,29 @@ func (s *Service) CleanUp(ctx context.Context) error {
 		WebhooksBefore:      now.Add(-sentWebhookKeep),
 	})
 	return err
+}
+
+// recentEndings bounds how far back SessionEnded looks: the news is for a
+// device that comes back soon after, not a history search.
+const recentEndings = 100
+
+// SessionEnded says whether the session id of accountID was ended from
+// elsewhere (another device, a change that ends sessions, an
+// administrator) rather than having signed out or expired, and why: the
+// reason of its session.revoked event ("" for one ended on its own from
+// the sessions list). A browser whose session is gone is told so.
+func (s *Service) SessionEnded(ctx context.Context, accountID, sessionID string) (ended bool, reason string, err error) {
+	if !validID(accountIDPrefix, accountID) || !validID(sessionIDPrefix, sessionID) {
+		return false, "", nil
+	}
+	page, err := s.Events(ctx, accountID, EventQuery{Types: []audit.Type{audit.SessionRevoked}, Limit: recentEndings})
+	if err != nil {
+		return false, "", err
+	}
+	for _, e := range page.Events {
+		if e.Details[audit.DetailSession] == sessionID {
+			return true, e.Details[audit.DetailReason], nil
+		}
+	}
+	return false, "", nil
 }

@@ -84,6 +84,10 @@ const (
 	// device.Device.String() ("Firefox on Linux"). The event's own user agent
 	// is the caller's, not the ended session's, so it cannot be used.
 	DetailDevice = "device"
+	// DetailIP (session.revoked): the ended session's address.
+	DetailIP = "ip"
+	// DetailSession (session.revoked): the ended session's id.
+	DetailSession = "session"
 	// DetailRemaining (2fa.backup_code.used): backup codes left, a decimal.
 	DetailRemaining = "remaining"
 	// DetailRetryAfter (signin.throttled): seconds until the next attempt, a decimal.
@@ -112,6 +116,8 @@ const (
 	DetailTwoFactor = "two_factor"
 	// DetailReason (signin.failed with a passkey): why, as the contract
 	// names it; passkey_counter for a counter that did not move forward.
+	// (session.revoked): why the sessions were ended together, like
+	// 2fa_enabled or signed_out_others.
 	DetailReason = "reason"
 	// DetailAdminToken (events with actor admin): the name of the admin
 	// token the action was taken with; absent when it was taken on the
@@ -186,11 +192,11 @@ func describe(e *Event) string {
 		if n, ok := count(d[DetailRetryAfter]); ok {
 			return "Sign-in paused for " + plural(n, "second", "seconds") + " after too many failed attempts"
 		}
-		return "Sign-in slowed down after too many failed attempts"
+		return "Sign-in paused after too many failed attempts"
 	case Signout:
 		return parens("Signed out", deviceOf(e))
 	case SessionRevoked:
-		return parens("Session ended", clean(d[DetailDevice]))
+		return sessionEnded(d)
 	case PasswordChanged:
 		s := outcome(e, "Password changed", "Password change failed")
 		if n, ok := count(d[DetailRevokedSessions]); ok && n > 0 && e.Outcome != Failure {
@@ -284,6 +290,45 @@ func describe(e *Event) string {
 	}
 	// A type newer than this table still reads as something.
 	return outcome(e, "Security event "+clean(string(e.Type)), "Failed security event "+clean(string(e.Type)))
+}
+
+// sessionEnded names the ended session and why it ended: "Session on
+// Chrome on macOS (203.0.113.9) ended: two-factor authentication turned on".
+func sessionEnded(d map[string]string) string {
+	s := "Session ended"
+	if dev := clean(d[DetailDevice]); dev != "" {
+		s = "Session on " + parens(dev, clean(d[DetailIP])) + " ended"
+	}
+	if why := endReasonText(d[DetailReason]); why != "" {
+		s += ": " + why
+	}
+	return s
+}
+
+// endReasonText is why sessions were ended together, in words; an
+// administrator's ending says so already (Describe).
+func endReasonText(reason string) string {
+	switch reason {
+	case "", "admin_revoked":
+		return ""
+	case "2fa_enabled":
+		return "two-factor authentication turned on"
+	case "2fa_disabled":
+		return "two-factor authentication turned off"
+	case "password_changed":
+		return "password changed"
+	case "password_reset":
+		return "password reset by mail"
+	case "signed_out_others":
+		return "all other sessions ended"
+	case "locked_down":
+		return "account locked down"
+	case "account_disabled":
+		return "account disabled"
+	case "passkey_removed":
+		return "passkey removed"
+	}
+	return strings.ReplaceAll(clean(reason), "_", " ")
 }
 
 // passkeyNamed is "the passkey “Laptop”", or "a passkey" without a name.

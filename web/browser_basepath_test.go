@@ -100,9 +100,9 @@ func TestBrowserBasePathJourney(t *testing.T) {
 	if st := d.press(`form[action="/auth/settings/security/two-factor/enable"] button`); st != 200 {
 		d.fatalf("enable: status %d, want 200", st)
 	}
-	d.wantUnderBase("enable", "/auth/settings/security/two-factor/enable")
+	d.wantUnderBase("enable", "/auth/settings/security/two-factor")
 	d.wantText("enable", "main h1", "Two-factor authentication is on")
-	d.press(`a[href="/auth/settings/security/two-factor"].button`)
+	d.press(`form[data-codes-saved] button`)
 	d.wantUnderBase("2FA on", "/auth/settings/security/two-factor")
 	d.screenshot("two-factor-on")
 

@@ -66,6 +66,7 @@ func TestBrowserForgotPasswordJourney(t *testing.T) {
 	d.fill("#code", oathtoolCode(t, oathtool, key, confirmAt))
 	d.press(`form[action="/settings/security/two-factor/enable"] button`)
 	d.wantText("enable", "main h1", "Two-factor authentication is on")
+	d.press(`form[data-codes-saved] button`)
 	d.signOut()
 
 	d.press(`a[href="/forgot-password"]`)
@@ -83,6 +84,10 @@ func TestBrowserForgotPasswordJourney(t *testing.T) {
 	d.open(link.RequestURI())
 	d.wantText("reset page", "main h1", "Choose a new password")
 	d.wantText("reset page", `label[for="code"]`, "Authentication code")
+	// The account, for password managers (issue 18, item 9).
+	if got := d.value(`form[action="/reset-password"] input[name="username"][autocomplete="username"]`); got != journeyEmail {
+		d.fatalf("the reset form names %q, want %q", got, journeyEmail)
+	}
 	const newPassword = "a fresh passphrase for the journey"
 	d.fill("#new_password", newPassword)
 	d.fill("#new_password_confirmation", newPassword)

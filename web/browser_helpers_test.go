@@ -133,10 +133,17 @@ type browserRun struct {
 // command-line options (host mapping, certificates) to the usual ones.
 func startBrowser(t testing.TB, site *browserSite, journey string, extra ...chromedp.ExecAllocatorOption) *browserRun {
 	t.Helper()
+	return startBrowserWithin(t, site, journey, journeyTimeout, extra...)
+}
+
+// startBrowserWithin is startBrowser for a journey longer than most,
+// time-boxed by limit.
+func startBrowserWithin(t testing.TB, site *browserSite, journey string, limit time.Duration, extra ...chromedp.ExecAllocatorOption) *browserRun {
+	t.Helper()
 	exe := lookTool(t, "browser", "chromium", "chromium-browser")
 	dir := browserProfileDir(t)
 
-	timed, cancelTime := context.WithTimeout(context.Background(), journeyTimeout)
+	timed, cancelTime := context.WithTimeout(context.Background(), limit)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.UserDataDir(dir),

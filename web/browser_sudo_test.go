@@ -42,7 +42,7 @@ func TestBrowserSudoJourney(t *testing.T) {
 	if st := d.press(`form[action="/settings/security/confirm"] button[type="submit"]`); st != 403 {
 		d.fatalf("wrong password: status %d, want 403", st)
 	}
-	d.wantText("wrong password", "#form-error", "Your current password is incorrect.")
+	d.wantText("wrong password", "#password-error", "Your current password is incorrect.")
 	d.fill("#password", journeyPassword)
 	d.press(`form[action="/settings/security/confirm"] button[type="submit"]`)
 	d.wantPath("back", "/settings/security/two-factor")
@@ -60,7 +60,7 @@ func TestBrowserSudoJourney(t *testing.T) {
 	}
 	d.wantText("enable", "main h1", "Two-factor authentication is on")
 	first := d.texts("#backup-codes li code")
-	d.press(`a[href="/settings/security/two-factor"].button`)
+	d.press(`form[data-codes-saved] button`)
 
 	if n := d.count(`input[type="password"]`); n != 0 {
 		d.fatalf("the two-factor page, on, has %d password fields, want none", n)
@@ -72,7 +72,7 @@ func TestBrowserSudoJourney(t *testing.T) {
 		d.fatalf("regenerate: %q, want ten codes none of which were in %q", fresh, first)
 	}
 	d.screenshot("regenerated-without-a-password")
-	d.press(`a[href="/settings/security/two-factor"].button`)
+	d.press(`form[data-codes-saved] button`)
 
 	// Outside the window again: confirm with a code this time.
 	clock.Advance(window + time.Minute)
@@ -85,6 +85,7 @@ func TestBrowserSudoJourney(t *testing.T) {
 	d.wantPath("back with a code", "/settings/security/two-factor")
 	d.press(`form[action="/settings/security/two-factor/backup-codes"] button`)
 	d.wantText("regenerate after a code", "main h1", "Your new backup codes")
+	d.press(`form[data-codes-saved] button`)
 
 	d.open("/settings/security/sessions")
 	d.wantText("sessions", "li.session-current", "Password")

@@ -43,6 +43,7 @@ func (s *Server) pageAuthed(h signedInFunc) http.Handler {
 		p, err := s.authenticate(r)
 		if keyward.IsCode(err, keyward.CodeUnauthenticated) {
 			s.clearCookie(w, s.cookie.session)
+			s.tellSessionEnded(w, r)
 			next := s.path(r.URL.RequestURI())
 			if r.Method != http.MethodGet {
 				next = s.path(homeRoute)

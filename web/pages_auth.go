@@ -37,6 +37,7 @@ func (s *Server) signedIn(r *http.Request) bool {
 // the session.
 func (s *Server) startSession(w http.ResponseWriter, res *keyward.SignInResult) {
 	s.setCookie(w, s.cookie.session, res.Token, res.Session.ExpiresAt)
+	s.setCookie(w, s.cookie.sessionRef, res.Session.AccountID+"."+res.Session.ID, res.Session.ExpiresAt)
 	if res.DeviceToken != "" {
 		life := s.svc.Config().DeviceTokenLifetime
 		c := s.newCookie(s.cookie.device, res.DeviceToken)
@@ -75,13 +76,19 @@ func (s *Server) signupSubmit(w http.ResponseWriter, r *http.Request) error {
 	if v.Disabled {
 		return s.rerender(w, r, page, &v, keyward.Errorf(keyward.CodeSignupDisabled, "Sign-up is turned off here. Ask the operator for an account."), "")
 	}
-	switch {
-	case email == "":
-		return s.rerender(w, r, page, &v, invalid("Enter your email address."), "email")
-	case pw == "":
-		return s.rerender(w, r, page, &v, invalid("Choose a password."), "password")
-	case pw != confirm:
-		return s.rerender(w, r, page, &v, invalid("The passwords do not match. Type the same password twice."), "password_confirmation")
+	// Every mistake at once, each next to its field.
+	var errs []fieldErr
+	if email == "" {
+		errs = append(errs, fieldErr{"email", "Enter your email address."})
+	}
+	if pw == "" {
+		errs = append(errs, fieldErr{"password", "Choose a password."})
+	}
+	if pw != confirm {
+		errs = append(errs, fieldErr{"password_confirmation", "The passwords do not match. Type the same password twice."})
+	}
+	if len(errs) > 0 {
+		return s.rerenderFields(w, r, page, &v, errs)
 	}
 	res, err := s.svc.SignUpAndSignIn(r.Context(), email, pw, s.client(r))
 	if keyward.IsCode(err, keyward.CodeEmailNotVerified) {
@@ -136,11 +143,15 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) error {
 	next := s.next(r.PostForm.Get("next"))
 	v := s.newSigninView(email, next)
 	const page = "signin.html"
-	switch {
-	case email == "":
-		return s.rerender(w, r, page, &v, invalid("Enter your email address."), "email")
-	case pw == "":
-		return s.rerender(w, r, page, &v, invalid("Enter your password."), "password")
+	var errs []fieldErr
+	if email == "" {
+		errs = append(errs, fieldErr{"email", "Enter your email address."})
+	}
+	if pw == "" {
+		errs = append(errs, fieldErr{"password", "Enter your password."})
+	}
+	if len(errs) > 0 {
+		return s.rerenderFields(w, r, page, &v, errs)
 	}
 	c := s.client(r)
 	if dc, err := r.Cookie(s.cookie.device); err == nil {
@@ -246,6 +257,8 @@ func (s *Server) signoutSubmit(w http.ResponseWriter, r *http.Request, p *princi
 		return err
 	}
 	s.clearCookie(w, s.cookie.session)
+	s.clearCookie(w, s.cookie.sessionRef)
+	s.clearCookie(w, s.cookie.codes)
 	s.setFlash(w, flashOK, "You are signed out.")
 	return s.seeOther(w, r, "/signin")
 }

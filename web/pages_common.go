@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/base64"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -92,12 +93,40 @@ func formError(err error) bool {
 }
 
 // showError puts err's message on the page, about field.
-// A wait is nobody's typing mistake, so it is about no field.
+// A wait is nobody's typing mistake, so it is about no field, and the page
+// says how long it is.
 func (l *layout) showError(err error, field string) {
+	msg := keyward.ErrorMessage(err)
 	if keyward.IsCode(err, keyward.CodeTooManyAttempts) {
 		field = ""
+		var ke *keyward.Error
+		if errors.As(err, &ke) && ke.RetryAfter > 0 {
+			msg = "Too many attempts. Try again in " + waitText(ke.RetryAfter) + "."
+		}
 	}
-	l.Error, l.ErrorField = keyward.ErrorMessage(err), field
+	l.Error, l.ErrorField = msg, field
+	if field != "" {
+		l.Errors = append(l.Errors, fieldErr{Field: field, Message: msg})
+	}
+}
+
+// rerenderFields shows a form's page again with every error found in it at
+// once (400), each next to its field.
+func (s *Server) rerenderFields(w http.ResponseWriter, r *http.Request, name string, v layouter, errs []fieldErr) error {
+	l := v.frame()
+	l.Errors = errs
+	l.Error, l.ErrorField = errs[0].Message, errs[0].Field
+	return s.renderPage(w, r, http.StatusBadRequest, name, v)
+}
+
+// waitText says a wait the way a person would: "30 seconds", "2 minutes"
+// (rounded up, so that trying after it works).
+func waitText(d time.Duration) string {
+	secs := int(math.Ceil(d.Seconds()))
+	if secs < 60 {
+		return plural(max(secs, 1), "second", "seconds")
+	}
+	return plural((secs+59)/60, "minute", "minutes")
 }
 
 // rerender shows a form's page again with err's message about field, with

@@ -37,7 +37,7 @@ func (s *Server) newResetView(token string) resetPasswordView {
 
 func (s *Server) resetPasswordPage(w http.ResponseWriter, r *http.Request) error {
 	v := s.newResetView(r.URL.Query().Get("token"))
-	needsCode, err := s.svc.ResetNeedsCode(r.Context(), v.Token, s.client(r))
+	email, needsCode, err := s.svc.ResetLink(r.Context(), v.Token, s.client(r))
 	if keyward.IsCode(err, keyward.CodeInvalidToken) {
 		v.Dead = true
 		v.Error = keyward.ErrorMessage(err)
@@ -46,7 +46,7 @@ func (s *Server) resetPasswordPage(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	v.NeedsCode = needsCode
+	v.NeedsCode, v.Account = needsCode, email
 	return s.renderPage(w, r, http.StatusOK, "reset_password.html", &v)
 }
 
@@ -57,6 +57,7 @@ func (s *Server) resetPasswordSubmit(w http.ResponseWriter, r *http.Request) err
 	f := r.PostForm
 	v := s.newResetView(f.Get("token"))
 	v.NeedsCode = f.Get("needs_code") == "1"
+	v.Account = f.Get("username") // the page's own hidden field, for the form shown again
 	const page = "reset_password.html"
 	pw, confirm, code := f.Get("new_password"), f.Get("new_password_confirmation"), f.Get("code")
 	switch {
@@ -80,6 +81,7 @@ func (s *Server) resetPasswordSubmit(w http.ResponseWriter, r *http.Request) err
 	}
 	// Every session ended, this browser's too.
 	s.clearCookie(w, s.cookie.session)
+	s.clearCookie(w, s.cookie.sessionRef)
 	s.setFlash(w, flashOK, "Your password is reset and every session is signed out. Sign in with your new password.")
 	return s.seeOther(w, r, "/signin")
 }
@@ -124,6 +126,7 @@ func (s *Server) lockdownSubmit(w http.ResponseWriter, r *http.Request) error {
 		return s.rerender(w, r, "lockdown.html", &v, err, "")
 	}
 	s.clearCookie(w, s.cookie.session)
+	s.clearCookie(w, s.cookie.sessionRef)
 	v.Done = true
 	return s.renderPage(w, r, http.StatusOK, "lockdown.html", &v)
 }

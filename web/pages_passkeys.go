@@ -104,8 +104,8 @@ func (s *Server) passkeyAddSubmit(w http.ResponseWriter, r *http.Request, p *pri
 		return s.showTwoFactor(w, r, p, registrationError(err), "passkey_name")
 	}
 	if added.BackupCodes != nil {
-		// The passkey turned two-factor on: its codes are shown this once.
-		return s.showBackupCodes(w, r, p, "Two-factor authentication is on", added.BackupCodes)
+		// The passkey turned two-factor on: its codes are shown now.
+		return s.newCodesShown(w, r, p, codesOnScreen{Heading: "Two-factor authentication is on", Note: turnedOnNote(added.RevokedSessions), Codes: added.BackupCodes})
 	}
 	s.setFlash(w, flashOK, "Passkey \u201c"+added.Passkey.Name+"\u201d added.")
 	return s.seeOther(w, r, twoFactorPath+passkeysAnchor)

@@ -52,6 +52,16 @@ func registerOnPage(t *testing.T, e *pageEnv, env *keywardtest.Env, ceremony, na
 	return e.post("/settings/security/two-factor/passkeys", url.Values{"name": {name}, "credential": {string(rec.Response)}})
 }
 
+// A first passkey turns two-factor on and signs out the other sessions:
+// the page says so before.
+func TestPasskeyPagesSayWhoIsSignedOut(t *testing.T) {
+	e, _ := newPasskeyPageEnv(t)
+	e.signUp()
+	wantBody(t, "alone", e.get("/settings/security/two-factor"), "Adding one turns on two-factor authentication.")
+	wantRedirect(t, "another device", e.do(e.newClient(), "POST", "/signin", url.Values{"email": {testEmail}, "password": {testPassword}}), "/settings/security")
+	wantBody(t, "with another device", e.get("/settings/security/two-factor"), "Adding one turns on two-factor authentication and signs out your other session.")
+}
+
 func TestPasskeyPages(t *testing.T) {
 	e, env := newPasskeyPageEnv(t)
 
@@ -73,9 +83,11 @@ func TestPasskeyPages(t *testing.T) {
 	wantStatus(t, "no credential", none, 400)
 	wantBody(t, "no credential", none, "Adding a passkey needs JavaScript")
 
-	codes := registerOnPage(t, e, env, passkeytest.RegisterVerified, "Work laptop")
+	wantRedirect(t, "first passkey", registerOnPage(t, e, env, passkeytest.RegisterVerified, "Work laptop"), "/settings/security/two-factor")
+	codes := e.get("/settings/security/two-factor")
 	wantStatus(t, "first passkey", codes, 200)
 	wantBody(t, "first passkey", codes, "Two-factor authentication is on", `id="backup-codes"`)
+	wantRedirect(t, "saved", e.post("/settings/security/two-factor/backup-codes/saved", url.Values{}), "/settings/security/two-factor")
 	list := e.get("/settings/security/two-factor")
 	wantBody(t, "list", list, `class="passkey-name">Work laptop</strong>`, "Never used to sign in",
 		"Two-factor authentication is on with your passkeys.", "This is your only second factor", `id="passkey-codes"`)
@@ -116,7 +128,7 @@ func mustAccount(t *testing.T, env *keywardtest.Env) *keyward.Account {
 func TestPasskeySignInPages(t *testing.T) {
 	e, env := newPasskeyPageEnv(t)
 	e.signUp()
-	wantStatus(t, "first passkey", registerOnPage(t, e, env, passkeytest.RegisterVerified, "Phone"), 200)
+	wantRedirect(t, "first passkey", registerOnPage(t, e, env, passkeytest.RegisterVerified, "Phone"), "/settings/security/two-factor")
 
 	// A refused answer shows the sign-in page again, with why.
 	out := e.newClient()

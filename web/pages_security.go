@@ -43,6 +43,14 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, p *princip
 	if st.Enabled {
 		left, low := backupCodesLeft(st.BackupCodesRemaining)
 		twoFactor.Status, twoFactor.Warning = "On. "+left, low
+		if low {
+			// Where the codes are regenerated: the app's section, or the
+			// passkeys' when the account has no app.
+			twoFactor.FixHref, twoFactor.FixText = "/settings/security/two-factor#passkey-codes", "Generate new codes"
+			if st.TOTP {
+				twoFactor.FixHref = "/settings/security/two-factor#backup-codes-section"
+			}
+		}
 	} else {
 		twoFactor.Status, twoFactor.Warning = "Off. Turn it on to protect your account even if your password leaks.", true
 	}
@@ -115,13 +123,18 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, p *princ
 	v := newPasswordView(p)
 	v.SignOutOthers = signOut
 	const page = "password.html"
-	switch {
-	case current == "":
-		return s.rerender(w, r, page, &v, invalid("Enter your current password."), "current_password")
-	case next == "":
-		return s.rerender(w, r, page, &v, invalid("Enter a new password."), "new_password")
-	case next != confirm:
-		return s.rerender(w, r, page, &v, invalid("The new passwords do not match. Nothing was changed."), "new_password_confirmation")
+	var errs []fieldErr
+	if current == "" {
+		errs = append(errs, fieldErr{"current_password", "Enter your current password."})
+	}
+	if next == "" {
+		errs = append(errs, fieldErr{"new_password", "Enter a new password."})
+	}
+	if next != confirm {
+		errs = append(errs, fieldErr{"new_password_confirmation", "The new passwords do not match. Nothing was changed."})
+	}
+	if len(errs) > 0 {
+		return s.rerenderFields(w, r, page, &v, errs)
 	}
 	n, err := s.svc.ChangePassword(r.Context(), p.session, current, next, signOut, s.client(r))
 	if err != nil {

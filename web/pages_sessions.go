@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	keyward "github.com/keyward/keyward"
 )
@@ -13,7 +14,7 @@ import (
 const sessionsPath = "/settings/security/sessions"
 
 // showSessions renders the list, with err's message when err is set.
-func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *principal, list []keyward.Session, err error) error {
+func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *principal, list []keyward.Session, err error, confirming bool) error {
 	now := s.requestTime()
 	v := sessionsView{layout: layoutFor(p, "Sessions", sectionSessions)}
 	// The current session first, then the others, newest activity first
@@ -44,7 +45,34 @@ func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *princip
 	if err != nil {
 		return s.rerender(w, r, "sessions.html", &v, err, "")
 	}
+	if confirming && v.Others > 0 {
+		v.ConfirmEndOthers = plural(v.Others, "other session", "other sessions")
+	}
 	return s.renderPage(w, r, http.StatusOK, "sessions.html", &v)
+}
+
+// tellSessionEnded, for a browser whose session is gone, says on the next
+// page why when it was ended from elsewhere ("You were signed out from
+// another device"), rather than showing sign-in with no word. A session
+// that expired or signed out says nothing.
+func (s *Server) tellSessionEnded(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(s.cookie.sessionRef)
+	if err != nil {
+		return
+	}
+	s.clearCookie(w, s.cookie.sessionRef)
+	accountID, sessionID, ok := strings.Cut(c.Value, ".")
+	if !ok {
+		return
+	}
+	ended, reason, err := s.svc.SessionEnded(r.Context(), accountID, sessionID)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "reading why a session ended", "request_id", requestID(w), "err", err)
+		return
+	}
+	if ended {
+		s.setFlash(w, flashWarning, sessionEndedFlash(reason))
+	}
 }
 
 func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -52,10 +80,22 @@ func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request, p *princip
 	if err != nil {
 		return err
 	}
-	return s.showSessions(w, r, p, list, nil)
+	return s.showSessions(w, r, p, list, nil, false)
 }
 
 func (s *Server) endOtherSessionsSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := readForm(r); err != nil {
+		return err
+	}
+	if r.PostForm.Get("confirm") != "yes" {
+		// Ending every other device at once is asked about first (a
+		// page of its own, so that it needs no script).
+		list, err := s.svc.Sessions(r.Context(), p.account.ID)
+		if err != nil {
+			return err
+		}
+		return s.showSessions(w, r, p, list, nil, true)
+	}
 	n, err := s.svc.RevokeOtherSessions(r.Context(), p.session, s.client(r))
 	if err != nil {
 		return err
@@ -84,7 +124,7 @@ func (s *Server) endSessionSubmit(w http.ResponseWriter, r *http.Request, p *pri
 		if keyward.IsCode(err, keyward.CodeNotFound) {
 			err = keyward.Errorf(keyward.CodeNotFound, "That session has already ended.")
 		}
-		return s.showSessions(w, r, p, list, err)
+		return s.showSessions(w, r, p, list, err, false)
 	}
 	msg := "Session ended. That device is signed out."
 	if name != "" {

@@ -150,8 +150,8 @@ func TestSensitivePagesAskForSudo(t *testing.T) {
 	wantRedirect(t, "confirm", e.post("/settings/security/confirm", url.Values{"password": {testPassword}, "next": {"/settings/security/two-factor"}}),
 		"/settings/security/two-factor")
 	p = e.post("/settings/security/two-factor/enable", url.Values{"code": {code}})
-	wantStatus(t, "enable", p, 200)
-	backupCodes(t, p)
+	wantRedirect(t, "enable", p, "/settings/security/two-factor")
+	backupCodes(t, e.get("/settings/security/two-factor"))
 
 	pastTheWindow(clock)
 	wantRedirect(t, "new backup codes", e.post("/settings/security/two-factor/backup-codes", url.Values{}), to2FA)
@@ -232,6 +232,8 @@ func (e *pageEnv) enableTwoFactorAt(clock *keywardtest.Clock) (string, []string)
 	secret := e.pendingSecret()
 	code, _ := totp.Code(secret, clock.Now())
 	p := e.post(e.base+"/settings/security/two-factor/enable", url.Values{"code": {code}})
+	wantRedirect(e.t, "enable", p, e.base+"/settings/security/two-factor")
+	p = e.get(e.base + "/settings/security/two-factor")
 	wantStatus(e.t, "enable", p, 200)
 	return secret, backupCodes(e.t, p)
 }

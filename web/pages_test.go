@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"html"
@@ -11,12 +12,15 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/sqlite"
@@ -67,7 +71,7 @@ func TestTimeView(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	at := time.Date(2026, 3, 10, 13, 58, 0, 0, time.FixedZone("CEST", 2*3600)) // 11:58 UTC
 	got := newTimeView(at, now)
-	want := timeView{Relative: "2 minutes ago", ISO: "2026-03-10T11:58:00Z", Exact: "10 Mar 2026, 11:58:00 UTC", Date: "10 March 2026"}
+	want := timeView{Relative: "2 minutes ago", ISO: "2026-03-10T11:58:00Z", Exact: "10 Mar 2026, 11:58:00 UTC", Text: "10 Mar 2026, 11:58 UTC", Date: "10 March 2026"}
 	if got != want {
 		t.Errorf("timeView = %+v, want %+v", got, want)
 	}
@@ -131,13 +135,79 @@ func TestMessages(t *testing.T) {
 		{"end others, two", endedOthersFlash(2), "2 other sessions were ended."},
 		{"plural one", plural(1, "day", "days"), "1 day"},
 		{"plural zero", plural(0, "day", "days"), "0 days"},
-		{"type label", typeLabel("2fa.enabled"), "Two-factor turned on"},
+		{"type label", typeLabel("2fa.enabled"), "Two-factor authentication enabled"},
 		{"unknown type label", typeLabel("future.thing"), "future.thing"},
+		{"turned on, none ended", turnedOnNote(0), "Two-factor authentication is on."},
+		{"turned on, one ended", turnedOnNote(1), "Two-factor authentication is on. 1 other session was signed out."},
+		{"turned on, two ended", turnedOnNote(2), "Two-factor authentication is on. 2 other sessions were signed out."},
+		{"wait, seconds", waitText(30 * time.Second), "30 seconds"},
+		{"wait, under a second", waitText(200 * time.Millisecond), "1 second"},
+		{"wait, a minute", waitText(60 * time.Second), "1 minute"},
+		{"wait, rounded up", waitText(61 * time.Second), "2 minutes"},
+		{"ended from elsewhere", sessionEndedFlash(""), "You were signed out from another device."},
+		{"ended with the others", sessionEndedFlash("signed_out_others"), "You were signed out from another device."},
+		{"ended by 2fa", sessionEndedFlash("2fa_enabled"), "You were signed out: two-factor authentication was turned on from another device. Sign in again with your password and a code."},
+		{"ended by an admin", sessionEndedFlash("admin_revoked"), "You were signed out by an administrator."},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.got != c.want {
 				t.Errorf("got %q, want %q", c.got, c.want)
+			}
+		})
+	}
+}
+
+// TestTypeLabelsAreTheLogsWords: each type's label in the filter is said
+// in the words of the log's sentence for it (most begin with it), so the
+// two say the same thing.
+func TestTypeLabelsAreTheLogsWords(t *testing.T) {
+	for _, typ := range audit.Types() {
+		if !audit.InAccountLog(typ) {
+			continue
+		}
+		outcome := audit.Success
+		if typ == audit.SigninFailed || typ == audit.SigninMFAFailed || typ == audit.SigninThrottled {
+			outcome = audit.Failure
+		}
+		sentence := audit.Describe(&audit.Event{Type: typ, Outcome: outcome})
+		notLetter := func(r rune) bool { return !unicode.IsLetter(r) && r != '-' }
+		words := strings.FieldsFunc(strings.ToLower(sentence), notLetter)
+		for _, w := range strings.FieldsFunc(strings.ToLower(typeLabel(typ)), notLetter) {
+			if !slices.Contains(words, w) {
+				t.Errorf("%s: the filter says %q, the log %q, without %q", typ, typeLabel(typ), sentence, w)
+			}
+		}
+	}
+}
+
+// TestEventRow: a failure whose sentence says so gets no second "Failed";
+// the row names the device and whether it is the reader's session.
+func TestEventRow(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	const chrome = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	cases := []struct {
+		name       string
+		e          audit.Event
+		badge      bool
+		device     string
+		thisOne    bool
+		wantPrefix string
+	}{
+		{"failed sign-in", audit.Event{Type: audit.SigninFailed, Outcome: audit.Failure, Reason: "invalid_password", UserAgent: chrome}, false, "Chrome on macOS", false, "Failed sign-in"},
+		{"failed setup", audit.Event{Type: audit.TwoFactorEnabled, Outcome: audit.Failure, Reason: "invalid_code", SessionID: "sess_a"}, false, "", true, "Two-factor authentication setup failed"},
+		{"failed confirmation", audit.Event{Type: audit.SudoGranted, Outcome: audit.Failure}, false, "", false, "Failed to confirm"},
+		{"failed email change", audit.Event{Type: audit.EmailChanged, Outcome: audit.Failure, SessionID: "sess_b"}, false, "", false, "Email change failed"},
+		{"paused", audit.Event{Type: audit.SigninThrottled, Outcome: audit.Failure}, true, "", false, "Sign-in paused"},
+		{"no agent", audit.Event{Type: audit.Signout, Outcome: audit.Success}, false, "", false, "Signed out"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.e.Time = now
+			row := newEventRow(&c.e, "sess_a", now)
+			if row.Badge != c.badge || row.Device != c.device || row.ThisSession != c.thisOne || !strings.HasPrefix(row.Sentence, c.wantPrefix) {
+				t.Errorf("got badge %v, device %q, this session %v, sentence %q; want %v, %q, %v, %q…",
+					row.Badge, row.Device, row.ThisSession, row.Sentence, c.badge, c.device, c.thisOne, c.wantPrefix)
 			}
 		})
 	}
@@ -459,7 +529,7 @@ func TestSignupAndSignin(t *testing.T) {
 
 	p := e.post("/signup", url.Values{"email": {testEmail}, "password": {testPassword}, "password_confirmation": {"something else"}})
 	wantStatus(t, "sign-up with a mismatch", p, 400)
-	wantBody(t, "sign-up with a mismatch", p, "The passwords do not match", `value="`+testEmail+`"`, `aria-invalid="true" aria-describedby="form-error"`)
+	wantBody(t, "sign-up with a mismatch", p, "The passwords do not match", `value="`+testEmail+`"`, `aria-invalid="true" aria-describedby="password_confirmation-error"`)
 	wantNoBody(t, "sign-up with a mismatch", p, testPassword)
 
 	p = e.post("/signup", url.Values{"email": {testEmail}, "password": {"password123"}, "password_confirmation": {"password123"}})
@@ -598,9 +668,9 @@ func TestPasswordPage(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := e.post("/settings/security/password", c.form)
 			wantStatus(t, c.name, p, c.status)
-			wantBody(t, c.name, p, `id="form-error"`, c.msg, `id="`+c.field+`"`)
+			wantBody(t, c.name, p, `id="`+c.field+`-error"`, c.msg, `id="`+c.field+`"`)
 			field := regexp.MustCompile(`<input id="` + c.field + `"[^>]*>`).FindString(p.body)
-			if !strings.Contains(field, `aria-invalid="true"`) || !strings.Contains(field, "form-error") {
+			if !strings.Contains(field, `aria-invalid="true"`) || !strings.Contains(field, c.field+"-error") {
 				t.Errorf("%s: field %s is not marked invalid and linked to the error: %s", c.name, c.field, field)
 			}
 			wantNoBody(t, c.name, p, next, testPassword)
@@ -662,9 +732,11 @@ func (e *pageEnv) enableTwoFactor() (secret string, codes []string) {
 		t.Fatal(err)
 	}
 	p = e.post(e.base+"/settings/security/two-factor/enable", url.Values{"code": {code}})
+	wantRedirect(t, "enable", p, e.base+"/settings/security/two-factor")
+	p = e.get(e.base + "/settings/security/two-factor")
 	wantStatus(t, "enable", p, 200)
 	wantBody(t, "enable", p, "Two-factor authentication is on", "Each code works once", `download="keyward-backup-codes.txt" href="data:text/plain;charset=utf-8,`,
-		`data-print`, e.base+"/static/print.js", `href="`+e.base+`/settings/security/two-factor">Continue`)
+		`data-print`, e.base+"/static/print.js", `action="`+e.base+`/settings/security/two-factor/backup-codes/saved"`, "I have saved them")
 	codes = backupCodes(t, p)
 	return secret, codes
 }
@@ -695,8 +767,11 @@ func TestTwoFactorPages(t *testing.T) {
 	e.signUp()
 	_, codes := e.enableTwoFactor()
 
+	// The codes stay on screen until the person says they are saved.
+	wantBody(t, "reload", e.get("/settings/security/two-factor"), codes[0])
+	wantRedirect(t, "saved", e.post("/settings/security/two-factor/backup-codes/saved", url.Values{}), "/settings/security/two-factor")
 	p := e.get("/settings/security/two-factor")
-	wantBody(t, "on", p, "Two-factor authentication is on since", "10 backup codes left.", `action="/settings/security/two-factor/backup-codes"`, `action="/settings/security/two-factor/disable"`)
+	wantBody(t, "on", p, "Two-factor authentication has been on since", "10 backup codes left.", `action="/settings/security/two-factor/backup-codes"`, `action="/settings/security/two-factor/disable"`)
 	wantNoBody(t, "on", p, codes[0])
 
 	// Sign in again: the password step hands over to the second step with
@@ -727,6 +802,8 @@ func TestTwoFactorPages(t *testing.T) {
 	// session's sudo window.
 	wantNoBody(t, "on, just signed in", e.get("/settings/security/two-factor"), `type="password"`, `id="sudo-note"`)
 	p = e.post("/settings/security/two-factor/backup-codes", url.Values{})
+	wantRedirect(t, "regenerate", p, "/settings/security/two-factor")
+	p = e.get("/settings/security/two-factor")
 	wantStatus(t, "regenerate", p, 200)
 	if fresh := backupCodes(t, p); fresh[0] == codes[0] {
 		t.Errorf("regenerate: the same codes came back")
@@ -779,7 +856,12 @@ func TestSessionsPage(t *testing.T) {
 	wantStatus(t, "end it again", p, 404)
 	wantBody(t, "end it again", p, "That session has already ended.")
 
+	// Asked first; nothing ends until confirmed.
 	p = e.post("/settings/security/sessions/end-others", url.Values{})
+	wantStatus(t, "end others, asked", p, 200)
+	wantBody(t, "end others, asked", p, "End 2 other sessions?", `name="confirm" value="yes"`)
+	wantBody(t, "not ended yet", e.get("/settings/security/sessions"), "End all other sessions")
+	p = e.post("/settings/security/sessions/end-others", url.Values{"confirm": {"yes"}})
 	wantRedirect(t, "end others", p, "/settings/security/sessions")
 	p = e.get("/settings/security/sessions")
 	wantBody(t, "after ending others", p, "2 other sessions were ended.", "No other device is signed in.")
@@ -798,8 +880,8 @@ func TestAuditPage(t *testing.T) {
 
 	p := e.get("/settings/security/audit")
 	wantStatus(t, "audit", p, 200)
-	wantBody(t, "audit", p, "Account created", "Signed in from Firefox on Linux", "Failed sign-in: wrong password", `class="badge badge-fail">Failed</span>`,
-		"127.0.0.1 · ", "just now", `<select id="type" name="type">`, `<option value="signin.failed">Failed sign-in</option>`,
+	wantBody(t, "audit", p, "Account created", "Signed in from Firefox on Linux", "Failed sign-in: wrong password", `<li class="event event-failed">`,
+		`<span class="event-device">Firefox on Linux</span> · <span class="event-ip">127.0.0.1</span> · `, "just now", `<select id="type" name="type">`, `<option value="signin.failed">Failed sign-in</option>`,
 		`type="date"`, `href="/settings/security/audit/export?format=csv"`, `href="/settings/security/audit/export?format=jsonl"`, "Download CSV", "Download JSON Lines")
 	list := eventsRE.FindString(p.body)
 	if i, j := strings.Index(list, "Failed sign-in: wrong password"), strings.Index(list, "Account created"); i < 0 || j < 0 || i > j {
@@ -827,7 +909,8 @@ func TestAuditPage(t *testing.T) {
 
 	p = e.get("/settings/security/audit?since=2026-02-01&until=2026-01-01")
 	wantStatus(t, "since after until", p, 400)
-	wantBody(t, "since after until", p, "since must be before until", `value="2026-02-01"`)
+	wantBody(t, "since after until", p, "The From date must be on or before the To date.", `value="2026-02-01"`, `id="since-error"`)
+	wantNoBody(t, "since after until", p, "since must be before until")
 
 	p = e.get("/settings/security/audit/export?format=csv&type=signin.failed")
 	wantStatus(t, "export", p, 200)
@@ -860,12 +943,14 @@ func TestRerender(t *testing.T) {
 		wantStatus int    // else the form again, with
 		wantField  string // the field the message is about
 		wantRetry  string // Retry-After
+		wantMsg    string // the message shown, when not err's own
 	}{
-		{"a typing mistake", invalid("Enter your password."), "password", false, 400, "password", ""},
-		{"a wrong password", keyward.Errorf(keyward.CodeInvalidCredentials, "That email and password do not match."), "password", false, 401, "password", ""},
-		{"a wait is about no field", &keyward.Error{Code: keyward.CodeTooManyAttempts, Message: "Too many attempts.", RetryAfter: 3 * time.Second}, "password", false, 429, "", "3"},
-		{"the store is down", &keyward.Error{Code: keyward.CodeUnavailable, Message: "The server is busy.", RetryAfter: time.Second}, "password", true, 0, "", ""},
-		{"a fault", keyward.Internal(io.ErrUnexpectedEOF), "password", true, 0, "", ""},
+		{"a typing mistake", invalid("Enter your password."), "password", false, 400, "password", "", ""},
+		{"a wrong password", keyward.Errorf(keyward.CodeInvalidCredentials, "That email and password do not match."), "password", false, 401, "password", "", ""},
+		{"a wait is about no field, and says how long", &keyward.Error{Code: keyward.CodeTooManyAttempts, Message: "Too many attempts.", RetryAfter: 3 * time.Second}, "password", false, 429, "", "3",
+			"Too many attempts. Try again in 3 seconds."},
+		{"the store is down", &keyward.Error{Code: keyward.CodeUnavailable, Message: "The server is busy.", RetryAfter: time.Second}, "password", true, 0, "", "", ""},
+		{"a fault", keyward.Internal(io.ErrUnexpectedEOF), "password", true, 0, "", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -882,9 +967,10 @@ func TestRerender(t *testing.T) {
 			if got != nil {
 				t.Fatalf("rerender = %v, want nil", got)
 			}
-			if w.Code != c.wantStatus || v.ErrorField != c.wantField || v.Error != keyward.ErrorMessage(c.err) || w.Header().Get("Retry-After") != c.wantRetry {
+			msg := cmp.Or(c.wantMsg, keyward.ErrorMessage(c.err))
+			if w.Code != c.wantStatus || v.ErrorField != c.wantField || v.Error != msg || w.Header().Get("Retry-After") != c.wantRetry {
 				t.Errorf("got status %d, field %q, error %q, Retry-After %q; want %d, %q, %q, %q",
-					w.Code, v.ErrorField, v.Error, w.Header().Get("Retry-After"), c.wantStatus, c.wantField, keyward.ErrorMessage(c.err), c.wantRetry)
+					w.Code, v.ErrorField, v.Error, w.Header().Get("Retry-After"), c.wantStatus, c.wantField, msg, c.wantRetry)
 			}
 			if !strings.Contains(w.Body.String(), html.EscapeString(keyward.ErrorMessage(c.err))) {
 				t.Errorf("the page does not show %q", keyward.ErrorMessage(c.err))

@@ -48,6 +48,25 @@ func (s *Server) newTwoFactorView(p *principal, st *keyward.TwoFactorStatus, set
 	return v
 }
 
+// sessionsEndedByTurningOn is how many of p's other sessions turning
+// two-factor authentication on would end: all of them while it is off.
+func (s *Server) sessionsEndedByTurningOn(r *http.Request, p *principal) (int, error) {
+	if p.account.TwoFactorEnabled() {
+		return 0, nil
+	}
+	list, err := s.svc.Sessions(r.Context(), p.account.ID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, x := range list {
+		if x.ID != p.session.ID {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // showTwoFactor renders the page in its current state, with err's message
 // about field when err is set.
 func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *principal, err error, field string) error {
@@ -71,6 +90,12 @@ func (s *Server) showTwoFactor(w http.ResponseWriter, r *http.Request, p *princi
 	v := s.newTwoFactorView(p, st, setup, s.requestTime(), !inSudo)
 	if v.Passkeys, serr = s.passkeysSection(r, p, st); serr != nil {
 		return serr
+	}
+	if !st.Enabled {
+		// Said before the step that turns it on: the app's, or a first passkey.
+		if v.OthersEnding, serr = s.sessionsEndedByTurningOn(r, p); serr != nil {
+			return serr
+		}
 	}
 	if err != nil {
 		return s.rerender(w, r, "two_factor.html", &v, err, field)
@@ -101,28 +126,54 @@ func (s *Server) showTwoFactorConfirming(w http.ResponseWriter, r *http.Request,
 	return s.renderPage(w, r, http.StatusOK, "two_factor.html", &v)
 }
 
-// showBackupCodes renders a new set of codes: with 200, not a redirect,
-// because they are shown this once.
-func (s *Server) showBackupCodes(w http.ResponseWriter, r *http.Request, p *principal, heading string, codes []string) error {
+// showBackupCodes renders a new set of codes. The page can be reloaded
+// while their window lasts (codesonscreen.go); "I have saved them" ends it.
+func (s *Server) showBackupCodes(w http.ResponseWriter, r *http.Request, p *principal, c codesOnScreen) error {
 	now := s.requestTime()
 	l := layoutFor(p, "Your backup codes", sectionTwoFactor)
-	l.Scripts = []string{"/static/print.js"}
+	l.Scripts = []string{"/static/copy.js", "/static/print.js", "/static/codes.js"}
+	if c.Note != "" {
+		l.Flash, l.FlashKind = c.Note, flashOK
+	}
 	issuer := s.svc.Config().Issuer
-	file := backupCodesFile(issuer, p.account.Email, codes, now)
+	file := backupCodesFile(issuer, p.account.Email, c.Codes, now)
 	v := twoFactorView{
 		layout:  l,
 		Enabled: true,
 		BackupCodes: &backupCodesView{
-			Heading:  heading,
+			Heading:  c.Heading,
 			For:      issuer + " backup codes for " + p.account.Email + ", " + now.Format("2 January 2006"),
-			Codes:    codes,
+			Codes:    c.Codes,
 			Download: textDataURL(file),
 		},
 	}
-	return s.renderPage(w, r, http.StatusOK, "two_factor.html", &v)
+	// Rendered without taking a pending flash: the page shows its own
+	// note, and a flash waits for the next page.
+	s.render(w, r, http.StatusOK, "two_factor.html", &v)
+	return nil
+}
+
+// newCodesShown keeps new codes on screen for p's session and sends the
+// browser to see them: a GET it can reload, never a POST it would send
+// again (and so make another set).
+func (s *Server) newCodesShown(w http.ResponseWriter, r *http.Request, p *principal, c codesOnScreen) error {
+	if err := s.keepCodesOnScreen(w, r, p, c); err != nil {
+		return err
+	}
+	return s.seeOther(w, r, twoFactorPath)
+}
+
+func (s *Server) backupCodesSavedSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	s.clearCookie(w, s.cookie.codes)
+	s.setFlash(w, flashOK, "Your backup codes are saved. Each works once; when you run low, generate new ones here.")
+	return s.seeOther(w, r, twoFactorPath)
 }
 
 func (s *Server) twoFactorPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	// Codes of a two-factor authentication turned off since mean nothing.
+	if c, ok := s.codesStillOnScreen(w, r, p); ok && p.account.TwoFactorEnabled() {
+		return s.showBackupCodes(w, r, p, c)
+	}
 	return s.showTwoFactor(w, r, p, nil, "")
 }
 
@@ -147,6 +198,12 @@ func (s *Server) twoFactorEnableSubmit(w http.ResponseWriter, r *http.Request, p
 	if code == "" {
 		return s.showTwoFactor(w, r, p, invalid("Enter the 6-digit code your authenticator app shows."), "code")
 	}
+	// Turning two-factor on ends the other sessions (the service's rule),
+	// unless a passkey already had it on: counted first, to say so after.
+	others, err := s.sessionsEndedByTurningOn(r, p)
+	if err != nil {
+		return err
+	}
 	codes, err := s.svc.EnableTOTP(r.Context(), p.session, code, s.client(r))
 	if keyward.NeedsSudo(err) {
 		// The code was neither counted nor used: it still works on return.
@@ -155,7 +212,7 @@ func (s *Server) twoFactorEnableSubmit(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		return s.showTwoFactor(w, r, p, enableError(err), "code")
 	}
-	return s.showBackupCodes(w, r, p, "Two-factor authentication is on", codes)
+	return s.newCodesShown(w, r, p, codesOnScreen{Heading: "Two-factor authentication is on", Note: turnedOnNote(others), Codes: codes})
 }
 
 func (s *Server) backupCodesSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -166,7 +223,7 @@ func (s *Server) backupCodesSubmit(w http.ResponseWriter, r *http.Request, p *pr
 	if err != nil {
 		return s.showTwoFactor(w, r, p, err, "")
 	}
-	return s.showBackupCodes(w, r, p, "Your new backup codes", codes)
+	return s.newCodesShown(w, r, p, codesOnScreen{Heading: "Your new backup codes", Codes: codes})
 }
 
 func (s *Server) twoFactorDisableSubmit(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -177,6 +234,7 @@ func (s *Server) twoFactorDisableSubmit(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return s.showTwoFactor(w, r, p, err, "")
 	}
+	s.clearCookie(w, s.cookie.codes)
 	s.setFlash(w, flashOK, "Two-factor authentication is off. Signing in now needs only your password.")
 	return s.seeOther(w, r, twoFactorPath)
 }

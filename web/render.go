@@ -63,6 +63,10 @@ type layout struct {
 	// attribute), so the field is marked with aria-invalid and points at the
 	// error with aria-describedby (layout.Invalid, layout.DescribedBy).
 	ErrorField string
+	// Errors are every error about a field, in the form's order, each
+	// shown next to its field; Error and ErrorField are the first. An
+	// error about no field is shown above the form.
+	Errors []fieldErr
 	// Scripts are the page's own scripts under /static/ (progressive
 	// enhancement only: every page works without them).
 	Scripts []string
@@ -146,7 +150,9 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status 
 // style would need 'unsafe-inline' or a per-response hash. New checked the
 // colour is #rgb or #rrggbb, so it cannot end the declaration.
 func (s *Server) brandCSS() http.Handler {
-	css := []byte(":root {\n  --primary: " + s.cfg.AccentColor + ";\n  --primary-dark: " + s.cfg.AccentColor + ";\n}\n")
+	// White on the accent in both schemes: the operator chose the colour
+	// for the buttons' white text.
+	css := []byte(":root {\n  --primary: " + s.cfg.AccentColor + ";\n  --primary-dark: " + s.cfg.AccentColor + ";\n  --on-primary: #ffffff;\n}\n")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.AccentColor == "" {
 			s.writeError(w, r, keyward.Errorf(keyward.CodeNotFound, "There is nothing at this address."))

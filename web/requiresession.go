@@ -77,6 +77,7 @@ func (s *Server) sendToSignIn(w http.ResponseWriter, r *http.Request) {
 	if _, err := r.Cookie(s.cookie.session); err == nil {
 		// An ended session's cookie is of no more use.
 		s.clearCookie(w, s.cookie.session)
+		s.tellSessionEnded(w, r)
 	}
 	target := s.path("/signin")
 	if back := requestedPath(r); back != "" {

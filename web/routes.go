@@ -126,6 +126,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("POST /settings/security/two-factor/setup", signedIn(s.twoFactorSetupSubmit))
 	route("POST /settings/security/two-factor/enable", signedIn(s.twoFactorEnableSubmit))
 	route("POST /settings/security/two-factor/backup-codes", signedIn(s.backupCodesSubmit))
+	route("POST /settings/security/two-factor/backup-codes/saved", signedIn(s.backupCodesSavedSubmit))
 	route("POST /settings/security/two-factor/disable", signedIn(s.twoFactorDisableSubmit))
 	route("POST /settings/security/two-factor/passkeys", signedIn(s.passkeyAddSubmit))
 	route("POST /settings/security/two-factor/passkeys/{id}/rename", signedIn(s.passkeyRenameSubmit))

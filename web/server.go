@@ -124,6 +124,11 @@ type cookieNames struct {
 	mfa     string
 	flash   string
 	device  string // marks a browser that signed in before; outlives sessions
+	// sessionRef names the browser's session (account and session ids,
+	// no secret), so that a browser whose session was ended elsewhere can
+	// be told why (Server.tellSessionEnded).
+	sessionRef string
+	codes      string // new backup codes, sealed for their session (codesonscreen.go)
 	// sessionPath is the session cookie's Path (Config.CookiePath); ownPath
 	// that of the mfa and device cookies, which only keyward's pages read
 	// (the base path).
@@ -189,6 +194,8 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		mfa:         cookieName("keyward_mfa", secure, ownPath, ""),
 		flash:       cookieName("keyward_flash", secure, "/", ""),
 		device:      cookieName("keyward_device", secure, ownPath, ""),
+		sessionRef:  cookieName("keyward_session_ref", secure, ownPath, ""),
+		codes:       cookieName("keyward_codes", secure, ownPath, ""),
 		sessionPath: cookiePath,
 		ownPath:     ownPath,
 	}

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"math"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -44,16 +45,17 @@ const (
 // tab is one entry of the Security section navigation.
 type tab struct {
 	Label   string
+	Short   string // the label on a phone, when Label is too long for it
 	Href    string
 	Current bool
 }
 
-var securityTabs = []struct{ section, label, href string }{
-	{sectionOverview, "Overview", "/settings/security"},
-	{sectionPassword, "Password", "/settings/security/password"},
-	{sectionTwoFactor, "Two-factor authentication", "/settings/security/two-factor"},
-	{sectionSessions, "Sessions", "/settings/security/sessions"},
-	{sectionAudit, "Audit log", "/settings/security/audit"},
+var securityTabs = []struct{ section, label, short, href string }{
+	{sectionOverview, "Overview", "", "/settings/security"},
+	{sectionPassword, "Password", "", "/settings/security/password"},
+	{sectionTwoFactor, "Two-factor authentication", "Two-factor", "/settings/security/two-factor"},
+	{sectionSessions, "Sessions", "", "/settings/security/sessions"},
+	{sectionAudit, "Audit log", "", "/settings/security/audit"},
 }
 
 // Tabs is the section navigation of the Security pages; empty outside them.
@@ -63,30 +65,65 @@ func (l layout) Tabs() []tab {
 	}
 	tabs := make([]tab, len(securityTabs))
 	for i, t := range securityTabs {
-		tabs[i] = tab{Label: t.label, Href: t.href, Current: t.section == l.Section}
+		tabs[i] = tab{Label: t.label, Short: t.short, Href: t.href, Current: t.section == l.Section}
 	}
 	return tabs
 }
 
-// Invalid reports whether the page's error is about the form field name, so
-// the field is marked aria-invalid and described by the error.
-func (l layout) Invalid(field string) bool { return l.Error != "" && l.ErrorField == field }
+// fieldErr is one form error, about the field of that name.
+type fieldErr struct{ Field, Message string }
+
+// fieldErrorView is an error shown next to its field ("field-error" in
+// layout.html).
+type fieldErrorView struct{ ID, Message string }
+
+// Invalid reports whether one of the page's errors is about the form field
+// name, so the field is marked aria-invalid and described by the error.
+func (l layout) Invalid(field string) bool { return l.FieldError(field) != nil }
+
+// FieldError is the error to show next to the field name, or nil.
+func (l layout) FieldError(field string) *fieldErrorView {
+	for _, e := range l.Errors {
+		if e.Field == field {
+			return &fieldErrorView{ID: fieldErrorID(field), Message: e.Message}
+		}
+	}
+	return nil
+}
+
+// FormError is the error shown above the form: one about no field.
+func (l layout) FormError() string {
+	if l.ErrorField != "" {
+		return ""
+	}
+	return l.Error
+}
+
+// Autofocus reports whether the field name takes the focus when the page
+// loads: the first field with an error, or else the page's usual one
+// (byDefault), so that a person fixing a form lands on what to fix.
+func (l layout) Autofocus(field string, byDefault bool) bool {
+	if len(l.Errors) > 0 {
+		return l.Errors[0].Field == field
+	}
+	return byDefault
+}
 
 // DescribedBy is the aria-describedby value of the field name: its hint,
-// and the page's error when the error is about this field.
+// and its error when it has one.
 func (l layout) DescribedBy(field, hint string) string {
 	ids := make([]string, 0, 2)
 	if hint != "" {
 		ids = append(ids, hint)
 	}
 	if l.Invalid(field) {
-		ids = append(ids, errorID)
+		ids = append(ids, fieldErrorID(field))
 	}
 	return strings.Join(ids, " ")
 }
 
-// errorID is the id of the page's error paragraph (layout.html).
-const errorID = "form-error"
+// fieldErrorID is the id of the error shown next to the field name.
+func fieldErrorID(field string) string { return field + "-error" }
 
 // layouter is implemented by every view through its embedded layout.
 type layouter interface{ frame() *layout }
@@ -122,6 +159,7 @@ type forgotPasswordView struct {
 // resetPasswordView is /reset-password.
 type resetPasswordView struct {
 	layout
+	Account   string // the account's email, for password managers
 	Token     string
 	NeedsCode bool // two-factor authentication is on: ask for a code too
 	Dead      bool // the link does not work: offer a new one
@@ -215,6 +253,8 @@ type securityCard struct {
 	When      *timeView
 	StatusEnd string
 	Warning   bool // the status needs attention
+	// FixHref and FixText link to where the warning is dealt with.
+	FixHref, FixText string
 }
 
 // passwordView is /settings/security/password.
@@ -241,6 +281,17 @@ type twoFactorView struct {
 	// SudoNeeded: the session's sudo window is closed, so the actions
 	// send the person to confirm it is them first (the page says so).
 	SudoNeeded bool
+	// OthersEnding is how many other sessions turning it on signs out,
+	// said before the person confirms the code.
+	OthersEnding int
+}
+
+// OthersEndingText is "your 2 other sessions" for the step that turns it on.
+func (v twoFactorView) OthersEndingText() string {
+	if v.OthersEnding == 1 {
+		return "your other session"
+	}
+	return "your " + plural(v.OthersEnding, "other session", "other sessions")
 }
 
 // setupView is a pending setup: steps 2 and 3.
@@ -269,6 +320,9 @@ type sessionsView struct {
 	layout
 	Sessions []sessionRow
 	Others   int
+	// ConfirmEndOthers, when set ("2 other sessions"), asks before ending
+	// every other session.
+	ConfirmEndOthers string
 }
 
 // sessionRow is one signed-in device.
@@ -302,9 +356,40 @@ type auditView struct {
 // eventRow is one audit event as a sentence.
 type eventRow struct {
 	Sentence string
+	Device   string // where it came from: "Chrome on macOS"; "" without a user agent
 	IP       string
-	Failed   bool
-	When     timeView
+	// ThisSession: it came from the session reading the log.
+	ThisSession bool
+	Failed      bool
+	// Badge: a failure whose sentence does not already say it failed
+	// gets the "Failed" badge ("Failed Failed sign-in" otherwise).
+	Badge bool
+	When  timeView
+}
+
+// saysFailed matches a sentence that says it failed: "Failed sign-in",
+// "Email change failed", "setup failed: wrong code" (not "after too many
+// failed attempts").
+var saysFailed = regexp.MustCompile(`^Failed\b|\bfailed(:|$)`)
+
+// newEventRow is e as a row of the log read by the session viewer.
+func newEventRow(e *audit.Event, viewer string, now time.Time) eventRow {
+	row := eventRow{
+		Sentence:    audit.Describe(e),
+		IP:          e.IP,
+		ThisSession: e.SessionID != "" && e.SessionID == viewer,
+		Failed:      e.Outcome == audit.Failure,
+		When:        newTimeView(e.Time, now),
+	}
+	row.Badge = row.Failed && !saysFailed.MatchString(row.Sentence)
+	if e.UserAgent != "" {
+		d := device.Parse(e.UserAgent)
+		row.Device = "An unknown device"
+		if d.Browser != "Unknown browser" || d.OS != "Unknown OS" {
+			row.Device = d.String()
+		}
+	}
+	return row
 }
 
 // typeOption is one entry of the event type filter.
@@ -314,12 +399,14 @@ type typeOption struct {
 	Selected bool
 }
 
-// timeView is a moment shown relatively, with the exact UTC time for a
-// <time datetime> and its title.
+// timeView is a moment: exact, in a <time datetime> that time.js rewrites
+// in the reader's time zone (UTC as sent, without scripts), and relative
+// beside it.
 type timeView struct {
 	Relative string // "2 minutes ago"
 	ISO      string // 2026-01-02T15:04:05Z
 	Exact    string // "2 Jan 2026, 15:04:05 UTC"
+	Text     string // "2 Jan 2026, 15:04 UTC": what the page shows
 	Date     string // "2 January 2026"
 }
 
@@ -329,6 +416,7 @@ func newTimeView(t, now time.Time) timeView {
 		Relative: relativeTime(t, now),
 		ISO:      t.Format(time.RFC3339),
 		Exact:    t.Format("2 Jan 2006, 15:04:05 UTC"),
+		Text:     t.Format("2 Jan 2006, 15:04 UTC"),
 		Date:     t.Format("2 January 2006"),
 	}
 }
@@ -425,6 +513,38 @@ func passwordChangedFlash(revoked int, signedOutOthers bool) string {
 	}
 }
 
+// turnedOnNote is said when two-factor authentication has been turned on,
+// with the other sessions that ended: "2 other sessions were signed out."
+func turnedOnNote(ended int) string {
+	note := "Two-factor authentication is on."
+	if ended > 0 {
+		note += " " + plural(ended, "other session was", "other sessions were") + " signed out."
+	}
+	return note
+}
+
+// sessionEndedFlash tells a browser whose session was ended from elsewhere
+// why, from the reason its session.revoked event recorded.
+func sessionEndedFlash(reason string) string {
+	switch reason {
+	case "2fa_enabled":
+		return "You were signed out: two-factor authentication was turned on from another device. Sign in again with your password and a code."
+	case "2fa_disabled":
+		return "You were signed out: two-factor authentication was turned off from another device."
+	case "password_changed":
+		return "You were signed out: your password was changed from another device."
+	case "password_reset":
+		return "You were signed out: your password was reset by mail."
+	case "passkey_removed":
+		return "You were signed out: a passkey was removed from another device."
+	case "locked_down":
+		return "You were signed out: your account was locked down."
+	case "account_disabled", "admin_revoked":
+		return "You were signed out by an administrator."
+	}
+	return "You were signed out from another device."
+}
+
 // endedOthersFlash is the message after "End all other sessions".
 func endedOthersFlash(n int) string {
 	switch n {
@@ -459,28 +579,33 @@ func signedInWith(amr keyward.AMR) string {
 	return strings.Join(factors, " + ")
 }
 
-// typeLabels are the audit filter's words for each event type.
+// typeLabels are the audit filter's words for each event type: the words
+// the log's sentences start with (audit.Describe), so that what a person
+// picks in the filter is what they then read in the list.
 var typeLabels = map[audit.Type]string{
 	audit.AccountCreated:         "Account created",
 	audit.SigninSucceeded:        "Signed in",
 	audit.SigninFailed:           "Failed sign-in",
 	audit.SigninMFAFailed:        "Failed two-factor check",
-	audit.SigninThrottled:        "Sign-in slowed down",
+	audit.SigninThrottled:        "Sign-in paused",
 	audit.Signout:                "Signed out",
 	audit.SessionRevoked:         "Session ended",
 	audit.PasswordChanged:        "Password changed",
-	audit.TwoFactorEnabled:       "Two-factor turned on",
-	audit.TwoFactorDisabled:      "Two-factor turned off",
+	audit.TwoFactorEnabled:       "Two-factor authentication enabled",
+	audit.TwoFactorDisabled:      "Two-factor authentication disabled",
 	audit.BackupCodesRegenerated: "New backup codes generated",
 	audit.BackupCodeUsed:         "Backup code used",
-	audit.EmailVerified:          "Email confirmed",
+	audit.EmailVerified:          "Email address confirmed",
 	audit.EmailChangeRequested:   "Email change asked for",
-	audit.EmailChanged:           "Email changed",
-	audit.PasswordResetRequested: "Password reset mailed",
-	audit.PasswordReset:          "Password reset",
+	audit.EmailChanged:           "Email address changed",
+	audit.PasswordResetRequested: "Password reset link mailed",
+	audit.PasswordReset:          "Password reset by mail",
 	audit.AccountLockedDown:      "Account locked down",
-	audit.NotificationsChanged:   "Notifications changed",
+	audit.NotificationsChanged:   "Notification settings changed",
 	audit.SudoGranted:            "Confirmed it was you",
+	audit.PasskeyAdded:           "Passkey added",
+	audit.PasskeyRemoved:         "Passkey removed",
+	audit.PasskeyRenamed:         "Passkey renamed",
 	audit.AccountDisabled:        "Account disabled",
 	audit.AccountEnabled:         "Account enabled",
 	audit.AccountDeleted:         "Account deleted",

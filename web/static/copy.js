@@ -1,7 +1,8 @@
 // Copy buttons: <button data-copy="ID" data-copy-status="STATUS-ID" hidden>
-// copies the text of #ID without its grouping spaces. The button stays
-// hidden where the clipboard cannot be used; the text can always be
-// selected by hand.
+// copies the text of #ID without its grouping spaces; with data-copy-lines,
+// one line per item of the list #ID instead. data-copy-done is what the
+// status says once copied. The button stays hidden where the clipboard
+// cannot be used; the text can always be selected by hand.
 (function () {
   'use strict';
   if (!navigator.clipboard || !navigator.clipboard.writeText) {
@@ -19,14 +20,18 @@
       return;
     }
     var label = button.textContent;
+    var done = button.getAttribute('data-copy-done') || 'Key copied to the clipboard.';
+    var lines = button.hasAttribute('data-copy-lines');
     var timer = 0;
     button.hidden = false;
     button.addEventListener('click', function () {
-      var text = target.textContent.replace(/\s+/g, '');
+      var text = lines ? Array.prototype.map.call(target.querySelectorAll('li'), function (li) {
+        return li.textContent.trim();
+      }).join('\n') + '\n' : target.textContent.replace(/\s+/g, '');
       navigator.clipboard.writeText(text).then(function () {
-        say('Copied', 'Key copied to the clipboard.');
+        say('Copied', done);
       }, function () {
-        say(label, 'Could not copy. Select the key and copy it by hand.');
+        say(label, 'Could not copy. Select the text and copy it by hand.');
       });
     });
 
