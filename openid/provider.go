@@ -205,3 +205,8 @@ type (
 func WithSession(ctx context.Context, sess *keyward.Session, c keyward.Client) context.Context {
 	return context.WithValue(context.WithValue(ctx, sessionKey{}, sess), clientKey{}, c)
 }
+
+// WithSession is the package's WithSession, for the web layer.
+func (p *Provider) WithSession(ctx context.Context, sess *keyward.Session, c keyward.Client) context.Context {
+	return WithSession(ctx, sess, c)
+}

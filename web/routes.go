@@ -91,6 +91,17 @@ func (s *Server) routes() *http.ServeMux {
 
 	route("/api/", api(s.apiNotFound))
 
+	// OpenID Connect (API.md, "Single sign-on"): the provider's endpoints,
+	// and the pages between its authorization endpoint and its callback.
+	if s.cfg.OpenID != nil {
+		route("GET /.well-known/openid-configuration", s.cfg.OpenID)
+		route("/oauth/", s.cfg.OpenID)
+		route("GET "+oidcCallbackPath, s.handle(s.oidcCallback))
+		route(oidcEndPath, http.HandlerFunc(s.oidcEndSession))
+		route("GET "+oidcContinuePath, s.handle(s.oidcContinue))
+		route("POST "+oidcConsentPath, s.handle(s.oidcConsentSubmit))
+	}
+
 	// Pages.
 	page := s.handle
 	signedIn := s.pageAuthed
