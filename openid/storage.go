@@ -288,7 +288,9 @@ func fillUserinfo(info *oidc.UserInfo, a *keyward.Account, scopes []string) {
 	info.Subject = a.ID
 	if slices.Contains(scopes, oidc.ScopeEmail) {
 		info.Email = a.Email
-		info.EmailVerified = oidc.Bool(a.EmailVerifiedAt != nil)
+		// As a claim of its own: the library's field leaves false out,
+		// and a client must tell "not verified" from "not said".
+		info.AppendClaims("email_verified", a.EmailVerifiedAt != nil)
 	}
 	if slices.Contains(scopes, oidc.ScopeProfile) {
 		info.PreferredUsername = a.Email
