@@ -63,23 +63,23 @@ type config struct {
 	webhookTimeout    time.Duration
 	mailFrom          string
 	requireVerified   bool
-	email             string // account commands
-	yes               bool   // account delete: the operator means it
-	tokenName         string // admin token create
-	tokenScopes       string // admin token create
+	email             string   // account commands
+	yes               bool     // account delete: the operator means it
+	tokenName         string   // admin token create
+	tokenScopes       string   // admin token create
 	clientName        string   // client create
 	clientRedirects   []string // client create: --redirect-uri, repeatable
 	clientPostLogout  []string // client create: --post-logout-redirect-uri, repeatable
 	clientFirstParty  bool     // client create
 	clientPublic      bool     // client create
-	operand           string // the command's one argument besides its flags (command.operand)
-	auditType         string // audit list
-	auditSince        string // audit list
-	copyFrom          string // copy: the source installation
-	copyTo            string // copy: the empty target database
-	secretKey         string // KEYWARD_SECRET_KEY only: a secret never goes on a command line
-	secretKeyFile     string // a key file elsewhere than --data-dir; never created
-	readOnly          bool   // set by commands that only read: no key file is created
+	operand           string   // the command's one argument besides its flags (command.operand)
+	auditType         string   // audit list
+	auditSince        string   // audit list
+	copyFrom          string   // copy: the source installation
+	copyTo            string   // copy: the empty target database
+	secretKey         string   // KEYWARD_SECRET_KEY only: a secret never goes on a command line
+	secretKeyFile     string   // a key file elsewhere than --data-dir; never created
+	readOnly          bool     // set by commands that only read: no key file is created
 	parsedPublicURL   *url.URL
 	parsedProxies     []netip.Prefix
 	parsedCORS        []string
