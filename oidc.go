@@ -323,6 +323,39 @@ func (s *Service) SaveOIDCCode(ctx context.Context, requestID, code string) erro
 
 func invalidGrant(msg string) *Error { return Errorf(CodeInvalidToken, "%s", msg) }
 
+// CheckOIDCCode finds the request a code was issued for, without taking
+// the code: the client is authenticated and its PKCE verifier checked
+// before RedeemOIDCCode takes it, so that a client that fails either does
+// not spend another's code. A code used before is refused here already,
+// and ends the grant its first use made.
+func (s *Service) CheckOIDCCode(ctx context.Context, code string) (*OIDCAuthRequest, error) {
+	id, err := s.OpenOIDC(code)
+	if err != nil {
+		return nil, invalidGrant("Unknown code.")
+	}
+	r, err := s.OIDCAuthRequest(ctx, id)
+	if IsCode(err, CodeNotFound) {
+		return nil, invalidGrant("Unknown code.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := hashToken(code)
+	if r.CodeHash == nil || subtle.ConstantTimeCompare(r.CodeHash, h[:]) != 1 {
+		return nil, invalidGrant("Unknown code.")
+	}
+	if r.CodeUsedAt != nil {
+		if _, err := s.store.DeleteOIDCGrant(ctx, r.ID); err != nil {
+			return nil, err
+		}
+		return nil, invalidGrant("This code was used before: the tokens issued for it are revoked.")
+	}
+	if r.CodeIssuedAt == nil || s.clock().Sub(*r.CodeIssuedAt) > OIDCCodeTTL {
+		return nil, invalidGrant("This code has expired.")
+	}
+	return r, nil
+}
+
 // RedeemOIDCCode takes a code, once. A code shown a second time is refused
 // and ends the grant its first use made (RFC 6749 §4.1.2: it was stolen, or
 // replayed); a code older than OIDCCodeTTL is refused.

@@ -96,6 +96,9 @@ func New(svc *keyward.Service, cfg Config) (*Provider, error) {
 		opts = append(opts, op.WithAllowInsecure())
 	}
 	p, err := op.NewProvider(&op.Config{
+		// Where end_session sends the browser when the client names no
+		// registered post_logout_redirect_uri: keyward's own front page.
+		DefaultLogoutRedirectURI: issuer + "/",
 		CodeMethodS256:        true,
 		AuthMethodPost:        true,
 		GrantTypeRefreshToken: true,

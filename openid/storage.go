@@ -90,7 +90,7 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if err != nil {
 		return nil, oauthError(err)
 	}
-	return &authRequest{r}, nil
+	return &authRequest{r: r}, nil
 }
 
 func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
@@ -98,17 +98,19 @@ func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 	if err != nil {
 		return nil, err
 	}
-	return &authRequest{r}, nil
+	return &authRequest{r: r}, nil
 }
 
-// AuthRequestByCode redeems the code: a code is good once (the service
-// revokes the grant of a code shown twice).
+// AuthRequestByCode finds the code's request. The library authenticates
+// the client and checks the PKCE verifier after this: the code is taken
+// (once, the service ending the grant of a code shown twice) only when
+// the tokens are made, in grantOf.
 func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	r, err := s.svc.RedeemOIDCCode(ctx, code)
+	r, err := s.svc.CheckOIDCCode(ctx, code)
 	if err != nil {
 		return nil, err
 	}
-	return &authRequest{r}, nil
+	return &authRequest{r: r, code: code}, nil
 }
 
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
@@ -124,6 +126,9 @@ func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil 
 func (s *storage) grantOf(ctx context.Context, req op.TokenRequest) (string, error) {
 	switch r := req.(type) {
 	case *authRequest:
+		if _, err := s.svc.RedeemOIDCCode(ctx, r.code); err != nil {
+			return "", oauthError(err)
+		}
 		g, err := s.svc.StartOIDCGrant(ctx, r.r)
 		if err != nil {
 			return "", oauthError(err)
@@ -246,7 +251,9 @@ func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client
 	c, err := s.svc.OIDCClient(ctx, id)
 	if err != nil {
 		if keyward.IsCode(err, keyward.CodeNotFound) {
-			return nil, err // a plain error: unknown client
+			// An OAuth error, not a plain one: the library makes a
+			// plain error a server error (500) on some paths.
+			return nil, oidc.ErrInvalidClient().WithDescription("Unknown client.")
 		}
 		return nil, oidc.ErrServerError().WithParent(err)
 	}

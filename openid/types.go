@@ -19,8 +19,12 @@ func acr(aal int) string {
 	return "aal1"
 }
 
-// authRequest is op.AuthRequest over the service's record.
-type authRequest struct{ r *keyward.OIDCAuthRequest }
+// authRequest is op.AuthRequest over the service's record; code is the
+// code it was found by, at the token endpoint.
+type authRequest struct {
+	r    *keyward.OIDCAuthRequest
+	code string
+}
 
 func (a *authRequest) GetID() string          { return a.r.ID }
 func (a *authRequest) GetACR() string         { return acr(a.r.AAL) }
