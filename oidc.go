@@ -736,3 +736,32 @@ func (s *Service) OpenOIDC(sealed string) (string, error) {
 	}
 	return string(plain), nil
 }
+
+// OIDCApplications returns, by session id, the names of the clients each
+// of the account's sessions signed in to (for the Sessions page), each
+// name once, in the order the grants were made.
+func (s *Service) OIDCApplications(ctx context.Context, accountID string) (map[string][]string, error) {
+	grants, err := s.store.ListOIDCGrants(ctx, accountID)
+	if err != nil || len(grants) == 0 {
+		return nil, err
+	}
+	names := map[string]string{}
+	out := map[string][]string{}
+	for _, g := range grants {
+		name, ok := names[g.ClientID]
+		if !ok {
+			c, err := s.store.OIDCClient(ctx, g.ClientID)
+			if IsCode(err, CodeNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			name, names[g.ClientID] = c.Name, c.Name
+		}
+		if !slices.Contains(out[g.SessionID], name) {
+			out[g.SessionID] = append(out[g.SessionID], name)
+		}
+	}
+	return out, nil
+}

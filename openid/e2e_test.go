@@ -294,6 +294,11 @@ func TestCodeFlowWithGoOIDC(t *testing.T) {
 		t.Errorf("ID token: aud %v iss %q", idt.Audience, idt.Issuer)
 	}
 
+	// The Sessions page names the application the session signed in to.
+	if page := body(t, b.get(n.issuer+"/settings/security/sessions")); !strings.Contains(page, "Signed in to PayDesk through keyward") {
+		t.Errorf("the Sessions page does not name the application:\n%s", page)
+	}
+
 	// Userinfo with the access token.
 	info, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 	if err != nil {

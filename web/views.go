@@ -282,6 +282,9 @@ type sessionRow struct {
 	Started      timeView
 	LastActive   timeView
 	EndAction    string
+	// Applications are the OpenID Connect clients the session signed in
+	// to: ending the session signs them out too.
+	Applications []string
 }
 
 // auditView is /settings/security/audit.
