@@ -2,12 +2,14 @@ package keyward
 
 import (
 	"context"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/x509"
 	"fmt"
+	"github.com/keyward/keyward/audit"
 	"io"
 	"net"
 	"net/url"
@@ -294,11 +296,18 @@ func (s *Service) OIDCConsentNeeded(ctx context.Context, c *OIDCClient, accountI
 }
 
 // AuthorizeOIDCRequest records that the person of sess signed in for the
-// request (and, with consented, agreed to give its client the scopes).
-func (s *Service) AuthorizeOIDCRequest(ctx context.Context, r *OIDCAuthRequest, sess *Session, consented bool) error {
+// request (and, with consented, agreed to give its client the scopes: an
+// oidc.consent_granted event, in the same transaction).
+func (s *Service) AuthorizeOIDCRequest(ctx context.Context, r *OIDCAuthRequest, cl *OIDCClient, sess *Session, consented bool, c Client) error {
 	return s.store.InTx(ctx, func(q Queries) error {
 		if consented {
 			if err := q.PutOIDCConsent(ctx, sess.AccountID, r.ClientID, r.Params.Scopes, s.clock()); err != nil {
+				return err
+			}
+			e := event(sess.AccountID, audit.OIDCConsentGranted, c, sess.ID)
+			e.Details = map[string]string{audit.DetailClient: cl.ID, audit.DetailClientName: cl.Name,
+				audit.DetailScopes: strings.Join(r.Params.Scopes, " ")}
+			if err := s.record(ctx, q, e); err != nil {
 				return err
 			}
 		}
@@ -345,7 +354,7 @@ func (s *Service) CheckOIDCCode(ctx context.Context, code string) (*OIDCAuthRequ
 		return nil, invalidGrant("Unknown code.")
 	}
 	if r.CodeUsedAt != nil {
-		if _, err := s.store.DeleteOIDCGrant(ctx, r.ID); err != nil {
+		if err := s.revokeGrant(ctx, r.ID, revokedCodeReused); err != nil {
 			return nil, err
 		}
 		return nil, invalidGrant("This code was used before: the tokens issued for it are revoked.")
@@ -373,7 +382,7 @@ func (s *Service) RedeemOIDCCode(ctx context.Context, code string) (*OIDCAuthReq
 		return nil, err
 	}
 	if !first {
-		if _, err := s.store.DeleteOIDCGrant(ctx, r.ID); err != nil {
+		if err := s.revokeGrant(ctx, r.ID, revokedCodeReused); err != nil {
 			return nil, err
 		}
 		return nil, invalidGrant("This code was used before: the tokens issued for it are revoked.")
@@ -391,13 +400,70 @@ func (s *Service) StartOIDCGrant(ctx context.Context, r *OIDCAuthRequest) (*OIDC
 		ID: r.ID, AccountID: r.AccountID, SessionID: r.SessionID, ClientID: r.ClientID, Scopes: r.Params.Scopes,
 		AuthTime: r.AuthTime, AMR: r.AMR, AAL: r.AAL, CreatedAt: s.clock(),
 	}
-	if err := s.store.CreateOIDCGrant(ctx, g); err != nil {
-		if IsCode(err, CodeNotFound) {
-			return nil, invalidGrant("The session that signed in has ended.")
+	err := s.store.InTx(ctx, func(q Queries) error {
+		if err := q.CreateOIDCGrant(ctx, g); err != nil {
+			return err
 		}
+		e := event(g.AccountID, audit.OIDCTokenIssued, Client{}, g.SessionID)
+		d, err := s.clientDetails(ctx, q, g.ClientID)
+		if err != nil {
+			return err
+		}
+		e.Details = d
+		return s.record(ctx, q, e)
+	})
+	if IsCode(err, CodeNotFound) {
+		return nil, invalidGrant("The session that signed in has ended.")
+	}
+	if err != nil {
 		return nil, err
 	}
 	return g, nil
+}
+
+// clientDetails are the audit details naming a client.
+func (s *Service) clientDetails(ctx context.Context, q Queries, clientID string) (map[string]string, error) {
+	d := map[string]string{audit.DetailClient: clientID}
+	c, err := q.OIDCClient(ctx, clientID)
+	if IsCode(err, CodeNotFound) {
+		return d, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d[audit.DetailClientName] = c.Name
+	return d, nil
+}
+
+// The reasons an oidc.grant_revoked event gives.
+const (
+	revokedCodeReused    = "code_reused"
+	revokedRefreshReused = "refresh_token_reused"
+	revokedByClient      = "revoked_by_client"
+)
+
+// revokeGrant ends a grant and its tokens and records oidc.grant_revoked,
+// together; a grant gone already is no error.
+func (s *Service) revokeGrant(ctx context.Context, grantID, reason string) error {
+	return s.store.InTx(ctx, func(q Queries) error {
+		g, err := q.OIDCGrant(ctx, grantID)
+		if IsCode(err, CodeNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok, err := q.DeleteOIDCGrant(ctx, grantID)
+		if err != nil || !ok {
+			return err
+		}
+		e := event(g.AccountID, audit.OIDCGrantRevoked, Client{}, g.SessionID)
+		if e.Details, err = s.clientDetails(ctx, q, g.ClientID); err != nil {
+			return err
+		}
+		e.Details[audit.DetailReason] = reason
+		return s.record(ctx, q, e)
+	})
 }
 
 // OIDCGrant returns a grant that still stands, or an invalid-token error.
@@ -469,7 +535,7 @@ func (s *Service) OIDCRefreshGrant(ctx context.Context, token string) (*OIDCGran
 		return nil, err
 	}
 	if t.UsedAt != nil {
-		if _, err := s.store.DeleteOIDCGrant(ctx, t.GrantID); err != nil {
+		if err := s.revokeGrant(ctx, t.GrantID, revokedRefreshReused); err != nil {
 			return nil, err
 		}
 		return nil, invalidGrant("This refresh token was used before: the grant is revoked.")
@@ -492,7 +558,7 @@ func (s *Service) UseOIDCRefreshToken(ctx context.Context, token, grantID string
 		return err
 	}
 	if !won {
-		if _, err := s.store.DeleteOIDCGrant(ctx, grantID); err != nil {
+		if err := s.revokeGrant(ctx, grantID, revokedRefreshReused); err != nil {
 			return err
 		}
 		return invalidGrant("This refresh token was used before: the grant is revoked.")
@@ -551,8 +617,7 @@ func (s *Service) RevokeOIDCRefreshToken(ctx context.Context, token, clientID st
 	if err != nil {
 		return err
 	}
-	_, err = s.store.DeleteOIDCGrant(ctx, g.ID)
-	return err
+	return s.revokeGrant(ctx, g.ID, revokedByClient)
 }
 
 // RevokeOIDCAccessToken deletes an access token of clientID.

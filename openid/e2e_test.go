@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/openid"
 	"github.com/keyward/keyward/web"
@@ -349,6 +350,27 @@ func TestCodeFlowWithGoOIDC(t *testing.T) {
 	}
 	if _, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(next)); err == nil {
 		t.Error("the access token still works after a reuse")
+	}
+
+	// The account's audit log tells the story.
+	events, err := n.env.Store.ListEvents(ctx, keyward.EventFilter{ChainID: acct.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[audit.Type]int{}
+	reasons := map[string]int{}
+	for _, e := range events {
+		count[e.Type]++
+		if e.Type == audit.OIDCGrantRevoked {
+			reasons[e.Details[audit.DetailReason]]++
+			if e.Details[audit.DetailClientName] != "PayDesk" {
+				t.Errorf("grant_revoked details: %v", e.Details)
+			}
+		}
+	}
+	if count[audit.OIDCConsentGranted] != 1 || count[audit.OIDCTokenIssued] != 2 ||
+		reasons["code_reused"] != 1 || reasons["refresh_token_reused"] != 1 {
+		t.Errorf("audit events: %v, revocations %v", count, reasons)
 	}
 }
 

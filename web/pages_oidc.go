@@ -165,7 +165,7 @@ func (s *Server) oidcContinue(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.renderPage(w, r, http.StatusOK, "consent.html", &v)
 	}
-	if err := s.svc.AuthorizeOIDCRequest(r.Context(), req, p.session, false); err != nil {
+	if err := s.svc.AuthorizeOIDCRequest(r.Context(), req, c, p.session, false, s.client(r)); err != nil {
 		return err
 	}
 	return seeOtherURL(w, r, s.path(oidcCallbackPath)+"?id="+url.QueryEscape(req.ID))
@@ -204,7 +204,7 @@ func (s *Server) oidcConsentSubmit(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	id := r.PostForm.Get("id")
-	req, _, err := s.oidcRequest(r.Context(), id)
+	req, c, err := s.oidcRequest(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func (s *Server) oidcConsentSubmit(w http.ResponseWriter, r *http.Request) error
 	if fresh, strong := s.sessionMeets(p, req); !fresh || !strong {
 		return seeOtherURL(w, r, s.path(oidcContinuePath)+"?id="+url.QueryEscape(id))
 	}
-	if err := s.svc.AuthorizeOIDCRequest(r.Context(), req, p.session, true); err != nil {
+	if err := s.svc.AuthorizeOIDCRequest(r.Context(), req, c, p.session, true, s.client(r)); err != nil {
 		return err
 	}
 	return seeOtherURL(w, r, s.path(oidcCallbackPath)+"?id="+url.QueryEscape(req.ID))

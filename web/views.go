@@ -489,6 +489,9 @@ var typeLabels = map[audit.Type]string{
 	audit.AccountDeleted:         "Account deleted",
 	audit.AdminTokenCreated:      "Admin token created",
 	audit.AdminTokenRevoked:      "Admin token revoked",
+	audit.OIDCConsentGranted:     "Application allowed",
+	audit.OIDCTokenIssued:        "Signed in to an application",
+	audit.OIDCGrantRevoked:       "Application signed out",
 }
 
 // typeLabel is a readable name for an event type; a type newer than the
