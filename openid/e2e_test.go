@@ -374,5 +374,4 @@ func TestCodeFlowWithGoOIDC(t *testing.T) {
 	}
 }
 
-
 func base64Decode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

@@ -99,11 +99,11 @@ func New(svc *keyward.Service, cfg Config) (*Provider, error) {
 		// Where end_session sends the browser when the client names no
 		// registered post_logout_redirect_uri: keyward's own front page.
 		DefaultLogoutRedirectURI: issuer + "/",
-		CodeMethodS256:        true,
-		AuthMethodPost:        true,
-		GrantTypeRefreshToken: true,
-		SupportedScopes:       keyward.OIDCScopes(),
-		SupportedClaims:       claims,
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedScopes:          keyward.OIDCScopes(),
+		SupportedClaims:          claims,
 	}, st, op.StaticIssuer(issuer), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("openid: %w", err)
