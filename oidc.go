@@ -830,3 +830,29 @@ func (s *Service) OIDCApplications(ctx context.Context, accountID string) (map[s
 	}
 	return out, nil
 }
+
+// AdminOIDCClients lists the clients for the admin API (scope clients:write).
+func (s *Service) AdminOIDCClients(ctx context.Context, by Admin) ([]OIDCClient, error) {
+	if err := by.require(ScopeClientsWrite); err != nil {
+		return nil, err
+	}
+	return s.OIDCClients(ctx)
+}
+
+// AdminCreateOIDCClient registers a client for the admin API (scope
+// clients:write).
+func (s *Service) AdminCreateOIDCClient(ctx context.Context, by Admin, spec OIDCClientSpec) (*OIDCClient, string, error) {
+	if err := by.require(ScopeClientsWrite); err != nil {
+		return nil, "", err
+	}
+	return s.CreateOIDCClient(ctx, spec)
+}
+
+// AdminDeleteOIDCClient deletes a client for the admin API (scope
+// clients:write).
+func (s *Service) AdminDeleteOIDCClient(ctx context.Context, by Admin, id string) error {
+	if err := by.require(ScopeClientsWrite); err != nil {
+		return err
+	}
+	return s.DeleteOIDCClient(ctx, id)
+}

@@ -88,6 +88,9 @@ func (s *Server) routes() *http.ServeMux {
 	admin("POST /api/v1/admin/accounts/{id}/sessions/revoke", s.apiAdminRevokeSessions)
 	admin("POST /api/v1/admin/accounts/{id}/2fa/reset", s.apiAdminResetTwoFactor)
 	admin("GET /api/v1/admin/audit", s.apiAdminAudit)
+	admin("GET /api/v1/admin/clients", s.apiAdminClients)
+	admin("POST /api/v1/admin/clients", s.apiAdminCreateClient)
+	admin("DELETE /api/v1/admin/clients/{id}", s.apiAdminDeleteClient)
 
 	route("/api/", api(s.apiNotFound))
 

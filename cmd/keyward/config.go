@@ -204,7 +204,7 @@ func yesFlags(fs *flag.FlagSet, c *config) {
 
 func adminTokenFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.tokenName, "name", c.tokenName, "the token's name, 1 to 64 letters, digits, '.', '_' or '-': recorded with everything done with it")
-	fs.StringVar(&c.tokenScopes, "scope", c.tokenScopes, "comma-separated scopes: accounts:read, accounts:write, sessions:write, audit:read")
+	fs.StringVar(&c.tokenScopes, "scope", c.tokenScopes, "comma-separated scopes: accounts:read, accounts:write, sessions:write, audit:read, clients:write")
 }
 
 func clientFlags(fs *flag.FlagSet, c *config) {
