@@ -185,6 +185,11 @@ func authorize(t *testing.T, n *node, b *browser, rp *relyingParty, state, nonce
 				t.Fatal(err)
 			}
 			return u.Query()
+		case res.Header.Get("Refresh") != "":
+			// keyward hands the browser back with a Refresh (a form's
+			// redirects are held to its form-action).
+			_, target, _ := strings.Cut(res.Header.Get("Refresh"), "url=")
+			res = b.get(n.issuer + target)
 		case loc.Path == "/signin":
 			res = b.post(n.issuer+"/signin", url.Values{
 				"email": {testEmail}, "password": {testPassword}, "next": {loc.Query().Get("next")},

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -52,6 +53,27 @@ type consentView struct {
 	RequestID string
 }
 
+// oidcReturnView is the page that hands the browser back to the
+// application.
+type oidcReturnView struct {
+	layout
+	Client string
+	Href   string
+}
+
+// handBack sends the browser on to the provider's callback, which
+// redirects it to the application with the code. Not by a redirect: after
+// a form (sign-in, consent) a browser holds every redirect of the
+// navigation to the form page's form-action, which names keyward alone; a
+// Refresh starts a navigation of its own. The page's link is for a browser
+// that does not follow Refresh.
+func (s *Server) handBack(w http.ResponseWriter, r *http.Request, p *principal, req *keyward.OIDCAuthRequest, c *keyward.OIDCClient) error {
+	href := s.path(oidcCallbackPath) + "?id=" + url.QueryEscape(req.ID)
+	w.Header().Set("Refresh", "0;url="+href)
+	v := oidcReturnView{layout: layoutFor(p, "Signed in", ""), Client: c.Name, Href: href}
+	return s.renderPage(w, r, http.StatusOK, "oidc_return.html", &v)
+}
+
 // oidcRequest reads the request the page is about and its client.
 func (s *Server) oidcRequest(ctx context.Context, id string) (*keyward.OIDCAuthRequest, *keyward.OIDCClient, error) {
 	req, err := s.svc.OIDCAuthRequest(ctx, id)
@@ -81,8 +103,14 @@ func oidcErrorRedirect(w http.ResponseWriter, r *http.Request, req *keyward.OIDC
 	}
 	q.Set("iss", issuer)
 	u.RawQuery = q.Encode()
-	http.Redirect(w, r, u.String(), http.StatusFound)
-	return nil
+	// A Refresh rather than a redirect, as handBack: this may answer a
+	// form, whose redirects a browser holds to keyward's form-action.
+	href := u.String()
+	w.Header().Set("Refresh", "0;url="+href)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, err = w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>Back to the application</title>` +
+		`<p><a href="` + template.HTMLEscapeString(href) + `">Back to the application</a></p>`))
+	return err
 }
 
 // issuer is the provider's issuer: the public URL with the base path.
@@ -168,7 +196,7 @@ func (s *Server) oidcContinue(w http.ResponseWriter, r *http.Request) error {
 	if err := s.svc.AuthorizeOIDCRequest(r.Context(), req, c, p.session, false, s.client(r)); err != nil {
 		return err
 	}
-	return seeOtherURL(w, r, s.path(oidcCallbackPath)+"?id="+url.QueryEscape(req.ID))
+	return s.handBack(w, r, p, req, c)
 }
 
 // signinFor is the sign-in page that comes back to next, with the email
@@ -221,7 +249,7 @@ func (s *Server) oidcConsentSubmit(w http.ResponseWriter, r *http.Request) error
 	if err := s.svc.AuthorizeOIDCRequest(r.Context(), req, c, p.session, true, s.client(r)); err != nil {
 		return err
 	}
-	return seeOtherURL(w, r, s.path(oidcCallbackPath)+"?id="+url.QueryEscape(req.ID))
+	return s.handBack(w, r, p, req, c)
 }
 
 // oidcCallback lets the provider issue the code only to the browser whose
