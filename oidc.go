@@ -769,7 +769,6 @@ func (s *Service) AccountForOIDC(ctx context.Context, id string) (*Account, erro
 	return a, err
 }
 
-
 // oidcSealAAD binds what the provider seals (codes, access tokens) to
 // that use.
 var oidcSealAAD = []byte("oidc token")
