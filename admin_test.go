@@ -31,16 +31,14 @@ func TestParseScopes(t *testing.T) {
 		{"accounts:read", []keyward.AdminScope{keyward.ScopeAccountsRead}},
 		{" audit:read , accounts:read", []keyward.AdminScope{keyward.ScopeAccountsRead, keyward.ScopeAuditRead}},
 		{"sessions:write,sessions:write", []keyward.AdminScope{keyward.ScopeSessionsWrite}},
-		{"accounts:read,accounts:write,sessions:write,audit:read", keyward.AdminScopes()},
+		{"accounts:read,accounts:write,sessions:write,audit:read,clients:write", keyward.AdminScopes()},
 		{"", nil},
 		{" , ", nil},
 		{"accounts:admin", nil},
 		{"ACCOUNTS:READ", nil},
 		{"accounts:*", nil},
 		{"accounts:read,audit", nil},
-		// Reserved for single sign-on, which this build does not have: a
-		// token asked for with it would be granted nothing it names.
-		{"clients:write", nil},
+		{"clients:write", []keyward.AdminScope{keyward.ScopeClientsWrite}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -152,7 +150,7 @@ func TestAdminTokens(t *testing.T) {
 		}
 		want := []string{
 			"admin.token_created admin map[admin_token:ops-bot scopes:accounts:read,audit:read]",
-			"admin.token_created admin map[admin_token:" + strings.Repeat("n", 64) + " scopes:accounts:read,accounts:write,sessions:write,audit:read]",
+			"admin.token_created admin map[admin_token:" + strings.Repeat("n", 64) + " scopes:accounts:read,accounts:write,sessions:write,audit:read,clients:write]",
 			"admin.token_revoked admin map[admin_token:ops-bot]",
 		}
 		if !slices.Equal(got, want) {

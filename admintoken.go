@@ -18,11 +18,12 @@ const (
 	ScopeAccountsWrite AdminScope = "accounts:write" // create, disable, enable, delete accounts; reset their 2FA
 	ScopeSessionsWrite AdminScope = "sessions:write" // end an account's sessions
 	ScopeAuditRead     AdminScope = "audit:read"     // read every audit log, the system's too
+	ScopeClientsWrite  AdminScope = "clients:write"  // list, register and delete OpenID Connect clients
 )
 
 // AdminScopes lists every scope, in the order they are shown.
 func AdminScopes() []AdminScope {
-	return []AdminScope{ScopeAccountsRead, ScopeAccountsWrite, ScopeSessionsWrite, ScopeAuditRead}
+	return []AdminScope{ScopeAccountsRead, ScopeAccountsWrite, ScopeSessionsWrite, ScopeAuditRead, ScopeClientsWrite}
 }
 
 // ParseScopes reads a comma-separated list of scopes ("accounts:read,

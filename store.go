@@ -42,6 +42,7 @@ type Store interface {
 	WebhookOutbox
 	EmailTokens
 	AdminTokens
+	OIDCStore
 	// InTx runs fn in one transaction: everything fn does through q commits
 	// together or not at all. fn may be run more than once (on a serialisation
 	// conflict), so it must not have side effects outside q. q is bound to
@@ -68,6 +69,7 @@ type Queries interface {
 	WebhookOutbox
 	EmailTokens
 	AdminTokens
+	OIDCStore
 	// LockAuditHead returns the chain's head and holds it until the
 	// transaction ends (a zero Head with ChainID when the chain is new), so
 	// that the event appended next in the transaction follows it. Outside a

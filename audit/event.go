@@ -40,6 +40,13 @@ const (
 	AccountDeleted    Type = "account.deleted"
 	AdminTokenCreated Type = "admin.token_created"
 	AdminTokenRevoked Type = "admin.token_revoked"
+	// The OpenID Connect provider's: a person let a third-party
+	// application in, an application's code was redeemed for tokens (the
+	// grant began; refreshes are not recorded), a grant was revoked (by
+	// the application, or for a code or refresh token shown twice).
+	OIDCConsentGranted Type = "oidc.consent_granted"
+	OIDCTokenIssued    Type = "oidc.token_issued"
+	OIDCGrantRevoked   Type = "oidc.grant_revoked"
 )
 
 // Types lists the vocabulary in a stable order (for filters and pages).
@@ -51,6 +58,7 @@ func Types() []Type {
 		EmailVerified, EmailChangeRequested, EmailChanged, PasswordResetRequested, PasswordReset, AccountLockedDown,
 		NotificationsChanged, SudoGranted, PasskeyAdded, PasskeyRemoved, PasskeyRenamed,
 		AccountDisabled, AccountEnabled, AccountDeleted, AdminTokenCreated, AdminTokenRevoked,
+		OIDCConsentGranted, OIDCTokenIssued, OIDCGrantRevoked,
 	}
 }
 

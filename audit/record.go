@@ -128,6 +128,10 @@ const (
 	DetailAccountID = "account_id"
 	// DetailScopes (admin.token_created): the token's scopes, comma-separated.
 	DetailScopes = "scopes"
+	// DetailClient and DetailClientName (oidc.*) are the OpenID Connect
+	// client's id and name.
+	DetailClient     = "client"
+	DetailClientName = "client_name"
 )
 
 // ReasonPasskeyCounter is the reason of a signin.failed whose passkey's
@@ -287,6 +291,16 @@ func describe(e *Event) string {
 		return parens(outcome(e, "Admin token created", "Creating an admin token failed"), clean(d[DetailAdminToken]))
 	case AdminTokenRevoked:
 		return parens(outcome(e, "Admin token revoked", "Revoking an admin token failed"), clean(d[DetailAdminToken]))
+	case OIDCConsentGranted:
+		return outcome(e, "Allowed "+appNamed(d)+" to use the account", "Allowing "+appNamed(d)+" failed")
+	case OIDCTokenIssued:
+		return outcome(e, "Signed in to "+appNamed(d), "Signing in to "+appNamed(d)+" failed")
+	case OIDCGrantRevoked:
+		s := outcome(e, "Signed out of "+appNamed(d), "Signing out of "+appNamed(d)+" failed")
+		if r := clean(d[DetailReason]); r != "" {
+			s = parens(s, r)
+		}
+		return s
 	}
 	// A type newer than this table still reads as something.
 	return outcome(e, "Security event "+clean(string(e.Type)), "Failed security event "+clean(string(e.Type)))
@@ -445,4 +459,13 @@ func clean(s string) string {
 		s = strings.ToValidUTF8(s[:limit], "") + "…"
 	}
 	return strings.TrimSpace(s)
+}
+
+// appNamed is "the application “PayDesk”", or "an application" without a
+// name.
+func appNamed(d map[string]string) string {
+	if n := clean(d[DetailClientName]); n != "" {
+		return "the application " + quoted(n)
+	}
+	return "an application"
 }

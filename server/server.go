@@ -32,6 +32,7 @@ import (
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keyring"
 	kwmail "github.com/keyward/keyward/mail"
+	"github.com/keyward/keyward/openid"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/postgres"
 	"github.com/keyward/keyward/sqlite"
@@ -140,6 +141,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		// The application's own routes behind RequireSession need the
 		// session cookie, not only keyward's under the base path.
 		webCfg.CookiePath = "/"
+	}
+	if webCfg.OpenID == nil && webCfg.PublicURL != nil {
+		provider, err := newOpenID(core.Service, webCfg)
+		if err != nil {
+			core.Close()
+			return nil, err
+		}
+		webCfg.OpenID = provider
 	}
 	srv, err := web.New(core.Service, webCfg, log)
 	if err != nil {
@@ -467,4 +476,17 @@ func housekeeping(ctx context.Context, svc *keyward.Service, log *slog.Logger) {
 		case <-tick.C:
 		}
 	}
+}
+
+// newOpenID builds the OpenID Connect provider, whose issuer is the public
+// URL with the base path.
+func newOpenID(svc *keyward.Service, cfg web.Config) (*openid.Provider, error) {
+	base, err := web.ParseBasePath(cfg.BasePath, cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	return openid.New(svc, openid.Config{
+		Issuer:    cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host + base,
+		LoginPath: func(id string) string { return web.OIDCLoginPath(base, id) },
+	})
 }

@@ -91,6 +91,7 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"AdminTokens", testAdminTokens},
 		{"AccountAdmin", testAccountAdmin},
 		{"ClearThrottlePrefix", testClearThrottlePrefix},
+		{"OIDC", testOIDC},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })

@@ -152,6 +152,49 @@ func adminRoutes() []adminRoute {
 			check: func(t *testing.T, e *adminEnv, r reply, id string) {
 				wantStatus(t, e.call(t, "POST", "/api/v1/admin/accounts/"+id+"/2fa/reset", e.token(t, keyward.ScopeAccountsWrite), nil), 409, "not_enabled")
 			}},
+		{method: "POST", path: "/api/v1/admin/clients", scope: keyward.ScopeClientsWrite, status: 201,
+			body: map[string]any{"name": "PayDesk", "redirect_uris": []string{"https://pay.example/callback"},
+				"post_logout_redirect_uris": []string{"https://pay.example/"}},
+			prepare: func(t *testing.T, e *adminEnv) string { return "" },
+			check: func(t *testing.T, e *adminEnv, r reply, id string) {
+				m := r.json(t)
+				c := m["client"].(map[string]any)
+				secret, _ := m["client_secret"].(string)
+				if c["name"] != "PayDesk" || c["public"] != false || !strings.HasPrefix(secret, "kwc_") {
+					t.Fatalf("created %s", r.body)
+				}
+				if _, err := e.Svc.AuthenticateOIDCClient(t.Context(), c["id"].(string), secret); err != nil {
+					t.Fatalf("the secret does not authenticate the client: %v", err)
+				}
+				bad := e.call(t, "POST", "/api/v1/admin/clients", e.token(t, keyward.ScopeClientsWrite),
+					map[string]any{"name": "Evil", "redirect_uris": []string{"http://evil.example/cb"}})
+				wantStatus(t, bad, 400, "invalid_request")
+			}},
+		{method: "GET", path: "/api/v1/admin/clients", scope: keyward.ScopeClientsWrite, status: 200,
+			prepare: func(t *testing.T, e *adminEnv) string {
+				if _, _, err := e.Svc.CreateOIDCClient(t.Context(), keyward.OIDCClientSpec{Name: "Listed", Public: true,
+					RedirectURIs: []string{"http://127.0.0.1:8080/cb"}}); err != nil {
+					t.Fatal(err)
+				}
+				return ""
+			},
+			check: func(t *testing.T, e *adminEnv, r reply, id string) {
+				if !strings.Contains(string(r.body), `"name":"Listed"`) || strings.Contains(string(r.body), "secret") {
+					t.Fatalf("clients %s", r.body)
+				}
+			}},
+		{method: "DELETE", path: "/api/v1/admin/clients/{id}", scope: keyward.ScopeClientsWrite, status: 204,
+			prepare: func(t *testing.T, e *adminEnv) string {
+				c, _, err := e.Svc.CreateOIDCClient(t.Context(), keyward.OIDCClientSpec{Name: "Doomed",
+					RedirectURIs: []string{"https://doomed.example/cb"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c.ID
+			},
+			check: func(t *testing.T, e *adminEnv, r reply, id string) {
+				wantStatus(t, e.call(t, "DELETE", "/api/v1/admin/clients/"+id, e.token(t, keyward.ScopeClientsWrite), nil), 404, "not_found")
+			}},
 		{method: "GET", path: "/api/v1/admin/audit?account_id={id}&type=account.created&limit=5", scope: keyward.ScopeAuditRead, status: 200, prepare: plain,
 			check: func(t *testing.T, e *adminEnv, r reply, id string) {
 				evs := r.json(t)["events"].([]any)

@@ -64,10 +64,23 @@ func (s *Server) cors(next http.Handler) http.Handler {
 // whatever they carry, and answered 401 without a token.
 func bearerExempt(checked, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "" && strings.HasPrefix(r.URL.Path, apiPrefix) || isAdminPath(r.URL.Path) {
+		if r.Header.Get("Authorization") != "" && strings.HasPrefix(r.URL.Path, apiPrefix) || isAdminPath(r.URL.Path) ||
+			oauthBackChannel(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		checked.ServeHTTP(w, r)
 	})
+}
+
+// oauthBackChannel reports whether path is an OpenID Connect endpoint that
+// clients call with their own credentials (a client secret, a code, a
+// token), never with the browser's cookie: a page on another origin may
+// call it, as a single-page application does.
+func oauthBackChannel(path string) bool {
+	switch path {
+	case "/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/userinfo":
+		return true
+	}
+	return false
 }

@@ -128,10 +128,17 @@ func (s *Server) newSigninView(email, next string) signinView {
 
 func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
 	next := s.next(r.URL.Query().Get("next"))
-	if s.signedIn(r) {
+	// again: an application asked for a fresh or stronger sign-in (OpenID
+	// Connect's prompt=login, max_age, acr_values), so a person signed in
+	// already signs in once more.
+	if s.signedIn(r) && r.URL.Query().Get("again") != "1" {
 		return seeOtherURL(w, r, next)
 	}
-	v := s.newSigninView("", next)
+	email := r.URL.Query().Get("email") // a login_hint, or the signed-in person's
+	if len(email) > 320 {
+		email = ""
+	}
+	v := s.newSigninView(email, next)
 	return s.renderPage(w, r, http.StatusOK, "signin.html", &v)
 }
 

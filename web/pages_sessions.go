@@ -17,6 +17,10 @@ const sessionsPath = "/settings/security/sessions"
 func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *principal, list []keyward.Session, err error, confirming bool) error {
 	now := s.requestTime()
 	v := sessionsView{layout: layoutFor(p, "Sessions", sectionSessions)}
+	apps, appsErr := s.svc.OIDCApplications(r.Context(), p.account.ID)
+	if appsErr != nil {
+		return appsErr
+	}
 	// The current session first, then the others, newest activity first
 	// (the order the service returns).
 	for _, x := range list {
@@ -30,6 +34,7 @@ func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, p *princip
 			Started:      newTimeView(x.CreatedAt, now),
 			LastActive:   newTimeView(x.LastSeenAt, now),
 			EndAction:    sessionsPath + "/" + url.PathEscape(x.ID) + "/end",
+			Applications: apps[x.ID],
 		}
 		if row.IP == "" {
 			row.IP = "Unknown"

@@ -88,8 +88,23 @@ func (s *Server) routes() *http.ServeMux {
 	admin("POST /api/v1/admin/accounts/{id}/sessions/revoke", s.apiAdminRevokeSessions)
 	admin("POST /api/v1/admin/accounts/{id}/2fa/reset", s.apiAdminResetTwoFactor)
 	admin("GET /api/v1/admin/audit", s.apiAdminAudit)
+	admin("GET /api/v1/admin/clients", s.apiAdminClients)
+	admin("POST /api/v1/admin/clients", s.apiAdminCreateClient)
+	admin("DELETE /api/v1/admin/clients/{id}", s.apiAdminDeleteClient)
 
 	route("/api/", api(s.apiNotFound))
+
+	// OpenID Connect (API.md, "Single sign-on"): the provider's endpoints,
+	// and the pages between its authorization endpoint and its callback.
+	if s.cfg.OpenID != nil {
+		route("GET /.well-known/openid-configuration", s.cfg.OpenID)
+		route("/oauth/", s.cfg.OpenID)
+		route("GET /oauth/authorize", http.HandlerFunc(s.oidcAuthorize))
+		route("GET "+oidcCallbackPath, s.handle(s.oidcCallback))
+		route(oidcEndPath, http.HandlerFunc(s.oidcEndSession))
+		route("GET "+oidcContinuePath, s.handle(s.oidcContinue))
+		route("POST "+oidcConsentPath, s.handle(s.oidcConsentSubmit))
+	}
 
 	// Pages.
 	page := s.handle

@@ -68,6 +68,10 @@ type Config struct {
 	// one to read them. The counters (sign-ins, checks, throttles) count
 	// either way.
 	NoRequestDurations bool
+	// OpenID, when set, is the OpenID Connect provider served at
+	// /.well-known/openid-configuration and under /oauth/ (the openid
+	// package's); nil turns single sign-on off.
+	OpenID OpenIDProvider
 }
 
 // Server serves keyward over HTTP. It is an http.Handler, so a Go

@@ -336,6 +336,9 @@ type sessionRow struct {
 	Started      timeView
 	LastActive   timeView
 	EndAction    string
+	// Applications are the OpenID Connect clients the session signed in
+	// to: ending the session signs them out too.
+	Applications []string
 }
 
 // auditView is /settings/security/audit.
@@ -611,6 +614,9 @@ var typeLabels = map[audit.Type]string{
 	audit.AccountDeleted:         "Account deleted",
 	audit.AdminTokenCreated:      "Admin token created",
 	audit.AdminTokenRevoked:      "Admin token revoked",
+	audit.OIDCConsentGranted:     "Application allowed",
+	audit.OIDCTokenIssued:        "Signed in to an application",
+	audit.OIDCGrantRevoked:       "Application signed out",
 }
 
 // typeLabel is a readable name for an event type; a type newer than the

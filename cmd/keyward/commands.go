@@ -122,7 +122,22 @@ func keysRotate(ctx context.Context, c *config, log *slog.Logger, stdout io.Writ
 		return reencryptError(fmt.Sprintf("new key %s is current, but re-encrypting seeds under it failed", id), c, r, err)
 	}
 	fmt.Fprintf(stdout, "new key %s is current; older keys stay readable\n", id)
-	return reencrypted(stdout, r)
+	if err := reencrypted(stdout, r); err != nil {
+		return err
+	}
+	return rotateSigningKey(ctx, a.Service, stdout)
+}
+
+// rotateSigningKey starts a new OpenID Connect signing key, sealed under
+// the current secret key; the old one stays published until the ID tokens
+// it signed have expired.
+func rotateSigningKey(ctx context.Context, svc *keyward.Service, stdout io.Writer) error {
+	id, err := svc.RotateOIDCSigningKey(ctx)
+	if err != nil {
+		return fmt.Errorf("starting a new token signing key: %w", err)
+	}
+	fmt.Fprintf(stdout, "token signing key %s is current; the previous one is still published for the tokens it signed\n", id)
+	return nil
 }
 
 // keysReencrypt seals every TOTP seed under the current key.
@@ -136,7 +151,10 @@ func keysReencrypt(ctx context.Context, c *config, log *slog.Logger, stdout io.W
 	if err != nil {
 		return reencryptError("re-encrypting seeds failed", c, r, err)
 	}
-	return reencrypted(stdout, r)
+	if err := reencrypted(stdout, r); err != nil {
+		return err
+	}
+	return rotateSigningKey(ctx, a.Service, stdout)
 }
 
 // reencrypted reports a finished RotateKeys. It fails when seeds are left

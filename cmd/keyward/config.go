@@ -63,18 +63,23 @@ type config struct {
 	webhookTimeout    time.Duration
 	mailFrom          string
 	requireVerified   bool
-	email             string // account commands
-	yes               bool   // account delete: the operator means it
-	tokenName         string // admin token create
-	tokenScopes       string // admin token create
-	operand           string // the command's one argument besides its flags (command.operand)
-	auditType         string // audit list
-	auditSince        string // audit list
-	copyFrom          string // copy: the source installation
-	copyTo            string // copy: the empty target database
-	secretKey         string // KEYWARD_SECRET_KEY only: a secret never goes on a command line
-	secretKeyFile     string // a key file elsewhere than --data-dir; never created
-	readOnly          bool   // set by commands that only read: no key file is created
+	email             string   // account commands
+	yes               bool     // account delete: the operator means it
+	tokenName         string   // admin token create
+	tokenScopes       string   // admin token create
+	clientName        string   // client create
+	clientRedirects   []string // client create: --redirect-uri, repeatable
+	clientPostLogout  []string // client create: --post-logout-redirect-uri, repeatable
+	clientFirstParty  bool     // client create
+	clientPublic      bool     // client create
+	operand           string   // the command's one argument besides its flags (command.operand)
+	auditType         string   // audit list
+	auditSince        string   // audit list
+	copyFrom          string   // copy: the source installation
+	copyTo            string   // copy: the empty target database
+	secretKey         string   // KEYWARD_SECRET_KEY only: a secret never goes on a command line
+	secretKeyFile     string   // a key file elsewhere than --data-dir; never created
+	readOnly          bool     // set by commands that only read: no key file is created
 	parsedPublicURL   *url.URL
 	parsedProxies     []netip.Prefix
 	parsedCORS        []string
@@ -199,7 +204,30 @@ func yesFlags(fs *flag.FlagSet, c *config) {
 
 func adminTokenFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.tokenName, "name", c.tokenName, "the token's name, 1 to 64 letters, digits, '.', '_' or '-': recorded with everything done with it")
-	fs.StringVar(&c.tokenScopes, "scope", c.tokenScopes, "comma-separated scopes: accounts:read, accounts:write, sessions:write, audit:read")
+	fs.StringVar(&c.tokenScopes, "scope", c.tokenScopes, "comma-separated scopes: accounts:read, accounts:write, sessions:write, audit:read, clients:write")
+}
+
+func clientFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.clientName, "name", c.clientName, "the application's name, shown on the consent and Sessions pages")
+	fs.Var(listFlag{&c.clientRedirects}, "redirect-uri", "a redirect URI, matched exactly: https, or http on a loopback host (repeatable)")
+	fs.Var(listFlag{&c.clientPostLogout}, "post-logout-redirect-uri", "where end_session may send the browser back to (repeatable)")
+	fs.Var(boolFlag{&c.clientFirstParty}, "first-party", "the product's own application: no consent page")
+	fs.Var(boolFlag{&c.clientPublic}, "public", "no secret (a mobile or single-page app): PKCE alone")
+}
+
+// listFlag is a flag that may be given more than once.
+type listFlag struct{ list *[]string }
+
+func (f listFlag) String() string {
+	if f.list == nil {
+		return ""
+	}
+	return strings.Join(*f.list, ",")
+}
+
+func (f listFlag) Set(v string) error {
+	*f.list = append(*f.list, v)
+	return nil
 }
 
 func auditListFlags(fs *flag.FlagSet, c *config) {

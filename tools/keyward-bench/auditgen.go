@@ -112,7 +112,7 @@ var typeMix = []struct {
 	t      audit.Type
 	weight int
 }{
-	{audit.SigninSucceeded, 30},
+	{audit.SigninSucceeded, 26}, // 4 of its 30 went to the single sign-on events below
 	{audit.SigninFailed, 21},
 	{audit.Signout, 12},
 	{audit.SessionRevoked, 8},
@@ -136,6 +136,10 @@ var typeMix = []struct {
 	{audit.PasskeyAdded, 1},
 	{audit.PasskeyRemoved, 1},
 	{audit.PasskeyRenamed, 1},
+	// Single sign-on: applications signed in to through keyward.
+	{audit.OIDCConsentGranted, 1},
+	{audit.OIDCTokenIssued, 2},
+	{audit.OIDCGrantRevoked, 1},
 }
 
 var benchUserAgents = []string{
@@ -228,6 +232,9 @@ func (g *generator) next() *keyward.Event {
 	case audit.SudoGranted:
 		e.SessionID = sess
 		e.Details = map[string]string{audit.DetailMethod: audit.MethodPassword}
+	case audit.OIDCConsentGranted, audit.OIDCTokenIssued, audit.OIDCGrantRevoked:
+		e.SessionID = sess
+		e.Details = map[string]string{audit.DetailClient: g.id("cl_", t), audit.DetailClientName: "PayDesk"}
 	case audit.PasskeyAdded, audit.PasskeyRemoved, audit.PasskeyRenamed:
 		e.SessionID = sess
 		e.Details = map[string]string{audit.DetailPasskey: "Laptop", audit.DetailPasskeyID: g.id("pk_", t), audit.DetailTwoFactor: "on"}
