@@ -147,7 +147,7 @@ func (s *Service) checkPolicy(ctx context.Context, pw, email string) error {
 func policyError(err error) error {
 	var v *password.Violation
 	if errors.As(err, &v) {
-		return &Error{Code: Code(v.Code), Message: v.Message}
+		return &Error{Code: Code(v.Code), Message: v.Message, Key: v.Key, Args: v.Args}
 	}
 	if err != nil {
 		return Internal(err)
