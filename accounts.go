@@ -105,7 +105,7 @@ func (s *Service) createAccount(ctx context.Context, n newAccount) (*Account, er
 	} else if !IsCode(err, CodeNotFound) {
 		return nil, err
 	}
-	a := &Account{ID: s.newID(accountIDPrefix), Email: email, PasswordHash: hash, CreatedAt: s.clock()}
+	a := &Account{ID: s.newID(accountIDPrefix), Email: email, PasswordHash: hash, CreatedAt: s.clock(), Language: languageCode(n.client.Language)}
 	err = s.store.InTx(ctx, func(q Queries) error {
 		if err := q.CreateAccount(ctx, a); err != nil {
 			return err

@@ -67,7 +67,7 @@ func (s *Server) sessionToken(r *http.Request) (string, error) {
 // client is the request's client as the service records it.
 func (s *Server) client(r *http.Request) keyward.Client {
 	// The service cleans and bounds both before storing them.
-	return keyward.Client{IP: clientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()}
+	return keyward.Client{IP: clientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent(), Language: s.language(r).Code}
 }
 
 // setCookie sets one of keyward's cookies with the attributes every one of

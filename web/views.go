@@ -43,17 +43,17 @@ const (
 
 // tab is one entry of the Security section navigation.
 type tab struct {
-	Label   string
-	Href    string
-	Current bool
+	LabelKey string // the catalogue's key of its label
+	Href     string
+	Current  bool
 }
 
-var securityTabs = []struct{ section, label, href string }{
-	{sectionOverview, "Overview", "/settings/security"},
-	{sectionPassword, "Password", "/settings/security/password"},
-	{sectionTwoFactor, "Two-factor authentication", "/settings/security/two-factor"},
-	{sectionSessions, "Sessions", "/settings/security/sessions"},
-	{sectionAudit, "Audit log", "/settings/security/audit"},
+var securityTabs = []struct{ section, labelKey, href string }{
+	{sectionOverview, "nav.overview", "/settings/security"},
+	{sectionPassword, "nav.password", "/settings/security/password"},
+	{sectionTwoFactor, "nav.two_factor", "/settings/security/two-factor"},
+	{sectionSessions, "nav.sessions", "/settings/security/sessions"},
+	{sectionAudit, "nav.audit", "/settings/security/audit"},
 }
 
 // Tabs is the section navigation of the Security pages; empty outside them.
@@ -63,7 +63,7 @@ func (l layout) Tabs() []tab {
 	}
 	tabs := make([]tab, len(securityTabs))
 	for i, t := range securityTabs {
-		tabs[i] = tab{Label: t.label, Href: t.href, Current: t.section == l.Section}
+		tabs[i] = tab{LabelKey: t.labelKey, Href: t.href, Current: t.section == l.Section}
 	}
 	return tabs
 }
