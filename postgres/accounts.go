@@ -27,7 +27,7 @@ func (q *queries) CreateAccount(ctx context.Context, a *keyward.Account) error {
 	// waits for the other transaction and then sees its row.
 	tag, err := q.db.Exec(ctx, `
 		INSERT INTO accounts (`+accountInsertColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (email_key) DO NOTHING`, accountValues(a)...)
 	if err != nil {
 		return wrap("create account", err)
