@@ -118,8 +118,9 @@ func (s *Server) writeErrorAs(w http.ResponseWriter, r *http.Request, err error,
 	writeJSON(w, st, errorBody{Error: detail})
 }
 
-// maxErrorBodies bounds the encoded 401 answers kept (there are a few).
-const maxErrorBodies = 16
+// maxErrorBodies bounds the encoded 401 answers kept (there are a few,
+// in each language).
+const maxErrorBodies = 48
 
 // writeUnauthorized writes a 401 with d, encoded once: an unknown token
 // (the answer to a flood of made-up ones) costs no encoding. Every 401's
