@@ -14,8 +14,9 @@ import (
 // every page's footer (a cookie), else the best match of Accept-Language,
 // else the default. An API client says Accept-Language.
 
-// languagePath is where the chooser's form posts.
-const languagePath = "/language"
+// languagePath is where the chooser's form posts: under settings, a first
+// segment a base path may not take already.
+const languagePath = "/settings/language"
 
 // languageCookieLife is how long the browser remembers a choice.
 const languageCookieLife = 365 * 24 * time.Hour
@@ -50,6 +51,27 @@ func (s *Server) languageSubmit(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return seeOtherURL(w, r, s.chooserNext(r.PostForm.Get("next")))
+}
+
+// here is the page r asked for, for the chooser to come back to: a form's
+// answer is its page again, by GET, without what was sent; a next the page
+// refused is dropped, so that the page never repeats it.
+func (s *Server) here(r *http.Request) string {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return s.path(r.URL.Path)
+	}
+	q := r.URL.Query()
+	if next, ok := q["next"]; ok {
+		if len(next) != 1 {
+			q.Del("next")
+		} else if _, ok := checkNext(next[0], s.returnOrigins); !ok {
+			q.Del("next")
+		}
+	}
+	if len(q) == 0 {
+		return s.path(r.URL.Path)
+	}
+	return s.path(r.URL.Path) + "?" + q.Encode()
 }
 
 // chooserNext is where the chooser goes back to: next when it is a page of

@@ -65,10 +65,10 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 func TestLanguageChooser(t *testing.T) {
 	e := newPageEnv(t, keyward.DefaultConfig())
 	p := e.get("/signin?next=%2Fsettings%2Fsecurity%2Fsessions")
-	wantBody(t, "sign-in page", p, `<form class="language" method="post" action="/language">`,
+	wantBody(t, "sign-in page", p, `<form class="language" method="post" action="/settings/language">`,
 		`<input type="hidden" name="next" value="/signin?next=%2Fsettings%2Fsecurity%2Fsessions">`)
 
-	p = e.post("/language", url.Values{"language": {"uk"}, "next": {"/signin?next=%2Fsettings%2Fsecurity%2Fsessions"}})
+	p = e.post("/settings/language", url.Values{"language": {"uk"}, "next": {"/signin?next=%2Fsettings%2Fsecurity%2Fsessions"}})
 	wantRedirect(t, "choosing Ukrainian", p, "/signin?next=%2Fsettings%2Fsecurity%2Fsessions")
 	var cookie *http.Cookie
 	for _, c := range (&http.Response{Header: p.header}).Cookies() {
@@ -87,13 +87,13 @@ func TestLanguageChooser(t *testing.T) {
 	e.signUp()
 	p = e.get("/settings/security")
 	wantBody(t, "overview in Ukrainian", p, `<html lang="uk">`, ">Огляд</a>", ">Журнал подій</a>", "Ви ввійшли як", ">Вийти</button>")
-	p = e.post("/language", url.Values{"language": {"en"}, "next": {"/settings/security/sessions"}})
+	p = e.post("/settings/language", url.Values{"language": {"en"}, "next": {"/settings/security/sessions"}})
 	wantRedirect(t, "choosing English", p, "/settings/security/sessions")
 	a, err := e.svc.Store().AccountByEmail(t.Context(), testEmail)
 	if err != nil || a.Language != "en" {
 		t.Fatalf("account after choosing English: %+v, %v", a, err)
 	}
-	p = e.post("/language", url.Values{"language": {"uk"}, "next": {"/settings/security"}})
+	p = e.post("/settings/language", url.Values{"language": {"uk"}, "next": {"/settings/security"}})
 	wantRedirect(t, "choosing Ukrainian again", p, "/settings/security")
 	if a, err = e.svc.Store().AccountByEmail(t.Context(), testEmail); err != nil || a.Language != "uk" {
 		t.Fatalf("account after choosing Ukrainian: %+v, %v", a, err)
@@ -102,10 +102,10 @@ func TestLanguageChooser(t *testing.T) {
 	// Back only to a page of keyward's, on this origin.
 	for _, next := range []string{"", "//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
 		"/settings/security/two-factor/enable", "/no/such/page", "/signin\r\nSet-Cookie: x=y", "settings/security"} {
-		p = e.post("/language", url.Values{"language": {"en"}, "next": {next}})
+		p = e.post("/settings/language", url.Values{"language": {"en"}, "next": {next}})
 		wantRedirect(t, "next "+next, p, "/settings/security")
 	}
-	p = e.post("/language", url.Values{"language": {"de"}, "next": {"/signin"}})
+	p = e.post("/settings/language", url.Values{"language": {"de"}, "next": {"/signin"}})
 	wantStatus(t, "a language keyward does not speak", p, http.StatusBadRequest)
 	wantBody(t, "a language keyward does not speak", p, "Choose one of the languages offered.")
 }
@@ -114,7 +114,7 @@ func TestLanguageChooser(t *testing.T) {
 // others, behind the same cross-origin check.
 func TestLanguageChooserRefusesOtherSites(t *testing.T) {
 	e := newPageEnv(t, keyward.DefaultConfig())
-	req, _ := http.NewRequest("POST", e.ts.URL+"/language", strings.NewReader("language=uk&next=%2Fsignin"))
+	req, _ := http.NewRequest("POST", e.ts.URL+"/settings/language", strings.NewReader("language=uk&next=%2Fsignin"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	req.Header.Set("Origin", "https://evil.example")
@@ -133,11 +133,11 @@ func TestLanguageChooserRefusesOtherSites(t *testing.T) {
 func TestLanguageChooserUnderBasePath(t *testing.T) {
 	e := newPageEnvWeb(t, keyward.DefaultConfig(), Config{BasePath: "/auth"})
 	p := e.get("/auth/signin")
-	wantBody(t, "sign-in page", p, `action="/auth/language"`, `name="next" value="/auth/signin"`)
-	p = e.post("/auth/language", url.Values{"language": {"uk"}, "next": {"/auth/forgot-password"}})
+	wantBody(t, "sign-in page", p, `action="/auth/settings/language"`, `name="next" value="/auth/signin"`)
+	p = e.post("/auth/settings/language", url.Values{"language": {"uk"}, "next": {"/auth/forgot-password"}})
 	wantRedirect(t, "choosing", p, "/auth/forgot-password")
 	for _, next := range []string{"/forgot-password", "/authx/signin", "/app/settings"} {
-		p = e.post("/auth/language", url.Values{"language": {"uk"}, "next": {next}})
+		p = e.post("/auth/settings/language", url.Values{"language": {"uk"}, "next": {next}})
 		wantRedirect(t, "next "+next, p, "/auth/settings/security")
 	}
 }

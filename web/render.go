@@ -169,12 +169,7 @@ type twoFactorRequiredView struct {
 func (s *Server) frame(l *layout, r *http.Request, lang locale.Language) {
 	l.Brand = s.brand()
 	l.Lang, l.Languages = lang, s.locale.Languages()
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		l.Here = s.path(r.URL.RequestURI())
-	} else {
-		// A form's answer: its page again, by GET, without what was sent.
-		l.Here = s.path(r.URL.Path)
-	}
+	l.Here = s.here(r)
 }
 
 // statusHeadings are the error page's headings, by status.
