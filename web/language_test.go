@@ -141,3 +141,26 @@ func TestLanguageChooserUnderBasePath(t *testing.T) {
 		wantRedirect(t, "next "+next, p, "/auth/settings/security")
 	}
 }
+
+// FuzzChooserNext: whatever a form sends as next, the chooser goes back to
+// it only when it is a path on this origin, under the base path; else to
+// the overview.
+func FuzzChooserNext(f *testing.F) {
+	e := newPageEnvWeb(f, keyward.DefaultConfig(), Config{BasePath: "/auth"})
+	for _, s := range []string{"", "/auth/signin", "/auth/signin?next=%2Fauth", "//evil.example", "/auth/../x", "/auth\\x", "https://evil.example/auth/signin", "/auth/%2e%2e/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := e.srv.chooserNext(next)
+		if got == e.srv.path(homeRoute) {
+			return
+		}
+		if got != next || !localPath(got) || !strings.HasPrefix(got, "/auth/") {
+			t.Fatalf("chooserNext(%q) = %q", next, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Host != "" || u.Scheme != "" {
+			t.Fatalf("chooserNext(%q) = %q, which leaves the origin", next, got)
+		}
+	})
+}
