@@ -29,6 +29,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -58,15 +60,24 @@ type Language struct {
 }
 
 // Catalogue is every message in every language, with the matcher that
-// picks one for a request. It is read-only once made: one value serves
-// every request.
+// picks one for a request. Its messages are read-only once made: one value
+// serves every request.
 type Catalogue struct {
 	builder   *catalog.Builder
 	languages []Language // the default first
 	matcher   language.Matcher
 	keys      map[language.Tag]map[string]bool
 	printers  map[language.Tag]*Printer
+	// matched remembers the language of each Accept-Language header seen
+	// (at most maxMatched of them): matching one costs microseconds, and
+	// browsers send few different ones.
+	matched      sync.Map // string → Language
+	matchedCount atomic.Int64
 }
+
+// maxMatched bounds the headers whose match is remembered; past it, a new
+// header is matched every time (a flood of made-up ones grows nothing).
+const maxMatched = 1024
 
 // Message is one entry of a catalogue file: its text, or its plural forms.
 type Message struct {
@@ -198,6 +209,18 @@ func (c *Catalogue) Match(choice, acceptLanguage string) Language {
 	if acceptLanguage == "" || len(acceptLanguage) > maxAcceptLanguage {
 		return c.languages[0]
 	}
+	if l, ok := c.matched.Load(acceptLanguage); ok {
+		return l.(Language)
+	}
+	l := c.matchHeader(acceptLanguage)
+	if c.matchedCount.Add(1) <= maxMatched {
+		c.matched.Store(acceptLanguage, l)
+	}
+	return l
+}
+
+// matchHeader is the best language of Accept-Language by its q-values.
+func (c *Catalogue) matchHeader(acceptLanguage string) Language {
 	prefs, _, err := language.ParseAcceptLanguage(acceptLanguage)
 	if err != nil || len(prefs) == 0 {
 		return c.languages[0]

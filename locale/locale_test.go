@@ -326,3 +326,16 @@ func TestErrorMessage(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMatch is what every answer in a language costs to choose it
+// (an error's message, a page).
+func BenchmarkMatch(b *testing.B) {
+	c := newCatalogue(b)
+	for _, accept := range []string{"", "uk-UA,uk;q=0.9,en-US;q=0.8,en;q=0.7"} {
+		b.Run("accept="+accept, func(b *testing.B) {
+			for b.Loop() {
+				c.Match("", accept)
+			}
+		})
+	}
+}
