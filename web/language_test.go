@@ -164,3 +164,33 @@ func FuzzChooserNext(f *testing.F) {
 		}
 	})
 }
+
+// TestSignUpKeepsTheLanguageAsked: an account made from a request in a
+// language keeps it; one made from a request that says none keeps none,
+// so that it follows the operator's default.
+func TestSignUpKeepsTheLanguageAsked(t *testing.T) {
+	e := newPageEnv(t, keyward.DefaultConfig())
+	for _, tt := range []struct{ email, accept, want string }{
+		{"olena@example.com", "uk-UA,uk;q=0.9", "uk"},
+		{"ann@example.com", "en-GB", "en"},
+		{"nobody@example.com", "", ""},
+	} {
+		req, _ := http.NewRequest("POST", e.ts.URL+"/signup", strings.NewReader(url.Values{"email": {tt.email}, "password": {testPassword}, "password_confirmation": {testPassword}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if tt.accept != "" {
+			req.Header.Set("Accept-Language", tt.accept)
+		}
+		res, err := e.newClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		a, err := e.svc.Store().AccountByEmail(t.Context(), tt.email)
+		if err != nil {
+			t.Fatalf("%s: %d, %v", tt.email, res.StatusCode, err)
+		}
+		if a.Language != tt.want {
+			t.Errorf("%s (Accept-Language %q): language %q, want %q", tt.email, tt.accept, a.Language, tt.want)
+		}
+	}
+}
