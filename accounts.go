@@ -105,7 +105,7 @@ func (s *Service) createAccount(ctx context.Context, n newAccount) (*Account, er
 	} else if !IsCode(err, CodeNotFound) {
 		return nil, err
 	}
-	a := &Account{ID: s.newID(accountIDPrefix), Email: email, PasswordHash: hash, CreatedAt: s.clock()}
+	a := &Account{ID: s.newID(accountIDPrefix), Email: email, PasswordHash: hash, CreatedAt: s.clock(), Language: languageCode(n.client.Language)}
 	err = s.store.InTx(ctx, func(q Queries) error {
 		if err := q.CreateAccount(ctx, a); err != nil {
 			return err
@@ -147,7 +147,7 @@ func (s *Service) checkPolicy(ctx context.Context, pw, email string) error {
 func policyError(err error) error {
 	var v *password.Violation
 	if errors.As(err, &v) {
-		return &Error{Code: Code(v.Code), Message: v.Message}
+		return &Error{Code: Code(v.Code), Message: v.Message, Key: v.Key, Args: v.Args}
 	}
 	if err != nil {
 		return Internal(err)

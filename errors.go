@@ -55,8 +55,13 @@ const (
 // Error is keyward's one error type. Message is safe to show to the client;
 // Err is the cause, for the log only.
 type Error struct {
-	Code       Code
-	Message    string
+	Code    Code
+	Message string // in English, as the logs have it
+	// Key and Args make Message in another language: Message is
+	// fmt.Sprintf(Key, Args...), and a catalogue (the locale package)
+	// translates Key. Without a Key, Message is its own key.
+	Key        string
+	Args       []any
 	RetryAfter time.Duration // for too_many_attempts and unavailable
 	Err        error
 }
@@ -72,7 +77,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with a formatted client-safe message.
 func Errorf(code Code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Key: format, Args: args}
 }
 
 // Internal wraps a cause that must not reach the client.

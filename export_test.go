@@ -66,7 +66,7 @@ func (s *Service) FollowInvalidations(ctx context.Context) (poll func() (bool, e
 // then returns then's error: nil commits, anything else rolls back.
 func (s *Service) EnqueueMailThen(ctx context.Context, c *MailContent, then func() error) error {
 	return s.store.InTx(ctx, func(q Queries) error {
-		if err := s.enqueueMail(ctx, q, "", c); err != nil {
+		if err := s.enqueueMail(ctx, q, nil, c); err != nil {
 			return err
 		}
 		return then()

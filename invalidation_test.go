@@ -43,8 +43,8 @@ var cacheNeutral = []string{
 	"ResendVerification", "RequestEmailChange", "Notifications",
 	// the webhook outbox: deliveries of events, not sessions
 	"RunWebhookWorker", "DeliverDueWebhooks", "WebhooksWaiting",
-	// a setting a cached account holds, through changeAccount all the same
-	"SetNotifications",
+	// settings a cached account holds, through changeAccount all the same
+	"SetNotifications", "SetLanguage",
 	// passkeys: reads, ceremonies begun, a name, and new sessions
 	"Passkeys", "PasskeysOff", "PasskeyRelyingPartyID", "PasskeyRemovalEffect", "SecondStepMethods",
 	"BeginPasskeyRegistration", "BeginPasskeySignIn", "BeginPasskeySudo", "RenamePasskey", "FinishPasskeySignIn",

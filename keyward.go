@@ -39,6 +39,10 @@ type Account struct {
 	// no session, and signing in answers account_disabled after a correct
 	// password.
 	DisabledAt *time.Time
+	// Language is the language the account's mails are written in, a
+	// code like "uk": the language of the sign-up, then the one its owner
+	// chose. "" (an account older than languages) is the default.
+	Language string
 }
 
 // Disabled reports whether an admin has disabled the account.

@@ -86,7 +86,11 @@ func (w MailWorker) retryAfter(attempt int) time.Duration {
 // enqueueMail writes a mail to the outbox through q: it is sent if, and
 // only if, the transaction commits. The content is sealed under the mail's
 // id, so the row holds no usable link in the clear.
-func (s *Service) enqueueMail(ctx context.Context, q Queries, accountID string, c *MailContent) error {
+func (s *Service) enqueueMail(ctx context.Context, q Queries, a *Account, c *MailContent) error {
+	accountID := ""
+	if a != nil {
+		accountID, c.Language = a.ID, a.Language
+	}
 	now := s.clock()
 	id := s.newID("mail_")
 	b, err := json.Marshal(c)

@@ -134,6 +134,9 @@ type MailContent struct {
 	Remaining *int   `json:"remaining,omitempty"`
 	// ExpiresAt is when the link stops working.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Language is the language to write the mail in ("uk"), the
+	// account's; "" is the default.
+	Language string `json:"language,omitempty"`
 }
 
 // Notices that are not audit event types: the Event of a MailNotice is an

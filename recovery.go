@@ -117,7 +117,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c Client) er
 			return err
 		}
 		cl := c.clean()
-		if err := s.enqueueMail(ctx, q, a.ID, &MailContent{To: a.Email, Kind: MailPasswordReset, Token: token, Time: now,
+		if err := s.enqueueMail(ctx, q, a, &MailContent{To: a.Email, Kind: MailPasswordReset, Token: token, Time: now,
 			IP: cl.IP, Device: describe(cl), ExpiresAt: expires}); err != nil {
 			return err
 		}
@@ -387,7 +387,7 @@ func (s *Service) notify(ctx context.Context, q Queries, a *Account, n notice) e
 		return err
 	}
 	cl := n.client.clean()
-	return s.enqueueMail(ctx, q, a.ID, &MailContent{To: to, Kind: MailNotice, Event: n.event, LockdownToken: token, Time: n.now,
+	return s.enqueueMail(ctx, q, a, &MailContent{To: to, Kind: MailNotice, Event: n.event, LockdownToken: token, Time: n.now,
 		IP: cl.IP, Device: describe(cl), NewEmail: n.newEmail, Remaining: n.remaining, ExpiresAt: expires})
 }
 

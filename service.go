@@ -345,6 +345,9 @@ type Client struct {
 	// DeviceToken is the device token the client presented (sign-in
 	// only; never recorded).
 	DeviceToken string
+	// Language is the language the client reads ("uk"): a new account's
+	// mails are written in it.
+	Language string
 }
 
 // clock returns now in UTC at the microsecond precision every store keeps.

@@ -110,6 +110,9 @@ type Accounts interface {
 	// SetNewDeviceMail turns the new-device sign-in mail on or off;
 	// CodeNotFound when there is no such account.
 	SetNewDeviceMail(ctx context.Context, accountID string, on bool) error
+	// SetAccountLanguage sets Language; CodeNotFound when there is no
+	// such account.
+	SetAccountLanguage(ctx context.Context, accountID, language string) error
 	// SetDisabled sets or (nil) clears DisabledAt; CodeNotFound when there
 	// is no such account.
 	SetDisabled(ctx context.Context, accountID string, at *time.Time) error

@@ -28,7 +28,7 @@ func (s *Service) sendVerification(ctx context.Context, q Queries, a *Account, c
 		return err
 	}
 	cl := c.clean()
-	return s.enqueueMail(ctx, q, a.ID, &MailContent{To: a.Email, Kind: MailVerifyEmail, Token: token, Time: now, IP: cl.IP, Device: describe(cl), ExpiresAt: expires})
+	return s.enqueueMail(ctx, q, a, &MailContent{To: a.Email, Kind: MailVerifyEmail, Token: token, Time: now, IP: cl.IP, Device: describe(cl), ExpiresAt: expires})
 }
 
 func alreadyVerified() *Error {
@@ -207,7 +207,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, caller *Session, newEm
 			return err
 		}
 		cl := c.clean()
-		if err := s.enqueueMail(ctx, q, a.ID, &MailContent{To: email, Kind: MailConfirmChange, Token: token, Time: now, IP: cl.IP, Device: describe(cl), ExpiresAt: expires}); err != nil {
+		if err := s.enqueueMail(ctx, q, a, &MailContent{To: email, Kind: MailConfirmChange, Token: token, Time: now, IP: cl.IP, Device: describe(cl), ExpiresAt: expires}); err != nil {
 			return err
 		}
 		e := event(a.ID, audit.EmailChangeRequested, c, caller.ID)

@@ -21,6 +21,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/locale"
 )
 
 // Config is what every message needs to know.
@@ -32,6 +33,12 @@ type Config struct {
 	PublicURL string
 	// From is the sender, "Name <address>" or "address".
 	From string
+	// Locale holds the words mails share with the pages (dates, the
+	// notices' events); nil reads the built-in catalogues with
+	// DefaultLanguage, the language of a mail whose account has none
+	// keyward speaks.
+	Locale          *locale.Catalogue
+	DefaultLanguage string
 }
 
 // Transport delivers a built message.

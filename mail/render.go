@@ -8,24 +8,27 @@ import (
 	"net/url"
 	"strings"
 	texttemplate "text/template"
-	"time"
 
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/locale"
 )
 
 //go:embed templates
 var templateFiles embed.FS
 
-// renderer holds the parsed templates: for each kind of mail, "subject
-// <kind>" and "text <kind>" in mails.txt and "html <kind>" in mails.html.
+// renderer holds the parsed templates, in each language's folder: for
+// each kind of mail, "subject <kind>" and "text <kind>" in mails.txt and
+// "html <kind>" in mails.html. A mail is written in its account's language;
+// a language with no templates is written in the default's.
 type renderer struct {
-	cfg  Config
-	from string
-	text *texttemplate.Template
-	html *htmltemplate.Template
-	host string // of the public URL, for Message-IDs
+	cfg    Config
+	from   string
+	locale *locale.Catalogue
+	text   map[string]*texttemplate.Template // by language code
+	html   map[string]*htmltemplate.Template
+	host   string // of the public URL, for Message-IDs
 }
 
 func newRenderer(cfg Config) (*renderer, error) {
@@ -33,19 +36,29 @@ func newRenderer(cfg Config) (*renderer, error) {
 	if err != nil {
 		return nil, err
 	}
-	text, err := texttemplate.ParseFS(templateFiles, "templates/mails.txt")
-	if err != nil {
-		return nil, fmt.Errorf("mail: text templates: %w", err)
+	cat := cfg.Locale
+	if cat == nil {
+		if cat, err = locale.New(cfg.DefaultLanguage); err != nil {
+			return nil, err
+		}
 	}
-	html, err := htmltemplate.ParseFS(templateFiles, "templates/mails.html")
-	if err != nil {
-		return nil, fmt.Errorf("mail: html templates: %w", err)
+	r := &renderer{cfg: cfg, from: from.String(), locale: cat, host: "keyward.invalid",
+		text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
+	for _, l := range cat.Languages() {
+		text, err := texttemplate.ParseFS(templateFiles, "templates/"+l.Code+"/mails.txt")
+		if err != nil {
+			return nil, fmt.Errorf("mail: %s text templates: %w", l.Code, err)
+		}
+		html, err := htmltemplate.ParseFS(templateFiles, "templates/"+l.Code+"/mails.html")
+		if err != nil {
+			return nil, fmt.Errorf("mail: %s html templates: %w", l.Code, err)
+		}
+		r.text[l.Code], r.html[l.Code] = text, html
 	}
-	host := "keyward.invalid"
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
-		host = u.Hostname()
+		r.host = u.Hostname()
 	}
-	return &renderer{cfg: cfg, from: from.String(), text: text, html: html, host: host}, nil
+	return r, nil
 }
 
 // view is what the templates see of a mail.
@@ -64,28 +77,29 @@ type view struct {
 	Expires      string // how long the link works, in words
 }
 
-// noticeWhat says each notice's event as a person reads it.
+// noticeWhat is the catalogue's key of each notice's event, as a person
+// reads it.
 var noticeWhat = map[string]string{
-	keyward.NoticeNewDevice:            "A new device signed in to your account",
-	"password.changed":                 "Your password was changed",
-	"password.reset":                   "Your password was reset",
-	"2fa.enabled":                      "Two-factor authentication was turned on",
-	"2fa.disabled":                     "Two-factor authentication was turned off",
-	"2fa.backup_codes.regenerated":     "New backup codes were made",
-	"2fa.backup_code.used":             "A backup code was used to sign in",
-	"email.changed":                    "Your account's email address was changed",
-	"passkey.added":                    "A passkey was added to your account",
-	"passkey.removed":                  "A passkey was removed from your account",
-	keyward.NoticeTOTPRemoved:          "The authenticator app was removed from your account's two-factor authentication",
-	keyward.NoticeTOTPAdded:            "An authenticator app was added to your account's two-factor authentication",
-	keyward.NoticeEmailChangeRequested: "A change of your account's email address was asked for",
+	keyward.NoticeNewDevice:            "mail.notice.signin.new_device",
+	"password.changed":                 "mail.notice.password.changed",
+	"password.reset":                   "mail.notice.password.reset",
+	"2fa.enabled":                      "mail.notice.2fa.enabled",
+	"2fa.disabled":                     "mail.notice.2fa.disabled",
+	"2fa.backup_codes.regenerated":     "mail.notice.2fa.backup_codes.regenerated",
+	"2fa.backup_code.used":             "mail.notice.2fa.backup_code.used",
+	"email.changed":                    "mail.notice.email.changed",
+	"passkey.added":                    "mail.notice.passkey.added",
+	"passkey.removed":                  "mail.notice.passkey.removed",
+	keyward.NoticeTOTPRemoved:          "mail.notice.totp.removed",
+	keyward.NoticeTOTPAdded:            "mail.notice.totp.added",
+	keyward.NoticeEmailChangeRequested: "mail.notice.email.change_requested",
 }
 
-func (r *renderer) view(c *keyward.MailContent) (*view, error) {
+func (r *renderer) view(c *keyward.MailContent, p *locale.Printer) (*view, error) {
 	v := &view{
 		Product:  r.cfg.ProductName,
 		To:       c.To,
-		Time:     c.Time.UTC().Format("2 January 2006, 15:04 MST"),
+		Time:     p.DateTime(c.Time),
 		IP:       c.IP,
 		Device:   c.Device,
 		NewEmail: c.NewEmail,
@@ -94,7 +108,7 @@ func (r *renderer) view(c *keyward.MailContent) (*view, error) {
 		v.Remaining, v.HasRemaining = *c.Remaining, true
 	}
 	if !c.ExpiresAt.IsZero() {
-		v.Expires = inWords(c.ExpiresAt.Sub(c.Time))
+		v.Expires = p.Duration(c.ExpiresAt.Sub(c.Time))
 	}
 	link := func(path, token string) string {
 		return r.cfg.PublicURL + path + "?token=" + url.QueryEscape(token)
@@ -109,7 +123,7 @@ func (r *renderer) view(c *keyward.MailContent) (*view, error) {
 		if !ok {
 			return nil, fmt.Errorf("mail: no notice for event %q", c.Event)
 		}
-		v.What = what
+		v.What = p.T(what)
 	default:
 		return nil, fmt.Errorf("mail: unknown kind %q", c.Kind)
 	}
@@ -119,37 +133,27 @@ func (r *renderer) view(c *keyward.MailContent) (*view, error) {
 	return v, nil
 }
 
-// inWords says a link's life: "30 minutes", "7 days".
-func inWords(d time.Duration) string {
-	switch {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%d days", int(d.Round(24*time.Hour)/(24*time.Hour)))
-	case d >= 2*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Round(time.Hour)/time.Hour))
-	default:
-		return fmt.Sprintf("%d minutes", int(d.Round(time.Minute)/time.Minute))
-	}
-}
-
 // message builds the multipart message of c.
 func (r *renderer) message(id string, c *keyward.MailContent) (*gomail.Msg, error) {
 	to, err := parseTo(c.To)
 	if err != nil {
 		return nil, err
 	}
-	v, err := r.view(c)
+	// The account's language; one keyward does not speak is the default.
+	lang := r.locale.Match(c.Language, "")
+	v, err := r.view(c, r.locale.Printer(lang))
 	if err != nil {
 		return nil, err
 	}
 	kind := string(c.Kind)
 	var subject, text, html bytes.Buffer
-	if err := r.text.ExecuteTemplate(&subject, "subject "+kind, v); err != nil {
+	if err := r.text[lang.Code].ExecuteTemplate(&subject, "subject "+kind, v); err != nil {
 		return nil, fmt.Errorf("mail: subject of %s: %w", kind, err)
 	}
-	if err := r.text.ExecuteTemplate(&text, "text "+kind, v); err != nil {
+	if err := r.text[lang.Code].ExecuteTemplate(&text, "text "+kind, v); err != nil {
 		return nil, fmt.Errorf("mail: text of %s: %w", kind, err)
 	}
-	if err := r.html.ExecuteTemplate(&html, "html "+kind, v); err != nil {
+	if err := r.html[lang.Code].ExecuteTemplate(&html, "html "+kind, v); err != nil {
 		return nil, fmt.Errorf("mail: html of %s: %w", kind, err)
 	}
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())

@@ -29,9 +29,18 @@ const (
 type Violation struct {
 	Code    string
 	Message string
+	// Key and Args make Message in another language: Message is
+	// fmt.Sprintf(Key, Args...).
+	Key  string
+	Args []any
 }
 
 func (v *Violation) Error() string { return v.Message }
+
+// violation is a Violation whose message is format with args.
+func violation(code, format string, args ...any) *Violation {
+	return &Violation{Code: code, Message: fmt.Sprintf(format, args...), Key: format, Args: args}
+}
 
 const (
 	defaultMinLength = 8
@@ -120,13 +129,13 @@ func (p Policy) admit(pw string) error {
 		return tooLong(maxLen)
 	}
 	if !utf8.ValidString(pw) {
-		return &Violation{CodeNotText, "The password is not valid text (UTF-8). Type it again."}
+		return violation(CodeNotText, "The password is not valid text (UTF-8). Type it again.")
 	}
 	return nil
 }
 
 func tooLong(maxLen int) *Violation {
-	return &Violation{CodeTooLong, fmt.Sprintf("This password is too long. Use at most %d characters.", maxLen)}
+	return violation(CodeTooLong, "This password is too long. Use at most %d characters.", maxLen)
 }
 
 // Check returns nil when pw is acceptable for the account with email, a
@@ -141,7 +150,7 @@ func (p Policy) Check(ctx context.Context, pw, email string) error {
 	pw = Normalize(pw)
 	switch n := utf8.RuneCountInString(pw); {
 	case n < minLen:
-		return &Violation{CodeTooShort, fmt.Sprintf("This password is too short. Use at least %d characters.", minLen)}
+		return violation(CodeTooShort, "This password is too short. Use at least %d characters.", minLen)
 	case n > maxLen:
 		return tooLong(maxLen)
 	}
@@ -158,13 +167,13 @@ func (p Policy) Check(ctx context.Context, pw, email string) error {
 			continue
 		}
 		if found {
-			return &Violation{CodeBreached, "This password appears in lists of breached or common passwords. Choose another."}
+			return violation(CodeBreached, "This password appears in lists of breached or common passwords. Choose another.")
 		}
 	}
 
 	folded := fold(pw)
 	if containsEmail(folded, email) {
-		return &Violation{CodeContainsEmail, "This password contains your email address or part of it. Choose another."}
+		return violation(CodeContainsEmail, "This password contains your email address or part of it. Choose another.")
 	}
 
 	// What is left without the product words must pass the strength rule
@@ -174,11 +183,11 @@ func (p Policy) Check(ctx context.Context, pw, email string) error {
 		restMin = defaultMinScore
 	}
 	if rest, found := p.withoutContextWords(folded); found && score(rest, userInputs(email, nil)) < restMin {
-		return &Violation{CodeTooWeak, "This password is built from the name of this service, which makes it easy to guess. Choose another."}
+		return violation(CodeTooWeak, "This password is built from the name of this service, which makes it easy to guess. Choose another.")
 	}
 
 	if minScore > 0 && score(pw, userInputs(email, p.ContextWords)) < minScore {
-		return &Violation{CodeTooWeak, "This password is too easy to guess. Try a longer one, for example a few unrelated words."}
+		return violation(CodeTooWeak, "This password is too easy to guess. Try a longer one, for example a few unrelated words.")
 	}
 	return nil
 }

@@ -15,10 +15,10 @@ import (
 
 // ---- Accounts.
 
-const accountColumns = `id, email, password_hash, created_at, two_factor_enabled_at, email_verified_at, locked_down_at, new_device_mail_off, disabled_at`
+const accountColumns = `id, email, password_hash, created_at, two_factor_enabled_at, email_verified_at, locked_down_at, new_device_mail_off, disabled_at, language`
 
 func scanAccount(row pgx.Row, a *keyward.Account) error {
-	return row.Scan(&a.ID, &a.Email, &a.PasswordHash, &a.CreatedAt, &a.TwoFactorEnabledAt, &a.EmailVerifiedAt, &a.LockedDownAt, &a.NewDeviceMailOff, &a.DisabledAt)
+	return row.Scan(&a.ID, &a.Email, &a.PasswordHash, &a.CreatedAt, &a.TwoFactorEnabledAt, &a.EmailVerifiedAt, &a.LockedDownAt, &a.NewDeviceMailOff, &a.DisabledAt, &a.Language)
 }
 
 func (q *queries) CreateAccount(ctx context.Context, a *keyward.Account) error {
@@ -27,7 +27,7 @@ func (q *queries) CreateAccount(ctx context.Context, a *keyward.Account) error {
 	// waits for the other transaction and then sees its row.
 	tag, err := q.db.Exec(ctx, `
 		INSERT INTO accounts (`+accountInsertColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (email_key) DO NOTHING`, accountValues(a)...)
 	if err != nil {
 		return wrap("create account", err)
@@ -103,10 +103,10 @@ func (q *queries) ListAccounts(ctx context.Context) ([]keyward.Account, error) {
 // gives them (sign-up and import).
 var accountInsertColumns = strings.Join(accountInsertColumnList, ", ")
 
-var accountInsertColumnList = []string{"id", "email", "email_key", "password_hash", "created_at", "two_factor_enabled_at", "email_verified_at", "locked_down_at", "new_device_mail_off", "disabled_at"}
+var accountInsertColumnList = []string{"id", "email", "email_key", "password_hash", "created_at", "two_factor_enabled_at", "email_verified_at", "locked_down_at", "new_device_mail_off", "disabled_at", "language"}
 
 func accountValues(a *keyward.Account) []any {
-	return []any{a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, a.CreatedAt, a.TwoFactorEnabledAt, a.EmailVerifiedAt, a.LockedDownAt, a.NewDeviceMailOff, a.DisabledAt}
+	return []any{a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, a.CreatedAt, a.TwoFactorEnabledAt, a.EmailVerifiedAt, a.LockedDownAt, a.NewDeviceMailOff, a.DisabledAt, a.Language}
 }
 
 func (q *queries) updateAccount(ctx context.Context, op, sql string, args ...any) error {
@@ -203,6 +203,10 @@ func (q *queries) DeleteAccount(ctx context.Context, accountID string) error {
 		}
 		return nil
 	}))
+}
+
+func (q *queries) SetAccountLanguage(ctx context.Context, accountID, language string) error {
+	return q.updateAccount(ctx, "set account language", `UPDATE accounts SET language = $2 WHERE id = $1`, accountID, language)
 }
 
 func (q *queries) SetNewDeviceMail(ctx context.Context, accountID string, on bool) error {

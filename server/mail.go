@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 
+	"github.com/keyward/keyward/locale"
 	kwmail "github.com/keyward/keyward/mail"
 )
 
@@ -35,7 +36,7 @@ var errNoLinkBase = errors.New("mails wait in the outbox: their links need keywa
 
 // newMailer builds the mailer cfg.Mail describes; errNoLinkBase when links
 // in mails could not point anywhere.
-func newMailer(cfg Config, productName string) (*kwmail.Mailer, error) {
+func newMailer(cfg Config, productName string, cat *locale.Catalogue) (*kwmail.Mailer, error) {
 	links := cfg.Mail.LinkBase
 	if links == "" && cfg.PublicURL != nil {
 		links = cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host + cfg.BasePath
@@ -72,7 +73,7 @@ func newMailer(cfg Config, productName string) (*kwmail.Mailer, error) {
 		}
 		from = (&mail.Address{Name: productName, Address: "noreply@" + cmp.Or(domain, "localhost")}).String()
 	}
-	m, err := kwmail.New(kwmail.Config{ProductName: productName, PublicURL: links, From: from}, tr)
+	m, err := kwmail.New(kwmail.Config{ProductName: productName, PublicURL: links, From: from, Locale: cat}, tr)
 	if err != nil {
 		return nil, fmt.Errorf("mail sender: %w", err)
 	}

@@ -31,6 +31,7 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/locale"
 	kwmail "github.com/keyward/keyward/mail"
 	"github.com/keyward/keyward/openid"
 	"github.com/keyward/keyward/password"
@@ -150,12 +151,19 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		webCfg.OpenID = provider
 	}
+	if webCfg.Locale == nil {
+		// One catalogue for the pages and the mails.
+		if webCfg.Locale, err = locale.New(webCfg.DefaultLanguage); err != nil {
+			core.Close()
+			return nil, err
+		}
+	}
 	srv, err := web.New(core.Service, webCfg, log)
 	if err != nil {
 		core.Close()
 		return nil, err
 	}
-	mailer, err := newMailer(cfg, serviceConfig(cfg).ProductName)
+	mailer, err := newMailer(cfg, serviceConfig(cfg).ProductName, webCfg.Locale)
 	if errors.Is(err, errNoLinkBase) {
 		log.Warn(err.Error())
 	} else if err != nil {

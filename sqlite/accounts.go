@@ -11,7 +11,7 @@ import (
 
 // Accounts.
 
-const accountCols = `id, email, password_hash, created_us, two_factor_enabled_us, email_verified_us, locked_down_us, new_device_mail_off, disabled_us`
+const accountCols = `id, email, password_hash, created_us, two_factor_enabled_us, email_verified_us, locked_down_us, new_device_mail_off, disabled_us, language`
 
 func scanAccount(sc scanner) (*keyward.Account, error) {
 	var (
@@ -20,7 +20,7 @@ func scanAccount(sc scanner) (*keyward.Account, error) {
 		enabled, verified, locked sql.NullInt64
 		disabled                  sql.NullInt64
 	)
-	if err := sc.Scan(&a.ID, &a.Email, &a.PasswordHash, &created, &enabled, &verified, &locked, &a.NewDeviceMailOff, &disabled); err != nil {
+	if err := sc.Scan(&a.ID, &a.Email, &a.PasswordHash, &created, &enabled, &verified, &locked, &a.NewDeviceMailOff, &disabled, &a.Language); err != nil {
 		return nil, err
 	}
 	a.CreatedAt = fromUS(created)
@@ -52,11 +52,11 @@ func (q *queries) CreateAccount(ctx context.Context, a *keyward.Account) error {
 }
 
 // insertAccountSQL writes every column of an account (sign-up and import).
-const insertAccountSQL = `INSERT INTO accounts (id, email, email_key, password_hash, created_us, two_factor_enabled_us, email_verified_us, locked_down_us, new_device_mail_off, disabled_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertAccountSQL = `INSERT INTO accounts (id, email, email_key, password_hash, created_us, two_factor_enabled_us, email_verified_us, locked_down_us, new_device_mail_off, disabled_us, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func accountArgs(a *keyward.Account) []any {
 	return []any{a.ID, a.Email, keyward.EmailKey(a.Email), a.PasswordHash, toUS(a.CreatedAt), nullTime(a.TwoFactorEnabledAt),
-		nullTime(a.EmailVerifiedAt), nullTime(a.LockedDownAt), a.NewDeviceMailOff, nullTime(a.DisabledAt)}
+		nullTime(a.EmailVerifiedAt), nullTime(a.LockedDownAt), a.NewDeviceMailOff, nullTime(a.DisabledAt), a.Language}
 }
 
 func (q *queries) MarkEmailVerified(ctx context.Context, accountID, email string, at time.Time) (bool, error) {
@@ -115,6 +115,10 @@ func (q *queries) DeleteAccount(ctx context.Context, accountID string) error {
 		}
 		return nil
 	})
+}
+
+func (q *queries) SetAccountLanguage(ctx context.Context, accountID, language string) error {
+	return q.updateOne(ctx, "Account", `UPDATE accounts SET language = ? WHERE id = ?`, language, accountID)
 }
 
 func (q *queries) SetNewDeviceMail(ctx context.Context, accountID string, on bool) error {

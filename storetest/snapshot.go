@@ -69,6 +69,7 @@ func fillEveryKind(t *testing.T, s keyward.Store) {
 	check(t, "email verified", ok, true)
 	must(t, s.SetLockedDown(ctx, b.ID, new(at(2*time.Second))), "SetLockedDown")
 	must(t, s.SetNewDeviceMail(ctx, b.ID, false), "SetNewDeviceMail")
+	must(t, s.SetAccountLanguage(ctx, b.ID, "uk"), "SetAccountLanguage")
 	must(t, s.PutPendingTOTP(ctx, &keyward.PendingTOTP{AccountID: b.ID, SealedSecret: "k1:pending", CreatedAt: at(0), ExpiresAt: at(15 * time.Minute)}), "PutPendingTOTP")
 	must(t, s.EnableTOTP(ctx, &keyward.TOTPCredential{AccountID: a.ID, SealedSecret: "k1:seed", EnabledAt: at(time.Second), LastStep: 59_000_000}), "EnableTOTP")
 	must(t, s.ReplaceBackupCodes(ctx, a.ID, randBytes(16), [][]byte{randBytes(32), randBytes(32)}), "ReplaceBackupCodes")

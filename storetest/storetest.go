@@ -85,6 +85,7 @@ func Run(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 		{"WebhookOutbox", testWebhookOutbox},
 		{"EmailTokens", testEmailTokens},
 		{"AccountEmail", testAccountEmail},
+		{"AccountLanguage", testAccountLanguage},
 		{"Passkeys", testPasskeys},
 		{"PasskeyChallenges", testPasskeyChallenges},
 		{"TwoFactorWithPasskeys", testTwoFactorWithPasskeys},

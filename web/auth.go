@@ -67,7 +67,13 @@ func (s *Server) sessionToken(r *http.Request) (string, error) {
 // client is the request's client as the service records it.
 func (s *Server) client(r *http.Request) keyward.Client {
 	// The service cleans and bounds both before storing them.
-	return keyward.Client{IP: clientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()}
+	c := keyward.Client{IP: clientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()}
+	// A language only when the request says one: an account made without
+	// keeps none, and follows the default the operator sets, now or later.
+	if _, err := r.Cookie(s.cookie.lang); err == nil || r.Header.Get("Accept-Language") != "" {
+		c.Language = s.language(r).Code
+	}
+	return c
 }
 
 // setCookie sets one of keyward's cookies with the attributes every one of

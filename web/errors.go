@@ -99,9 +99,11 @@ func (s *Server) writeErrorAs(w http.ResponseWriter, r *http.Request, err error,
 	if st >= 500 {
 		s.log.Log(r.Context(), levelFor(st), "request failed", "request_id", requestID(w), "code", code, "err", err)
 	}
-	msg := keyward.ErrorMessage(err)
+	// The message is in the reader's language; the code never changes.
+	p := s.locale.Printer(s.language(r))
+	msg := p.ErrorMessage(err)
 	if code != keyward.CodeInternal && st == http.StatusInternalServerError {
-		code, msg = keyward.CodeInternal, keyward.ErrorMessage(keyward.Internal(err))
+		code, msg = keyward.CodeInternal, p.ErrorMessage(keyward.Internal(err))
 	}
 	setRetryAfter(w, err, st)
 	if page {
@@ -116,8 +118,9 @@ func (s *Server) writeErrorAs(w http.ResponseWriter, r *http.Request, err error,
 	writeJSON(w, st, errorBody{Error: detail})
 }
 
-// maxErrorBodies bounds the encoded 401 answers kept (there are a few).
-const maxErrorBodies = 16
+// maxErrorBodies bounds the encoded 401 answers kept (there are a few,
+// in each language).
+const maxErrorBodies = 48
 
 // writeUnauthorized writes a 401 with d, encoded once: an unknown token
 // (the answer to a flood of made-up ones) costs no encoding. Every 401's

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/locale"
 )
 
 //go:embed templates/*.html
@@ -22,32 +23,64 @@ var staticFS embed.FS
 // pages holds every page's template, parsed once at start: each page file
 // defines "content" (and may define "title") inside the shared layout.
 // Files whose names start with "_" are parts, parsed with every page: each
-// defines templates that pages include.
+// defines templates that pages include. Each page is cloned for every
+// language, with the translation functions of that language.
 type pages struct {
-	byName map[string]*template.Template
+	byName map[string]map[string]*template.Template // by page, then language code
 }
 
-// parsePages parses the pages for one server: the "path" function puts its
-// base path before a route of keyward's, so no link can be written without.
-func parsePages(base string) (*pages, error) {
+// pageFuncs are the functions every page may call. The "path" function
+// puts the base path before a route of keyward's, so no link can be
+// written without. The words are the catalogue's in the page's language:
+//
+//	{{t "layout.sign_out"}}            a message
+//	{{t "layout.back" .Brand.Product}} a message with arguments
+//	{{tn "duration.days" 3}}           a message for a count (its plural form)
+//	{{date .When}}  {{datetime .When}} a time.Time as "3 грудня 2026" (and "о 15:04 UTC")
+func pageFuncs(base string, p *locale.Printer) template.FuncMap {
+	return template.FuncMap{
+		"path":     func(route string) string { return base + route },
+		"t":        p.T,
+		"tn":       p.N,
+		"date":     p.Date,
+		"datetime": p.DateTime,
+	}
+}
+
+// parsePages parses the pages for one server, in every language of cat.
+func parsePages(base string, cat *locale.Catalogue) (*pages, error) {
 	files, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	p := &pages{byName: make(map[string]*template.Template)}
+	langs := cat.Languages()
+	p := &pages{byName: make(map[string]map[string]*template.Template)}
 	for _, f := range files {
 		name := path.Base(f)
 		if name == "layout.html" || strings.HasPrefix(name, "_") {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(template.FuncMap{"path": func(route string) string { return base + route }}).
+		t, err := template.New("layout.html").Funcs(pageFuncs(base, cat.Printer(langs[0]))).
 			ParseFS(templateFS, "templates/layout.html", "templates/_*.html", f)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s: %w", name, err)
 		}
-		p.byName[name] = t
+		p.byName[name] = make(map[string]*template.Template, len(langs))
+		for _, l := range langs {
+			c, err := t.Clone()
+			if err != nil {
+				return nil, fmt.Errorf("parsing %s: %w", name, err)
+			}
+			p.byName[name][l.Code] = c.Funcs(pageFuncs(base, cat.Printer(l)))
+		}
 	}
 	return p, nil
+}
+
+// page is the template of the page name in the language l.
+func (p *pages) page(name string, l locale.Language) (*template.Template, bool) {
+	t, ok := p.byName[name][l.Code]
+	return t, ok
 }
 
 // layout is what every page's view carries for the shared frame.
@@ -73,6 +106,12 @@ type layout struct {
 	// Brand is the deployment's product name, application link and accent,
 	// filled in by render.
 	Brand brand
+	// Lang is the page's language, and Languages and Here the footer's
+	// language chooser (the current page, to come back to); filled in by
+	// render.
+	Lang      locale.Language
+	Languages []locale.Language
+	Here      string
 }
 
 // brand is what the operator's branding flags put in every page's frame.
@@ -93,13 +132,14 @@ func (s *Server) brand() brand {
 // render writes a page. It renders into a buffer first, so a template error
 // becomes a clean 500 instead of half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, view any) {
-	t, ok := s.pages.byName[name]
+	lang := s.language(r)
+	t, ok := s.pages.page(name, lang)
 	if !ok {
 		s.writeError(w, r, keyward.Internal(fmt.Errorf("no template %q", name)))
 		return
 	}
 	if l, ok := view.(layouter); ok {
-		l.frame().Brand = s.brand()
+		s.frame(l.frame(), r, lang)
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, view); err != nil {
@@ -128,13 +168,30 @@ type twoFactorRequiredView struct {
 	SettingsURL string // the two-factor settings page
 }
 
+// frame fills in what render knows of every page: the brand, the
+// language and the chooser's way back here.
+func (s *Server) frame(l *layout, r *http.Request, lang locale.Language) {
+	l.Brand = s.brand()
+	l.Lang, l.Languages = lang, s.locale.Languages()
+	l.Here = s.here(r)
+}
+
+// statusHeadings are the error page's headings, by status.
+var statusHeadings = map[int]string{
+	400: "status.400", 401: "status.401", 403: "status.403", 404: "status.404", 405: "status.405", 409: "status.409",
+	413: "status.413", 415: "status.415", 429: "status.429", 500: "status.500", 501: "status.501", 503: "status.503",
+}
+
 func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	heading := http.StatusText(status)
-	if heading == "" {
-		heading = "Error"
+	lang := s.language(r)
+	p := s.locale.Printer(lang)
+	heading := p.T("error.heading")
+	if key, ok := statusHeadings[status]; ok {
+		heading = p.T(key)
 	}
-	v := errorView{layout: layout{Title: heading, Brand: s.brand()}, Status: status, Heading: heading, Message: msg}
-	t, ok := s.pages.byName["error.html"]
+	v := errorView{layout: layout{Title: heading}, Status: status, Heading: heading, Message: msg}
+	s.frame(&v.layout, r, lang)
+	t, ok := s.pages.page("error.html", lang)
 	var buf bytes.Buffer
 	if !ok || t.Execute(&buf, v) != nil {
 		http.Error(w, msg, status)

@@ -120,6 +120,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("POST /signin/2fa/passkey/options", http.HandlerFunc(s.signinMFAPasskeyOptions))
 	route("POST /signin/2fa/passkey", page(s.signinMFAPasskeySubmit))
 	route("POST /signout", signedIn(s.signoutSubmit))
+	route("POST "+languagePath, page(s.languageSubmit))
 	route("GET /forgot-password", page(s.forgotPasswordPage))
 	route("POST /forgot-password", page(s.forgotPasswordSubmit))
 	route("GET /reset-password", page(s.resetPasswordPage))

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/locale"
 	"github.com/keyward/keyward/metrics"
 )
 
@@ -63,6 +64,14 @@ type Config struct {
 	// not reach; the Server itself then answers 404 there. When false the
 	// admin API is served with everything else.
 	SeparateAdmin bool
+	// Locale holds the words of the pages and the API's error messages in
+	// every language keyward speaks; nil reads the built-in catalogues
+	// with DefaultLanguage.
+	Locale *locale.Catalogue
+	// DefaultLanguage ("en" when empty, or "uk") is the language of a
+	// request that asks, by the chooser's cookie and Accept-Language, for
+	// none keyward speaks. Only read when Locale is nil.
+	DefaultLanguage string
 	// NoRequestDurations leaves the time of each answer uncounted: a node
 	// that serves no metrics (keyward serve without --metrics-addr) has no
 	// one to read them. The counters (sign-ins, checks, throttles) count
@@ -82,6 +91,7 @@ type Server struct {
 	base    string // canonical BasePath: "" or "/seg..."
 	log     *slog.Logger
 	pages   *pages
+	locale  *locale.Catalogue
 	handler http.Handler
 	mux     *http.ServeMux
 	// adminMux holds the admin routes: mux, or one of their own with
@@ -133,6 +143,7 @@ type cookieNames struct {
 	// be told why (Server.tellSessionEnded).
 	sessionRef string
 	codes      string // new backup codes, sealed for their session (codesonscreen.go)
+	lang       string // the language chosen with the pages' chooser
 	// sessionPath is the session cookie's Path (Config.CookiePath); ownPath
 	// that of the mfa and device cookies, which only keyward's pages read
 	// (the base path).
@@ -200,6 +211,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 		device:      cookieName("keyward_device", secure, ownPath, ""),
 		sessionRef:  cookieName("keyward_session_ref", secure, ownPath, ""),
 		codes:       cookieName("keyward_codes", secure, ownPath, ""),
+		lang:        cookieName("keyward_lang", secure, ownPath, ""),
 		sessionPath: cookiePath,
 		ownPath:     ownPath,
 	}
@@ -212,7 +224,13 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.AccentColor != "" && !isHexColor(cfg.AccentColor) {
 		return nil, fmt.Errorf("web: AccentColor %q is not #rgb or #rrggbb", cfg.AccentColor)
 	}
-	p, err := parsePages(base)
+	cat := cfg.Locale
+	if cat == nil {
+		if cat, err = locale.New(cfg.DefaultLanguage); err != nil {
+			return nil, err
+		}
+	}
+	p, err := parsePages(base, cat)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +238,7 @@ func New(svc *keyward.Service, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allowed return origins: %w", err)
 	}
-	s := &Server{svc: svc, cfg: cfg, base: base, log: log, pages: p, secure: secure, cookie: names, ids: newRequestIDs(),
+	s := &Server{svc: svc, cfg: cfg, base: base, log: log, pages: p, locale: cat, secure: secure, cookie: names, ids: newRequestIDs(),
 		checkAnswers: newCheckAnswers(maxCheckAnswers, maxCheckAnswerBytes)}
 	// The service's counters, so one scrape sees them all; a Server built
 	// without a service (tests of parsing) keeps its own.

@@ -44,18 +44,18 @@ const (
 
 // tab is one entry of the Security section navigation.
 type tab struct {
-	Label   string
-	Short   string // the label on a phone, when Label is too long for it
-	Href    string
-	Current bool
+	LabelKey string // the catalogue's key of its label
+	ShortKey string // the label's key on a phone, when the label is too long for it
+	Href     string
+	Current  bool
 }
 
-var securityTabs = []struct{ section, label, short, href string }{
-	{sectionOverview, "Overview", "", "/settings/security"},
-	{sectionPassword, "Password", "", "/settings/security/password"},
-	{sectionTwoFactor, "Two-factor authentication", "Two-factor", "/settings/security/two-factor"},
-	{sectionSessions, "Sessions", "", "/settings/security/sessions"},
-	{sectionAudit, "Audit log", "", "/settings/security/audit"},
+var securityTabs = []struct{ section, labelKey, shortKey, href string }{
+	{sectionOverview, "nav.overview", "", "/settings/security"},
+	{sectionPassword, "nav.password", "", "/settings/security/password"},
+	{sectionTwoFactor, "nav.two_factor", "nav.two_factor_short", "/settings/security/two-factor"},
+	{sectionSessions, "nav.sessions", "", "/settings/security/sessions"},
+	{sectionAudit, "nav.audit", "", "/settings/security/audit"},
 }
 
 // Tabs is the section navigation of the Security pages; empty outside them.
@@ -65,7 +65,7 @@ func (l layout) Tabs() []tab {
 	}
 	tabs := make([]tab, len(securityTabs))
 	for i, t := range securityTabs {
-		tabs[i] = tab{Label: t.label, Short: t.short, Href: t.href, Current: t.section == l.Section}
+		tabs[i] = tab{LabelKey: t.labelKey, ShortKey: t.shortKey, Href: t.href, Current: t.section == l.Section}
 	}
 	return tabs
 }

@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/keyward/keyward/audit"
+	"github.com/keyward/keyward/locale"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/web"
 	"github.com/keyward/keyward/webhook"
@@ -33,6 +34,7 @@ type config struct {
 	signup            bool
 	issuer            string // "" follows productName
 	productName       string
+	language          string // the default language of pages and mails
 	appURL            string
 	accentColor       string
 	sessionIdle       time.Duration
@@ -98,6 +100,7 @@ func defaultConfig() *config {
 		dataDir:           "./keyward-data",
 		signup:            true,
 		productName:       "keyward",
+		language:          "en",
 		sessionIdle:       30 * time.Minute,
 		sessionLifetime:   12 * time.Hour,
 		sudoWindow:        10 * time.Minute,
@@ -150,6 +153,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.productName, "product-name", c.productName, "the product's name, in page titles and (unless --issuer) authenticator apps")
 	fs.StringVar(&c.appURL, "app-url", c.appURL, "absolute http(s) URL of the application; settings pages link \"Back to <product>\" to it")
 	fs.StringVar(&c.accentColor, "accent-color", c.accentColor, "accent colour of the pages, as #rgb or #rrggbb")
+	fs.StringVar(&c.language, "language", c.language, "language of pages, API messages and mails for a person who asks for none keyward speaks: en or uk")
 }
 
 // sessionFlags are the rules of accounts and sessions.
@@ -633,6 +637,9 @@ func (c *config) checkBranding() error {
 		return fmt.Errorf("--product-name must be 1 to 64 characters without control characters")
 	}
 	c.productName = name
+	if _, err := locale.New(c.language); err != nil {
+		return fmt.Errorf("--language must be en or uk")
+	}
 	if c.issuer != "" && strings.Contains(c.issuer, ":") {
 		// Authenticator apps split the label at the first colon.
 		return fmt.Errorf("--issuer must not contain a colon")

@@ -91,6 +91,7 @@ func serverConfig(c *config, log *slog.Logger) (server.Config, io.Closer, error)
 			ProductName:          c.productName,
 			AppURL:               c.parsedAppURL,
 			AccentColor:          c.accentColor,
+			DefaultLanguage:      c.language,
 			// Answer times are counted only for a node that serves them.
 			NoRequestDurations: c.metricsAddr == "",
 		},
