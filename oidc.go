@@ -365,60 +365,78 @@ func (s *Service) CheckOIDCCode(ctx context.Context, code string) (*OIDCAuthRequ
 	return r, nil
 }
 
-// RedeemOIDCCode takes a code, once. A code shown a second time is refused
-// and ends the grant its first use made (RFC 6749 §4.1.2: it was stolen, or
-// replayed); a code older than OIDCCodeTTL is refused.
-func (s *Service) RedeemOIDCCode(ctx context.Context, code string) (*OIDCAuthRequest, error) {
+// RedeemOIDCCode takes a code, once, and starts its grant, tied to the
+// session that signed in, in the same transaction: a code shown a second
+// time, even while its first use is still being made into a grant on
+// another node, is refused and ends that grant (RFC 6749 §4.1.2: it was
+// stolen, or replayed). Were the grant started after the code was taken,
+// a replay landing in between would find no grant to end, and the first
+// use's tokens would outlive it. A code older than OIDCCodeTTL, or whose
+// session has ended meanwhile, is refused.
+func (s *Service) RedeemOIDCCode(ctx context.Context, code string) (*OIDCGrant, error) {
 	if code == "" || len(code) > 512 {
 		return nil, invalidGrant("Unknown code.")
 	}
 	h := hashToken(code)
 	now := s.clock()
-	r, first, err := s.store.UseOIDCCode(ctx, h[:], now)
-	if IsCode(err, CodeNotFound) {
-		return nil, invalidGrant("Unknown code.")
-	}
+	var (
+		g      *OIDCGrant
+		reused string
+	)
+	err := s.store.InTx(ctx, func(q Queries) error {
+		// The conditional update holds the request's row until this
+		// transaction ends: a concurrent use waits, then sees the code used
+		// and the grant made.
+		r, first, err := q.UseOIDCCode(ctx, h[:], now)
+		if IsCode(err, CodeNotFound) {
+			return invalidGrant("Unknown code.")
+		}
+		if err != nil {
+			return err
+		}
+		if !first {
+			reused = r.ID
+			return nil
+		}
+		if r.CodeIssuedAt == nil || now.Sub(*r.CodeIssuedAt) > OIDCCodeTTL || !now.Before(r.ExpiresAt) {
+			return invalidGrant("This code has expired.")
+		}
+		g, err = s.startOIDCGrant(ctx, q, r)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !first {
-		if err := s.revokeGrant(ctx, r.ID, revokedCodeReused); err != nil {
+	if reused != "" {
+		if err := s.revokeGrant(ctx, reused, revokedCodeReused); err != nil {
 			return nil, err
 		}
 		return nil, invalidGrant("This code was used before: the tokens issued for it are revoked.")
 	}
-	if r.CodeIssuedAt == nil || now.Sub(*r.CodeIssuedAt) > OIDCCodeTTL || !now.Before(r.ExpiresAt) {
-		return nil, invalidGrant("This code has expired.")
-	}
-	return r, nil
+	return g, nil
 }
 
-// StartOIDCGrant makes the grant of a redeemed request, tied to the session
-// that signed in. It is refused when that session has ended meanwhile.
-func (s *Service) StartOIDCGrant(ctx context.Context, r *OIDCAuthRequest) (*OIDCGrant, error) {
+// startOIDCGrant makes the grant of a redeemed request, in q's
+// transaction, with its oidc.token_issued event. It is refused when the
+// session that signed in has ended meanwhile.
+func (s *Service) startOIDCGrant(ctx context.Context, q Queries, r *OIDCAuthRequest) (*OIDCGrant, error) {
 	g := &OIDCGrant{
 		ID: r.ID, AccountID: r.AccountID, SessionID: r.SessionID, ClientID: r.ClientID, Scopes: r.Params.Scopes,
 		AuthTime: r.AuthTime, AMR: r.AMR, AAL: r.AAL, CreatedAt: s.clock(),
 	}
-	err := s.store.InTx(ctx, func(q Queries) error {
-		if err := q.CreateOIDCGrant(ctx, g); err != nil {
-			return err
+	if err := q.CreateOIDCGrant(ctx, g); err != nil {
+		if IsCode(err, CodeNotFound) {
+			return nil, invalidGrant("The session that signed in has ended.")
 		}
-		e := event(g.AccountID, audit.OIDCTokenIssued, Client{}, g.SessionID)
-		d, err := s.clientDetails(ctx, q, g.ClientID)
-		if err != nil {
-			return err
-		}
-		e.Details = d
-		return s.record(ctx, q, e)
-	})
-	if IsCode(err, CodeNotFound) {
-		return nil, invalidGrant("The session that signed in has ended.")
+		return nil, err
 	}
+	e := event(g.AccountID, audit.OIDCTokenIssued, Client{}, g.SessionID)
+	d, err := s.clientDetails(ctx, q, g.ClientID)
 	if err != nil {
 		return nil, err
 	}
-	return g, nil
+	e.Details = d
+	return g, s.record(ctx, q, e)
 }
 
 // clientDetails are the audit details naming a client.

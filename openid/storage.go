@@ -126,10 +126,7 @@ func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil 
 func (s *storage) grantOf(ctx context.Context, req op.TokenRequest) (string, error) {
 	switch r := req.(type) {
 	case *authRequest:
-		if _, err := s.svc.RedeemOIDCCode(ctx, r.code); err != nil {
-			return "", oauthError(err)
-		}
-		g, err := s.svc.StartOIDCGrant(ctx, r.r)
+		g, err := s.svc.RedeemOIDCCode(ctx, r.code)
 		if err != nil {
 			return "", oauthError(err)
 		}

@@ -1,0 +1,135 @@
+package openid_test
+
+// Attacks on the provider as an outsider and a malicious client would make
+// them, each a case that failed before its fix.
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/keywardtest"
+)
+
+// TestOutsiderFreshSignInEnds: prompt=login and max_age=0 ask for a sign-in
+// made for this request. Once the person has signed in again, the request
+// must go on to the application, not send the browser back to the sign-in
+// page forever (which left both parameters unusable).
+func TestOutsiderFreshSignInEnds(t *testing.T) {
+	n := startNode(t, keywardtest.Options{})
+	signUp(t, n)
+	rp, _ := newRelyingParty(t, n, keyward.OIDCClientSpec{FirstParty: true})
+	b := newBrowser(t, rp.redirect)
+	_, challenge := pkce()
+	if q := authorize(t, n, b, rp, "s0", "n0", challenge); q.Get("code") == "" {
+		t.Fatalf("first sign-in: %v", q)
+	}
+	for _, tc := range []struct {
+		name string
+		opt  oauth2.AuthCodeOption
+	}{
+		{"prompt=login", oauth2.SetAuthURLParam("prompt", "login")},
+		{"max_age=0", oauth2.SetAuthURLParam("max_age", "0")},
+		{"max_age=1", oauth2.SetAuthURLParam("max_age", "1")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, challenge := pkce()
+			if q := authorize(t, n, b, rp, "s1", "n1", challenge, tc.opt); q.Get("code") == "" {
+				t.Errorf("no code after a fresh sign-in: %v", q)
+			}
+		})
+	}
+}
+
+// slowCodeStore widens the window between a code's use and the grant it
+// starts, as a busy database or a slow node would.
+type slowCodeStore struct {
+	keyward.Store
+	delay time.Duration
+}
+
+func (s slowCodeStore) UseOIDCCode(ctx context.Context, h []byte, at time.Time) (*keyward.OIDCAuthRequest, bool, error) {
+	r, first, err := s.Store.UseOIDCCode(ctx, h, at)
+	if first {
+		time.Sleep(s.delay)
+	}
+	return r, first, err
+}
+
+// TestOutsiderParallelCodeReuse: a stolen code replayed while its client
+// redeems it (RFC 6749 §4.1.2, RFC 9700 §4.5): whichever request wins, the
+// reuse must end the grant, so no token of that code outlives it.
+func TestOutsiderParallelCodeReuse(t *testing.T) {
+	n := startNode(t, keywardtest.Options{Store: slowCodeStore{Store: keywardtest.NewStore(t), delay: 300 * time.Millisecond}})
+	acct := signUp(t, n)
+	rp, _ := newRelyingParty(t, n, keyward.OIDCClientSpec{FirstParty: true})
+	ctx := t.Context()
+	b := newBrowser(t, rp.redirect)
+	verifier, challenge := pkce()
+	code := authorize(t, n, b, rp, "st", "nn", challenge).Get("code")
+
+	var wg sync.WaitGroup
+	toks := make([]*oauth2.Token, 2)
+	for i := range toks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 100 * time.Millisecond)
+			toks[i], _ = rp.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		}()
+	}
+	wg.Wait()
+	grants, err := n.env.Svc.OIDCGrants(ctx, acct.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(grants) != 0 {
+		t.Errorf("a code redeemed twice left %d grant(s) standing", len(grants))
+	}
+	for i, tok := range toks {
+		if tok == nil {
+			continue
+		}
+		if _, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+			t.Errorf("exchange %d: its access token still answers at userinfo after the code's reuse", i)
+		}
+	}
+}
+
+// TestOutsiderExpiredRequestsGo: anyone who knows a client id makes a row
+// per /oauth/authorize; expired requests and tokens must be deleted by the
+// housekeeping, or a flood fills the disk.
+func TestOutsiderExpiredRequestsGo(t *testing.T) {
+	clock := keywardtest.NewClock(time.Now())
+	n := startNode(t, keywardtest.Options{Clock: clock})
+	rp, c := newRelyingParty(t, n, keyward.OIDCClientSpec{})
+	b := newBrowser(t, rp.redirect)
+	var ids []string
+	for range 3 {
+		res := rawGet(t, b, authorizeURL(n, goodParams(c)))
+		loc, err := url.Parse(res.Header.Get("Location"))
+		if err != nil || loc.Query().Get("id") == "" {
+			t.Fatalf("authorize: %d %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		ids = append(ids, loc.Query().Get("id"))
+	}
+	clock.Advance(keyward.OIDCRequestTTL + time.Minute)
+	if err := n.env.Svc.CleanUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := n.env.Store.OIDCAuthRequest(t.Context(), id); !keyward.IsCode(err, keyward.CodeNotFound) {
+			t.Errorf("request %s expired %v ago and is still stored (err %v)", id[:8], time.Minute, err)
+		}
+	}
+}
+
+var _ = http.StatusOK
+var _ = strings.Contains
