@@ -751,7 +751,12 @@ func (s *Service) RotateOIDCSigningKey(ctx context.Context) (string, error) {
 }
 
 // OIDCPublicKeys returns the keys to publish: the current one and those
-// retired within oidcKeyPublished.
+// retired within oidcKeyPublished. Each is the public half of its sealed
+// private key, never the stored public key as it stands: that one is in
+// the clear, and someone who can write the database but not read the key
+// file could otherwise publish a key of their own and sign ID tokens that
+// every relying party believes. A key that does not open is left out, a
+// stored public half that is not the key's own is logged.
 func (s *Service) OIDCPublicKeys(ctx context.Context) ([]OIDCPublicKey, error) {
 	keys, err := s.store.OIDCSigningKeys(ctx)
 	if err != nil {
@@ -763,15 +768,16 @@ func (s *Service) OIDCPublicKeys(ctx context.Context) ([]OIDCPublicKey, error) {
 		if k.RetiredAt != nil && k.RetiredAt.Before(cutoff) {
 			continue
 		}
-		pub, err := x509.ParsePKIXPublicKey(k.Public)
+		signer, err := s.openSigningKey(&k)
 		if err != nil {
-			return nil, Internal(fmt.Errorf("parsing public key %s: %w", k.ID, err))
-		}
-		ec, ok := pub.(*ecdsa.PublicKey)
-		if !ok {
+			s.log.ErrorContext(ctx, "an OpenID Connect signing key does not open: not published", "key", k.ID, "err", err)
 			continue
 		}
-		out = append(out, OIDCPublicKey{ID: k.ID, Algorithm: k.Algorithm, Key: ec})
+		pub := &signer.Key.PublicKey
+		if der, err := x509.MarshalPKIXPublicKey(pub); err != nil || subtle.ConstantTimeCompare(der, k.Public) != 1 {
+			s.log.ErrorContext(ctx, "an OpenID Connect signing key's stored public key is not its own: the database was edited; its own is published", "key", k.ID)
+		}
+		out = append(out, OIDCPublicKey{ID: k.ID, Algorithm: k.Algorithm, Key: pub})
 	}
 	return out, nil
 }

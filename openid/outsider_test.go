@@ -5,13 +5,20 @@ package openid_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	keyward "github.com/keyward/keyward"
@@ -131,5 +138,75 @@ func TestOutsiderExpiredRequestsGo(t *testing.T) {
 	}
 }
 
-var _ = http.StatusOK
-var _ = strings.Contains
+// tamperedKeysStore answers the signing keys as a database edited by an
+// attacker would: the public half of every key replaced by the attacker's.
+type tamperedKeysStore struct {
+	keyward.Store
+	public *atomic.Pointer[[]byte]
+}
+
+func (s tamperedKeysStore) OIDCSigningKeys(ctx context.Context) ([]keyward.OIDCSigningKey, error) {
+	keys, err := s.Store.OIDCSigningKeys(ctx)
+	if p := s.public.Load(); p != nil {
+		for i := range keys {
+			keys[i].Public = *p
+		}
+	}
+	return keys, err
+}
+
+// TestOutsiderSwappedPublicKey: the private signing key is sealed with a
+// key outside the database, but the public key sits in the clear beside
+// it. Someone who can write the database (and not read the key file)
+// must not be able to publish a key of their own in JWKS and so sign ID
+// tokens every relying party believes.
+func TestOutsiderSwappedPublicKey(t *testing.T) {
+	var public atomic.Pointer[[]byte]
+	n := startNode(t, keywardtest.Options{Store: tamperedKeysStore{Store: keywardtest.NewStore(t), public: &public}})
+	acct := signUp(t, n)
+	rp, c := newRelyingParty(t, n, keyward.OIDCClientSpec{FirstParty: true})
+	ctx := t.Context()
+	signer, err := n.env.Svc.OIDCSigningKey(ctx) // the current key, made now
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	attacker, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&attacker.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public.Store(&der)
+
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: attacker},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", signer.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claims, _ := json.Marshal(map[string]any{
+		"iss": n.issuer, "sub": acct.ID, "aud": c.ID, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"email": testEmail, "acr": "aal2", "amr": []string{"pwd", "otp"},
+	})
+	jws, err := sig.Sign(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rp.verifier.Verify(ctx, forged); err == nil {
+		t.Error("a relying party accepts an ID token signed with a key written into the database")
+	}
+	res, err := http.Get(n.issuer + "/oauth/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := body(t, res); res.StatusCode != http.StatusOK || !strings.Contains(page, signer.ID) {
+		t.Errorf("JWKS no longer publishes the real key: %d %s", res.StatusCode, page)
+	}
+}
