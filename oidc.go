@@ -424,6 +424,9 @@ func (s *Service) startOIDCGrant(ctx context.Context, q Queries, r *OIDCAuthRequ
 		ID: r.ID, AccountID: r.AccountID, SessionID: r.SessionID, ClientID: r.ClientID, Scopes: r.Params.Scopes,
 		AuthTime: r.AuthTime, AMR: r.AMR, AAL: r.AAL, CreatedAt: s.clock(),
 	}
+	if err := s.oidcSessionStands(ctx, q, g.AccountID, g.SessionID); err != nil {
+		return nil, err
+	}
 	if err := q.CreateOIDCGrant(ctx, g); err != nil {
 		if IsCode(err, CodeNotFound) {
 			return nil, invalidGrant("The session that signed in has ended.")
@@ -493,7 +496,34 @@ func (s *Service) OIDCGrant(ctx context.Context, id string) (*OIDCGrant, error) 
 	if IsCode(err, CodeNotFound) {
 		return nil, invalidGrant("The grant has ended.")
 	}
-	return g, err
+	if err != nil {
+		return nil, err
+	}
+	if err := s.oidcSessionStands(ctx, s.store, g.AccountID, g.SessionID); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// oidcSessionStands says whether the session a grant (or a request about
+// to become one) is tied to still stands: of that account, neither past its
+// absolute lifetime nor idle. The housekeeping deletes an ended session's
+// row, and its grants with it, only now and then; until it does, the
+// grant must not outlive the session. A grant whose session is another
+// account's (the database edited) stands for nobody.
+func (s *Service) oidcSessionStands(ctx context.Context, q Sessions, accountID, sessionID string) error {
+	sess, err := q.SessionByID(ctx, accountID, sessionID)
+	if IsCode(err, CodeNotFound) {
+		return invalidGrant("The session that signed in has ended.")
+	}
+	if err != nil {
+		return err
+	}
+	now := s.clock()
+	if sess.AccountID != accountID || !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= s.cfg.SessionIdleTimeout {
+		return invalidGrant("The session that signed in has ended.")
+	}
+	return nil
 }
 
 // OIDCGrants lists the account's grants (for the Sessions page).

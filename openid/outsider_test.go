@@ -210,3 +210,88 @@ func TestOutsiderSwappedPublicKey(t *testing.T) {
 		t.Errorf("JWKS no longer publishes the real key: %d %s", res.StatusCode, page)
 	}
 }
+
+// movedGrantStore answers grants as a database edited to give them to
+// another account would.
+type movedGrantStore struct {
+	keyward.Store
+	to *atomic.Pointer[string]
+}
+
+func (s movedGrantStore) OIDCGrant(ctx context.Context, id string) (*keyward.OIDCGrant, error) {
+	g, err := s.Store.OIDCGrant(ctx, id)
+	if p := s.to.Load(); err == nil && p != nil {
+		g.AccountID = *p
+	}
+	return g, err
+}
+
+// TestOutsiderGrantOutlivesSession: a grant is its session's. Once the
+// session has ended by its idle timeout or its absolute lifetime, the
+// client gets no new tokens, even before the housekeeping deletes the
+// session's row; and a grant edited in the database to name another
+// account speaks for nobody.
+func TestOutsiderGrantOutlivesSession(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		advance time.Duration
+	}{
+		{"idle timeout", 31 * time.Minute},
+		{"absolute lifetime", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := keywardtest.NewClock(time.Now())
+			n := startNode(t, keywardtest.Options{Clock: clock})
+			signUp(t, n)
+			rp, _ := newRelyingParty(t, n, keyward.OIDCClientSpec{FirstParty: true})
+			ctx := t.Context()
+			b := newBrowser(t, rp.redirect)
+			verifier, challenge := pkce()
+			code := authorize(t, n, b, rp, "st", "nn", challenge).Get("code")
+			tok, err := rp.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.advance == 0 {
+				// Keep the session in use (seen every 20 minutes) past its
+				// absolute lifetime.
+				for range int(n.env.Svc.Config().SessionLifetime/(20*time.Minute)) + 1 {
+					clock.Advance(20 * time.Minute)
+					b.get(n.issuer + "/")
+				}
+			} else {
+				clock.Advance(tc.advance)
+			}
+			_, err = rp.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+			if got := oauthErrorCode(err); got != "invalid_grant" {
+				t.Errorf("refresh after the session ended: got %q, want invalid_grant", got)
+			}
+		})
+	}
+	t.Run("grant moved to another account", func(t *testing.T) {
+		var to atomic.Pointer[string]
+		n := startNode(t, keywardtest.Options{Store: movedGrantStore{Store: keywardtest.NewStore(t), to: &to}})
+		signUp(t, n)
+		other, err := n.env.Svc.SignUp(t.Context(), "bob@example.com", "violet stapler orbit 9931 xq", keyward.Client{IP: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp, _ := newRelyingParty(t, n, keyward.OIDCClientSpec{FirstParty: true})
+		ctx := t.Context()
+		b := newBrowser(t, rp.redirect)
+		verifier, challenge := pkce()
+		code := authorize(t, n, b, rp, "st", "nn", challenge).Get("code")
+		tok, err := rp.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		to.Store(&other.ID)
+		if info, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+			t.Errorf("userinfo answers for %s through a grant moved to that account", info.Email)
+		}
+		_, err = rp.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if got := oauthErrorCode(err); got != "invalid_grant" {
+			t.Errorf("refresh of a moved grant: got %q, want invalid_grant", got)
+		}
+	})
+}
