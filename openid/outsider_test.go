@@ -295,3 +295,59 @@ func TestOutsiderGrantOutlivesSession(t *testing.T) {
 		}
 	})
 }
+
+// TestOutsiderLogoutNeedsThisSessionsHint: RP-initiated logout ends the
+// browser's session only for an id_token_hint issued for that very session
+// (OpenID Connect RP-Initiated Logout 1.0 §2: without one the OP must ask
+// the person). Otherwise any page could sign the person out by sending the
+// browser to end_session (logout CSRF), and any application holding an old
+// ID token of theirs could, too.
+func TestOutsiderLogoutNeedsThisSessionsHint(t *testing.T) {
+	n := startNode(t, keywardtest.Options{})
+	signUp(t, n)
+	rp, c := newRelyingParty(t, n, keyward.OIDCClientSpec{FirstParty: true})
+	ctx := t.Context()
+	idToken := func(b *browser) string {
+		t.Helper()
+		verifier, challenge := pkce()
+		code := authorize(t, n, b, rp, "st", "nn", challenge).Get("code")
+		tok, err := rp.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		return raw
+	}
+	signedIn := func(b *browser) bool {
+		t.Helper()
+		res := rawGet(t, b, n.issuer+"/settings/security/sessions")
+		return res.StatusCode == http.StatusOK
+	}
+	victim := newBrowser(t, rp.redirect)
+	idToken(victim)
+	if !signedIn(victim) {
+		t.Fatal("the browser is not signed in")
+	}
+	// Another session of the same person (another device) lends its ID token.
+	other := idToken(newBrowser(t, rp.redirect))
+
+	for _, tc := range []struct {
+		name string
+		q    url.Values
+	}{
+		{"no id_token_hint", url.Values{}},
+		{"client_id alone", url.Values{"client_id": {c.ID}}},
+		{"another session's id_token_hint", url.Values{"id_token_hint": {other}}},
+	} {
+		rawGet(t, victim, n.issuer+"/oauth/end_session?"+tc.q.Encode())
+		if !signedIn(victim) {
+			t.Fatalf("%s: end_session signed the browser out", tc.name)
+		}
+	}
+	// Its own session's hint still signs out.
+	mine := idToken(victim)
+	rawGet(t, victim, n.issuer+"/oauth/end_session?"+url.Values{"id_token_hint": {mine}}.Encode())
+	if signedIn(victim) {
+		t.Error("end_session with this session's id_token_hint left the browser signed in")
+	}
+}
