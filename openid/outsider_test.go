@@ -351,3 +351,67 @@ func TestOutsiderLogoutNeedsThisSessionsHint(t *testing.T) {
 		t.Error("end_session with this session's id_token_hint left the browser signed in")
 	}
 }
+
+// TestOutsiderHeld: attacks that keyward already withstood, kept as tests
+// so that they stay withstood.
+func TestOutsiderHeld(t *testing.T) {
+	n := startNode(t, keywardtest.Options{})
+	signUp(t, n)
+	rp, c := newRelyingParty(t, n, keyward.OIDCClientSpec{})
+	pub, pc := newRelyingParty(t, n, keyward.OIDCClientSpec{Name: "Pub", Public: true, FirstParty: true, RedirectURIs: []string{"http://127.0.0.1:9/pub"}})
+	ctx := t.Context()
+	tokens := func(t *testing.T, rp *relyingParty) *oauth2.Token {
+		t.Helper()
+		verifier, challenge := pkce()
+		code := authorize(t, n, newBrowser(t, rp.redirect), rp, "st", "nn", challenge).Get("code")
+		tok, err := rp.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+
+	t.Run("scope escalation at refresh", func(t *testing.T) {
+		tok := tokens(t, rp)
+		res, err := http.PostForm(rp.cfg.Endpoint.TokenURL, url.Values{
+			"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "scope": {"openid email profile offline_access"},
+			"client_id": {rp.cfg.ClientID}, "client_secret": {rp.cfg.ClientSecret},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page := body(t, res); res.StatusCode != http.StatusBadRequest || !strings.Contains(page, "invalid_scope") {
+			t.Errorf("a refresh asking for a scope never granted: %d %s", res.StatusCode, page)
+		}
+	})
+	t.Run("a public client at introspection", func(t *testing.T) {
+		tok := tokens(t, pub)
+		res, err := http.PostForm(n.issuer+"/oauth/introspect", url.Values{"client_id": {pc.ID}, "token": {tok.AccessToken}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page := body(t, res); res.StatusCode != http.StatusUnauthorized || strings.Contains(page, `"active":true`) {
+			t.Errorf("introspection without a secret: %d %s", res.StatusCode, page)
+		}
+	})
+	t.Run("a public client's refresh token at a confidential client", func(t *testing.T) {
+		tok := tokens(t, pub)
+		_, err := rp.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if got := oauthErrorCode(err); got != "invalid_grant" && got != "invalid_client" {
+			t.Errorf("another client's refresh token: got %q", got)
+		}
+	})
+	t.Run("tokens of a deleted client", func(t *testing.T) {
+		tok := tokens(t, rp)
+		if err := n.env.Svc.DeleteOIDCClient(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+			t.Error("userinfo answers a deleted client's access token")
+		}
+		_, err := rp.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if got := oauthErrorCode(err); got != "invalid_client" && got != "invalid_grant" {
+			t.Errorf("a deleted client's refresh: got %q", got)
+		}
+	})
+}
