@@ -54,6 +54,10 @@ var cacheNeutral = []string{
 	// a new account; and an enabled one, which has no session to cache
 	// (through changeAccount all the same)
 	"AdminCreateAccount", "EnableAccount",
+	// the OpenID Connect provider: clients, requests, grants and tokens,
+	// which no session cache holds (a grant ends with its session by the
+	// store's foreign key; nothing of it is cached)
+	"AccountForOIDC", "AdminCreateOIDCClient", "AdminDeleteOIDCClient", "AdminOIDCClients", "AuthenticateOIDCClient", "AuthorizeOIDCRequest", "CheckOIDCCode", "CreateOIDCAuthRequest", "CreateOIDCClient", "DeleteOIDCClient", "NewOIDCAccessToken", "NewOIDCRefreshToken", "OIDCAccessGrant", "OIDCApplications", "OIDCAuthRequest", "OIDCClient", "OIDCClients", "OIDCConsentNeeded", "OIDCGrant", "OIDCGrants", "OIDCPublicKeys", "OIDCRefreshGrant", "OIDCSigningKey", "OpenOIDC", "RedeemOIDCCode", "RevokeOIDCAccessToken", "RevokeOIDCRefreshToken", "RotateOIDCSigningKey", "SaveOIDCCode", "SealOIDC", "StartOIDCGrant", "UseOIDCRefreshToken",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
 	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",

@@ -51,6 +51,7 @@ const (
 	oidcRequestIDPrefix = "ar_"
 	oidcSecretPrefix    = "kwc_"
 	oidcRefreshPrefix   = "kwr_"
+	oidcAccessPrefix    = "kwt_" // an access token's id, sealed inside the token
 )
 
 // OIDCScopes are the scopes the provider knows, in the order the consent
@@ -534,7 +535,7 @@ func (s *Service) OIDCGrants(ctx context.Context, accountID string) ([]OIDCGrant
 // NewOIDCAccessToken stores a new access token of the grant and returns its
 // id (the openid package seals it into the token) and its expiry.
 func (s *Service) NewOIDCAccessToken(ctx context.Context, grantID string) (string, time.Time, error) {
-	id, h, err := s.newToken("kwa_")
+	id, h, err := s.newToken(oidcAccessPrefix)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -618,7 +619,7 @@ func (s *Service) UseOIDCRefreshToken(ctx context.Context, token, grantID string
 // sealed in it) speaks for, while the token, its grant, its session and its
 // account all stand.
 func (s *Service) OIDCAccessGrant(ctx context.Context, tokenID string) (*OIDCGrant, *Account, error) {
-	h, ok := parseToken("kwa_", tokenID)
+	h, ok := parseToken(oidcAccessPrefix, tokenID)
 	if !ok {
 		return nil, nil, invalidGrant("Unknown access token.")
 	}
@@ -680,7 +681,7 @@ func (s *Service) RevokeOIDCAccessToken(ctx context.Context, tokenID, clientID s
 	if g.ClientID != clientID {
 		return nil
 	}
-	h, _ := parseToken("kwa_", tokenID)
+	h, _ := parseToken(oidcAccessPrefix, tokenID)
 	_, err = s.store.DeleteOIDCToken(ctx, h[:])
 	return err
 }
@@ -820,12 +821,6 @@ func (s *Service) AccountForOIDC(ctx context.Context, id string) (*Account, erro
 		return nil, invalidGrant("The account is gone or disabled.")
 	}
 	return a, err
-}
-
-// OIDCEndSession signs the session out (RP-initiated logout): its grants
-// end with it.
-func (s *Service) OIDCEndSession(ctx context.Context, sess *Session, c Client) error {
-	return s.SignOut(ctx, sess, c)
 }
 
 // oidcSealAAD binds what the provider seals (codes, access tokens) to

@@ -90,6 +90,15 @@ func TestAuthorizeBadInput(t *testing.T) {
 		})
 	}
 
+	// The refusal is keyward's error page, saying why.
+	p := goodParams(c)
+	p.Set("redirect_uri", "https://evil.example/callback")
+	res := b.get(authorizeURL(n, p))
+	if page := body(t, res); res.StatusCode != 400 || !strings.Contains(page, "<html") || !strings.Contains(page, "redirect_uri") ||
+		!strings.Contains(res.Header.Get("Content-Type"), "text/html") || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("error page: %d %v\n%s", res.StatusCode, res.Header, page)
+	}
+
 	// Refused back to the registered redirect URI, with the state as sent.
 	toClient := []struct {
 		name, want string

@@ -190,7 +190,7 @@ func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 	if sess, ok := ctx.Value(sessionKey{}).(*keyward.Session); ok && sess != nil {
 		if h := req.IDTokenHintClaims; h != nil && req.UserID == sess.AccountID && h.SessionID == sess.ID {
 			c, _ := ctx.Value(clientKey{}).(keyward.Client)
-			if err := s.svc.OIDCEndSession(ctx, sess, c); err != nil {
+			if err := s.svc.SignOut(ctx, sess, c); err != nil {
 				return "", oauthError(err)
 			}
 		}
@@ -205,7 +205,7 @@ func (s *storage) RevokeToken(ctx context.Context, token, _, clientID string) *o
 	switch {
 	case strings.HasPrefix(token, "kwr_"):
 		err = s.svc.RevokeOIDCRefreshToken(ctx, token, clientID)
-	case strings.HasPrefix(token, "kwa_"):
+	case strings.HasPrefix(token, "kwt_"):
 		err = s.svc.RevokeOIDCAccessToken(ctx, token, clientID)
 	}
 	if err != nil {

@@ -124,6 +124,18 @@ func TestBrowserSignInWithKeyward(t *testing.T) {
 			break
 		}
 	}
+	// And for the browser to show the application's page, before it is
+	// sent anywhere else.
+	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(50 * time.Millisecond) {
+		loc := act(d, "location", chromedp.Location())
+		ready := act(d, "ready", chromedp.Evaluate[string](`document.readyState`))
+		if strings.HasPrefix(loc, app.URL) && ready == "complete" {
+			break
+		}
+		if time.Now().After(deadline) {
+			d.fatalf("the browser did not reach the application: at %s (%s)", loc, ready)
+		}
+	}
 	if q.Get("state") != "state «1»" || q.Get("code") == "" {
 		t.Fatalf("callback query: %v", q)
 	}

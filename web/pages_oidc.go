@@ -1,11 +1,13 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	keyward "github.com/keyward/keyward"
@@ -315,3 +317,58 @@ func (w *beforeHeader) Write(b []byte) (int, error) {
 }
 
 func (w *beforeHeader) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// oidcAuthorize serves the provider's authorization endpoint, with
+// keyward's error page in place of the library's plain-text one when the
+// browser cannot be sent back to the client (an unknown client, a redirect
+// URI not registered, a request_uri).
+func (s *Server) oidcAuthorize(w http.ResponseWriter, r *http.Request) {
+	rec := &plainErrorCatcher{ResponseWriter: w}
+	s.cfg.OpenID.ServeHTTP(rec, r)
+	if rec.caught {
+		msg := strings.TrimSpace(rec.body.String())
+		if len(msg) > 300 || msg == "" {
+			msg = "This sign-in request cannot be answered. Start again from the application."
+		}
+		s.renderErrorPage(w, r, rec.status, msg)
+	}
+}
+
+// plainErrorCatcher holds back a plain-text error answer (status 400 and
+// up) for the caller to answer instead; anything else passes through.
+type plainErrorCatcher struct {
+	http.ResponseWriter
+	status int
+	caught bool
+	passed bool
+	body   bytes.Buffer
+}
+
+func (c *plainErrorCatcher) WriteHeader(status int) {
+	if !c.caught && !c.passed {
+		if status >= 400 && strings.HasPrefix(c.Header().Get("Content-Type"), "text/plain") {
+			c.caught, c.status = true, status
+			c.Header().Del("Content-Type")
+			return
+		}
+		c.passed = true
+	}
+	if c.passed {
+		c.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (c *plainErrorCatcher) Write(b []byte) (int, error) {
+	if !c.caught && !c.passed {
+		c.WriteHeader(http.StatusOK)
+	}
+	if c.caught {
+		if c.body.Len() < 4096 {
+			c.body.Write(b)
+		}
+		return len(b), nil
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+func (c *plainErrorCatcher) Unwrap() http.ResponseWriter { return c.ResponseWriter }

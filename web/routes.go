@@ -99,6 +99,7 @@ func (s *Server) routes() *http.ServeMux {
 	if s.cfg.OpenID != nil {
 		route("GET /.well-known/openid-configuration", s.cfg.OpenID)
 		route("/oauth/", s.cfg.OpenID)
+		route("GET /oauth/authorize", http.HandlerFunc(s.oidcAuthorize))
 		route("GET "+oidcCallbackPath, s.handle(s.oidcCallback))
 		route(oidcEndPath, http.HandlerFunc(s.oidcEndSession))
 		route("GET "+oidcContinuePath, s.handle(s.oidcContinue))
