@@ -415,3 +415,23 @@ func TestOutsiderHeld(t *testing.T) {
 		}
 	})
 }
+
+// TestOutsiderPromptConsentAsks: prompt=consent asks a third-party
+// client's person again, even after an earlier consent (OpenID Connect
+// Core §3.1.2.1); a first-party client has no consent page to show.
+func TestOutsiderPromptConsentAsks(t *testing.T) {
+	n := startNode(t, keywardtest.Options{})
+	signUp(t, n)
+	rp, _ := newRelyingParty(t, n, keyward.OIDCClientSpec{})
+	b := newBrowser(t, rp.redirect)
+	_, challenge := pkce()
+	if q := authorize(t, n, b, rp, "s0", "n0", challenge); q.Get("code") == "" {
+		t.Fatalf("first sign-in: %v", q)
+	}
+	_, challenge = pkce()
+	res := b.get(rp.cfg.AuthCodeURL("s1", oauth2.SetAuthURLParam("prompt", "consent"),
+		oauth2.SetAuthURLParam("code_challenge", challenge), oauth2.SetAuthURLParam("code_challenge_method", "S256")))
+	if page := body(t, res); !strings.Contains(page, `action="/authorize/consent"`) {
+		t.Errorf("prompt=consent after an earlier consent: no consent page (%d, Refresh %q)", res.StatusCode, res.Header.Get("Refresh"))
+	}
+}

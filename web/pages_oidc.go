@@ -185,6 +185,9 @@ func (s *Server) oidcContinue(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// prompt=consent asks again, whatever was agreed before; a first-party
+	// client has no consent page.
+	need = need || !c.FirstParty && slices.Contains(req.Params.Prompt, "consent")
 	if need {
 		if promptNone || slices.Contains(req.Params.Prompt, "none") {
 			return oidcErrorRedirect(w, r, req, s.issuer(), "consent_required", "The person has not agreed yet.")
