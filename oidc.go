@@ -366,60 +366,81 @@ func (s *Service) CheckOIDCCode(ctx context.Context, code string) (*OIDCAuthRequ
 	return r, nil
 }
 
-// RedeemOIDCCode takes a code, once. A code shown a second time is refused
-// and ends the grant its first use made (RFC 6749 §4.1.2: it was stolen, or
-// replayed); a code older than OIDCCodeTTL is refused.
-func (s *Service) RedeemOIDCCode(ctx context.Context, code string) (*OIDCAuthRequest, error) {
+// RedeemOIDCCode takes a code, once, and starts its grant, tied to the
+// session that signed in, in the same transaction: a code shown a second
+// time, even while its first use is still being made into a grant on
+// another node, is refused and ends that grant (RFC 6749 §4.1.2: it was
+// stolen, or replayed). Were the grant started after the code was taken,
+// a replay landing in between would find no grant to end, and the first
+// use's tokens would outlive it. A code older than OIDCCodeTTL, or whose
+// session has ended meanwhile, is refused.
+func (s *Service) RedeemOIDCCode(ctx context.Context, code string) (*OIDCGrant, error) {
 	if code == "" || len(code) > 512 {
 		return nil, invalidGrant("Unknown code.")
 	}
 	h := hashToken(code)
 	now := s.clock()
-	r, first, err := s.store.UseOIDCCode(ctx, h[:], now)
-	if IsCode(err, CodeNotFound) {
-		return nil, invalidGrant("Unknown code.")
-	}
+	var (
+		g      *OIDCGrant
+		reused string
+	)
+	err := s.store.InTx(ctx, func(q Queries) error {
+		// The conditional update holds the request's row until this
+		// transaction ends: a concurrent use waits, then sees the code used
+		// and the grant made.
+		r, first, err := q.UseOIDCCode(ctx, h[:], now)
+		if IsCode(err, CodeNotFound) {
+			return invalidGrant("Unknown code.")
+		}
+		if err != nil {
+			return err
+		}
+		if !first {
+			reused = r.ID
+			return nil
+		}
+		if r.CodeIssuedAt == nil || now.Sub(*r.CodeIssuedAt) > OIDCCodeTTL || !now.Before(r.ExpiresAt) {
+			return invalidGrant("This code has expired.")
+		}
+		g, err = s.startOIDCGrant(ctx, q, r)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !first {
-		if err := s.revokeGrant(ctx, r.ID, revokedCodeReused); err != nil {
+	if reused != "" {
+		if err := s.revokeGrant(ctx, reused, revokedCodeReused); err != nil {
 			return nil, err
 		}
 		return nil, invalidGrant("This code was used before: the tokens issued for it are revoked.")
 	}
-	if r.CodeIssuedAt == nil || now.Sub(*r.CodeIssuedAt) > OIDCCodeTTL || !now.Before(r.ExpiresAt) {
-		return nil, invalidGrant("This code has expired.")
-	}
-	return r, nil
+	return g, nil
 }
 
-// StartOIDCGrant makes the grant of a redeemed request, tied to the session
-// that signed in. It is refused when that session has ended meanwhile.
-func (s *Service) StartOIDCGrant(ctx context.Context, r *OIDCAuthRequest) (*OIDCGrant, error) {
+// startOIDCGrant makes the grant of a redeemed request, in q's
+// transaction, with its oidc.token_issued event. It is refused when the
+// session that signed in has ended meanwhile.
+func (s *Service) startOIDCGrant(ctx context.Context, q Queries, r *OIDCAuthRequest) (*OIDCGrant, error) {
 	g := &OIDCGrant{
 		ID: r.ID, AccountID: r.AccountID, SessionID: r.SessionID, ClientID: r.ClientID, Scopes: r.Params.Scopes,
 		AuthTime: r.AuthTime, AMR: r.AMR, AAL: r.AAL, CreatedAt: s.clock(),
 	}
-	err := s.store.InTx(ctx, func(q Queries) error {
-		if err := q.CreateOIDCGrant(ctx, g); err != nil {
-			return err
-		}
-		e := event(g.AccountID, audit.OIDCTokenIssued, Client{}, g.SessionID)
-		d, err := s.clientDetails(ctx, q, g.ClientID)
-		if err != nil {
-			return err
-		}
-		e.Details = d
-		return s.record(ctx, q, e)
-	})
-	if IsCode(err, CodeNotFound) {
-		return nil, invalidGrant("The session that signed in has ended.")
+	if err := s.oidcSessionStands(ctx, q, g.AccountID, g.SessionID); err != nil {
+		return nil, err
 	}
+	if err := q.CreateOIDCGrant(ctx, g); err != nil {
+		if IsCode(err, CodeNotFound) {
+			return nil, invalidGrant("The session that signed in has ended.")
+		}
+		return nil, err
+	}
+	e := event(g.AccountID, audit.OIDCTokenIssued, Client{}, g.SessionID)
+	d, err := s.clientDetails(ctx, q, g.ClientID)
 	if err != nil {
 		return nil, err
 	}
-	return g, nil
+	e.Details = d
+	return g, s.record(ctx, q, e)
 }
 
 // clientDetails are the audit details naming a client.
@@ -476,7 +497,34 @@ func (s *Service) OIDCGrant(ctx context.Context, id string) (*OIDCGrant, error) 
 	if IsCode(err, CodeNotFound) {
 		return nil, invalidGrant("The grant has ended.")
 	}
-	return g, err
+	if err != nil {
+		return nil, err
+	}
+	if err := s.oidcSessionStands(ctx, s.store, g.AccountID, g.SessionID); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// oidcSessionStands says whether the session a grant (or a request about
+// to become one) is tied to still stands: of that account, neither past its
+// absolute lifetime nor idle. The housekeeping deletes an ended session's
+// row, and its grants with it, only now and then; until it does, the
+// grant must not outlive the session. A grant whose session is another
+// account's (the database edited) stands for nobody.
+func (s *Service) oidcSessionStands(ctx context.Context, q Sessions, accountID, sessionID string) error {
+	sess, err := q.SessionByID(ctx, accountID, sessionID)
+	if IsCode(err, CodeNotFound) {
+		return invalidGrant("The session that signed in has ended.")
+	}
+	if err != nil {
+		return err
+	}
+	now := s.clock()
+	if sess.AccountID != accountID || !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= s.cfg.SessionIdleTimeout {
+		return invalidGrant("The session that signed in has ended.")
+	}
+	return nil
 }
 
 // OIDCGrants lists the account's grants (for the Sessions page).
@@ -734,7 +782,12 @@ func (s *Service) RotateOIDCSigningKey(ctx context.Context) (string, error) {
 }
 
 // OIDCPublicKeys returns the keys to publish: the current one and those
-// retired within oidcKeyPublished.
+// retired within oidcKeyPublished. Each is the public half of its sealed
+// private key, never the stored public key as it stands: that one is in
+// the clear, and someone who can write the database but not read the key
+// file could otherwise publish a key of their own and sign ID tokens that
+// every relying party believes. A key that does not open is left out, a
+// stored public half that is not the key's own is logged.
 func (s *Service) OIDCPublicKeys(ctx context.Context) ([]OIDCPublicKey, error) {
 	keys, err := s.store.OIDCSigningKeys(ctx)
 	if err != nil {
@@ -746,15 +799,16 @@ func (s *Service) OIDCPublicKeys(ctx context.Context) ([]OIDCPublicKey, error) {
 		if k.RetiredAt != nil && k.RetiredAt.Before(cutoff) {
 			continue
 		}
-		pub, err := x509.ParsePKIXPublicKey(k.Public)
+		signer, err := s.openSigningKey(&k)
 		if err != nil {
-			return nil, Internal(fmt.Errorf("parsing public key %s: %w", k.ID, err))
-		}
-		ec, ok := pub.(*ecdsa.PublicKey)
-		if !ok {
+			s.log.ErrorContext(ctx, "an OpenID Connect signing key does not open: not published", "key", k.ID, "err", err)
 			continue
 		}
-		out = append(out, OIDCPublicKey{ID: k.ID, Algorithm: k.Algorithm, Key: ec})
+		pub := &signer.Key.PublicKey
+		if der, err := x509.MarshalPKIXPublicKey(pub); err != nil || subtle.ConstantTimeCompare(der, k.Public) != 1 {
+			s.log.ErrorContext(ctx, "an OpenID Connect signing key's stored public key is not its own: the database was edited; its own is published", "key", k.ID)
+		}
+		out = append(out, OIDCPublicKey{ID: k.ID, Algorithm: k.Algorithm, Key: pub})
 	}
 	return out, nil
 }

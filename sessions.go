@@ -241,7 +241,8 @@ func (s *Service) endOtherSessions(ctx context.Context, q Queries, end sessionsE
 
 // CleanUp deletes what has expired: sessions, mfa tokens, unconfirmed
 // setups, forgotten throttle counts, old invalidation rows, expired mail
-// links and mails sent long ago. serve runs it now and then.
+// links and mails sent long ago, expired OpenID Connect requests and
+// tokens. serve runs it now and then.
 func (s *Service) CleanUp(ctx context.Context) error {
 	now := s.clock()
 	// A throttle count is forgotten after the longest Forget of the rules.
@@ -257,6 +258,12 @@ func (s *Service) CleanUp(ctx context.Context) error {
 		MailsBefore:         now.Add(-sentMailKeep),
 		WebhooksBefore:      now.Add(-sentWebhookKeep),
 	})
+	if err != nil {
+		return err
+	}
+	// Anyone who knows a client id makes an authorization request row:
+	// without this, expired requests and tokens piled up for ever.
+	_, err = s.store.DeleteExpiredOIDC(ctx, now)
 	return err
 }
 

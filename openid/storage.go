@@ -126,10 +126,7 @@ func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil 
 func (s *storage) grantOf(ctx context.Context, req op.TokenRequest) (string, error) {
 	switch r := req.(type) {
 	case *authRequest:
-		if _, err := s.svc.RedeemOIDCCode(ctx, r.code); err != nil {
-			return "", oauthError(err)
-		}
-		g, err := s.svc.StartOIDCGrant(ctx, r.r)
+		g, err := s.svc.RedeemOIDCCode(ctx, r.code)
 		if err != nil {
 			return "", oauthError(err)
 		}
@@ -184,11 +181,14 @@ func (s *storage) TerminateSession(context.Context, string, string) error {
 }
 
 // TerminateSessionFromRequest signs out the browser's keyward session (the
-// web layer puts it in ctx) when it belongs to the person the client named
-// in id_token_hint, or when the client named none; its grants end with it.
+// web layer puts it in ctx) when the client's id_token_hint was issued for
+// that very session (its sid); its grants end with it. Without such a hint
+// the session stays (RP-Initiated Logout 1.0 §2 asks the OP to ask the
+// person then): any page could otherwise sign the person out by sending
+// the browser here, and any application holding an old ID token of theirs.
 func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
 	if sess, ok := ctx.Value(sessionKey{}).(*keyward.Session); ok && sess != nil {
-		if req.UserID == "" || req.UserID == sess.AccountID {
+		if h := req.IDTokenHintClaims; h != nil && req.UserID == sess.AccountID && h.SessionID == sess.ID {
 			c, _ := ctx.Value(clientKey{}).(keyward.Client)
 			if err := s.svc.SignOut(ctx, sess, c); err != nil {
 				return "", oauthError(err)

@@ -130,10 +130,15 @@ func (s *Server) issuer() string {
 // caller's question.
 func (s *Server) sessionMeets(p *principal, req *keyward.OIDCAuthRequest) (fresh, strong bool) {
 	fresh, strong = true, true
-	if slices.Contains(req.Params.Prompt, "login") && p.session.CreatedAt.Before(req.CreatedAt) {
+	// A sign-in made for this very request is fresh whatever max_age says:
+	// prompt=login comes with max_age=0 (the library sets it), and a
+	// session is always some milliseconds old by the time it comes back
+	// here, which sent the browser back to the sign-in page forever.
+	signedInForThis := !p.session.CreatedAt.Before(req.CreatedAt)
+	if slices.Contains(req.Params.Prompt, "login") && !signedInForThis {
 		fresh = false
 	}
-	if m := req.Params.MaxAge; m != nil && s.svc.Now().Sub(p.session.CreatedAt) > time.Duration(*m)*time.Second {
+	if m := req.Params.MaxAge; m != nil && !signedInForThis && s.svc.Now().Sub(p.session.CreatedAt) > time.Duration(*m)*time.Second {
 		fresh = false
 	}
 	if slices.Contains(req.Params.ACRValues, "aal2") && p.session.AAL < 2 {
@@ -180,6 +185,9 @@ func (s *Server) oidcContinue(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// prompt=consent asks again, whatever was agreed before; a first-party
+	// client has no consent page.
+	need = need || !c.FirstParty && slices.Contains(req.Params.Prompt, "consent")
 	if need {
 		if promptNone || slices.Contains(req.Params.Prompt, "none") {
 			return oidcErrorRedirect(w, r, req, s.issuer(), "consent_required", "The person has not agreed yet.")
