@@ -57,7 +57,7 @@ var cacheNeutral = []string{
 	// the OpenID Connect provider: clients, requests, grants and tokens,
 	// which no session cache holds (a grant ends with its session by the
 	// store's foreign key; nothing of it is cached)
-	"AccountForOIDC", "AdminCreateOIDCClient", "AdminDeleteOIDCClient", "AdminOIDCClients", "AuthenticateOIDCClient", "AuthorizeOIDCRequest", "CheckOIDCCode", "CreateOIDCAuthRequest", "CreateOIDCClient", "DeleteOIDCClient", "NewOIDCAccessToken", "NewOIDCRefreshToken", "OIDCAccessGrant", "OIDCApplications", "OIDCAuthRequest", "OIDCClient", "OIDCClients", "OIDCConsentNeeded", "OIDCGrant", "OIDCGrants", "OIDCPublicKeys", "OIDCRefreshGrant", "OIDCSigningKey", "OpenOIDC", "RedeemOIDCCode", "RevokeOIDCAccessToken", "RevokeOIDCRefreshToken", "RotateOIDCSigningKey", "SaveOIDCCode", "SealOIDC", "StartOIDCGrant", "UseOIDCRefreshToken",
+	"AccountForOIDC", "AdminCreateOIDCClient", "AdminDeleteOIDCClient", "AdminOIDCClients", "AuthenticateOIDCClient", "AuthorizeOIDCRequest", "CheckOIDCCode", "CreateOIDCAuthRequest", "CreateOIDCClient", "DeleteOIDCClient", "NewOIDCAccessToken", "NewOIDCRefreshToken", "OIDCAccessGrant", "OIDCApplications", "OIDCAuthRequest", "OIDCClient", "OIDCClients", "OIDCConsentNeeded", "OIDCGrant", "OIDCGrants", "OIDCPublicKeys", "OIDCRefreshGrant", "OIDCSigningKey", "OpenOIDC", "RedeemOIDCCode", "RevokeOIDCAccessToken", "RevokeOIDCRefreshToken", "RotateOIDCSigningKey", "SaveOIDCCode", "SealOIDC", "UseOIDCRefreshToken",
 	// for tests (export_test.go)
 	"PasswordChecksInFlight", "HoldStrengthSlots", "HoldStrengthAddress",
 	"DeviceTokenIssuedAt", "FollowInvalidations", "EnqueueMailThen",
