@@ -121,27 +121,40 @@ func adminTokenCreate(ctx context.Context, c *config, log *slog.Logger, stdout i
 }
 
 func adminTokenList(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
+	return printTable(ctx, c, log, stdout, (*keyward.Service).ListAdminTokens,
+		"no admin tokens: keyward admin token create --name NAME --scope SCOPES makes one",
+		"NAME\tSCOPES\tCREATED\tLAST USED", func(t keyward.AdminToken) string {
+			used := "never"
+			if t.LastUsedAt != nil {
+				used = t.LastUsedAt.UTC().Format(time.RFC3339)
+			}
+			return strings.Join([]string{t.Name, scopeNames(t.Scopes), t.CreatedAt.UTC().Format(time.RFC3339), used}, "\t")
+		})
+}
+
+// printTable lists what list (a method expression of the service) finds on
+// the keyward c names, one row a line
+// under header (tab-separated columns, aligned), or says empty when there
+// is nothing to list.
+func printTable[T any](ctx context.Context, c *config, log *slog.Logger, stdout io.Writer,
+	list func(*keyward.Service, context.Context) ([]T, error), empty, header string, row func(T) string) error {
 	a, err := wire(ctx, c, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	tokens, err := a.Service.ListAdminTokens(ctx)
+	items, err := list(a.Service, ctx)
 	if err != nil {
 		return operatorError(err)
 	}
-	if len(tokens) == 0 {
-		fmt.Fprintln(stdout, "no admin tokens: keyward admin token create --name NAME --scope SCOPES makes one")
+	if len(items) == 0 {
+		fmt.Fprintln(stdout, empty)
 		return nil
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tSCOPES\tCREATED\tLAST USED")
-	for _, t := range tokens {
-		used := "never"
-		if t.LastUsedAt != nil {
-			used = t.LastUsedAt.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, scopeNames(t.Scopes), t.CreatedAt.UTC().Format(time.RFC3339), used)
+	fmt.Fprintln(w, header)
+	for _, it := range items {
+		fmt.Fprintln(w, row(it))
 	}
 	return w.Flush()
 }

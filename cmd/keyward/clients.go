@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	keyward "github.com/keyward/keyward"
@@ -45,32 +44,18 @@ func clientCreate(ctx context.Context, c *config, log *slog.Logger, stdout io.Wr
 }
 
 func clientList(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
-	a, err := wire(ctx, c, log)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	clients, err := a.Service.OIDCClients(ctx)
-	if err != nil {
-		return operatorError(err)
-	}
-	if len(clients) == 0 {
-		fmt.Fprintln(stdout, "no clients: keyward client create --name NAME --redirect-uri URI registers one")
-		return nil
-	}
-	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tNAME\tKIND\tREDIRECT URIS\tCREATED")
-	for _, cl := range clients {
-		kind := "confidential"
-		if cl.Public() {
-			kind = "public"
-		}
-		if cl.FirstParty {
-			kind += ", first-party"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, kind, strings.Join(cl.RedirectURIs, " "), cl.CreatedAt.UTC().Format(time.RFC3339))
-	}
-	return w.Flush()
+	return printTable(ctx, c, log, stdout, (*keyward.Service).OIDCClients,
+		"no clients: keyward client create --name NAME --redirect-uri URI registers one",
+		"ID\tNAME\tKIND\tREDIRECT URIS\tCREATED", func(cl keyward.OIDCClient) string {
+			kind := "confidential"
+			if cl.Public() {
+				kind = "public"
+			}
+			if cl.FirstParty {
+				kind += ", first-party"
+			}
+			return strings.Join([]string{cl.ID, cl.Name, kind, strings.Join(cl.RedirectURIs, " "), cl.CreatedAt.UTC().Format(time.RFC3339)}, "\t")
+		})
 }
 
 func clientDelete(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
