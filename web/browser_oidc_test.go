@@ -85,6 +85,7 @@ func TestBrowserSignInWithKeyward(t *testing.T) {
 	d.fill("#code", oathtoolCode(t, oathtool, key, confirmAt))
 	d.press(`form[action="/settings/security/two-factor/enable"] button`)
 	d.wantText("enable", "main h1", "Two-factor authentication is on")
+	d.press(`form[data-codes-saved] button`) // else leaving the codes asks "Leave site?"
 	d.press(`header form[action="/signout"] button`)
 
 	// The application sends the browser to keyward, asking for aal2.
