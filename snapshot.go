@@ -106,7 +106,7 @@ func RecordKinds() []string {
 	return []string{
 		"accounts", "pending 2FA setups", "TOTP credentials", "backup code sets", "passkey user handles", "passkeys",
 		"sessions", "mfa challenges", "throttles", "audit chains", "audit events", "admin tokens",
-		"OIDC clients", "OIDC signing keys", "OIDC consents", "OIDC authorization requests", "OIDC grants", "OIDC tokens",
+		"OIDC clients", "OIDC signing keys", "OIDC consents", "OIDC auth requests", "OIDC grants", "OIDC tokens",
 		"invalidation position",
 	}
 }
