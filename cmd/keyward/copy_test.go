@@ -58,6 +58,12 @@ func TestCopyCarriesOIDCClients(t *testing.T) {
 		}
 	}()
 
+	// No TOTP seed here: the signing keys alone make a wrong key refused.
+	code, out = runWithKey(t, newSecretKey(t), "copy", "--from", dir, "--to", pgtest.NewDatabase(t))
+	if code != 1 || !strings.Contains(out, "signing key does not open") || !strings.Contains(out, "nothing was copied") {
+		t.Fatalf("copy with the wrong key = %d %q", code, out)
+	}
+
 	code, out = runWithKey(t, "", "copy", "--from", dir, "--to", dbURL)
 	t.Logf("keyward copy said:\n%s", out)
 	if code != 0 {
