@@ -700,7 +700,10 @@ type OIDCPublicKey struct {
 	Key       *ecdsa.PublicKey
 }
 
-func signingKeyAAD(id string) []byte { return []byte("oidc signing key " + id) }
+// OIDCSigningKeyAAD is the associated data a signing key is sealed with:
+// its id, so a sealed key cannot be passed off as another. `keyward copy`
+// opens every key with it to refuse a copy made with the wrong secret key.
+func OIDCSigningKeyAAD(id string) []byte { return []byte("oidc signing key " + id) }
 
 // OIDCSigningKey returns the key to sign with, making the first one when
 // there is none.
@@ -722,7 +725,7 @@ func (s *Service) OIDCSigningKey(ctx context.Context) (*OIDCSigner, error) {
 }
 
 func (s *Service) openSigningKey(k *OIDCSigningKey) (*OIDCSigner, error) {
-	der, err := s.keys.Open(k.Sealed, signingKeyAAD(k.ID))
+	der, err := s.keys.Open(k.Sealed, OIDCSigningKeyAAD(k.ID))
 	if err != nil {
 		return nil, Internal(fmt.Errorf("opening signing key %s: %w", k.ID, err))
 	}
@@ -755,7 +758,7 @@ func (s *Service) newSigningKey(ctx context.Context) (*OIDCSigningKey, error) {
 		return nil, Internal(err)
 	}
 	k := &OIDCSigningKey{ID: "sk_" + tokenEncoding.EncodeToString(b[:]), Algorithm: "ES256", Public: pub, CreatedAt: s.clock()}
-	if k.Sealed, err = s.keys.Seal(der, signingKeyAAD(k.ID)); err != nil {
+	if k.Sealed, err = s.keys.Seal(der, OIDCSigningKeyAAD(k.ID)); err != nil {
 		return nil, Internal(err)
 	}
 	if err := s.store.CreateOIDCSigningKey(ctx, k); err != nil {

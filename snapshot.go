@@ -16,8 +16,9 @@ import (
 // what a node keeps (accounts, sessions, TOTP credentials and pending
 // setups, backup code sets, passkeys and user handles, mfa challenges,
 // throttle counters, every audit chain with its head and pruning
-// checkpoint, the admin tokens, and the invalidation log's
-// position) and nothing is transformed on the way: password hashes, token
+// checkpoint, the admin tokens, the OpenID Connect provider's clients,
+// signing keys, consents, authorization requests, grants and tokens, and
+// the invalidation log's position) and nothing is transformed on the way: password hashes, token
 // and code hashes are copied as they are, and TOTP seeds stay sealed, so the
 // target's nodes must use the same secret keys as the source's. Sessions'
 // sudo windows are the one thing not copied: they arrive closed, and their
@@ -39,9 +40,18 @@ type Snapshotter interface {
 // rows that belong to accounts (pending setups, TOTP credentials, backup
 // codes, user handles, passkeys, sessions, mfa challenges), then
 // throttles, audit heads, audit events (each chain oldest first), admin
-// tokens, and last the invalidation position. Passkey ceremonies under way
-// are not copied: they live minutes, and a copy is made with the nodes
-// stopped.
+// tokens, the OpenID Connect records (clients, signing keys, consents,
+// authorization requests, grants, tokens: each after what its foreign keys
+// name, so grants come after sessions and clients, tokens after grants),
+// and last the invalidation position. Passkey ceremonies under way are not
+// copied: they live minutes, and a copy is made with the nodes stopped.
+//
+// The provider's live records travel like the sessions they hang on: a
+// session is copied, so the grants made through it, their access and
+// refresh tokens, and the authorization requests under way are copied
+// too, and relying parties keep working without signing anyone in again.
+// Signing keys travel sealed, retired or not, so ID tokens issued before
+// the move keep verifying.
 type Record struct {
 	Account        *Account
 	PendingTOTP    *PendingTOTP
@@ -55,6 +65,12 @@ type Record struct {
 	AuditHead      *audit.Head // Seq > 0; BaseSeq and BaseHash are the pruning checkpoint
 	Event          *Event
 	AdminToken     *AdminToken // the hash of its token, as stored
+	OIDCClient     *OIDCClient // the hash of its secret, as stored
+	OIDCSigningKey *OIDCSigningKey
+	OIDCConsent    *OIDCConsent
+	OIDCRequest    *OIDCAuthRequest
+	OIDCGrant      *OIDCGrant
+	OIDCToken      *OIDCToken
 	// InvalidationSeq is the last sequence number the invalidation log
 	// handed out. The log's rows are not copied (they only tell running
 	// caches what to forget, and no node's cache outlives a move); the
@@ -76,11 +92,22 @@ type BackupCode struct {
 	UsedAt *time.Time
 }
 
+// OIDCConsent is what an account let a client have, as a snapshot carries
+// it.
+type OIDCConsent struct {
+	AccountID string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+}
+
 // RecordKinds names the kinds of Record, in snapshot order.
 func RecordKinds() []string {
 	return []string{
 		"accounts", "pending 2FA setups", "TOTP credentials", "backup code sets", "passkey user handles", "passkeys",
-		"sessions", "mfa challenges", "throttles", "audit chains", "audit events", "admin tokens", "invalidation position",
+		"sessions", "mfa challenges", "throttles", "audit chains", "audit events", "admin tokens",
+		"OIDC clients", "OIDC signing keys", "OIDC consents", "OIDC auth requests", "OIDC grants", "OIDC tokens",
+		"invalidation position",
 	}
 }
 
@@ -113,8 +140,20 @@ func (r Record) Kind() (string, int) {
 		i = 10
 	case r.AdminToken != nil:
 		i = 11
-	case r.InvalidationSeq != nil:
+	case r.OIDCClient != nil:
 		i = 12
+	case r.OIDCSigningKey != nil:
+		i = 13
+	case r.OIDCConsent != nil:
+		i = 14
+	case r.OIDCRequest != nil:
+		i = 15
+	case r.OIDCGrant != nil:
+		i = 16
+	case r.OIDCToken != nil:
+		i = 17
+	case r.InvalidationSeq != nil:
+		i = 18
 	default:
 		return "", -1
 	}
@@ -135,7 +174,8 @@ func (o *SnapshotOrder) Check(r Record) (int, error) {
 	set := 0
 	for _, p := range []bool{r.Account != nil, r.PendingTOTP != nil, r.TOTPCredential != nil, r.BackupCodes != nil,
 		r.PasskeyUser != nil, r.Passkey != nil, r.Session != nil, r.MFAChallenge != nil, r.Throttle != nil, r.AuditHead != nil, r.Event != nil,
-		r.AdminToken != nil, r.InvalidationSeq != nil} {
+		r.AdminToken != nil, r.OIDCClient != nil, r.OIDCSigningKey != nil, r.OIDCConsent != nil, r.OIDCRequest != nil,
+		r.OIDCGrant != nil, r.OIDCToken != nil, r.InvalidationSeq != nil} {
 		if p {
 			set++
 		}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ func snapshotTables() []string {
 	return []string{
 		"accounts", "sessions", "pending_totp", "totp_credentials", "backup_code_sets", "backup_codes", "passkey_users", "passkeys",
 		"mfa_challenges", "throttles", "audit_events", "audit_heads", "invalidations", "admin_tokens",
+		"oidc_clients", "oidc_signing_keys", "oidc_consents", "oidc_auth_requests", "oidc_grants", "oidc_tokens",
 	}
 }
 
@@ -151,11 +153,65 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 	if err != nil {
 		return err
 	}
+	if err := exportOIDC(each); err != nil {
+		return err
+	}
 	seq, err := lastInvalidationSeq(ctx, tx)
 	if err != nil {
 		return err
 	}
 	return fn(keyward.Record{InvalidationSeq: &seq})
+}
+
+// exportOIDC sends the provider's records, each kind after the ones its
+// foreign keys name.
+func exportOIDC(each func(op, sql string, row func(pgx.Rows) (keyward.Record, error)) error) error {
+	err := each("oidc clients", `SELECT `+oidcClientColumns+` FROM oidc_clients ORDER BY created_at, id`, func(row pgx.Rows) (keyward.Record, error) {
+		var c keyward.OIDCClient
+		err := scanOIDCClient(row, &c)
+		return keyward.Record{OIDCClient: &c}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("oidc signing keys", `SELECT `+oidcKeyColumns+` FROM oidc_signing_keys ORDER BY created_at, id`, func(row pgx.Rows) (keyward.Record, error) {
+		var k keyward.OIDCSigningKey
+		err := row.Scan(&k.ID, &k.Algorithm, &k.Sealed, &k.Public, &k.CreatedAt, &k.RetiredAt)
+		return keyward.Record{OIDCSigningKey: &k}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("oidc consents", `SELECT account_id, client_id, scopes, created_at FROM oidc_consents ORDER BY account_id, client_id`,
+		func(row pgx.Rows) (keyward.Record, error) {
+			var c keyward.OIDCConsent
+			err := row.Scan(&c.AccountID, &c.ClientID, &c.Scopes, &c.CreatedAt)
+			return keyward.Record{OIDCConsent: &c}, err
+		})
+	if err != nil {
+		return err
+	}
+	err = each("oidc auth requests", `SELECT `+oidcRequestColumns+` FROM oidc_auth_requests ORDER BY id`, func(row pgx.Rows) (keyward.Record, error) {
+		var r keyward.OIDCAuthRequest
+		err := scanOIDCRequest(row, &r)
+		return keyward.Record{OIDCRequest: &r}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("oidc grants", `SELECT `+oidcGrantColumns+` FROM oidc_grants ORDER BY id`, func(row pgx.Rows) (keyward.Record, error) {
+		var g keyward.OIDCGrant
+		err := scanOIDCGrant(row, &g)
+		return keyward.Record{OIDCGrant: &g}, err
+	})
+	if err != nil {
+		return err
+	}
+	return each("oidc tokens", `SELECT `+oidcTokenColumns+` FROM oidc_tokens ORDER BY hash`, func(row pgx.Rows) (keyward.Record, error) {
+		var t keyward.OIDCToken
+		err := row.Scan(&t.Hash, &t.GrantID, &t.Refresh, &t.CreatedAt, &t.ExpiresAt, &t.UsedAt)
+		return keyward.Record{OIDCToken: &t}, err
+	})
 }
 
 // lastInvalidationSeq is the last seq the invalidation log handed out, rows
@@ -403,6 +459,47 @@ func (im *pgImport) put(ctx context.Context, r keyward.Record) error {
 		t := r.AdminToken
 		return im.add(ctx, "admin_tokens", []string{"name", "token_hash", "scopes", "created_at", "last_used_at"},
 			t.Name, t.TokenHash, joinScopes(t.Scopes), t.CreatedAt, t.LastUsedAt)
+	case r.OIDCClient != nil:
+		c := r.OIDCClient
+		return im.add(ctx, "oidc_clients", []string{"id", "name", "secret_hash", "redirect_uris", "post_logout_redirect_uris", "first_party", "created_at"},
+			c.ID, c.Name, nilIfEmpty(c.SecretHash), list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.FirstParty, c.CreatedAt)
+	case r.OIDCSigningKey != nil:
+		k := r.OIDCSigningKey
+		return im.add(ctx, "oidc_signing_keys", []string{"id", "algorithm", "sealed", "public_key", "created_at", "retired_at"},
+			k.ID, k.Algorithm, k.Sealed, k.Public, k.CreatedAt, k.RetiredAt)
+	case r.OIDCConsent != nil:
+		c := r.OIDCConsent
+		return im.add(ctx, "oidc_consents", []string{"account_id", "client_id", "scopes", "created_at"},
+			c.AccountID, c.ClientID, list(c.Scopes), c.CreatedAt)
+	case r.OIDCRequest != nil:
+		x := r.OIDCRequest
+		params, err := json.Marshal(x.Params)
+		if err != nil {
+			return fmt.Errorf("postgres: import oidc auth request: %w", err)
+		}
+		var account, session *string
+		if x.AccountID != "" {
+			account = &x.AccountID
+		}
+		if x.SessionID != "" {
+			session = &x.SessionID
+		}
+		var authTime *time.Time
+		if !x.AuthTime.IsZero() {
+			authTime = &x.AuthTime
+		}
+		return im.add(ctx, "oidc_auth_requests", []string{"id", "client_id", "params", "created_at", "expires_at", "account_id", "session_id",
+			"auth_time", "amr", "aal", "code_hash", "code_issued_at", "code_used_at"},
+			x.ID, x.ClientID, string(params), x.CreatedAt, x.ExpiresAt, account, session,
+			authTime, int16(x.AMR), int16(x.AAL), nilIfEmpty(x.CodeHash), x.CodeIssuedAt, x.CodeUsedAt)
+	case r.OIDCGrant != nil:
+		g := r.OIDCGrant
+		return im.add(ctx, "oidc_grants", []string{"id", "account_id", "session_id", "client_id", "scopes", "auth_time", "amr", "aal", "created_at"},
+			g.ID, g.AccountID, g.SessionID, g.ClientID, list(g.Scopes), g.AuthTime, int16(g.AMR), int16(g.AAL), g.CreatedAt)
+	case r.OIDCToken != nil:
+		t := r.OIDCToken
+		return im.add(ctx, "oidc_tokens", []string{"hash", "grant_id", "refresh", "created_at", "expires_at", "used_at"},
+			t.Hash, t.GrantID, t.Refresh, t.CreatedAt, t.ExpiresAt, t.UsedAt)
 	case r.InvalidationSeq != nil:
 		seq := *r.InvalidationSeq
 		cur, err := lastInvalidationSeq(ctx, im.tx)

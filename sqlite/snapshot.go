@@ -19,6 +19,7 @@ func snapshotTables() []string {
 	return []string{
 		"accounts", "sessions", "pending_totp", "totp_credentials", "backup_code_sets", "backup_codes", "passkey_users", "passkeys",
 		"mfa_challenges", "throttles", "audit_events", "audit_heads", "invalidations", "admin_tokens",
+		"oidc_clients", "oidc_signing_keys", "oidc_consents", "oidc_auth_requests", "oidc_grants", "oidc_tokens",
 	}
 }
 
@@ -146,6 +147,9 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 	if err != nil {
 		return err
 	}
+	if err := exportOIDC(each); err != nil {
+		return err
+	}
 	// AUTOINCREMENT keeps the last seq handed out in sqlite_sequence, even
 	// once every row is gone.
 	var seq int64
@@ -155,6 +159,63 @@ func (s *Store) Export(ctx context.Context, fn func(keyward.Record) error) error
 		return mapErr(ctx, "export invalidation position", err)
 	}
 	return fn(keyward.Record{InvalidationSeq: &seq})
+}
+
+// exportOIDC sends the provider's records, each kind after the ones its
+// foreign keys name.
+func exportOIDC(each func(op, query string, row func(scanner) (keyward.Record, error)) error) error {
+	err := each("oidc clients", `SELECT `+oidcClientCols+` FROM oidc_clients ORDER BY created_us, id`, func(sc scanner) (keyward.Record, error) {
+		c, err := scanOIDCClient(sc)
+		return keyward.Record{OIDCClient: c}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("oidc signing keys", `SELECT `+oidcKeyCols+` FROM oidc_signing_keys ORDER BY created_us, id`, func(sc scanner) (keyward.Record, error) {
+		k, err := scanOIDCKey(sc)
+		return keyward.Record{OIDCSigningKey: k}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("oidc consents", `SELECT account_id, client_id, scopes, created_us FROM oidc_consents ORDER BY account_id, client_id`,
+		func(sc scanner) (keyward.Record, error) {
+			var (
+				c       keyward.OIDCConsent
+				scopes  string
+				created int64
+			)
+			if err := sc.Scan(&c.AccountID, &c.ClientID, &scopes, &created); err != nil {
+				return keyward.Record{}, err
+			}
+			var err error
+			c.CreatedAt = fromUS(created)
+			if c.Scopes, err = parseList(scopes); err != nil {
+				return keyward.Record{}, err
+			}
+			return keyward.Record{OIDCConsent: &c}, nil
+		})
+	if err != nil {
+		return err
+	}
+	err = each("oidc auth requests", `SELECT `+oidcRequestCols+` FROM oidc_auth_requests ORDER BY id`, func(sc scanner) (keyward.Record, error) {
+		r, err := scanOIDCRequest(sc)
+		return keyward.Record{OIDCRequest: r}, err
+	})
+	if err != nil {
+		return err
+	}
+	err = each("oidc grants", `SELECT `+oidcGrantCols+` FROM oidc_grants ORDER BY id`, func(sc scanner) (keyward.Record, error) {
+		g, err := scanOIDCGrant(sc)
+		return keyward.Record{OIDCGrant: g}, err
+	})
+	if err != nil {
+		return err
+	}
+	return each("oidc tokens", `SELECT `+oidcTokenCols+` FROM oidc_tokens ORDER BY hash`, func(sc scanner) (keyward.Record, error) {
+		t, err := scanOIDCToken(sc)
+		return keyward.Record{OIDCToken: t}, err
+	})
 }
 
 // exportBackupCodes sends one record per account that has a set (a salt)
@@ -338,6 +399,39 @@ func (im *sqliteImport) put(ctx context.Context, r keyward.Record) error {
 		t := r.AdminToken
 		return im.exec(ctx, "admin token", `INSERT INTO admin_tokens (`+adminTokenCols+`) VALUES (?, ?, ?, ?, ?)`,
 			t.Name, blob(t.TokenHash), joinScopes(t.Scopes), toUS(t.CreatedAt), nullTime(t.LastUsedAt))
+	case r.OIDCClient != nil:
+		c := r.OIDCClient
+		return im.exec(ctx, "oidc client", `INSERT INTO oidc_clients (`+oidcClientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Name, blob(c.SecretHash), jsonList(c.RedirectURIs), jsonList(c.PostLogoutRedirectURIs), c.FirstParty, toUS(c.CreatedAt))
+	case r.OIDCSigningKey != nil:
+		k := r.OIDCSigningKey
+		return im.exec(ctx, "oidc signing key", `INSERT INTO oidc_signing_keys (`+oidcKeyCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			k.ID, k.Algorithm, k.Sealed, blob(k.Public), toUS(k.CreatedAt), nullTime(k.RetiredAt))
+	case r.OIDCConsent != nil:
+		c := r.OIDCConsent
+		return im.exec(ctx, "oidc consent", `INSERT INTO oidc_consents (account_id, client_id, scopes, created_us) VALUES (?, ?, ?, ?)`,
+			c.AccountID, c.ClientID, jsonList(c.Scopes), toUS(c.CreatedAt))
+	case r.OIDCRequest != nil:
+		x := r.OIDCRequest
+		params, err := json.Marshal(x.Params)
+		if err != nil {
+			return fmt.Errorf("sqlite: import oidc auth request: %w", err)
+		}
+		var authTime any
+		if !x.AuthTime.IsZero() {
+			authTime = toUS(x.AuthTime)
+		}
+		return im.exec(ctx, "oidc auth request", `INSERT INTO oidc_auth_requests (`+oidcRequestCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			x.ID, x.ClientID, string(params), toUS(x.CreatedAt), toUS(x.ExpiresAt), nullString(x.AccountID), nullString(x.SessionID),
+			authTime, int64(x.AMR), x.AAL, blob(x.CodeHash), nullTime(x.CodeIssuedAt), nullTime(x.CodeUsedAt))
+	case r.OIDCGrant != nil:
+		g := r.OIDCGrant
+		return im.exec(ctx, "oidc grant", `INSERT INTO oidc_grants (`+oidcGrantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			g.ID, g.AccountID, g.SessionID, g.ClientID, jsonList(g.Scopes), toUS(g.AuthTime), int64(g.AMR), g.AAL, toUS(g.CreatedAt))
+	case r.OIDCToken != nil:
+		t := r.OIDCToken
+		return im.exec(ctx, "oidc token", `INSERT INTO oidc_tokens (`+oidcTokenCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			blob(t.Hash), t.GrantID, t.Refresh, toUS(t.CreatedAt), toUS(t.ExpiresAt), nullTime(t.UsedAt))
 	case r.InvalidationSeq != nil:
 		// Numbering continues after the source's; it never goes back.
 		seq := *r.InvalidationSeq

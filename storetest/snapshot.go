@@ -54,6 +54,27 @@ func testSnapshot(t *testing.T, newStore func(t testing.TB) keyward.Store) {
 	must(t, err, "BackupCodesRemaining in the copy")
 	check(t, "backup codes left in the copy", n, 1)
 
+	// The provider's records are usable in the copy: the clients are
+	// listed, the signing keys and consents read back, the grant and its
+	// tokens still stand.
+	clients, err := dst.ListOIDCClients(ctx)
+	must(t, err, "ListOIDCClients in the copy")
+	check(t, "clients in the copy", len(clients), 2)
+	keys, err := dst.OIDCSigningKeys(ctx)
+	must(t, err, "OIDCSigningKeys in the copy")
+	check(t, "signing keys in the copy", len(keys), 2)
+	if len(keys) == 2 {
+		check(t, "the newest key is the active one", keys[0].RetiredAt == nil && keys[1].RetiredAt != nil, true)
+	}
+	if len(clients) > 0 {
+		scopes, err := dst.OIDCConsent(ctx, a.ID, clients[0].ID)
+		must(t, err, "OIDCConsent in the copy")
+		check(t, "consent in the copy", scopes, []string{"openid", "email", "profile"})
+	}
+	grants, err := dst.ListOIDCGrants(ctx, a.ID)
+	must(t, err, "ListOIDCGrants in the copy")
+	check(t, "grants in the copy", len(grants), 1)
+
 	wantCode(t, "Import into a store that holds something", to.Import(ctx, feed(first)), keyward.CodeConflict)
 }
 
@@ -105,8 +126,59 @@ func fillEveryKind(t *testing.T, s keyward.Store) {
 	must(t, s.CreateAdminToken(ctx, tok), "CreateAdminToken")
 	must(t, s.TouchAdminToken(ctx, tok.Name, at(time.Hour)), "TouchAdminToken")
 	must(t, s.CreateAdminToken(ctx, newAdminToken("never-used", keyward.ScopeSessionsWrite)), "CreateAdminToken")
+	fillOIDC(t, s, a, sess)
 	// The disabled mark travels with the account.
 	must(t, s.SetDisabled(ctx, a.ID, new(at(3*time.Second))), "SetDisabled")
+}
+
+// fillOIDC writes the provider's records: a confidential and a public
+// client, an active and a retired signing key, a consent, an
+// authorization request under way and one whose code was redeemed, the
+// grant that made, and an access and a used refresh token of it.
+func fillOIDC(t *testing.T, s keyward.Store, a *keyward.Account, sess *keyward.Session) {
+	t.Helper()
+	ctx := t.Context()
+	conf := newOIDCClient("Wiki")
+	must(t, s.CreateOIDCClient(ctx, conf), "CreateOIDCClient")
+	public := newOIDCClient("Phone app")
+	public.SecretHash, public.PostLogoutRedirectURIs, public.FirstParty, public.CreatedAt = nil, nil, true, at(time.Second)
+	must(t, s.CreateOIDCClient(ctx, public), "CreateOIDCClient public")
+	old := &keyward.OIDCSigningKey{ID: newID("key_"), Algorithm: "ES256", Sealed: "k1:old-private", Public: randBytes(91), CreatedAt: at(0)}
+	must(t, s.CreateOIDCSigningKey(ctx, old), "CreateOIDCSigningKey old")
+	cur := &keyward.OIDCSigningKey{ID: newID("key_"), Algorithm: "ES256", Sealed: "k1:new-private", Public: randBytes(91), CreatedAt: at(time.Hour)}
+	must(t, s.CreateOIDCSigningKey(ctx, cur), "CreateOIDCSigningKey current")
+	n, err := s.RetireOIDCSigningKeys(ctx, cur.ID, at(time.Hour))
+	must(t, err, "RetireOIDCSigningKeys")
+	check(t, "keys retired", n, 1)
+	must(t, s.PutOIDCConsent(ctx, a.ID, conf.ID, []string{"openid", "email", "profile"}, at(time.Minute)), "PutOIDCConsent")
+
+	waiting := &keyward.OIDCAuthRequest{ID: newID("ar_"), ClientID: public.ID, CreatedAt: at(0), ExpiresAt: at(10 * time.Minute),
+		Params: keyward.OIDCRequestParams{RedirectURI: public.RedirectURIs[0], Scopes: []string{"openid"}, CodeChallenge: "challenge",
+			Prompt: []string{"login"}, MaxAge: new(int64(300)), LoginHint: "snap@example.com"}}
+	must(t, s.CreateOIDCAuthRequest(ctx, waiting), "CreateOIDCAuthRequest under way")
+	done := &keyward.OIDCAuthRequest{ID: newID("ar_"), ClientID: conf.ID, CreatedAt: at(0), ExpiresAt: at(10 * time.Minute),
+		Params: keyward.OIDCRequestParams{RedirectURI: conf.RedirectURIs[0], Scopes: []string{"openid", "email"}, State: "st", Nonce: "n",
+			CodeChallenge: "challenge", ResponseMode: "query", ACRValues: []string{"2"}}}
+	must(t, s.CreateOIDCAuthRequest(ctx, done), "CreateOIDCAuthRequest")
+	done.AccountID, done.SessionID, done.AuthTime, done.AMR, done.AAL = a.ID, sess.ID, at(time.Second), keyward.AMRPassword|keyward.AMROTP, 2
+	ok, err := s.AuthorizeOIDCRequest(ctx, done)
+	must(t, err, "AuthorizeOIDCRequest")
+	check(t, "request authorized", ok, true)
+	code := randBytes(32)
+	ok, err = s.SetOIDCCode(ctx, done.ID, code, at(time.Minute))
+	must(t, err, "SetOIDCCode")
+	check(t, "code set", ok, true)
+	_, first, err := s.UseOIDCCode(ctx, code, at(2*time.Minute))
+	must(t, err, "UseOIDCCode")
+	check(t, "code used", first, true)
+
+	g := newOIDCGrant(t, s, conf, sess)
+	must(t, s.CreateOIDCToken(ctx, &keyward.OIDCToken{Hash: randBytes(32), GrantID: g.ID, CreatedAt: at(2 * time.Second), ExpiresAt: at(time.Hour)}), "CreateOIDCToken access")
+	refresh := &keyward.OIDCToken{Hash: randBytes(32), GrantID: g.ID, Refresh: true, CreatedAt: at(2 * time.Second), ExpiresAt: at(30 * 24 * time.Hour)}
+	must(t, s.CreateOIDCToken(ctx, refresh), "CreateOIDCToken refresh")
+	ok, err = s.UseOIDCRefreshToken(ctx, refresh.Hash, at(time.Hour))
+	must(t, err, "UseOIDCRefreshToken")
+	check(t, "refresh token used", ok, true)
 }
 
 func exportAll(t *testing.T, s keyward.Snapshotter) []keyward.Record {

@@ -96,12 +96,13 @@ func copyInstallation(ctx context.Context, c *config, log *slog.Logger, stdout i
 	fmt.Fprintf(stdout, "checked: the target holds every record; audit log intact there: %d chains, %d events verified\n", chains, events)
 
 	n := counts[kindIndex("TOTP credentials")] + counts[kindIndex("pending 2FA setups")]
+	signing := counts[kindIndex("OIDC signing keys")]
 	fmt.Fprintln(stdout)
-	if n == 0 {
-		fmt.Fprintln(stdout, "No TOTP seed was copied. Give every keyward node on the new database the same KEYWARD_SECRET_KEY (any new key will do).")
+	if n+signing == 0 {
+		fmt.Fprintln(stdout, "No TOTP seed and no OIDC signing key was copied. Give every keyward node on the new database the same KEYWARD_SECRET_KEY (any new key will do).")
 		return nil
 	}
-	fmt.Fprintf(stdout, "TOTP seeds (%d) were copied sealed, as they are: every keyward node on the new database must use the same secret key as this installation.\n", n)
+	fmt.Fprintf(stdout, "TOTP seeds (%d) and OIDC signing keys (%d) were copied sealed, as they are: every keyward node on the new database must use the same secret key as this installation.\n", n, signing)
 	// Every seed opened with keys (seedCheck), so keys came from somewhere.
 	if keyOrigin == "env" {
 		fmt.Fprintln(stdout, "  Give every node the KEYWARD_SECRET_KEY this command ran with (key ids "+keyIDs(keys)+").")
@@ -110,7 +111,7 @@ func copyInstallation(ctx context.Context, c *config, log *slog.Logger, stdout i
 		fmt.Fprintf(stdout, "    KEYWARD_SECRET_KEY=\"$(cat %s)\"\n", keyOrigin)
 		fmt.Fprintln(stdout, "  and keep that file in your backups: without it the seeds cannot be read.")
 	}
-	fmt.Fprintln(stdout, "Without that key, two-factor sign-ins fail. Stop the old installation before the new nodes take its traffic.")
+	fmt.Fprintln(stdout, "Without that key, two-factor sign-ins and single sign-on fail. Stop the old installation before the new nodes take its traffic.")
 	return nil
 }
 
@@ -194,8 +195,9 @@ func keyIDs(k *keyring.Keyring) string {
 	return strings.TrimSuffix(strings.TrimPrefix(s, "keyring["), "]")
 }
 
-// seedCheck opens every sealed seed on its way, so that a copy made with
-// the wrong key is refused instead of leaving accounts that cannot sign in.
+// seedCheck opens every sealed seed and OIDC signing key on its way, so
+// that a copy made with the wrong key is refused instead of leaving
+// accounts that cannot sign in and a provider that cannot sign tokens.
 type seedCheck struct {
 	keys    *keyring.Keyring
 	seen    int
@@ -204,12 +206,17 @@ type seedCheck struct {
 }
 
 func (s *seedCheck) check(r keyward.Record) error {
-	var sealed, account string
+	var (
+		sealed string
+		aad    []byte
+	)
 	switch {
 	case r.TOTPCredential != nil:
-		sealed, account = r.TOTPCredential.SealedSecret, r.TOTPCredential.AccountID
+		sealed, aad = r.TOTPCredential.SealedSecret, []byte(r.TOTPCredential.AccountID)
 	case r.PendingTOTP != nil:
-		sealed, account = r.PendingTOTP.SealedSecret, r.PendingTOTP.AccountID
+		sealed, aad = r.PendingTOTP.SealedSecret, []byte(r.PendingTOTP.AccountID)
+	case r.OIDCSigningKey != nil:
+		sealed, aad = r.OIDCSigningKey.Sealed, keyward.OIDCSigningKeyAAD(r.OIDCSigningKey.ID)
 	default:
 		return nil
 	}
@@ -218,7 +225,7 @@ func (s *seedCheck) check(r keyward.Record) error {
 		s.failed++
 		return errors.New("no key")
 	}
-	if _, err := s.keys.Open(sealed, []byte(account)); err != nil {
+	if _, err := s.keys.Open(sealed, aad); err != nil {
 		s.failed++
 		if errors.Is(err, keyring.ErrUnknownKey) {
 			if s.missing == nil {
@@ -237,10 +244,10 @@ func (s *seedCheck) problem() string {
 		return ""
 	}
 	if s.keys == nil {
-		return "the installation has TOTP seeds but no key to read them was found (no secret.keys in --from, no KEYWARD_SECRET_KEY): " +
+		return "the installation has TOTP seeds or OIDC signing keys but no key to read them was found (no secret.keys in --from, no KEYWARD_SECRET_KEY): " +
 			"run copy with the installation's key so the seeds can be checked"
 	}
-	msg := "a TOTP seed does not open with the secret key at hand (key ids " + keyIDs(s.keys) + ")"
+	msg := "a TOTP seed or OIDC signing key does not open with the secret key at hand (key ids " + keyIDs(s.keys) + ")"
 	if len(s.missing) > 0 {
 		msg += "; it is sealed with key " + strings.Join(slices.Sorted(maps.Keys(s.missing)), ", ") + ", which is missing"
 	}
