@@ -84,7 +84,7 @@ func TestBrowserForgotPasswordJourney(t *testing.T) {
 	d.open(link.RequestURI())
 	d.wantText("reset page", "main h1", "Choose a new password")
 	d.wantText("reset page", `label[for="code"]`, "Authentication code")
-	// The account, for password managers (issue 18, item 9).
+	// The account, for password managers.
 	if got := d.value(`form[action="/reset-password"] input[name="username"][autocomplete="username"]`); got != journeyEmail {
 		d.fatalf("the reset form names %q, want %q", got, journeyEmail)
 	}
